@@ -1,0 +1,44 @@
+# mediatasks — the two commands a new user needs are `make up` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup up test test-unit test-integration test-e2e protos check-protos lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+## setup: create .venv with the pinned dependency set and the project (editable)
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet -r deploy/requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
+
+## up: set up, then start the whole stack on embedded servers and run a demo job
+up: setup
+	$(BIN)/mediatasks up --demo
+
+## test: set up, then run every test (unit, integration, end to end)
+test: setup
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+test-unit:
+	$(BIN)/pytest -q tests/unit
+
+protos:
+	$(BIN)/python deploy/scripts/gen_protos.py
+
+## check-protos: fail when regenerating the committed code changes anything
+check-protos: protos
+	git diff --exit-code -- services/mediatasks/v1 gateway/mediatasks.pb
+
+lint:
+	$(BIN)/ruff check services tests deploy
+	$(BIN)/ruff format --check services tests deploy
+
+bench: setup
+	$(BIN)/python -m mediatasks.bench
+
+clean:
+	rm -rf $(VENV) .state

@@ -1,0 +1,1 @@
+"""mediatasks: long media jobs, run asynchronously over gRPC and REST."""

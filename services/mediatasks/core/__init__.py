@@ -1,0 +1,1 @@
+"""The shared runtime every mediatasks service builds on."""

@@ -1,0 +1,152 @@
+"""The one settings object: every knob is an environment variable ``MEDIATASKS_<NAME>``.
+
+Nothing else in the project reads ``os.environ``. Services call :func:`get_settings`
+once at start; tests and ``mediatasks up`` build :class:`Settings` with explicit values.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mediatasks.core.errors import MediaTasksError
+
+# Values that people paste from examples; treated as "not configured" so that a service
+# fails at start naming the variable instead of sending "changeme" to a vendor.
+_PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "your-api-key", "sk-...", "todo"}
+
+MEDIA_SERVICES = ("image", "video", "audio", "subtitle")
+SERVICES = ("registry", *MEDIA_SERVICES)
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or still a placeholder."""
+
+
+class Settings(BaseSettings):
+    """All configuration, read from ``MEDIATASKS_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIATASKS_", extra="ignore")
+
+    # --- infrastructure -------------------------------------------------------------
+    nats_url: str = Field("", description="NATS server URL; empty starts an embedded one (mediatasks up).")
+    database_url: str = Field(
+        "", description="PostgreSQL URL (postgresql+psycopg://...); empty starts an embedded one."
+    )
+    state_dir: str = Field(".state", description="Where mediatasks up keeps embedded servers' data and logs.")
+
+    # --- this process ---------------------------------------------------------------
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = Field(50051, description="gRPC listen port (0 picks a free one).")
+    metrics_port: int = Field(9090, description="Prometheus /metrics port (0 picks a free one, -1 disables).")
+    log_level: str = "INFO"
+    log_json: bool = Field(True, description="Structured JSON logs (false: human-readable lines).")
+    shutdown_grace_seconds: float = Field(20.0, description="How long SIGTERM waits for running jobs.")
+
+    # --- where the other services are -----------------------------------------------
+    registry_addr: str = "registry:50051"
+    image_addr: str = "image:50051"
+    video_addr: str = "video:50051"
+    audio_addr: str = "audio:50051"
+    subtitle_addr: str = "subtitle:50051"
+    rpc_timeout_seconds: float = Field(10.0, description="Deadline of every internal gRPC call.")
+
+    # --- jobs and the worker runtime ------------------------------------------------
+    worker_concurrency: int = Field(4, description="Jobs one worker process runs at once.")
+    ack_wait_seconds: float = Field(30.0, description="JetStream AckWait: a silent worker's job is redelivered after it.")
+    max_deliver: int = Field(5, description="Deliveries of one job before it goes to the DLQ.")
+    max_attempts: int = Field(3, description="Default attempts per task (retryable failures).")
+    retry_schedule_seconds: str = Field("30,300,1800", description="Backoff before attempt 2, 3, ... (jittered).")
+    job_timeout_seconds: float = Field(3600.0, description="Upper bound on one attempt of one job.")
+    dedupe_window_seconds: float = 120.0
+    task_ttl_seconds: float = Field(7 * 86400, description="Tasks expire (410 TASK_EXPIRED) this long after creation.")
+    events_max_age_seconds: float = Field(7 * 86400, description="How long task events stay in MEDIATASKS_EVENTS.")
+    outbox_poll_seconds: float = Field(0.5, description="Sweep interval of the outbox relay (it is also woken on commit).")
+
+    # --- auth and limits ------------------------------------------------------------
+    auth_disabled: bool = Field(False, description="Dev only: accept requests without credentials (logs a warning).")
+    jwt_hs256_secret: str = ""
+    jwt_public_key_file: str = ""
+    jwks_file: str = ""
+    internal_token: str = Field("", description="Shared secret services use to call each other (empty: none).")
+    owner_concurrency_limit: int = Field(5, description="Tasks one owner may have queued or processing at once.")
+    capacity_per_type: int = Field(20, description="Tasks of one type processing at once, cluster-wide.")
+    queue_bound: int = Field(10000, description="Queued tasks of one type past which submit answers 503 SERVER_BUSY.")
+
+    # --- artifacts and inputs -------------------------------------------------------
+    artifact_store: str = Field("nats", description="nats (JetStream object store) or s3.")
+    artifact_bucket: str = "mediatasks-artifacts"
+    s3_endpoint_url: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_region: str = "us-east-1"
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_fetch_bytes: int = 512 * 1024 * 1024
+    fetch_timeout_seconds: float = 60.0
+    allow_private_urls: bool = Field(False, description="Allow input/webhook URLs on private, loopback or link-local addresses.")
+    work_dir: str = Field("", description="Scratch space for running jobs (empty: the system temp dir).")
+
+    # --- providers ------------------------------------------------------------------
+    provider_strategy: str = Field("quality", description="Default selection: quality, speed, cost, reliability, load_balance.")
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    stability_api_key: str = ""
+    stability_host: str = Field("", description="gRPC host:port of the Stability API (empty: the SDK's default).")
+    gemini_api_key: str = ""
+    gemini_base_url: str = ""
+    assemblyai_api_key: str = ""
+    assemblyai_base_url: str = ""
+    provider_timeout_seconds: float = Field(600.0, description="Deadline of one provider call.")
+    circuit_failure_threshold: int = 5
+    circuit_reset_seconds: float = 30.0
+    result_cache_ttl_seconds: float = 86400.0
+    result_cache_max_entries: int = 10000
+
+    # --- webhooks -------------------------------------------------------------------
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 8
+    webhook_retry_schedule_seconds: str = "5,30,120,300,900,1800,3600"
+
+    def service_addr(self, service: str) -> str:
+        """The gRPC address of ``service`` (one of :data:`SERVICES`)."""
+        return str(getattr(self, f"{service}_addr"))
+
+    def retry_schedule(self) -> list[float]:
+        return [float(part) for part in self.retry_schedule_seconds.split(",") if part.strip()]
+
+    def webhook_retry_schedule(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule_seconds.split(",") if part.strip()]
+
+    def require(self, field: str) -> str:
+        """The value of a secret-like setting, or a clear error naming its variable."""
+        value = str(getattr(self, field) or "")
+        if value.strip().lower() in _PLACEHOLDERS:
+            raise ConfigurationError(f"set MEDIATASKS_{field.upper()} (it is missing or a placeholder)")
+        return value
+
+    def is_configured(self, field: str) -> bool:
+        return str(getattr(self, field) or "").strip().lower() not in _PLACEHOLDERS
+
+    def env_name(self, field: str) -> str:
+        return f"MEDIATASKS_{field.upper()}"
+
+
+def not_configured(task_type: str, variables: list[str]) -> MediaTasksError:
+    """The submit-time refusal for a task type that no configured provider serves."""
+    import grpc
+
+    names = " or ".join(variables)
+    return MediaTasksError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "PROVIDER_NOT_CONFIGURED",
+        f"no configured provider can run {task_type}: set {names}",
+        metadata={"task_type": task_type, "settings": ",".join(variables)},
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""mediatasks.registry"""
