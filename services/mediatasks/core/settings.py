@@ -150,3 +150,12 @@ def not_configured(task_type: str, variables: list[str]) -> MediaTasksError:
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment once."""
     return Settings()
+
+
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """This process's environment with ``overrides``: what a launched service inherits."""
+    import os
+
+    env = dict(os.environ)
+    env.update(overrides)
+    return env

@@ -195,6 +195,12 @@ class CancelTaskRequest(_message.Message):
     reason: str
     def __init__(self, task_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class DeleteTaskRequest(_message.Message):
+    __slots__ = ("task_id",)
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    def __init__(self, task_id: _Optional[str] = ...) -> None: ...
+
 class RetryTaskRequest(_message.Message):
     __slots__ = ("task_id",)
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -547,18 +553,20 @@ class CompleteTaskRequest(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[TaskOutput, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., cost_usd: _Optional[float] = ...) -> None: ...
 
 class FailTaskRequest(_message.Message):
-    __slots__ = ("task_id", "attempt", "error", "provider", "cost_usd")
+    __slots__ = ("task_id", "attempt", "error", "provider", "cost_usd", "cancel_confirmed")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_CONFIRMED_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     error: _common_pb2.TaskError
     provider: str
     cost_usd: float
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., provider: _Optional[str] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+    cancel_confirmed: bool
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., provider: _Optional[str] = ..., cost_usd: _Optional[float] = ..., cancel_confirmed: bool = ...) -> None: ...
 
 class FailTaskResponse(_message.Message):
     __slots__ = ("task", "requeued", "retry_delay_seconds")
@@ -569,6 +577,18 @@ class FailTaskResponse(_message.Message):
     requeued: bool
     retry_delay_seconds: float
     def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ..., requeued: bool = ..., retry_delay_seconds: _Optional[float] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("task_id", "task_type", "owner", "priority")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    task_type: str
+    owner: str
+    priority: str
+    def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., owner: _Optional[str] = ..., priority: _Optional[str] = ...) -> None: ...
 
 class GetArtifactRequest(_message.Message):
     __slots__ = ("artifact_id",)

@@ -68,6 +68,11 @@ class TaskRegistryStub(object):
                 request_serializer=mediatasks_dot_v1_dot_tasks__pb2.CancelTaskRequest.SerializeToString,
                 response_deserializer=mediatasks_dot_v1_dot_tasks__pb2.Task.FromString,
                 _registered_method=True)
+        self.DeleteTask = channel.unary_unary(
+                '/mediatasks.v1.TaskRegistry/DeleteTask',
+                request_serializer=mediatasks_dot_v1_dot_tasks__pb2.DeleteTaskRequest.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
         self.RetryTask = channel.unary_unary(
                 '/mediatasks.v1.TaskRegistry/RetryTask',
                 request_serializer=mediatasks_dot_v1_dot_tasks__pb2.RetryTaskRequest.SerializeToString,
@@ -185,6 +190,13 @@ class TaskRegistryServicer(object):
 
     def CancelTask(self, request, context):
         """Cancels a queued or running task; a running job is stopped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTask(self, request, context):
+        """Cancels a queued or running task; for a finished task, removes its artifacts too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -328,6 +340,11 @@ def add_TaskRegistryServicer_to_server(servicer, server):
             'CancelTask': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelTask,
                     request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.CancelTaskRequest.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'DeleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTask,
+                    request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.DeleteTaskRequest.FromString,
                     response_serializer=mediatasks_dot_v1_dot_tasks__pb2.Task.SerializeToString,
             ),
             'RetryTask': grpc.unary_unary_rpc_method_handler(
@@ -546,6 +563,33 @@ class TaskRegistry(object):
             target,
             '/mediatasks.v1.TaskRegistry/CancelTask',
             mediatasks_dot_v1_dot_tasks__pb2.CancelTaskRequest.SerializeToString,
+            mediatasks_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.TaskRegistry/DeleteTask',
+            mediatasks_dot_v1_dot_tasks__pb2.DeleteTaskRequest.SerializeToString,
             mediatasks_dot_v1_dot_tasks__pb2.Task.FromString,
             options,
             channel_credentials,

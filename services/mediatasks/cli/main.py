@@ -1,0 +1,174 @@
+"""The ``mediatasks`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from mediatasks.core.settings import SERVICES, get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if args.service == "registry":
+        from mediatasks.registry.service import serve_registry
+
+        asyncio.run(serve_registry(settings))
+    else:
+        from mediatasks.core.media_service import serve_media_service
+        from mediatasks.services import media_service
+
+        asyncio.run(serve_media_service(media_service(args.service), settings))
+    return 0
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    from mediatasks.core.logs import setup_logging
+    from mediatasks.registry import migrate
+
+    settings = get_settings()
+    setup_logging("migrate", level=settings.log_level, json_lines=settings.log_json)
+    migrate.upgrade(settings)
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from mediatasks.cli.demo import run_demo
+    from mediatasks.cli.stack import Stack
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    stack = Stack(Path(args.state_dir or settings.state_dir), settings=settings, http_port=args.http_port)
+    started = time.monotonic()
+    print("mediatasks: starting NATS, PostgreSQL, registry, image, video, audio, subtitle and Envoy ...")
+    stack.start()
+    try:
+        print(f"mediatasks is up in {time.monotonic() - started:.1f}s")
+        print(f"  REST gateway  {stack.http_url}/api/v1/media/...   (Envoy)")
+        for process in stack.processes:
+            print(f"  gRPC {process.service:<9} {process.address}   metrics :{process.metrics_port}/metrics")
+        print(f"  NATS          {stack.nats_url}")
+        print(f"  PostgreSQL    {stack.database_url}")
+        if stack.api_key:
+            print(f"  API key       {stack.api_key}   (also in {stack.state_dir / 'api-key'})")
+        print(f"  logs          {stack.state_dir / 'logs'}")
+        if args.demo:
+            run_demo(stack.http_url, stack.api_key)
+        if args.exit_after_demo:
+            return 0
+        print("Press Ctrl-C to stop.")
+        stop = False
+
+        def on_signal(*_):
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        while not stop:
+            for process in stack.processes:
+                if not process.child.is_running():
+                    print(f"{process.child.name} exited; see {process.child.log_path}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("mediatasks: stopping ...")
+        stack.stop()
+        print("mediatasks: stopped")
+
+
+def _apikey(args: argparse.Namespace) -> int:
+    from mediatasks.core import topology
+    from mediatasks.core.auth import ApiKeyStore
+    from mediatasks.core.nats_conn import connect
+
+    settings = get_settings()
+    if not settings.nats_url:
+        state_key = Path(settings.state_dir) / "nats-url"
+        if state_key.exists():
+            settings = settings.model_copy(update={"nats_url": state_key.read_text().strip()})
+
+    async def run() -> int:
+        nc = await connect(settings, name="mediatasks-cli")
+        try:
+            store = ApiKeyStore(await topology.ensure_kv(nc.jetstream(), topology.APIKEYS_BUCKET))
+            if args.action == "create":
+                print(await store.create(args.owner, name=args.name or ""))
+                return 0
+            return 0 if await store.revoke(args.key) else 1
+        finally:
+            await nc.close()
+
+    return asyncio.run(run())
+
+
+def _status(args: argparse.Namespace) -> int:
+    import httpx
+
+    headers = {"X-API-Key": args.api_key} if args.api_key else {}
+    url = f"{args.url}/api/v1/media/tasks/{args.task_id}"
+    with httpx.Client(timeout=10.0, headers=headers) as client:
+        while True:
+            response = client.get(url)
+            task = response.json()
+            if response.status_code != 200:
+                print(json.dumps(task, indent=2))
+                return 1
+            print(f"{task['status']:<10} {task['progress']:>3}%  {task['stage']}")
+            if not args.watch or task["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                if task["status"] != "PROCESSING" and not args.watch:
+                    print(json.dumps(task, indent=2))
+                return 0 if task["status"] != "FAILED" else 1
+            time.sleep(1.0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediatasks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run one service until SIGTERM")
+    serve.add_argument("service", choices=SERVICES)
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.set_defaults(run=_migrate)
+
+    up = commands.add_parser("up", help="run the whole platform locally (embedded NATS, PostgreSQL, Envoy)")
+    up.add_argument("--demo", action="store_true", help="submit a demo job once everything is up")
+    up.add_argument("--exit-after-demo", action="store_true", help="stop after the demo (smoke test)")
+    up.add_argument("--http-port", type=int, default=None, help="REST port (default 8080, or a free one)")
+    up.add_argument("--state-dir", default=None, help="where data and logs go (default .state)")
+    up.set_defaults(run=_up)
+
+    apikey = commands.add_parser("apikey", help="create or revoke API keys")
+    apikey_actions = apikey.add_subparsers(dest="action", required=True)
+    create = apikey_actions.add_parser("create")
+    create.add_argument("--owner", required=True)
+    create.add_argument("--name", default="")
+    revoke = apikey_actions.add_parser("revoke")
+    revoke.add_argument("key", help="the key, or its SHA-256")
+    apikey.set_defaults(run=_apikey)
+
+    status = commands.add_parser("status", help="show a task (--watch follows it to the end)")
+    status.add_argument("task_id")
+    status.add_argument("--watch", action="store_true")
+    status.add_argument("--url", default="http://127.0.0.1:8080")
+    status.add_argument("--api-key", default="")
+    status.set_defaults(run=_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

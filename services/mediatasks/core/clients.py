@@ -1,0 +1,98 @@
+"""gRPC clients one service uses to call another, with deadlines and internal credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from mediatasks.core.auth import INTERNAL_HEADER, OWNER_HEADER
+from mediatasks.core.errors import DOMAIN, MediaTasksError
+from mediatasks.core.settings import Settings
+from mediatasks.v1 import tasks_pb2_grpc
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30000),
+]
+
+
+def error_from_rpc(exc: grpc.aio.AioRpcError) -> MediaTasksError:
+    """Rebuild the project error (reason, metadata) that another service raised."""
+    from google.rpc import error_details_pb2, status_pb2
+
+    reason, metadata = exc.code().name, {}
+    for key, value in exc.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info) and info.domain == DOMAIN:
+                    reason, metadata = info.reason, dict(info.metadata)
+    http_status = None
+    for key, value in exc.trailing_metadata() or ():
+        if key == "x-http-status":
+            http_status = int(value)
+    retryable = exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return MediaTasksError(
+        exc.code(), reason, exc.details() or "", retryable=retryable, metadata=metadata, http_status=http_status
+    )
+
+
+class InternalChannel:
+    """A channel to another mediatasks service, sending the internal credentials."""
+
+    def __init__(self, settings: Settings, address: str) -> None:
+        self.settings = settings
+        self.channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+
+    def metadata(self, owner: str | None = None) -> tuple[tuple[str, str], ...]:
+        items = [(INTERNAL_HEADER, self.settings.internal_token)]
+        if owner:
+            items.append((OWNER_HEADER, owner))
+        return tuple(items)
+
+    async def call(
+        self,
+        method: Callable[..., Any],
+        request: Any,
+        *,
+        owner: str | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+    ) -> Any:
+        """Call with a deadline; UNAVAILABLE is retried ``retries`` times with backoff."""
+        delay = 0.2
+        for attempt in range(retries + 1):
+            try:
+                return await method(
+                    request,
+                    metadata=self.metadata(owner),
+                    timeout=timeout or self.settings.rpc_timeout_seconds,
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < retries:
+                    log.warning("%s unavailable, retrying in %.1fs", method, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                raise error_from_rpc(exc) from exc
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+class RegistryClient(InternalChannel):
+    """The TaskRegistry as seen by media services and their workers."""
+
+    def __init__(self, settings: Settings, address: str | None = None) -> None:
+        super().__init__(settings, address or settings.registry_addr)
+        self.stub = tasks_pb2_grpc.TaskRegistryStub(self.channel)

@@ -1,0 +1,65 @@
+"""Bootstrap shared by the four media services: a servicer for submits, a worker for jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from mediatasks.core.artifacts import ArtifactStore
+from mediatasks.core.clients import RegistryClient
+from mediatasks.core.logs import setup_logging
+from mediatasks.core.server import ServiceRuntime
+from mediatasks.core.settings import Settings
+from mediatasks.core.submit import Submitter
+from mediatasks.core.worker import JobHandler, Worker
+
+
+@dataclass
+class MediaParts:
+    """What a media service's servicer and handlers are built from."""
+
+    settings: Settings
+    runtime: ServiceRuntime
+    registry: RegistryClient
+    artifacts: ArtifactStore
+    submitter: Submitter
+
+
+@dataclass
+class MediaService:
+    """How one media service plugs into the runtime."""
+
+    name: str  # "image", "video", "audio" or "subtitle"
+    grpc_service: str  # full proto service name, for health checks
+    add_to_server: Callable[[object, grpc.aio.Server], None]
+    make_servicer: Callable[[MediaParts], object]
+    make_handlers: Callable[[MediaParts], dict[str, JobHandler]]
+
+
+async def start_media_service(
+    service: MediaService, settings: Settings, *, run_workers: bool = True
+) -> tuple[ServiceRuntime, MediaParts]:
+    """Connect, build and start a media service (listening, workers running);
+    the caller stops it with ``runtime.stop()``."""
+    runtime = ServiceRuntime(service.name, settings)
+    await runtime.connect()
+    registry = RegistryClient(settings)
+    artifacts = ArtifactStore(runtime.js, settings)
+    parts = MediaParts(settings, runtime, registry, artifacts, Submitter(settings, registry, artifacts))
+    servicer = service.make_servicer(parts)
+    runtime.add_servicer(service.grpc_service, lambda server: service.add_to_server(servicer, server))
+    if run_workers:
+        worker = Worker(settings, runtime.nc, runtime.js, registry, artifacts, service.make_handlers(parts))
+        runtime.add_background(worker.run, stop=worker.stop)
+    runtime.add_cleanup(registry.close)
+    await runtime.start()
+    return runtime, parts
+
+
+async def serve_media_service(service: MediaService, settings: Settings) -> None:
+    """Run a media service until SIGTERM (the body of ``mediatasks serve <name>``)."""
+    setup_logging(service.name, level=settings.log_level, json_lines=settings.log_json)
+    runtime, _parts = await start_media_service(service, settings)
+    await runtime.wait_for_signal()

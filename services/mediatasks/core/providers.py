@@ -1,0 +1,804 @@
+"""The provider interface and the provider registry.
+
+A *provider* is one vendor integration (OpenAI, Stability, Gemini, AssemblyAI) or one local
+engine (PocketSphinx) that can run one or more *task types*. For each task type it declares
+an :class:`Offering`: the default model, capabilities (sizes, formats, languages, max
+duration...), cost per unit, and quality/speed scores between 0 and 1.
+
+:class:`ProviderRegistry` picks a provider per call by :class:`Strategy` among the providers
+that are configured (their settings are set), healthy, offer the task type, satisfy the
+request's requirements and whose circuit breaker is not open. :meth:`ProviderRegistry.run`
+runs a call on the chosen provider, records latency/outcome/cost, trips the breaker on
+repeated failures and, when the call fails transiently, fails over to a provider of another
+vendor. :meth:`ProviderRegistry.snapshot` feeds ``GET /api/v1/media/providers``.
+
+Nothing here knows a vendor: the adapters live in :mod:`mediatasks.providers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import grpc
+
+from mediatasks.core.errors import MediaTasksError, invalid_input, transient
+from mediatasks.core.metrics import ERRORS, PROVIDER_COST
+from mediatasks.core.settings import Settings, not_configured
+
+log = logging.getLogger(__name__)
+
+# Task types the provider layer runs. The first four are the task types of the same name;
+# ``translation`` is the chat call a subtitle job makes when it is asked to translate.
+IMAGE_GENERATION = "image_generation"
+VIDEO_GENERATION = "video_generation"
+VIDEO_ANALYSIS = "video_analysis"
+AUDIO_TRANSCRIPTION = "audio_transcription"
+TRANSLATION = "translation"
+TASK_TYPES = (IMAGE_GENERATION, VIDEO_GENERATION, VIDEO_ANALYSIS, AUDIO_TRANSCRIPTION, TRANSLATION)
+
+T = TypeVar("T")
+
+
+class Strategy(enum.StrEnum):
+    """How the registry ranks the eligible providers of a task type."""
+
+    QUALITY = "quality"
+    SPEED = "speed"
+    COST = "cost"
+    RELIABILITY = "reliability"
+    LOAD_BALANCE = "load_balance"
+
+    @classmethod
+    def parse(cls, value: str | Strategy) -> Strategy:
+        """The strategy named ``value``; an unknown name is a client error."""
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            names = ", ".join(s.value for s in cls)
+            raise invalid_input(f"unknown provider strategy {value!r} (use one of {names})") from None
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """What one unit of work costs at a vendor's list price, in US dollars.
+
+    The unit is the same for every provider of one task type (``image``, ``audio_minute``,
+    ``video_second``, ``video_minute``, ``1k_tokens``) so that the ``cost`` strategy
+    compares like with like; adapters compute the actual cost of each call from the
+    vendor's answer (tokens, seconds) and report it in their result's ``cost_usd``.
+    """
+
+    usd_per_unit: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Offering:
+    """One task type as one provider runs it."""
+
+    task_type: str
+    model: str
+    quality: float
+    speed: float
+    cost: CostModel
+    capabilities: Mapping[str, Any] = field(default_factory=dict)
+    # The vendor's announced shutdown date for this API, if any: past it the registry
+    # stops choosing the offering (the adapter stays callable for compatible servers).
+    available_until: date | None = None
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.quality <= 1.0 and 0.0 <= self.speed <= 1.0):
+            raise ValueError(f"{self.task_type}: quality and speed must be within 0..1")
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """What a provider is: its name, vendor, offerings and the settings it needs."""
+
+    name: str
+    vendor: str
+    offerings: tuple[Offering, ...]
+    required_settings: tuple[str, ...] = ()
+    optional_settings: tuple[str, ...] = ()
+
+    @property
+    def task_types(self) -> frozenset[str]:
+        return frozenset(o.task_type for o in self.offerings)
+
+    def offering(self, task_type: str) -> Offering | None:
+        for offering in self.offerings:
+            if offering.task_type == task_type:
+                return offering
+        return None
+
+    def configured(self, settings: Settings) -> bool:
+        """True when every required setting is set (and not a placeholder)."""
+        return all(settings.is_configured(name) for name in self.required_settings)
+
+    def required_env(self, settings: Settings) -> list[str]:
+        return [settings.env_name(name) for name in self.required_settings]
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    """A provider's own view of whether it can take work."""
+
+    ok: bool
+    detail: str = ""
+
+
+class Provider:
+    """Base class of every provider. Subclasses set :attr:`spec` and implement the
+    operation methods of their task types (see :mod:`mediatasks.providers.contracts`)."""
+
+    spec: ClassVar[ProviderSpec]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def vendor(self) -> str:
+        return self.spec.vendor
+
+    def configured(self, settings: Settings | None = None) -> bool:
+        """True when the settings this provider needs are present."""
+        return self.spec.configured(settings or self.settings)
+
+    async def health(self) -> HealthStatus:
+        """A cheap local check (no paid vendor call); the registry's circuit breaker
+        tracks what the vendor actually does."""
+        if not self.configured():
+            names = " and ".join(self.spec.required_env(self.settings))
+            return HealthStatus(False, f"not configured: set {names}")
+        return HealthStatus(True, "configured")
+
+    def deadline(self, ctx: CallContext | None) -> float:
+        """Seconds one call may take: the provider timeout, shortened by the caller's."""
+        limit = float(self.settings.provider_timeout_seconds)
+        if ctx is not None and ctx.timeout_seconds is not None:
+            limit = min(limit, float(ctx.timeout_seconds))
+        return max(limit, 0.001)
+
+    async def aclose(self) -> None:
+        """Release clients and connection pools."""
+
+
+ProgressCallback = Callable[[float, str], Awaitable[None] | None]
+
+
+@dataclass
+class CallContext:
+    """Per-call state shared by the handler and the provider that runs its call.
+
+    The handler creates it, may set a tighter ``timeout_seconds`` and an ``on_progress``
+    callback, and reads back after the call (or after cancelling it) which provider ran
+    it, the vendor's job id, and whether the vendor confirmed a cancellation:
+    ``cancel_confirmed`` stays ``None`` unless the call was cancelled, then is ``True``
+    only when the vendor acknowledged the cancel, ``False`` when the call was merely
+    abandoned on our side (the vendor may finish and bill it).
+    """
+
+    timeout_seconds: float | None = None
+    on_progress: ProgressCallback | None = None
+    provider: str = ""
+    vendor_job_id: str = ""
+    cancel_confirmed: bool | None = None
+    attempts: list[str] = field(default_factory=list)
+
+    async def progress(self, percent: float, stage: str) -> None:
+        """Tell the handler how far the vendor got; a failing callback never fails the call."""
+        if self.on_progress is None:
+            return
+        try:
+            outcome = self.on_progress(max(0.0, min(100.0, percent)), stage)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("progress callback failed")
+            ERRORS.labels("providers", "PROGRESS_CALLBACK").inc()
+
+
+class ProviderResult(Protocol):
+    """What every provider result carries, so the registry can account for it."""
+
+    provider: str
+    model: str
+    cost_usd: float
+
+
+# --- capability matching ---------------------------------------------------------------
+
+# requirement key -> capability holding the largest accepted value
+_LIMITS = {
+    "duration_seconds": "max_duration_seconds",
+    "file_bytes": "max_file_bytes",
+    "n": "max_images",
+    "texts": "max_texts",
+}
+# requirement key -> capability listing accepted values ("*" accepts anything)
+_MEMBERSHIP = {
+    "language": "languages",
+    "size": "sizes",
+    "output_format": "output_formats",
+    "seconds": "durations",
+}
+
+
+def normalize_language(code: str) -> str:
+    """``en-US`` / ``en_us`` / ``EN`` -> ``en`` (ISO 639-1 primary subtag)."""
+    return code.strip().lower().replace("_", "-").split("-", 1)[0]
+
+
+def unmet_requirement(capabilities: Mapping[str, Any], require: Mapping[str, Any]) -> str | None:
+    """Why an offering cannot serve a request, or ``None`` when it can.
+
+    ``require`` keys: ``language``, ``size``, ``output_format``, ``seconds`` (membership in
+    the matching capability list), ``duration_seconds``, ``file_bytes``, ``n``, ``texts``
+    (at most the matching ``max_*`` capability), and any boolean feature flag such as
+    ``speaker_labels`` or ``video_input`` (the capability must be true). ``None``/``False``
+    values require nothing.
+    """
+    for key, wanted in require.items():
+        if wanted is None or wanted is False:
+            continue
+        if key in _LIMITS:
+            limit = capabilities.get(_LIMITS[key])
+            if limit is not None and float(wanted) > float(limit):
+                return f"{key} {wanted} exceeds {limit}"
+        elif key in _MEMBERSHIP:
+            accepted = capabilities.get(_MEMBERSHIP[key])
+            if accepted is None or accepted == "*":
+                continue
+            value = normalize_language(str(wanted)) if key == "language" else str(wanted)
+            if value not in {str(a) for a in accepted}:
+                return f"{key} {wanted} not supported"
+        elif wanted is True:
+            if not capabilities.get(key):
+                return f"{key} not supported"
+        else:
+            raise ValueError(f"unknown provider requirement {key!r}")
+    return None
+
+
+# --- circuit breaker and statistics -------------------------------------------------------
+
+
+class CircuitState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` consecutive failures; after ``reset_seconds`` it lets one
+    trial call through (half-open): success closes it, failure opens it again."""
+
+    def __init__(
+        self, threshold: int, reset_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.threshold = max(1, int(threshold))
+        self.reset_seconds = float(reset_seconds)
+        self._clock = clock
+        self.consecutive_failures = 0
+        self._opened_at: float | None = None
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> CircuitState:
+        if self._opened_at is None:
+            return CircuitState.CLOSED
+        if self._clock() - self._opened_at >= self.reset_seconds:
+            return CircuitState.HALF_OPEN
+        return CircuitState.OPEN
+
+    def seconds_until_half_open(self) -> float:
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self._opened_at + self.reset_seconds - self._clock())
+
+    def can_accept(self) -> bool:
+        """Whether a call could start now (without claiming the half-open trial)."""
+        state = self.state
+        if state is CircuitState.CLOSED:
+            return True
+        return state is CircuitState.HALF_OPEN and not self._trial_in_flight
+
+    def acquire(self) -> bool:
+        """Claim the right to start a call; in half-open only one trial runs at a time."""
+        state = self.state
+        if state is CircuitState.CLOSED:
+            return True
+        if state is CircuitState.HALF_OPEN and not self._trial_in_flight:
+            self._trial_in_flight = True
+            return True
+        return False
+
+    def release(self) -> None:
+        """A claimed call ended without a verdict (cancelled)."""
+        self._trial_in_flight = False
+
+    def record_success(self) -> None:
+        self.consecutive_failures = 0
+        self._opened_at = None
+        self._trial_in_flight = False
+
+    def record_failure(self) -> None:
+        was_trial = self._trial_in_flight
+        self._trial_in_flight = False
+        self.consecutive_failures += 1
+        if was_trial or self.consecutive_failures >= self.threshold:
+            self._opened_at = self._clock()
+
+
+@dataclass
+class ProviderStats:
+    """Counters and a window of recent outcomes of one provider."""
+
+    window: int = 50
+    calls: int = 0
+    successes: int = 0
+    failures: int = 0
+    rejected: int = 0
+    cost_usd: float = 0.0
+    in_flight: int = 0
+    selections: int = 0
+    last_error: dict[str, str] | None = None
+    recent: deque[tuple[bool, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recent = deque(maxlen=self.window)
+
+    def record(self, ok: bool, seconds: float) -> None:
+        self.recent.append((ok, seconds))
+
+    def success_rate(self) -> float | None:
+        if not self.recent:
+            return None
+        return sum(1 for ok, _ in self.recent if ok) / len(self.recent)
+
+    def reliability(self) -> float:
+        """Recent success rate, smoothed so that a new provider starts at 0.5 rather
+        than at 0 or 1 (Laplace's rule of succession)."""
+        good = sum(1 for ok, _ in self.recent if ok)
+        return (good + 1) / (len(self.recent) + 2)
+
+    def latency_ms(self) -> tuple[float | None, float | None]:
+        """Mean and 95th percentile of recent call durations, in milliseconds."""
+        durations = sorted(seconds for _, seconds in self.recent)
+        if not durations:
+            return None, None
+        mean = sum(durations) / len(durations)
+        p95 = durations[min(len(durations) - 1, int(round(0.95 * (len(durations) - 1))))]
+        return round(mean * 1000, 1), round(p95 * 1000, 1)
+
+
+def counts_against_provider(error: MediaTasksError) -> bool:
+    """Transient failures and rejected credentials say the provider cannot work now; a
+    rejected prompt or bad input says nothing about the provider's health."""
+    return error.retryable or error.reason == "PROVIDER_AUTH_FAILED"
+
+
+def rank_key(
+    strategy: Strategy, offering: Offering, stats: ProviderStats, name: str
+) -> tuple[float | int | str, ...]:
+    """Sort key of one candidate under ``strategy``: the smallest key wins. Ties fall
+    back to the other scores and finally to the name, so selection is deterministic."""
+    quality, speed, cost = offering.quality, offering.speed, offering.cost.usd_per_unit
+    reliability = stats.reliability()
+    if strategy is Strategy.QUALITY:
+        return (-quality, -reliability, -speed, cost, name)
+    if strategy is Strategy.SPEED:
+        return (-speed, -reliability, -quality, cost, name)
+    if strategy is Strategy.COST:
+        return (cost, -quality, -reliability, name)
+    if strategy is Strategy.RELIABILITY:
+        return (-reliability, -quality, -speed, name)
+    # load_balance: fewest calls running, then the least often chosen (round-robin).
+    return (stats.in_flight, stats.selections, name)
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    provider: Provider
+    breaker: CircuitBreaker
+    stats: ProviderStats
+    health: HealthStatus = HealthStatus(True, "not checked yet")
+
+
+class ProviderRegistry:
+    """Chooses, runs and accounts for providers. One per service process.
+
+    ``default_strategies`` maps a task type to its default strategy; otherwise the
+    ``provider_strategy`` setting applies. ``clock`` (monotonic seconds) and ``today``
+    are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        providers: Iterable[Provider],
+        *,
+        default_strategies: Mapping[str, Strategy | str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        window: int = 50,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._today = today
+        self._default = Strategy.parse(settings.provider_strategy or Strategy.QUALITY)
+        self._defaults = {k: Strategy.parse(v) for k, v in (default_strategies or {}).items()}
+        self._entries: dict[str, _Entry] = {}
+        for provider in providers:
+            if provider.name in self._entries:
+                raise ValueError(f"two providers named {provider.name!r}")
+            self._entries[provider.name] = _Entry(
+                provider=provider,
+                breaker=CircuitBreaker(
+                    settings.circuit_failure_threshold, settings.circuit_reset_seconds, clock
+                ),
+                stats=ProviderStats(window=window),
+            )
+
+    # -- lookup ---------------------------------------------------------------------------
+
+    @property
+    def providers(self) -> list[Provider]:
+        return [entry.provider for entry in self._entries.values()]
+
+    def get(self, name: str) -> Provider:
+        return self._entries[name].provider
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        return self._entries[name].breaker
+
+    def stats(self, name: str) -> ProviderStats:
+        return self._entries[name].stats
+
+    def default_strategy(self, task_type: str) -> Strategy:
+        return self._defaults.get(task_type, self._default)
+
+    def _offering(self, entry: _Entry, task_type: str) -> Offering | None:
+        offering = entry.provider.spec.offering(task_type)
+        if offering is None:
+            return None
+        if offering.available_until is not None and self._today() > offering.available_until:
+            return None
+        return offering
+
+    # -- availability ---------------------------------------------------------------------
+
+    def ensure_available(self, task_type: str, require: Mapping[str, Any] | None = None) -> None:
+        """Raise unless some configured provider can run ``task_type`` with ``require``.
+
+        Raises ``not_configured`` (FAILED_PRECONDITION naming the variables to set) when
+        only unconfigured providers could, and ``INVALID_INPUT`` when none could at all.
+        Health and circuit state are not considered: a broken vendor is a transient
+        condition, not a reason to refuse a job at submit time.
+        """
+        require = require or {}
+        fitting: list[_Entry] = []
+        offered = False
+        reasons: list[str] = []
+        for entry in self._entries.values():
+            offering = self._offering(entry, task_type)
+            if offering is None:
+                continue
+            offered = True
+            unmet = unmet_requirement(offering.capabilities, require)
+            if unmet is None:
+                fitting.append(entry)
+            else:
+                reasons.append(f"{entry.provider.name}: {unmet}")
+        if any(e.provider.configured(self.settings) for e in fitting):
+            return
+        if fitting:
+            variables: list[str] = []
+            for entry in fitting:
+                for env in entry.provider.spec.required_env(self.settings):
+                    if env not in variables:
+                        variables.append(env)
+            raise not_configured(task_type, variables)
+        if not offered:
+            raise MediaTasksError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "PROVIDER_NOT_CONFIGURED",
+                f"no provider implements {task_type}",
+                metadata={"task_type": task_type},
+            )
+        raise invalid_input(f"no provider can run this {task_type} request ({'; '.join(reasons)})")
+
+    def candidates(
+        self,
+        task_type: str,
+        *,
+        require: Mapping[str, Any] | None = None,
+        exclude_vendors: Iterable[str] = (),
+        exclude_providers: Iterable[str] = (),
+    ) -> list[tuple[Provider, Offering]]:
+        """Configured, healthy providers whose breaker accepts calls and whose offering
+        for ``task_type`` meets ``require``, in registration order."""
+        require = require or {}
+        vendors, names = set(exclude_vendors), set(exclude_providers)
+        found: list[tuple[Provider, Offering]] = []
+        for entry in self._entries.values():
+            provider = entry.provider
+            if provider.vendor in vendors or provider.name in names:
+                continue
+            offering = self._offering(entry, task_type)
+            if offering is None or not provider.configured(self.settings):
+                continue
+            if not entry.health.ok or not entry.breaker.can_accept():
+                continue
+            if unmet_requirement(offering.capabilities, require) is not None:
+                continue
+            found.append((provider, offering))
+        return found
+
+    def select(
+        self,
+        task_type: str,
+        strategy: Strategy | str | None = None,
+        *,
+        exclude_vendors: Iterable[str] = (),
+        require: Mapping[str, Any] | None = None,
+        exclude_providers: Iterable[str] = (),
+    ) -> Provider:
+        """The best eligible provider for ``task_type`` under ``strategy`` (default: the
+        task type's default strategy). Raises like :meth:`ensure_available` when nothing
+        is configured, and a transient ``PROVIDER_UNAVAILABLE`` when every configured
+        provider is unhealthy or has its circuit open."""
+        self.ensure_available(task_type, require)
+        chosen = Strategy.parse(strategy) if strategy else self.default_strategy(task_type)
+        found = self.candidates(
+            task_type,
+            require=require,
+            exclude_vendors=exclude_vendors,
+            exclude_providers=exclude_providers,
+        )
+        if not found:
+            raise transient(
+                "PROVIDER_UNAVAILABLE",
+                f"no provider can take {task_type} now: {self._why_unavailable(task_type)}",
+            )
+        provider, _ = min(
+            found,
+            key=lambda pair: rank_key(
+                chosen, pair[1], self._entries[pair[0].name].stats, pair[0].name
+            ),
+        )
+        self._entries[provider.name].stats.selections += 1
+        return provider
+
+    def _why_unavailable(self, task_type: str) -> str:
+        parts = []
+        for entry in self._entries.values():
+            if self._offering(entry, task_type) is None:
+                continue
+            name = entry.provider.name
+            if not entry.provider.configured(self.settings):
+                parts.append(f"{name} not configured")
+            elif not entry.health.ok:
+                parts.append(f"{name} unhealthy ({entry.health.detail})")
+            elif not entry.breaker.can_accept():
+                wait = entry.breaker.seconds_until_half_open()
+                parts.append(f"{name} circuit open (retry in {wait:.0f}s)")
+            else:
+                parts.append(f"{name} excluded or unsuitable")
+        return "; ".join(parts) or "none registered"
+
+    # -- running --------------------------------------------------------------------------
+
+    async def run(
+        self,
+        task_type: str,
+        call: Callable[[Provider], Awaitable[T]],
+        strategy: Strategy | str | None = None,
+        *,
+        failover: bool = True,
+        require: Mapping[str, Any] | None = None,
+        ctx: CallContext | None = None,
+    ) -> T:
+        """Run ``call(provider)`` on the selected provider and account for it.
+
+        A transient failure (``retryable``) counts against the provider's breaker and,
+        with ``failover``, the call is tried on the best provider of another vendor; when
+        none is left the last transient error is raised for the worker to retry later.
+        Permanent errors are raised at once. Cancellation propagates untouched.
+        """
+        excluded_vendors: set[str] = set()
+        excluded_providers: set[str] = set()
+        last_error: MediaTasksError | None = None
+        while True:
+            try:
+                provider = self.select(
+                    task_type,
+                    strategy,
+                    exclude_vendors=excluded_vendors,
+                    require=require,
+                    exclude_providers=excluded_providers,
+                )
+            except MediaTasksError:
+                if last_error is not None:
+                    raise last_error from None
+                raise
+            entry = self._entries[provider.name]
+            if not entry.breaker.acquire():
+                # Another call took the half-open trial between select and here.
+                excluded_providers.add(provider.name)
+                continue
+            if ctx is not None:
+                ctx.provider = provider.name
+                ctx.attempts.append(provider.name)
+            try:
+                result = await self._run_one(entry, call)
+            except MediaTasksError as error:
+                if not (error.retryable and failover):
+                    raise
+                log.warning(
+                    "provider %s failed transiently on %s (%s); failing over",
+                    provider.name,
+                    task_type,
+                    error,
+                )
+                excluded_vendors.add(provider.vendor)
+                last_error = error
+                continue
+            return result
+
+    async def _run_one(self, entry: _Entry, call: Callable[[Provider], Awaitable[T]]) -> T:
+        stats, breaker = entry.stats, entry.breaker
+        stats.in_flight += 1
+        stats.calls += 1
+        started = self._clock()
+        try:
+            result = await call(entry.provider)
+        except asyncio.CancelledError:
+            breaker.release()
+            stats.calls -= 1
+            raise
+        except MediaTasksError as error:
+            elapsed = self._clock() - started
+            stats.last_error = {
+                "reason": error.reason,
+                "message": error.message,
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            if counts_against_provider(error):
+                stats.failures += 1
+                stats.record(False, elapsed)
+                breaker.record_failure()
+            else:
+                # The vendor answered properly (e.g. refused a prompt): it is healthy.
+                stats.rejected += 1
+                stats.record(True, elapsed)
+                breaker.record_success()
+            raise
+        except Exception as error:
+            # An adapter must map vendor errors; anything else is a bug, but it still
+            # means the provider did not work, so the breaker sees it.
+            stats.failures += 1
+            stats.record(False, self._clock() - started)
+            stats.last_error = {
+                "reason": "INTERNAL",
+                "message": f"{type(error).__name__}: {error}",
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            breaker.record_failure()
+            ERRORS.labels("providers", "UNMAPPED_PROVIDER_ERROR").inc()
+            raise
+        finally:
+            stats.in_flight -= 1
+        stats.successes += 1
+        stats.record(True, self._clock() - started)
+        breaker.record_success()
+        cost = float(getattr(result, "cost_usd", 0.0) or 0.0)
+        if cost > 0:
+            stats.cost_usd += cost
+            PROVIDER_COST.labels(entry.provider.name).inc(cost)
+        return result
+
+    # -- health and reporting ---------------------------------------------------------------
+
+    async def check_health(self, timeout: float = 5.0) -> None:
+        """Ask every provider for its health (bounded by ``timeout`` each)."""
+
+        async def one(entry: _Entry) -> None:
+            try:
+                entry.health = await asyncio.wait_for(entry.provider.health(), timeout)
+            except TimeoutError:
+                entry.health = HealthStatus(False, f"health check took over {timeout:.0f}s")
+            except Exception as error:
+                log.exception("health check of %s failed", entry.provider.name)
+                entry.health = HealthStatus(False, f"health check failed: {error}")
+
+        await asyncio.gather(*(one(entry) for entry in self._entries.values()))
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every provider's configuration, health, recent success rate and latency, and
+        cost so far, for ``GET /api/v1/media/providers``. Secrets are never included:
+        only whether each variable is set."""
+        out: list[dict[str, Any]] = []
+        for entry in self._entries.values():
+            provider, stats, breaker = entry.provider, entry.stats, entry.breaker
+            spec = provider.spec
+            configured = provider.configured(self.settings)
+            mean_ms, p95_ms = stats.latency_ms()
+            state = breaker.state
+            variables = [
+                {
+                    "name": self.settings.env_name(name),
+                    "required": name in spec.required_settings,
+                    "set": self.settings.is_configured(name),
+                }
+                for name in (*spec.required_settings, *spec.optional_settings)
+            ]
+            offerings = []
+            for offering in spec.offerings:
+                offerings.append(
+                    {
+                        "task_type": offering.task_type,
+                        "model": offering.model,
+                        "quality": offering.quality,
+                        "speed": offering.speed,
+                        "cost_usd_per_unit": offering.cost.usd_per_unit,
+                        "cost_unit": offering.cost.unit,
+                        "capabilities": dict(offering.capabilities),
+                        "available": self._offering(entry, offering.task_type) is not None,
+                        "available_until": offering.available_until.isoformat()
+                        if offering.available_until
+                        else None,
+                    }
+                )
+            out.append(
+                {
+                    "name": spec.name,
+                    "vendor": spec.vendor,
+                    "task_types": sorted(spec.task_types),
+                    "configured": configured,
+                    "settings": variables,
+                    "healthy": configured and entry.health.ok and state is not CircuitState.OPEN,
+                    "health_detail": entry.health.detail,
+                    "circuit": state.value,
+                    "circuit_retry_in_seconds": round(breaker.seconds_until_half_open(), 1),
+                    "consecutive_failures": breaker.consecutive_failures,
+                    "calls": stats.calls,
+                    "successes": stats.successes,
+                    "failures": stats.failures,
+                    "rejected": stats.rejected,
+                    "in_flight": stats.in_flight,
+                    "success_rate": stats.success_rate(),
+                    "latency_ms_mean": mean_ms,
+                    "latency_ms_p95": p95_ms,
+                    "cost_usd_total": round(stats.cost_usd, 6),
+                    "last_error": stats.last_error,
+                    "offerings": offerings,
+                }
+            )
+        return out
+
+    async def aclose(self) -> None:
+        """Close every provider's clients."""
+        for entry in self._entries.values():
+            try:
+                await entry.provider.aclose()
+            except Exception:
+                log.exception("closing provider %s failed", entry.provider.name)

@@ -1,0 +1,293 @@
+"""The gRPC server every service runs: interceptor, health, metrics, NATS, graceful drain.
+
+A service's entry point builds its servicers and job handlers and hands them to
+:class:`ServiceRuntime`; everything else (listening, credentials, error statuses with
+``google.rpc.ErrorInfo``, Prometheus, JetStream topology, SIGTERM) happens here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from mediatasks.core import metrics, topology
+from mediatasks.core.auth import ApiKeyStore, Authenticator, Principal, current_principal
+from mediatasks.core.errors import DOMAIN, MediaTasksError
+from mediatasks.core.nats_conn import connect
+from mediatasks.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS_HEADER = "x-http-status"
+# Calls that answer without credentials (load balancers and uptime checks).
+PUBLIC_METHODS = frozenset(
+    {
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/mediatasks.v1.TaskRegistry/GetHealth",
+    }
+)
+
+
+def status_details(error: MediaTasksError) -> bytes:
+    """The ``grpc-status-details-bin`` payload: google.rpc.Status with one ErrorInfo."""
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+    status = status_pb2.Status(code=error.code.value[0], message=error.message)
+    status.details.add().Pack(info)
+    return status.SerializeToString()
+
+
+async def abort_with_error(context: grpc.aio.ServicerContext, error: MediaTasksError) -> None:
+    trailing: list[tuple[str, str | bytes]] = [("grpc-status-details-bin", status_details(error))]
+    if error.http_status:
+        trailing.append((HTTP_STATUS_HEADER, str(error.http_status)))
+    await context.abort(error.code, error.message, trailing_metadata=tuple(trailing))
+
+
+class _Interceptor(grpc.aio.ServerInterceptor):
+    """Authenticates, maps project errors to statuses, and measures every call."""
+
+    def __init__(self, service: str, authenticator: Authenticator) -> None:
+        self.service = service
+        self.authenticator = authenticator
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method_path = handler_call_details.method
+        method = method_path.rsplit("/", 1)[-1]
+        public = method_path in PUBLIC_METHODS
+
+        async def authenticate(context: grpc.aio.ServicerContext) -> Principal | None:
+            metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            if public:
+                try:
+                    return await self.authenticator.authenticate(metadata)
+                except MediaTasksError:
+                    return None
+            return await self.authenticator.authenticate(metadata)
+
+        def observe(started: float, code: str) -> None:
+            metrics.RPC_REQUESTS.labels(self.service, method, code).inc()
+            metrics.RPC_DURATION.labels(self.service, method).observe(time.perf_counter() - started)
+
+        if handler.unary_unary:
+            behavior = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                started = time.perf_counter()
+                code = "OK"
+                try:
+                    current_principal.set(await authenticate(context))
+                    return await behavior(request, context)
+                except MediaTasksError as error:
+                    code = error.code.name
+                    await abort_with_error(context, error)
+                except grpc.aio.AbortError:
+                    code = context.code().name if context.code() else "ABORTED"
+                    raise
+                except asyncio.CancelledError:
+                    code = "CANCELLED"
+                    raise
+                except Exception:
+                    code = "INTERNAL"
+                    log.exception("%s failed", method)
+                    metrics.ERRORS.labels(self.service, "INTERNAL").inc()
+                    await abort_with_error(
+                        context,
+                        MediaTasksError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; see the service log"),
+                    )
+                finally:
+                    observe(started, code)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        if handler.unary_stream:
+            stream_behavior = handler.unary_stream
+
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                started = time.perf_counter()
+                code = "OK"
+                try:
+                    current_principal.set(await authenticate(context))
+                    async for item in stream_behavior(request, context):
+                        yield item
+                except MediaTasksError as error:
+                    code = error.code.name
+                    await abort_with_error(context, error)
+                except asyncio.CancelledError:
+                    code = "CANCELLED"
+                    raise
+                except grpc.aio.AbortError:
+                    code = "ABORTED"
+                    raise
+                except Exception:
+                    code = "INTERNAL"
+                    log.exception("%s failed", method)
+                    await abort_with_error(
+                        context,
+                        MediaTasksError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; see the service log"),
+                    )
+                finally:
+                    observe(started, code)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+async def set_http_status(context: grpc.aio.ServicerContext, status: int) -> None:
+    """Ask the gateway for another HTTP status than 200 (for example 202 Accepted)."""
+    await context.send_initial_metadata(((HTTP_STATUS_HEADER, str(status)),))
+
+
+Registrar = Callable[[grpc.aio.Server], None]
+Background = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    """One service process: gRPC server, health, metrics, NATS, background loops.
+
+    Usage::
+
+        runtime = ServiceRuntime("subtitle", settings)
+        await runtime.connect()                      # NATS + streams
+        runtime.add_servicer("mediatasks.v1.SubtitleService", lambda s: add_..._to_server(svc, s))
+        runtime.add_background(worker.run)           # long-running loops
+        await runtime.start()
+        await runtime.wait_for_signal()              # until SIGTERM/SIGINT, then drain
+    """
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.settings = settings
+        self.nc = None
+        self.js = None
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self._service_names: list[str] = []
+        self._registrars: list[Registrar] = []
+        self._background: list[Background] = []
+        self._stoppers: list[Callable[[], Awaitable[None]]] = []
+        self._cleanups: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task] = []
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._stopped = asyncio.Event()
+        self.api_keys: ApiKeyStore | None = None
+
+    async def connect(self) -> None:
+        """Connect to NATS, declare the streams and buckets this process uses."""
+        self.nc = await connect(self.settings, name=f"mediatasks-{self.name}")
+        self.js = self.nc.jetstream(timeout=self.settings.rpc_timeout_seconds)
+        await topology.ensure_streams(self.js, self.settings)
+        kv = await topology.ensure_kv(self.js, topology.APIKEYS_BUCKET)
+        self.api_keys = ApiKeyStore(kv)
+
+    def add_servicer(self, service_name: str, registrar: Registrar) -> None:
+        self._service_names.append(service_name)
+        self._registrars.append(registrar)
+
+    def add_background(self, loop: Background, stop: Callable[[], Awaitable[None]] | None = None) -> None:
+        """A coroutine run for the life of the process; ``stop`` is awaited on drain."""
+        self._background.append(loop)
+        if stop is not None:
+            self._stoppers.append(stop)
+
+    def add_cleanup(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Awaited last on shutdown (close pools, channels)."""
+        self._cleanups.append(cleanup)
+
+    async def start(self) -> int:
+        """Start listening; returns the bound gRPC port."""
+        if self.metrics_port is None and self.settings.metrics_port >= 0:
+            self.metrics_port = metrics.serve_metrics(self.settings.metrics_port)
+        authenticator = Authenticator(self.settings, self.api_keys)
+        self._server = grpc.aio.server(
+            interceptors=[_Interceptor(self.name, authenticator)],
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        for registrar in self._registrars:
+            registrar(self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self.port = self._server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
+        await self._server.start()
+        for loop in self._background:
+            self._tasks.append(asyncio.create_task(self._guard(loop), name=f"{self.name}-bg"))
+        for service_name in ["", *self._service_names]:
+            await self._health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("%s serving gRPC on :%d", self.name, self.port)
+        return self.port
+
+    async def _guard(self, loop: Background) -> None:
+        # A background loop that dies must not leave a half-working process: log and stop.
+        try:
+            await loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop of %s crashed; stopping the service", self.name)
+            metrics.ERRORS.labels(self.name, "BACKGROUND_CRASH").inc()
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Graceful drain: NOT_SERVING, stop loops (workers finish or hand back jobs), close."""
+        for service_name in ["", *self._service_names]:
+            await self._health.set(service_name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        grace = self.settings.shutdown_grace_seconds
+        for stop in self._stoppers:
+            try:
+                await asyncio.wait_for(stop(), timeout=grace)
+            except (TimeoutError, Exception):
+                log.exception("stopping a background loop of %s", self.name)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.stop(grace=min(grace, 5.0))
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=5.0)
+            except (TimeoutError, Exception):
+                await self.nc.close()
+        for cleanup in self._cleanups:
+            try:
+                await cleanup()
+            except Exception:
+                log.exception("cleanup of %s failed", self.name)
+        self._stopped.set()
+
+    async def serve_forever(self) -> None:
+        """Start, then run until SIGTERM or SIGINT, then drain."""
+        await self.start()
+        await self.wait_for_signal()
+
+    async def wait_for_signal(self) -> None:
+        """Run until SIGTERM or SIGINT (or a crashed background loop), then drain."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopped.set)
+        await self._stopped.wait()
+        log.info("%s draining", self.name)
+        self._stopped.clear()
+        await self.stop()

@@ -1,0 +1,129 @@
+"""The submit path every media service shares: options, idempotency, sync wait, 202.
+
+A media servicer validates its own request, then calls :meth:`Submitter.submit`; this
+turns the request's top-level option fields into ``SubmitOptions``, asks the registry to
+create the task (honouring ``Idempotency-Key``), holds the answer for ``Prefer: wait=N``
+when asked, and sets the gateway's HTTP status to 202 while the task is not finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import grpc
+from google.protobuf.message import Message
+
+from mediatasks.core import topology
+from mediatasks.core.artifacts import ArtifactStore
+from mediatasks.core.auth import caller
+from mediatasks.core.clients import RegistryClient
+from mediatasks.core.errors import invalid_input
+from mediatasks.core.inputs import check_url, validate_ref
+from mediatasks.core.server import set_http_status
+from mediatasks.core.settings import Settings
+from mediatasks.v1 import common_pb2, tasks_pb2
+
+OPTION_FIELDS = tuple(common_pb2.SubmitOptions.DESCRIPTOR.fields_by_name)
+_PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+(?:\.\d+)?)")
+MAX_SYNC_WAIT = 60.0
+_UNFINISHED = (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING)
+
+
+def options_of(request: Message) -> common_pb2.SubmitOptions:
+    """The SubmitOptions carried at the top level of a media request (fields 100+)."""
+    options = common_pb2.SubmitOptions()
+    fields = request.DESCRIPTOR.fields_by_name
+    for name in OPTION_FIELDS:
+        if name not in fields:
+            continue
+        value = getattr(request, name)
+        target = getattr(options, name)
+        if name == "metadata":
+            target.update(value)
+        elif name == "webhook_events":
+            target.extend(value)
+        else:
+            setattr(options, name, value)
+    return options
+
+
+def without_options(request: Message) -> bytes:
+    """The request's own content, canonically serialised, for cache keys."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    for name in OPTION_FIELDS:
+        if name in copy.DESCRIPTOR.fields_by_name:
+            copy.ClearField(name)
+    return copy.SerializeToString(deterministic=True)
+
+
+def cache_key(task_type: str, request: Message, provider: str, model: str = "") -> str:
+    digest = hashlib.sha256()
+    for part in (task_type, provider, model):
+        digest.update(part.encode() + b"\0")
+    digest.update(without_options(request))
+    return digest.hexdigest()
+
+
+def prefer_wait(metadata: dict[str, str]) -> float:
+    """Seconds asked for with ``Prefer: wait=N`` (0 when absent), at most 60."""
+    match = _PREFER_WAIT.search(metadata.get("prefer", ""))
+    if not match:
+        return 0.0
+    return min(float(match.group(1)), MAX_SYNC_WAIT)
+
+
+class Submitter:
+    """Creates tasks in the registry on behalf of a media service."""
+
+    def __init__(self, settings: Settings, registry: RegistryClient, artifacts: ArtifactStore) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.artifacts = artifacts
+
+    async def check_input(self, ref: str, *, field: str, required: bool = True) -> None:
+        """Submit-time check of an input reference: SSRF-safe URL or an owned artifact."""
+        if not ref:
+            if required:
+                raise invalid_input(f"{field} is required (an https:// URL or an artifact id)", field=field)
+            return
+        await validate_ref(ref, self.settings, self.artifacts, caller().owner, field=field)
+
+    async def submit(
+        self,
+        task_type: str,
+        request: Message,
+        context: grpc.aio.ServicerContext,
+        *,
+        provider: str = "",
+        model: str = "",
+        cacheable: bool = True,
+    ) -> tasks_pb2.Task:
+        options = options_of(request)
+        if options.priority and options.priority.lower() not in topology.PRIORITIES:
+            raise invalid_input(f"priority must be one of {', '.join(topology.PRIORITIES)}", field="priority")
+        if options.webhook_url:
+            await check_url(options.webhook_url, self.settings, field="webhook_url")
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        packed = tasks_pb2.CreateTaskRequest(
+            task_type=task_type,
+            owner=caller().owner,
+            options=options,
+            idempotency_key=metadata.get("idempotency-key", ""),
+            provider=provider,
+            cache_key=cache_key(task_type, request, provider, model) if cacheable else "",
+        )
+        packed.input.Pack(request)
+        task = await self.registry.call(self.registry.stub.CreateTask, packed, retries=2)
+        wait = prefer_wait(metadata)
+        if wait and task.status in _UNFINISHED:
+            task = await self.registry.call(
+                self.registry.stub.WaitTask,
+                tasks_pb2.WaitTaskRequest(task_id=task.task_id, timeout_seconds=wait),
+                owner=caller().owner,
+                timeout=wait + self.settings.rpc_timeout_seconds,
+            )
+        if task.status in _UNFINISHED:
+            await set_http_status(context, 202)
+        return task

@@ -1,0 +1,86 @@
+"""Small media helpers adapters need: stills from a video, sniffing image types."""
+
+from __future__ import annotations
+
+import io
+import logging
+import mimetypes
+from pathlib import Path
+
+from mediatasks.core.errors import invalid_input, unsupported_media
+
+log = logging.getLogger(__name__)
+
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"RIFF", "image/webp"),
+    (b"GIF8", "image/gif"),
+)
+
+
+def sniff_image_type(data: bytes, default: str = "application/octet-stream") -> str:
+    """The MIME type of encoded image bytes, from their signature."""
+    for signature, mime in _SIGNATURES:
+        if data.startswith(signature):
+            if mime == "image/webp" and data[8:12] != b"WEBP":
+                continue
+            return mime
+    return default
+
+
+def guess_mime(path: str, default: str = "application/octet-stream") -> str:
+    mime, _ = mimetypes.guess_type(path)
+    return mime or default
+
+
+def extract_jpeg_frames(path: str, count: int = 4, max_side: int = 512) -> list[bytes]:
+    """Up to ``count`` JPEG stills spread evenly over a video (blocking; run in a thread).
+
+    Raises ``UNSUPPORTED_MEDIA`` for a file PyAV cannot decode or without a video stream.
+    """
+    import av  # lazy: only analysis without frames given needs it
+
+    source = Path(path)
+    if not source.is_file():
+        raise invalid_input(f"video file not found: {source.name}")
+    try:
+        with av.open(str(source)) as container:
+            if not container.streams.video:
+                raise unsupported_media(f"{source.name} has no video stream")
+            stream = container.streams.video[0]
+            duration = _duration_seconds(container, stream)
+            targets = [duration * (i + 0.5) / count for i in range(count)] if duration else [0.0]
+            frames: list[bytes] = []
+            for target in targets:
+                frame = _frame_at(container, stream, target)
+                if frame is None:
+                    continue
+                image = frame.to_image()
+                image.thumbnail((max_side, max_side))
+                buffer = io.BytesIO()
+                image.convert("RGB").save(buffer, format="JPEG", quality=80)
+                frames.append(buffer.getvalue())
+    except (av.error.FFmpegError, OSError) as error:
+        raise unsupported_media(f"cannot decode video {source.name}: {error}") from error
+    if not frames:
+        raise unsupported_media(f"no decodable frame in {source.name}")
+    return frames
+
+
+def _duration_seconds(container: object, stream: object) -> float:
+    duration = getattr(container, "duration", None)
+    if duration:
+        return float(duration) / 1_000_000  # av.time_base
+    if getattr(stream, "duration", None) and getattr(stream, "time_base", None):
+        return float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
+    return 0.0
+
+
+def _frame_at(container: object, stream: object, seconds: float) -> object | None:
+    offset = int(seconds / float(stream.time_base)) if stream.time_base else 0  # type: ignore[attr-defined]
+    container.seek(offset, stream=stream, any_frame=False, backward=True)  # type: ignore[attr-defined]
+    for frame in container.decode(stream):  # type: ignore[attr-defined]
+        if frame.time is None or frame.time >= seconds - 0.05:
+            return frame
+    return None

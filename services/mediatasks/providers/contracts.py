@@ -1,0 +1,273 @@
+"""What job handlers hand to providers and get back: plain dataclasses, no vendor types.
+
+Each task type has a request type, a result type (carrying ``provider``, ``model`` and
+``cost_usd`` for the registry's accounting) and a protocol naming the provider method
+that runs it. Transcriptions reuse the offline engine's ``Word``/``Transcript`` types so
+every transcriber's output formats the same way (SRT, VTT, JSON).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from mediatasks.audio.sphinx import Transcript, Word
+from mediatasks.core.providers import CallContext
+
+# --- image generation --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageGenerationRequest:
+    """Text to image. ``quality`` is ``low``/``medium``/``high`` (vendors map it);
+    ``style`` is a vendor style preset where one exists."""
+
+    prompt: str
+    size: str = "1024x1024"
+    n: int = 1
+    quality: str | None = None
+    style: str | None = None
+    model: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    output_format: str = "png"
+
+    def requirements(self) -> dict[str, Any]:
+        return {"size": self.size, "n": self.n, "output_format": self.output_format}
+
+
+class GeneratedImage(NamedTuple):
+    """One image: its encoded bytes and MIME type (unpacks as ``data, content_type``)."""
+
+    data: bytes
+    content_type: str
+
+
+@dataclass
+class GeneratedImages:
+    images: list[GeneratedImage]
+    provider: str
+    model: str
+    cost_usd: float
+    revised_prompt: str | None = None
+    seeds: list[int] = field(default_factory=list)
+
+
+class ImageGenerator(Protocol):
+    async def generate_image(
+        self, request: ImageGenerationRequest, ctx: CallContext | None = None
+    ) -> GeneratedImages: ...
+
+
+# --- transcription -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    """Speech to text. ``language`` is an ISO 639-1 code (``None``: detect)."""
+
+    audio_path: str
+    language: str | None = None
+    model: str | None = None
+    speaker_labels: bool = False
+    prompt: str | None = None
+
+    def requirements(self) -> dict[str, Any]:
+        try:
+            size: int | None = os.path.getsize(self.audio_path)
+        except OSError:
+            size = None
+        return {
+            "language": self.language,
+            "speaker_labels": self.speaker_labels,
+            "file_bytes": size,
+        }
+
+
+@dataclass
+class Utterance:
+    """A stretch of speech by one speaker (labels as the vendor gives them: A, B, ...)."""
+
+    speaker: str
+    text: str
+    start: float
+    end: float
+    confidence: float = 1.0
+
+
+@dataclass
+class TranscriptionResult:
+    """A :class:`Transcript` plus speaker turns and accounting."""
+
+    transcript: Transcript
+    provider: str
+    model: str
+    cost_usd: float
+    utterances: list[Utterance] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.transcript.text
+
+    @property
+    def words(self) -> list[Word]:
+        return list(self.transcript.words)
+
+    @property
+    def language(self) -> str:
+        return self.transcript.language
+
+    @property
+    def duration(self) -> float:
+        return self.transcript.duration
+
+
+class Transcriber(Protocol):
+    async def transcribe(
+        self, request: TranscriptionRequest, ctx: CallContext | None = None
+    ) -> TranscriptionResult: ...
+
+
+# --- translation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranslationRequest:
+    """Translate each text (e.g. each subtitle cue) to ``target_language``, keeping order
+    and count."""
+
+    texts: tuple[str, ...]
+    target_language: str
+    source_language: str | None = None
+    model: str | None = None
+
+    def requirements(self) -> dict[str, Any]:
+        return {"language": self.target_language, "texts": len(self.texts)}
+
+
+@dataclass
+class TranslationResult:
+    texts: list[str]
+    provider: str
+    model: str
+    cost_usd: float
+
+
+class Translator(Protocol):
+    async def translate(
+        self, request: TranslationRequest, ctx: CallContext | None = None
+    ) -> TranslationResult: ...
+
+
+# --- video analysis ----------------------------------------------------------------------
+
+# The structured score every analyzer returns (the shape seed 000's clients read:
+# ``score``, ``creative_score``, ``detected_issues``), as a JSON schema vendors enforce.
+SCORE_CRITERIA = ("hook", "visual_quality", "audio_quality", "pacing", "storytelling", "call_to_action")
+SCORE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "number", "description": "overall score from 0 to 10"},
+        "summary": {"type": "string"},
+        "creative_score": {
+            "type": "object",
+            "properties": {name: {"type": "number"} for name in SCORE_CRITERIA},
+            "required": list(SCORE_CRITERIA),
+            "additionalProperties": False,
+        },
+        "strengths": {"type": "array", "items": {"type": "string"}},
+        "improvements": {"type": "array", "items": {"type": "string"}},
+        "detected_issues": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "severity": {"type": "string", "enum": ["low", "medium", "high"]},
+                    "description": {"type": "string"},
+                    "timestamp_seconds": {"type": "number"},
+                },
+                "required": ["type", "severity", "description", "timestamp_seconds"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["score", "summary", "creative_score", "strengths", "improvements", "detected_issues"],
+    "additionalProperties": False,
+}
+
+DEFAULT_ANALYSIS_PROMPT = (
+    "You review short marketing and social videos. Score the video from 0 to 10 overall and "
+    "on each creative criterion ({criteria}), list its strengths, concrete improvements, and "
+    "any detected issues (type, severity, description, timestamp in seconds). Answer only "
+    "with JSON matching the schema."
+).format(criteria=", ".join(SCORE_CRITERIA))
+
+
+@dataclass(frozen=True)
+class VideoAnalysisRequest:
+    """Score a video. Providers that see the video (Gemini) upload it; the others read
+    ``frames`` (JPEG stills; extracted from the video when empty) and ``transcript``."""
+
+    video_path: str
+    prompt: str = DEFAULT_ANALYSIS_PROMPT
+    transcript: str = ""
+    frames: tuple[bytes, ...] = ()
+    context: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    mime_type: str = "video/mp4"
+
+    def requirements(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class VideoAnalysisResult:
+    """``score`` follows :data:`SCORE_SCHEMA`."""
+
+    score: dict[str, Any]
+    provider: str
+    model: str
+    cost_usd: float
+
+
+class VideoAnalyzer(Protocol):
+    async def analyze_video(
+        self, request: VideoAnalysisRequest, ctx: CallContext | None = None
+    ) -> VideoAnalysisResult: ...
+
+
+# --- video generation --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoGenerationRequest:
+    """Text to video. ``size`` is ``WIDTHxHEIGHT``; vendors snap to what they support."""
+
+    prompt: str
+    seconds: int = 4
+    size: str = "1280x720"
+    model: str | None = None
+    negative_prompt: str | None = None
+
+    def requirements(self) -> dict[str, Any]:
+        return {"seconds": self.seconds}
+
+
+@dataclass
+class GeneratedVideo:
+    data: bytes
+    content_type: str
+    seconds: float
+    size: str
+    provider: str
+    model: str
+    cost_usd: float
+    vendor_job_id: str = ""
+
+
+class VideoGenerator(Protocol):
+    async def generate_video(
+        self, request: VideoGenerationRequest, ctx: CallContext | None = None
+    ) -> GeneratedVideo: ...

@@ -1,0 +1,47 @@
+"""The task-registry process: migrations, gRPC servicers, the outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mediatasks.core.artifacts import ArtifactStore
+from mediatasks.core.db import create_engine
+from mediatasks.core.logs import setup_logging
+from mediatasks.core.server import ServiceRuntime
+from mediatasks.core.settings import Settings
+from mediatasks.registry import migrate
+from mediatasks.registry.artifacts_servicer import ArtifactServicer
+from mediatasks.registry.outbox import OutboxRelay
+from mediatasks.registry.servicer import TaskRegistryServicer
+from mediatasks.registry.store import TaskStore
+from mediatasks.v1 import tasks_pb2_grpc
+
+
+async def start_registry(settings: Settings, *, migrate_first: bool = True) -> ServiceRuntime:
+    """Build and start the registry; the caller awaits shutdown (``runtime.stop()``)."""
+    if migrate_first:
+        await asyncio.to_thread(migrate.upgrade, settings)
+    runtime = ServiceRuntime("registry", settings)
+    await runtime.connect()
+    engine = create_engine(settings)
+    relay = OutboxRelay(engine, runtime.js, poll_seconds=settings.outbox_poll_seconds)
+    servicer = TaskRegistryServicer(TaskStore(engine, settings), relay, settings, runtime.nc, runtime.js)
+    artifacts = ArtifactServicer(ArtifactStore(runtime.js, settings))
+    runtime.add_servicer(
+        "mediatasks.v1.TaskRegistry", lambda server: tasks_pb2_grpc.add_TaskRegistryServicer_to_server(servicer, server)
+    )
+    runtime.add_servicer(
+        "mediatasks.v1.ArtifactService",
+        lambda server: tasks_pb2_grpc.add_ArtifactServiceServicer_to_server(artifacts, server),
+    )
+
+    runtime.add_background(relay.run, stop=relay.stop)
+    runtime.add_cleanup(engine.dispose)
+    await runtime.start()
+    return runtime
+
+
+async def serve_registry(settings: Settings) -> None:
+    setup_logging("registry", level=settings.log_level, json_lines=settings.log_json)
+    runtime = await start_registry(settings)
+    await runtime.wait_for_signal()

@@ -1,0 +1,373 @@
+"""TaskRegistry: the gRPC face of the task store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+
+import grpc
+from google.protobuf import json_format
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from mediatasks.core import metrics, topology
+from mediatasks.core.auth import Principal, caller
+from mediatasks.core.catalog import submit_rpc
+from mediatasks.core.clients import InternalChannel
+from mediatasks.core.errors import MediaTasksError, invalid_input
+from mediatasks.core.server import set_http_status
+from mediatasks.core.settings import Settings
+from mediatasks.registry.convert import ACTIVE, TERMINAL, task_to_proto, timestamp, utcnow
+from mediatasks.registry.outbox import OutboxRelay
+from mediatasks.registry.store import TaskStore, task_error
+from mediatasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+_TERMINAL_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
+_PROGRESS_EVENT_INTERVAL = 1.0
+_BATCH_LIMIT = 50
+
+
+def _owner_scope(principal: Principal) -> str | None:
+    """Owner filter for reads: internal calls without an end user see every task."""
+    if principal.internal and principal.owner == "anonymous":
+        return None
+    return principal.owner
+
+
+def _require_internal(principal: Principal) -> None:
+    if not principal.internal:
+        raise MediaTasksError(
+            grpc.StatusCode.PERMISSION_DENIED, "INTERNAL_ONLY", "this call is for mediatasks services only"
+        )
+
+
+class LiveWorkers:
+    """Which task types have a live worker, from the workers KV bucket (cached briefly)."""
+
+    def __init__(self, js) -> None:
+        self.js = js
+        self._kv = None
+        self._cached_at = 0.0
+        self._counts: dict[str, int] = {}
+
+    async def counts(self) -> dict[str, int]:
+        now = time.monotonic()
+        if now - self._cached_at < 2.0:
+            return self._counts
+        counts: dict[str, int] = {}
+        try:
+            if self._kv is None:
+                self._kv = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=15.0)
+            keys = await self._kv.keys()
+        except Exception:  # nats.js.errors.NoKeysError when empty, or NATS down
+            keys = []
+        for key in keys:
+            task_type = key.split(".", 1)[0]
+            counts[task_type] = counts.get(task_type, 0) + 1
+        self._counts, self._cached_at = counts, now
+        return counts
+
+
+class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
+    def __init__(self, store: TaskStore, relay: OutboxRelay, settings: Settings, nc, js) -> None:
+        self.store = store
+        self.relay = relay
+        self.settings = settings
+        self.nc = nc
+        self.js = js
+        self.workers = LiveWorkers(js)
+        self._last_progress_event: dict[str, float] = {}
+        self._media_channels: dict[str, InternalChannel] = {}
+
+    def _after_commit(self, outgoing) -> None:
+        if outgoing.jobs or outgoing.events:
+            self.relay.kick()
+
+    async def _decorate(self, task: tasks_pb2.Task) -> tasks_pb2.Task:
+        """Honest waiting: the stage of a queued task whose type has no live worker, and
+        an estimated completion from recent durations."""
+        if task.status == tasks_pb2.Task.QUEUED:
+            live = await self.workers.counts()
+            if not live.get(task.task_type) and task.stage == "queued":
+                task.stage = "waiting_for_worker"
+            mean = await self.store.mean_duration(task.task_type)
+            if mean:
+                per_slot = max(1, live.get(task.task_type, 0) * self.settings.worker_concurrency)
+                eta = utcnow() + dt.timedelta(seconds=mean * (task.queue_position / per_slot + 1))
+                task.estimated_completion.CopyFrom(timestamp(eta))
+        elif task.status == tasks_pb2.Task.PROCESSING and task.HasField("started_at"):
+            mean = await self.store.mean_duration(task.task_type)
+            if mean:
+                started = task.started_at.ToDatetime(dt.UTC)
+                task.estimated_completion.CopyFrom(timestamp(started + dt.timedelta(seconds=mean)))
+        return task
+
+    # --- creation -------------------------------------------------------------------
+
+    async def CreateTask(self, request, context):
+        _require_internal(caller())
+        task, outgoing = await self.store.create(request)
+        self._after_commit(outgoing)
+        metrics.TASK_TRANSITIONS.labels(task.task_type, tasks_pb2.Task.Status.Name(task.status), task.provider).inc()
+        return task
+
+    def _media_channel(self, service: str) -> InternalChannel:
+        if service not in self._media_channels:
+            self._media_channels[service] = InternalChannel(self.settings, self.settings.service_addr(service))
+        return self._media_channels[service]
+
+    async def BatchCreate(self, request, context):
+        principal = caller()
+        if not 1 <= len(request.tasks) <= _BATCH_LIMIT:
+            raise invalid_input(f"a batch holds 1 to {_BATCH_LIMIT} tasks", field="tasks")
+        response = tasks_pb2.BatchCreateResponse()
+
+        async def one(index: int, item: tasks_pb2.BatchItem) -> tasks_pb2.BatchItemResult:
+            result = tasks_pb2.BatchItemResult(index=index)
+            try:
+                service, stub_class, method, request_class = submit_rpc(item.task_type)
+                body = json_format.MessageToDict(item.input_data)
+                if item.priority:
+                    body["priority"] = item.priority
+                try:
+                    typed = json_format.ParseDict(body, request_class())
+                except json_format.ParseError as exc:
+                    raise invalid_input(f"tasks[{index}].input_data: {exc}") from None
+                channel = self._media_channel(service)
+                stub = stub_class(channel.channel)
+                task = await channel.call(getattr(stub, method), typed, owner=principal.owner)
+                result.task.CopyFrom(task)
+            except MediaTasksError as error:
+                result.error.CopyFrom(task_error(error.code.name, error.reason, error.message))
+            return result
+
+        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(request.tasks)))
+        response.results.extend(results)
+        return response
+
+    # --- reads ----------------------------------------------------------------------
+
+    async def GetTask(self, request, context):
+        task = await self.store.get(request.task_id, _owner_scope(caller()))
+        return await self._decorate(task)
+
+    async def ListTasks(self, request, context):
+        return await self.store.list(_owner_scope(caller()), request)
+
+    async def GetTaskResult(self, request, context):
+        task = await self.store.get(request.task_id, _owner_scope(caller()))
+        response = tasks_pb2.GetTaskResultResponse(
+            task_id=task.task_id, status=task.status, progress=task.progress, stage=task.stage
+        )
+        if task.status == tasks_pb2.Task.COMPLETED:
+            response.result.CopyFrom(task.output)
+        elif task.HasField("error"):
+            response.error.CopyFrom(task.error)
+        if task.status in (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING):
+            response.task.CopyFrom(await self._decorate(task))
+            await set_http_status(context, 202)
+        return response
+
+    async def WaitTask(self, request, context):
+        timeout = request.timeout_seconds or 30.0
+        if not 0 < timeout <= 60:
+            raise invalid_input("timeout_seconds must be between 0 and 60", field="timeout_seconds")
+        return await self.wait_for_end(request.task_id, _owner_scope(caller()), timeout)
+
+    async def wait_for_end(self, task_id: str, owner: str | None, timeout: float) -> tasks_pb2.Task:
+        ended = asyncio.Event()
+
+        async def on_event(msg) -> None:
+            event = tasks_pb2.TaskEvent.FromString(msg.data)
+            if event.event_type in _TERMINAL_EVENTS:
+                ended.set()
+
+        # Subscribe before reading, so an end between the read and the wait is not missed.
+        sub = await self.nc.subscribe(topology.event_subject(task_id), cb=on_event)
+        try:
+            task = await self.store.get(task_id, owner)
+            if task.status in (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), timeout=timeout)
+                task = await self.store.get(task_id, owner)
+        finally:
+            await sub.unsubscribe()
+        return await self._decorate(task)
+
+    async def WatchTask(self, request, context):
+        owner = _owner_scope(caller())
+        task = await self.store.get(request.task_id, owner)
+        after = request.after_sequence
+        for key, value in context.invocation_metadata() or ():
+            if key == "last-event-id" and value.strip().isdigit():
+                after = int(value.strip())
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if after else DeliverPolicy.ALL,
+            opt_start_seq=after + 1 if after else None,
+        )
+        sub = await self.js.subscribe(
+            topology.event_subject(task.task_id), ordered_consumer=True, config=config, stream=topology.EVENTS_STREAM
+        )
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=1.0)
+                except TimeoutError:
+                    # No event for a while: if the task has ended and we have streamed
+                    # everything, the stream is complete.
+                    current = await self.store.get(task.task_id, owner)
+                    pending = sub.pending_msgs if hasattr(sub, "pending_msgs") else 0
+                    if current.status not in (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING) and not pending:
+                        return
+                    continue
+                event = tasks_pb2.TaskEvent.FromString(msg.data)
+                event.sequence = msg.metadata.sequence.stream
+                yield event
+                if event.event_type in _TERMINAL_EVENTS:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def GetTaskLogs(self, request, context):
+        rows = await self.store.logs(request.task_id, _owner_scope(caller()), request.limit)
+        response = tasks_pb2.GetTaskLogsResponse()
+        for row in rows:
+            entry = response.entries.add(level=row.level, message=row.message, attempt=row.attempt)
+            entry.timestamp.CopyFrom(timestamp(row.ts))
+        return response
+
+    async def GetStatistics(self, request, context):
+        window = request.window_seconds or 86400.0
+        if window <= 0:
+            raise invalid_input("window_seconds must be positive", field="window_seconds")
+        return await self.store.statistics(_owner_scope(caller()), window)
+
+    # --- client actions -------------------------------------------------------------
+
+    async def CancelTask(self, request, context):
+        task, running = await self.store.cancel(request.task_id, _owner_scope(caller()), request.reason)
+        self.relay.kick()
+        if running:
+            # Core NATS: only the worker running the task listens; ReportProgress also
+            # answers cancel_requested, in case this message is missed.
+            await self.nc.publish(topology.cancel_subject(task.task_id), b"cancel")
+        metrics.TASK_TRANSITIONS.labels(task.task_type, "CANCELLED", task.provider).inc()
+        return task
+
+    async def DeleteTask(self, request, context):
+        owner = _owner_scope(caller())
+        row = await self.store.get_row(request.task_id, owner)
+        if row.status in ACTIVE:
+            return await self.CancelTask(tasks_pb2.CancelTaskRequest(task_id=request.task_id), context)
+        task, artifact_ids = await self.store.delete(request.task_id, owner)
+        if artifact_ids:
+            from mediatasks.core.artifacts import ArtifactStore
+
+            await ArtifactStore(self.js, self.settings).delete_many(artifact_ids)
+        return task
+
+    async def RetryTask(self, request, context):
+        task = await self.store.retry(request.task_id, _owner_scope(caller()))
+        self.relay.kick()
+        return task
+
+    # --- dead letters ---------------------------------------------------------------
+
+    async def ListDeadLetters(self, request, context):
+        rows = await self.store.dead_letters(_owner_scope(caller()), request.task_type, request.limit)
+        response = tasks_pb2.ListDeadLettersResponse()
+        for row in rows:
+            task = task_to_proto(row, include_input=False)
+            item = response.items.add(
+                task_id=task.task_id, task_type=task.task_type, reason=task.error.message, deliveries=row.attempt
+            )
+            item.dead_lettered_at.CopyFrom(timestamp(row.dead_lettered_at))
+        return response
+
+    async def RequeueDeadLetter(self, request, context):
+        return await self.RetryTask(tasks_pb2.RetryTaskRequest(task_id=request.task_id), context)
+
+    # --- worker side ----------------------------------------------------------------
+
+    async def StartAttempt(self, request, context):
+        _require_internal(caller())
+        response = await self.store.start_attempt(request)
+        if response.proceed:
+            self.relay.kick()
+            metrics.TASK_TRANSITIONS.labels(response.task.task_type, "PROCESSING", response.task.provider).inc()
+        return response
+
+    async def ReportProgress(self, request, context):
+        _require_internal(caller())
+        now = time.monotonic()
+        last = self._last_progress_event.get(request.task_id, 0.0)
+        emit = now - last >= _PROGRESS_EVENT_INTERVAL
+        cancel, evented = await self.store.report_progress(request, emit_event=emit)
+        if evented is not None:
+            self._last_progress_event[request.task_id] = now
+            self.relay.kick()
+        return tasks_pb2.ReportProgressResponse(cancel_requested=cancel)
+
+    async def CompleteTask(self, request, context):
+        _require_internal(caller())
+        task = await self.store.complete(request)
+        self._last_progress_event.pop(request.task_id, None)
+        self.relay.kick()
+        metrics.TASK_TRANSITIONS.labels(task.task_type, "COMPLETED", task.provider).inc()
+        if request.cost_usd:
+            metrics.PROVIDER_COST.labels(task.provider).inc(request.cost_usd)
+        return task
+
+    async def FailTask(self, request, context):
+        _require_internal(caller())
+        response = await self.store.fail(request)
+        self._last_progress_event.pop(request.task_id, None)
+        self.relay.kick()
+        status = "QUEUED" if response.requeued else tasks_pb2.Task.Status.Name(response.task.status)
+        metrics.TASK_TRANSITIONS.labels(response.task.task_type, status, response.task.provider).inc()
+        return response
+
+    # --- platform -------------------------------------------------------------------
+
+    async def ListProviders(self, request, context):
+        response = tasks_pb2.ListProvidersResponse()
+        try:
+            kv = await topology.ensure_kv(self.js, topology.PROVIDERS_BUCKET)
+            keys = await kv.keys()
+        except Exception:
+            keys = []
+        for key in sorted(keys):
+            entry = await kv.get(key)
+            status = json_format.Parse(entry.value, tasks_pb2.ProviderStatus())
+            response.providers.append(status)
+        return response
+
+    async def GetHealth(self, request, context):
+        from sqlalchemy import text
+
+        health = tasks_pb2.Health(status="ok", version="0.1.0")
+        try:
+            async with self.store.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=3.0)
+            health.dependencies["postgresql"] = "ok"
+        except Exception as exc:
+            health.dependencies["postgresql"] = f"error: {exc}"
+            health.status = "degraded"
+        if self.nc.is_connected:
+            try:
+                await asyncio.wait_for(self.js.account_info(), timeout=3.0)
+                health.dependencies["nats"] = "ok"
+            except Exception as exc:
+                health.dependencies["nats"] = f"error: {exc}"
+                health.status = "degraded"
+        else:
+            health.dependencies["nats"] = "disconnected"
+            health.status = "degraded"
+        for task_type, count in (await self.workers.counts()).items():
+            health.workers[task_type] = count
+        return health

