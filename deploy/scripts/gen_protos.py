@@ -40,6 +40,8 @@ def main() -> int:
         "--include_source_info",
         f"--descriptor_set_out={DESCRIPTOR}",
         *sources,
+        # Error details ride in google.rpc.Status; Envoy must know their types to print them.
+        "google/rpc/error_details.proto",
     ]
     if protoc.main(descriptor_args) != 0:
         return 1

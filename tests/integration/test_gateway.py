@@ -179,6 +179,7 @@ async def upstream() -> AsyncIterator[tuple[FixtureRegistry, int]]:
 @dataclass(frozen=True)
 class Gateway:
     url: str
+    admin_url: str
     access_log: Path
 
 
@@ -205,7 +206,7 @@ def gateway(
         while not port_accepts("127.0.0.1", listen_port):
             assert time.monotonic() < deadline, f"listener not up:\n{envoy.log_tail()}"
             time.sleep(0.05)
-        yield Gateway(f"http://127.0.0.1:{listen_port}", state_dir / "access.log")
+        yield Gateway(f"http://127.0.0.1:{listen_port}", envoy.admin_url, state_dir / "access.log")
     finally:
         envoy.stop()
 
@@ -541,6 +542,9 @@ async def test_access_log_goes_to_the_rendered_path(
     """render_envoy_config(access_log_path=...) took effect."""
     response = await client.get("/api/v1/media/tasks/logged")
     assert response.status_code == 200
+    # Envoy flushes access logs every 10 s; reopening them flushes now.
+    flushed = await client.post(f"{gateway.admin_url}/reopen_logs")
+    assert flushed.status_code == 200
     deadline = time.monotonic() + WAIT
     while "/api/v1/media/tasks/logged" not in gateway.access_log.read_text():
         assert time.monotonic() < deadline, "the request was not logged"

@@ -145,7 +145,9 @@ def test_lint_finds_nothing_but_the_undownloaded_optional_dependencies(value_set
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_every_manifest_validates_strictly(rendered: dict[str, list[Manifest]], value_set: str) -> None:
+def test_every_manifest_validates_strictly(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
     manifests = rendered[value_set]
     assert manifests
     skipped = set()
@@ -352,6 +354,31 @@ def test_each_disruption_budget_selects_its_deployment(
         assert matched == [budget["metadata"]["name"]]
 
 
+def test_optional_parts_can_be_switched_off() -> None:
+    values = {
+        "gateway": {"enabled": False},
+        "services": {"video": {"enabled": False}},
+        "podDisruptionBudget": {"enabled": False},
+        "migrations": {"enabled": False},
+        "serviceAccount": {"create": False},
+    }
+    manifests = render(values)
+    names = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+    assert not {n for n in names if n[1].startswith(service_name("gateway"))}
+    assert not {n for n in names if n[1].startswith(service_name("video"))}
+    assert find(manifests, "PodDisruptionBudget") == find(manifests, "Job") == []
+    assert find(manifests, "ServiceAccount") == []
+    deployments = find(manifests, "Deployment")
+    assert {d["metadata"]["name"] for d in deployments} == {
+        service_name(s) for s in SERVICES if s != "video"
+    }
+    for deployment in deployments:
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "default"
+        assert "initContainers" not in deployment["spec"]["template"]["spec"]
+    for manifest in manifests:
+        kubernetes_validate.validate(dict(manifest), KUBE_VERSIONS[0], strict=True)
+
+
 # --- migrations ---------------------------------------------------------------------------
 
 
@@ -378,9 +405,9 @@ def test_a_database_url_in_values_reaches_the_hook_through_its_own_hook_secret()
     url = "postgresql+psycopg://mt:s3cret@db.example:5432/mt"
     manifests = render({"externalDatabase": {"url": url}})
     job = one(manifests, "Job", service_name("migrate"))
-    reference = env_of(job["spec"]["template"]["spec"]["containers"][0])[
-        "MEDIATASKS_DATABASE_URL"
-    ]["valueFrom"]["secretKeyRef"]
+    reference = env_of(job["spec"]["template"]["spec"]["containers"][0])["MEDIATASKS_DATABASE_URL"][
+        "valueFrom"
+    ]["secretKeyRef"]
     hook_secret = one(manifests, "Secret", reference["name"])
     annotations = hook_secret["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == job["metadata"]["annotations"]["helm.sh/hook"]
@@ -538,11 +565,15 @@ def test_gateway_config_is_gateway_envoy_yaml_aimed_at_the_release(
         assert target["spec"]["clusterIP"] == "None", "Envoy balances over the headless Service"
         assert target["spec"]["selector"]["app.kubernetes.io/component"] == service
     # Everything else is the committed file, unchanged.
-    for cluster in config["static_resources"]["clusters"] + original["static_resources"]["clusters"]:
+    for cluster in (
+        config["static_resources"]["clusters"] + original["static_resources"]["clusters"]
+    ):
         del cluster["load_assignment"]
     assert config == original
     descriptor = base64.b64decode(config_map["binaryData"]["mediatasks.pb"])
     assert descriptor == (GATEWAY / "mediatasks.pb").read_bytes()
+    # Kubernetes refuses ConfigMaps over 1 MiB; the descriptor is most of this one.
+    assert len(yaml.safe_dump(dict(config_map))) < 1024 * 1024
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
@@ -659,7 +690,7 @@ def _documented_value_paths() -> list[str]:
         stack.append((indent, key))
         if documented:
             path = ".".join(k for _, k in stack)
-            paths.append(re.sub(r"^services\.registry\.", "services.<name>.", path))
+            paths.append(re.sub(r"^services\.[a-z]+\.", "services.<name>.", path))
         documented = False
     return paths
 
@@ -682,7 +713,7 @@ def test_readme_lists_every_value() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     undocumented = []
     for leaf in _leaf_paths(values):
-        if leaf.split(".")[0] in ("nats", "postgresql") and not leaf.endswith(".enabled"):
+        if leaf.split(".")[0] in ("nats", "postgresql") and leaf.count(".") > 1:
             continue  # passed through to the subchart
         leaf = re.sub(r"^services\.[a-z]+\.", "services.<name>.", leaf)
         parts = leaf.split(".")

@@ -297,19 +297,16 @@ class PcmStream:
             raise unsupported_media(f"{self.path.name} contains no decodable audio")
 
     async def close(self) -> None:
-        """Kill ffmpeg if it still runs, reap it and drain its pipes (bounded waits)."""
+        """Kill ffmpeg if it still runs, drain its pipes and reap it (bounded waits)."""
         process = self._process
         if process is None:
             return
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-            try:
-                await asyncio.wait_for(asyncio.shield(process.wait()), _KILL_WAIT_SECONDS)
-            except TimeoutError:
-                log.warning("ffmpeg pid %s did not exit after SIGKILL", process.pid)
-        # Reading the pipes to EOF lets asyncio close the subprocess transport now rather
-        # than warn about it when the event loop closes.
+        # asyncio's Process.wait() also waits for the pipes to close, so they are read to
+        # EOF first (a killed ffmpeg closes them at once); this also lets the subprocess
+        # transport close now instead of warning when the event loop closes.
         if process.stdout is not None:
             with contextlib.suppress(TimeoutError, OSError, ValueError):
                 while await asyncio.wait_for(process.stdout.read(1 << 16), _KILL_WAIT_SECONDS):
@@ -319,6 +316,10 @@ class PcmStream:
                 await asyncio.wait_for(asyncio.shield(self._stderr_task), _KILL_WAIT_SECONDS)
             except TimeoutError:
                 self._stderr_task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(process.wait()), _KILL_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("ffmpeg pid %s was not reaped after SIGKILL", process.pid)
 
     async def _drain_stderr(self) -> None:
         # ffmpeg must never block on a full stderr pipe, so it is read continuously and

@@ -9,7 +9,7 @@ deployed. Run the result with :class:`mediatasks.core.embedded.EmbeddedEnvoy`.
 
 The gateway files live in ``gateway/`` at the top of the repository; the container image
 copies that directory beside the code. :func:`gateway_dir` finds it by walking up from this
-module, and every function here also takes an explicit path.
+module (then from the working directory); every function here also takes an explicit path.
 """
 
 from __future__ import annotations
@@ -43,17 +43,20 @@ class GatewayConfigError(RuntimeError):
 def gateway_dir(start: Path | str | None = None) -> Path:
     """The directory holding ``envoy.yaml`` and ``mediatasks.pb``.
 
-    Looks for a ``gateway/envoy.yaml`` beside each parent of ``start`` (default: this
-    module), which finds the repository's copy in a checkout and the image's copy when
-    ``gateway/`` is installed beside the code.
+    Looks for ``gateway/envoy.yaml`` beside ``start`` and each of its parents. Without
+    ``start`` it searches from this module (a checkout, or an image with ``gateway/``
+    copied beside the code), then from the working directory (a non-editable install run
+    from the repository).
     """
-    here = Path(start) if start is not None else Path(__file__).resolve()
-    for parent in [here, *here.parents]:
-        candidate = parent / GATEWAY_DIR_NAME
-        if (candidate / TEMPLATE_NAME).is_file():
-            return candidate
+    starts = [Path(start)] if start is not None else [Path(__file__).resolve(), Path.cwd()]
+    for here in starts:
+        for parent in [here, *here.parents]:
+            candidate = parent / GATEWAY_DIR_NAME
+            if (candidate / TEMPLATE_NAME).is_file():
+                return candidate
+    searched = ", ".join(str(here) for here in starts)
     raise GatewayConfigError(
-        f"no {GATEWAY_DIR_NAME}/{TEMPLATE_NAME} found above {here}; pass its path explicitly"
+        f"no {GATEWAY_DIR_NAME}/{TEMPLATE_NAME} found above {searched}; pass its path explicitly"
     )
 
 

@@ -10,10 +10,12 @@ import grpc
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.clients import RegistryClient
 from mediatasks.core.logs import setup_logging
+from mediatasks.core.providers import ProviderRegistry
 from mediatasks.core.server import ServiceRuntime
 from mediatasks.core.settings import Settings
 from mediatasks.core.submit import Submitter
 from mediatasks.core.worker import JobHandler, Worker
+from mediatasks.providers import default_providers
 
 
 @dataclass
@@ -25,6 +27,7 @@ class MediaParts:
     registry: RegistryClient
     artifacts: ArtifactStore
     submitter: Submitter
+    providers: ProviderRegistry
 
 
 @dataclass
@@ -47,11 +50,14 @@ async def start_media_service(
     await runtime.connect()
     registry = RegistryClient(settings)
     artifacts = ArtifactStore(runtime.js, settings)
-    parts = MediaParts(settings, runtime, registry, artifacts, Submitter(settings, registry, artifacts))
+    providers = ProviderRegistry(settings, default_providers(settings))
+    parts = MediaParts(settings, runtime, registry, artifacts, Submitter(settings, registry, artifacts), providers)
     servicer = service.make_servicer(parts)
     runtime.add_servicer(service.grpc_service, lambda server: service.add_to_server(servicer, server))
     if run_workers:
-        worker = Worker(settings, runtime.nc, runtime.js, registry, artifacts, service.make_handlers(parts))
+        worker = Worker(
+            settings, runtime.nc, runtime.js, registry, artifacts, service.make_handlers(parts), providers=providers
+        )
         runtime.add_background(worker.run, stop=worker.stop)
     runtime.add_cleanup(registry.close)
     await runtime.start()

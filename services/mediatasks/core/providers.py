@@ -64,7 +64,9 @@ class Strategy(enum.StrEnum):
             return cls(str(value).strip().lower())
         except ValueError:
             names = ", ".join(s.value for s in cls)
-            raise invalid_input(f"unknown provider strategy {value!r} (use one of {names})") from None
+            raise invalid_input(
+                f"unknown provider strategy {value!r} (use one of {names})"
+            ) from None
 
 
 @dataclass(frozen=True)

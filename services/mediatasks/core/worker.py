@@ -73,6 +73,8 @@ class JobContext:
     settings: Settings
     artifacts: ArtifactStore
     _report: Callable[[int, str, list[str]], Awaitable[bool]]
+    # The process's ProviderRegistry (mediatasks.core.providers), for cloud-backed jobs.
+    providers: object | None = None
     cancel_requested: bool = False
     # Set by provider adapters: whether the vendor confirmed it stopped the work.
     cancel_confirmed: bool = False
@@ -130,8 +132,10 @@ class Worker:
         handlers: dict[str, JobHandler],
         *,
         concurrency: int | None = None,
+        providers: object | None = None,
     ) -> None:
         self.settings = settings
+        self.providers = providers
         self.nc = nc
         self.js = js
         self.registry = registry
@@ -326,7 +330,7 @@ class Worker:
 
         ctx = JobContext(
             task=started.task, attempt=attempt, workdir=workdir, settings=self.settings,
-            artifacts=self.artifacts, _report=report,
+            artifacts=self.artifacts, _report=report, providers=self.providers,
         )
         run = asyncio.create_task(handler(ctx))
 

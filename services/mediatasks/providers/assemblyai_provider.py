@@ -141,7 +141,7 @@ def map_assemblyai_error(error: BaseException, env_var: str) -> MediaTasksError 
     if isinstance(error, aai.AssemblyAIError) and error.status_code is not None:
         return errors.from_http_status(NAME, int(error.status_code), str(error), env_var=env_var)
     if isinstance(error, httpx.TimeoutException):
-        return errors.unavailable(NAME, "the request timed out", vendor_code="timeout")
+        return errors.timed_out(NAME)
     if isinstance(error, httpx.TransportError):
         return errors.unavailable(NAME, f"connection failed ({error})")
     if isinstance(error, aai.AssemblyAIError):
@@ -163,7 +163,9 @@ def _transcript_failure(message: str) -> MediaTasksError:
 def _to_result(transcript: Any, request: TranscriptionRequest) -> TranscriptionResult:
     # AssemblyAI times are integer milliseconds.
     words = [
-        Word(text=w.text, start=w.start / 1000.0, end=w.end / 1000.0, confidence=float(w.confidence))
+        Word(
+            text=w.text, start=w.start / 1000.0, end=w.end / 1000.0, confidence=float(w.confidence)
+        )
         for w in transcript.words or []
     ]
     utterances = [

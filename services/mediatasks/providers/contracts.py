@@ -164,7 +164,14 @@ class Translator(Protocol):
 
 # The structured score every analyzer returns (the shape seed 000's clients read:
 # ``score``, ``creative_score``, ``detected_issues``), as a JSON schema vendors enforce.
-SCORE_CRITERIA = ("hook", "visual_quality", "audio_quality", "pacing", "storytelling", "call_to_action")
+SCORE_CRITERIA = (
+    "hook",
+    "visual_quality",
+    "audio_quality",
+    "pacing",
+    "storytelling",
+    "call_to_action",
+)
 SCORE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -193,7 +200,14 @@ SCORE_SCHEMA: dict[str, Any] = {
             },
         },
     },
-    "required": ["score", "summary", "creative_score", "strengths", "improvements", "detected_issues"],
+    "required": [
+        "score",
+        "summary",
+        "creative_score",
+        "strengths",
+        "improvements",
+        "detected_issues",
+    ],
     "additionalProperties": False,
 }
 

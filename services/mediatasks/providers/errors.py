@@ -8,6 +8,7 @@ vendor is the same ``PROVIDER_RATE_LIMITED`` (retryable) and a refused prompt th
 from __future__ import annotations
 
 import grpc
+
 from mediatasks.core.errors import MediaTasksError, transient
 
 # HTTP statuses the vendors use for "try again later".
@@ -41,9 +42,14 @@ def unavailable(
     return error
 
 
-def timed_out(provider: str, seconds: float) -> MediaTasksError:
-    error = transient("PROVIDER_TIMEOUT", f"{provider} did not answer within {seconds:g} s")
-    error.metadata.update({"provider": provider, "timeout_seconds": f"{seconds:g}"})
+def timed_out(provider: str, seconds: float | None = None) -> MediaTasksError:
+    """The call passed its deadline (ours, or the SDK's own timeout when ``seconds`` is
+    unknown)."""
+    within = f" within {seconds:g} s" if seconds is not None else " in time"
+    error = transient("PROVIDER_TIMEOUT", f"{provider} did not answer{within}")
+    error.metadata["provider"] = provider
+    if seconds is not None:
+        error.metadata["timeout_seconds"] = f"{seconds:g}"
     return error
 
 

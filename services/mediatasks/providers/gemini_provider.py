@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ VIDEO_PRICE_PER_SECOND = {VIDEO_MODEL: 0.40, "veo-3.1-fast-generate-preview": 0.
 VIDEO_SECONDS = ("4", "6", "8")
 _POLICY_FINISH = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 # google.rpc.Code values a long-running operation may end with, as HTTP statuses.
+_REQUEST_PREFIX = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ")
 _RPC_TO_HTTP = {3: 400, 4: 504, 5: 404, 7: 403, 8: 429, 9: 400, 10: 409, 13: 500, 14: 503, 16: 401}
 
 SPEC = ProviderSpec(
@@ -146,7 +148,9 @@ class _FileClient(genai_client.FileServiceClient):
     """The SDK's File API client, with its discovery document read from our endpoint and
     the upload bounded by a socket timeout."""
 
-    def __init__(self, *args: Any, discovery_url: str, upload_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, discovery_url: str, upload_timeout: float, **kwargs: Any
+    ) -> None:
         self._discovery_url = discovery_url
         self._upload_timeout = upload_timeout
         super().__init__(*args, **kwargs)
@@ -267,8 +271,12 @@ class GeminiProvider(Provider):
                     self.files.get_file, name=file.name, timeout=30.0, retry=None
                 )
             if file.state != protos.File.State.ACTIVE:
-                reason = file.error.message if file.error and file.error.message else file.state.name
-                raise unsupported_media(f"gemini could not process the video: {reason}")
+                reason = (
+                    file.error.message if file.error and file.error.message else file.state.name
+                )
+                failure = unsupported_media(f"gemini could not process the video: {reason}")
+                failure.metadata["provider"] = NAME
+                raise failure
             await ctx.progress(50.0, "ai_analysis")
             text = request.prompt
             if request.context:
@@ -279,7 +287,9 @@ class GeminiProvider(Provider):
                 protos.Content(
                     role="user",
                     parts=[
-                        protos.Part(file_data=protos.FileData(mime_type=file.mime_type, file_uri=file.uri)),
+                        protos.Part(
+                            file_data=protos.FileData(mime_type=file.mime_type, file_uri=file.uri)
+                        ),
                         protos.Part(text=text),
                     ],
                 )
@@ -295,7 +305,9 @@ class GeminiProvider(Provider):
         if not isinstance(score.get("score"), int | float):
             raise errors.bad_response(NAME, "the score JSON has no numeric score")
         await ctx.progress(100.0, "analyzed")
-        return VideoAnalysisResult(score=score, provider=NAME, model=model, cost_usd=_token_cost(response))
+        return VideoAnalysisResult(
+            score=score, provider=NAME, model=model, cost_usd=_token_cost(response)
+        )
 
     def _forget_file(self, name: str) -> None:
         """Delete an uploaded file in the background (it would expire in 48 h anyway)."""
@@ -340,14 +352,23 @@ class GeminiProvider(Provider):
         if ctx is not None:
             await ctx.progress(5.0, "translating")
         response = await guarded(
-            NAME, deadline, self._generate(model, contents, _json_config(schema), deadline), self._map, ctx=ctx
+            NAME,
+            deadline,
+            self._generate(model, contents, _json_config(schema), deadline),
+            self._map,
+            ctx=ctx,
         )
         translations = _json_answer(response).get("translations")
         if not isinstance(translations, list) or len(translations) != len(request.texts):
             got = len(translations) if isinstance(translations, list) else "no list"
-            raise errors.bad_response(NAME, f"asked for {len(request.texts)} translations, got {got}")
+            raise errors.bad_response(
+                NAME, f"asked for {len(request.texts)} translations, got {got}"
+            )
         return TranslationResult(
-            texts=[str(t) for t in translations], provider=NAME, model=model, cost_usd=_token_cost(response)
+            texts=[str(t) for t in translations],
+            provider=NAME,
+            model=model,
+            cost_usd=_token_cost(response),
         )
 
     # -- image generation -----------------------------------------------------------------
@@ -384,7 +405,9 @@ class GeminiProvider(Provider):
             for part in candidate.content.parts:
                 if part.inline_data and part.inline_data.data:
                     data = bytes(part.inline_data.data)
-                    images.append(GeneratedImage(data, part.inline_data.mime_type or sniff_image_type(data)))
+                    images.append(
+                        GeneratedImage(data, part.inline_data.mime_type or sniff_image_type(data))
+                    )
         if not images:
             raise errors.bad_response(NAME, "no image part in the answer")
         return GeneratedImages(
@@ -395,7 +418,11 @@ class GeminiProvider(Provider):
         )
 
     async def _generate(
-        self, model: str, contents: list[protos.Content], config: protos.GenerationConfig, seconds: float
+        self,
+        model: str,
+        contents: list[protos.Content],
+        config: protos.GenerationConfig,
+        seconds: float,
     ) -> protos.GenerateContentResponse:
         request = protos.GenerateContentRequest(
             model=f"models/{model}", contents=contents, generation_config=config
@@ -414,7 +441,9 @@ class GeminiProvider(Provider):
         model = request.model or VIDEO_MODEL
         seconds = str(request.seconds)
         if seconds not in VIDEO_SECONDS:
-            raise invalid_input(f"Veo videos last {', '.join(VIDEO_SECONDS)} seconds, not {seconds}")
+            raise invalid_input(
+                f"Veo videos last {', '.join(VIDEO_SECONDS)} seconds, not {seconds}"
+            )
         aspect = _aspect_ratio(request.size)
         parameters: dict[str, Any] = {"aspectRatio": aspect, "durationSeconds": int(seconds)}
         if request.negative_prompt:
@@ -426,7 +455,9 @@ class GeminiProvider(Provider):
         async def cancel_at_vendor() -> bool:
             if not operation.get("name"):
                 return False
-            response = await self.http.post(f"/v1beta/{operation['name']}:cancel", json={}, timeout=5.0)
+            response = await self.http.post(
+                f"/v1beta/{operation['name']}:cancel", json={}, timeout=5.0
+            )
             return response.status_code == 200
 
         async def run() -> GeneratedVideo:
@@ -471,7 +502,9 @@ class GeminiProvider(Provider):
 
 
 def _json_config(schema: dict[str, Any]) -> protos.GenerationConfig:
-    return protos.GenerationConfig(response_mime_type="application/json", response_schema=to_schema(schema))
+    return protos.GenerationConfig(
+        response_mime_type="application/json", response_schema=to_schema(schema)
+    )
 
 
 def to_schema(schema: dict[str, Any]) -> protos.Schema:
@@ -495,7 +528,9 @@ def to_schema(schema: dict[str, Any]) -> protos.Schema:
 def _first_candidate(response: protos.GenerateContentResponse) -> protos.Candidate:
     feedback = response.prompt_feedback
     if feedback and feedback.block_reason:
-        reason = protos.GenerateContentResponse.PromptFeedback.BlockReason(feedback.block_reason).name
+        reason = protos.GenerateContentResponse.PromptFeedback.BlockReason(
+            feedback.block_reason
+        ).name
         raise errors.content_policy(NAME, f"the prompt was blocked ({reason})", vendor_code=reason)
     if not response.candidates:
         raise errors.bad_response(NAME, "no candidate in the answer")
@@ -548,7 +583,9 @@ def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
     error = body.get("error", {}) if isinstance(body, dict) else {}
     message = str(error.get("message") or response.text[:300] or response.reason_phrase)
     if "API_KEY_INVALID" in response.text or "API key not valid" in message:
-        raise errors.auth_failed(NAME, message, "MEDIATASKS_GEMINI_API_KEY", status=response.status_code)
+        raise errors.auth_failed(
+            NAME, message, "MEDIATASKS_GEMINI_API_KEY", status=response.status_code
+        )
     raise errors.from_http_status(
         NAME,
         response.status_code,
@@ -584,12 +621,14 @@ def map_google_error(error: BaseException, env_var: str) -> MediaTasksError | No
     """The project error for an exception from the Google SDK stack (api_core REST
     transport, googleapiclient upload, requests/httplib2 sockets) or from httpx."""
     if isinstance(error, google_exceptions.GoogleAPICallError):
-        message = error.message or str(error)
+        # The REST transport prefixes "POST <url>: "; the vendor's words follow.
+        message = _REQUEST_PREFIX.sub("", error.message or str(error))
         if getattr(error, "reason", None) == "API_KEY_INVALID" or "API key not valid" in message:
             return errors.auth_failed(NAME, message, env_var, status=error.code)
         status = int(error.code) if isinstance(error.code, int) else 500
-        vendor_code = error.grpc_status_code.name if error.grpc_status_code else None
-        return errors.from_http_status(NAME, status, message, env_var=env_var, vendor_code=vendor_code)
+        return errors.from_http_status(
+            NAME, status, message, env_var=env_var, vendor_code=_google_status(error)
+        )
     if isinstance(error, google_exceptions.RetryError):
         return errors.unavailable(NAME, str(error))
     if isinstance(error, googleapi_errors.HttpError):
@@ -600,13 +639,27 @@ def map_google_error(error: BaseException, env_var: str) -> MediaTasksError | No
             return errors.auth_failed(NAME, message, env_var, status=status)
         return errors.from_http_status(NAME, status, message, env_var=env_var)
     if isinstance(error, requests.exceptions.Timeout | httpx.TimeoutException):
-        return errors.unavailable(NAME, "the request timed out", vendor_code="timeout")
+        return errors.timed_out(NAME)
     if isinstance(
         error,
-        requests.exceptions.ConnectionError | httpx.TransportError | httplib2.HttpLib2Error | OSError,
+        requests.exceptions.ConnectionError
+        | httpx.TransportError
+        | httplib2.HttpLib2Error
+        | OSError,
     ):
         return errors.unavailable(NAME, f"connection failed ({error})")
     return None
+
+
+def _google_status(error: google_exceptions.GoogleAPICallError) -> str | None:
+    """The ``status`` name of Google's error body (e.g. ``RESOURCE_EXHAUSTED``)."""
+    if error.grpc_status_code is not None:
+        return str(error.grpc_status_code.name)
+    response = getattr(error, "response", None)
+    try:
+        return str(response.json()["error"]["status"])  # type: ignore[union-attr]
+    except (AttributeError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _google_message(text: str) -> str:

@@ -50,7 +50,9 @@ class PocketSphinxProvider(Provider):
     spec = SPEC
 
     async def health(self) -> HealthStatus:
-        missing = [m for m in ("pocketsphinx", "imageio_ffmpeg") if importlib.util.find_spec(m) is None]
+        missing = [
+            m for m in ("pocketsphinx", "imageio_ffmpeg") if importlib.util.find_spec(m) is None
+        ]
         if missing:
             return HealthStatus(False, f"missing Python packages: {', '.join(missing)}")
         return HealthStatus(True, "offline engine available")

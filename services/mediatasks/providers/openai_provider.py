@@ -50,9 +50,9 @@ from mediatasks.providers.contracts import (
     GeneratedImages,
     GeneratedVideo,
     ImageGenerationRequest,
+    Transcript,
     TranscriptionRequest,
     TranscriptionResult,
-    Transcript,
     TranslationRequest,
     TranslationResult,
     Utterance,
@@ -271,7 +271,9 @@ class OpenAIProvider(Provider):
         if diarize:
             params.update(response_format="diarized_json", chunking_strategy="auto")
         else:
-            params.update(response_format="verbose_json", timestamp_granularities=["word", "segment"])
+            params.update(
+                response_format="verbose_json", timestamp_granularities=["word", "segment"]
+            )
             if request.prompt:
                 params["prompt"] = request.prompt
         deadline = self.deadline(ctx)
@@ -287,7 +289,9 @@ class OpenAIProvider(Provider):
             transcript, utterances = _from_diarized(response, request.language)
         else:
             transcript, utterances = _from_verbose(response, request.language), []
-        price = TRANSCRIBE_PRICE_PER_MINUTE.get(model, TRANSCRIBE_PRICE_PER_MINUTE[TRANSCRIBE_MODEL])
+        price = TRANSCRIBE_PRICE_PER_MINUTE.get(
+            model, TRANSCRIBE_PRICE_PER_MINUTE[TRANSCRIBE_MODEL]
+        )
         return TranscriptionResult(
             transcript=transcript,
             provider=NAME,
@@ -322,7 +326,7 @@ class OpenAIProvider(Provider):
                 system=(
                     "Translate each string in `texts` into the language `target_language` "
                     "(an ISO 639-1 code). Keep order, count, line breaks and any markup. "
-                    "Answer with JSON: {\"translations\": [...]}, one entry per input text."
+                    'Answer with JSON: {"translations": [...]}, one entry per input text.'
                 ),
                 user=[{"type": "text", "text": json.dumps(payload, ensure_ascii=False)}],
                 schema_name="translations",
@@ -435,7 +439,9 @@ class OpenAIProvider(Provider):
         model = request.model or VIDEO_MODEL
         seconds = str(request.seconds)
         if seconds not in VIDEO_SECONDS:
-            raise invalid_input(f"OpenAI videos last {', '.join(VIDEO_SECONDS)} seconds, not {seconds}")
+            raise invalid_input(
+                f"OpenAI videos last {', '.join(VIDEO_SECONDS)} seconds, not {seconds}"
+            )
         size = _snap_video_size(request.size)
         prompt = request.prompt
         if request.negative_prompt:
@@ -451,7 +457,11 @@ class OpenAIProvider(Provider):
 
         async def run() -> GeneratedVideo:
             video = await self.client.videos.create(
-                prompt=prompt, model=model, seconds=seconds, size=size, timeout=30.0  # type: ignore[arg-type]
+                prompt=prompt,
+                model=model,
+                seconds=seconds,
+                size=size,
+                timeout=30.0,  # type: ignore[arg-type]
             )
             job["id"] = ctx.vendor_job_id = video.id
             while video.status in ("queued", "in_progress"):
@@ -497,7 +507,7 @@ async def _progress(ctx: CallContext | None, percent: float, stage: str) -> None
 def map_openai_error(error: BaseException, env_var: str) -> MediaTasksError | None:
     """The project error for an exception the ``openai`` SDK raised."""
     if isinstance(error, openai.APITimeoutError):
-        return errors.unavailable(NAME, "the request timed out", vendor_code="timeout")
+        return errors.timed_out(NAME)
     if isinstance(error, openai.APIConnectionError):
         return errors.unavailable(NAME, f"connection failed ({error})")
     if isinstance(error, openai.APIStatusError):
@@ -508,7 +518,8 @@ def map_openai_error(error: BaseException, env_var: str) -> MediaTasksError | No
             error.status_code,
             message,
             env_var=env_var,
-            vendor_code=error.code or (body.get("type") if isinstance(body.get("type"), str) else None),
+            vendor_code=error.code
+            or (body.get("type") if isinstance(body.get("type"), str) else None),
             retry_after=errors.parse_retry_after(error.response.headers),
             policy_codes=POLICY_CODES,
         )
@@ -570,7 +581,14 @@ def _from_verbose(response: Any, requested: str | None) -> Transcript:
             if segment.start - 0.01 <= item.start <= segment.end + 0.01:
                 confidence = round(min(1.0, math.exp(segment.avg_logprob)), 4)
                 break
-        words.append(Word(text=item.word.strip(), start=float(item.start), end=float(item.end), confidence=confidence))
+        words.append(
+            Word(
+                text=item.word.strip(),
+                start=float(item.start),
+                end=float(item.end),
+                confidence=confidence,
+            )
+        )
     return Transcript(
         text=(response.text or "").strip(),
         words=words,
@@ -587,7 +605,12 @@ def _from_diarized(response: Any, requested: str | None) -> tuple[Transcript, li
     for segment in response.segments:
         text = segment.text.strip()
         utterances.append(
-            Utterance(speaker=segment.speaker, text=text, start=float(segment.start), end=float(segment.end))
+            Utterance(
+                speaker=segment.speaker,
+                text=text,
+                start=float(segment.start),
+                end=float(segment.end),
+            )
         )
         tokens = text.split()
         total = sum(len(t) for t in tokens) or 1
@@ -595,7 +618,9 @@ def _from_diarized(response: Any, requested: str | None) -> tuple[Transcript, li
         span = float(segment.end) - float(segment.start)
         for token in tokens:
             length = span * len(token) / total
-            words.append(Word(text=token, start=round(at, 3), end=round(at + length, 3), confidence=1.0))
+            words.append(
+                Word(text=token, start=round(at, 3), end=round(at + length, 3), confidence=1.0)
+            )
             at += length
     transcript = Transcript(
         text=(response.text or "").strip(),

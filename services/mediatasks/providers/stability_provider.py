@@ -103,7 +103,9 @@ class StabilityProvider(Provider):
     def stub(self) -> generation_grpc.GenerationServiceStub:
         if self._stub is None:
             host = self.settings.stability_host or DEFAULT_HOST
-            self._channel = stability_api.open_channel(host, self.settings.require("stability_api_key"))
+            self._channel = stability_api.open_channel(
+                host, self.settings.require("stability_api_key")
+            )
             self._stub = generation_grpc.GenerationServiceStub(self._channel)
         return self._stub
 
@@ -173,7 +175,9 @@ def _images_from(answers: list[generation.Answer]) -> tuple[list[GeneratedImage]
                 raise errors.content_policy(NAME, f"{what} was filtered", vendor_code="FILTER")
             if artifact.type == generation.ARTIFACT_CLASSIFICATIONS:
                 if artifact.classifier.realized_action == generation.ACTION_OBFUSCATE:
-                    raise errors.content_policy(NAME, "the image was obfuscated", vendor_code="OBFUSCATE")
+                    raise errors.content_policy(
+                        NAME, "the image was obfuscated", vendor_code="OBFUSCATE"
+                    )
                 continue
             if artifact.type == generation.ARTIFACT_IMAGE:
                 if artifact.finish_reason == generation.ERROR:
@@ -193,7 +197,7 @@ def map_grpc_error(error: BaseException, env_var: str) -> MediaTasksError | None
     details = error.details() or code.name
     lowered = details.lower()
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        return errors.unavailable(NAME, "the call passed its deadline", vendor_code=code.name)
+        return errors.timed_out(NAME)
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
         if "message larger than max" in lowered:
             return errors.rejected(NAME, details, vendor_code=code.name)

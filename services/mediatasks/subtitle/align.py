@@ -11,7 +11,8 @@ where free recognition would misread it. The strategy degrades gracefully:
    best cues (text that was never spoken, pushing its neighbours off), is split at the
    widest original gap and each half is aligned again inside its original time window.
 3. A single cue that still cannot be matched keeps its original timing and says why
-   (``aligned=False``, ``note``).
+   (``aligned=False``, ``note``). Once every cue has been tried, each is checked again
+   against the scores of all the others.
 
 Words missing from the pronunciation dictionary are aligned as generic speech
 (``[SPEECH]``); numbers up to 999,999 are spelled out. :func:`paragraphs` then groups
@@ -272,7 +273,34 @@ class _Aligner:
                 self._align_span(i, j, self._window(i, j))
         else:
             self._align_span(0, n, (0.0, self._duration))
+        self._recheck()
         return self._finalize()
+
+    def _recheck(self) -> None:
+        """Check every aligned cue against the scores of all of them.
+
+        Passes that failed as a whole set no reference, so a cue aligned alone in a
+        later, smaller pass was never compared with anything. Now that every cue has
+        been tried, a cue that matches much worse than the best ones is aligned once more
+        alone in its original window (its neighbours may have pushed it) and kept with
+        its original times if it still does not match.
+        """
+        scores = sorted(
+            (c.score for c in self._result if c is not None and c.aligned and c.score is not None),
+            reverse=True,
+        )
+        if len(scores) < 2:
+            return
+        if self._reference is None:
+            self._reference = scores[len(scores) // 4]
+        for k, cue in enumerate(self._result):
+            if cue is None or not cue.aligned or not self._is_suspect(cue):
+                continue
+            if self._timed:
+                self._align_span(k, k + 1, self._window(k, k + 1))
+            else:
+                cue.aligned = False
+                cue.note = "poor acoustic match: times are approximate"
 
     # --- text ---------------------------------------------------------------------------
 

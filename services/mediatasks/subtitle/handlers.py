@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from mediatasks.audio import sphinx
-from mediatasks.core.inputs import fetch_to
+from mediatasks.core.jobs import fetch_input, percent_progress
 from mediatasks.core.worker import JobContext, JobResult
 from mediatasks.subtitle import align
 from mediatasks.subtitle.cues import Cue, content_type, cues_from_text, cues_from_words, normalize_format, parse, render
 from mediatasks.subtitle.rules import rules_of
 from mediatasks.v1 import subtitle_pb2
-
-
-async def _fetch(ctx: JobContext, ref: str, name: str):
-    await ctx.progress(5, "downloading")
-    return await fetch_to(ref, ctx.workdir / name, ctx.settings, ctx.artifacts, ctx.owner)
 
 
 async def generate_subtitles(ctx: JobContext) -> JobResult:
@@ -23,22 +18,16 @@ async def generate_subtitles(ctx: JobContext) -> JobResult:
     timeout = ctx.settings.job_timeout_seconds
     result = subtitle_pb2.SubtitleResult(format=fmt, language=(request.source_language or "en").lower())
 
-    def progress_between(low: float, high: float, stage: str):
-        async def report(percent: float) -> None:
-            await ctx.progress(low + (high - low) * percent / 100.0, stage)
-
-        return report
-
     if request.media_url and (request.subtitles_url or request.text):
         # Alignment (seed 003): the given subtitle text, timed by the speech in the media.
-        media = await _fetch(ctx, request.media_url, "media")
+        media = await fetch_input(ctx, request.media_url, "media")
         if request.subtitles_url:
-            source = await _fetch(ctx, request.subtitles_url, "source_subtitles")
+            source = await fetch_input(ctx, request.subtitles_url, "source_subtitles")
             given: str | list[Cue] = parse(source.read_text(errors="replace"))
         else:
             given = request.text
         aligned = await align.align_text_to_audio(
-            given, media, timeout=timeout, on_progress=progress_between(10, 90, "aligning")
+            given, media, timeout=timeout, on_progress=percent_progress(ctx, 10, 90, "aligning")
         )
         cues: list[Cue] = list(aligned)
         for paragraph in align.paragraphs(aligned):
@@ -46,10 +35,10 @@ async def generate_subtitles(ctx: JobContext) -> JobResult:
             for cue in paragraph.cues:
                 entry.cues.add(start=cue.start, end=cue.end, text=cue.text)
     elif request.media_url:
-        media = await _fetch(ctx, request.media_url, "media")
+        media = await fetch_input(ctx, request.media_url, "media")
         transcript = await sphinx.transcribe(
             media, timeout=timeout, language=request.source_language or "en",
-            on_progress=progress_between(10, 85, "transcribing"),
+            on_progress=percent_progress(ctx, 10, 85, "transcribing"),
         )
         await ctx.progress(90, "segmenting")
         cues = cues_from_words(transcript.words, rules)

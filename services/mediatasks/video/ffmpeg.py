@@ -198,10 +198,9 @@ async def run_ffmpeg_capture(
         key, _, value = line.partition("=")
         if key == "out_time_us" and expected_duration and value.strip().lstrip("-").isdigit():
             seconds = int(value) / 1_000_000
-            # 100 is reserved for the end; a long tail (muxing, faststart) stays at 99.9.
+            # 100 is reported only once ffmpeg exited cleanly; until then (muxing,
+            # faststart rewrite) progress stays below it.
             await reporter.report(min(99.9, 100.0 * seconds / expected_duration))
-        elif key == "progress" and value.strip() == "end":
-            await reporter.report(100.0, force=True)
 
     async def on_stderr_line(line: str) -> None:
         stderr_tail.append(line)

@@ -82,7 +82,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    def json(
+        cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
         return cls(status, json.dumps(payload).encode(), "application/json", dict(headers or {}))
 
 
@@ -198,13 +200,23 @@ class FakeHTTPVendor(ScriptedFake):
             return
         split = urlsplit(handler.path)
         headers = {k.lower(): v for k, v in handler.headers.items()}
-        for method, pattern, name, function in self._routes:
-            match = pattern.fullmatch(split.path)
-            if method == handler.command and match:
-                break
-        else:
-            self._send(handler, self.error_response(Fault(None, 404, "not_found", f"no route {handler.command} {split.path}"), None))
+        found = next(
+            (
+                (name, function, match)
+                for method, pattern, name, function in self._routes
+                if method == handler.command and (match := pattern.fullmatch(split.path))
+            ),
+            None,
+        )
+        if found is None:
+            self._send(
+                handler,
+                self.error_response(
+                    Fault(None, 404, "not_found", f"no route {handler.command} {split.path}"), None
+                ),
+            )
             return
+        name, function, match = found
         request = Request(
             method=handler.command,
             path=split.path,
@@ -230,7 +242,9 @@ class FakeHTTPVendor(ScriptedFake):
                     response = function(request)
                 except Exception as error:  # a fake bug must show up, not hang the SDK
                     log.exception("%s: handler %s failed", self.name, name)
-                    response = self.error_response(Fault(name, 500, "internal", str(error)), request)
+                    response = self.error_response(
+                        Fault(name, 500, "internal", str(error)), request
+                    )
         self._send(handler, response)
 
     def _hang(self, connection: socket.socket, seconds: float) -> bool:

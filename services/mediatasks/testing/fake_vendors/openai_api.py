@@ -32,7 +32,13 @@ from mediatasks.testing.fake_vendors._media import (
     spread_words,
 )
 
-_LANGUAGE_NAMES = {"en": "english", "es": "spanish", "pt": "portuguese", "fr": "french", "de": "german"}
+_LANGUAGE_NAMES = {
+    "en": "english",
+    "es": "spanish",
+    "pt": "portuguese",
+    "fr": "french",
+    "de": "german",
+}
 _DEFAULT_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 _DEFAULT_MESSAGES = {
     400: ("invalid_request_error", "Invalid request."),
@@ -64,7 +70,9 @@ class FakeOpenAI(FakeHTTPVendor):
         self.route("POST", r"/v1/chat/completions", "chat", self._chat)
         self.route("POST", r"/v1/videos", "videos.create", self._video_create)
         self.route("GET", r"/v1/videos/(?P<id>[^/]+)", "videos.retrieve", self._video_retrieve)
-        self.route("GET", r"/v1/videos/(?P<id>[^/]+)/content", "videos.content", self._video_content)
+        self.route(
+            "GET", r"/v1/videos/(?P<id>[^/]+)/content", "videos.content", self._video_content
+        )
         self.route("DELETE", r"/v1/videos/(?P<id>[^/]+)", "videos.delete", self._video_delete)
 
     @property
@@ -72,7 +80,10 @@ class FakeOpenAI(FakeHTTPVendor):
         return f"{self.url}/v1"
 
     def env(self) -> dict[str, str]:
-        return {"MEDIATASKS_OPENAI_API_KEY": self.api_key, "MEDIATASKS_OPENAI_BASE_URL": self.base_url}
+        return {
+            "MEDIATASKS_OPENAI_API_KEY": self.api_key,
+            "MEDIATASKS_OPENAI_BASE_URL": self.base_url,
+        }
 
     def reject_content(self, *, route: str | None = None, times: int = 1) -> None:
         self.fail(
@@ -142,7 +153,9 @@ class FakeOpenAI(FakeHTTPVendor):
     def _transcriptions(self, request: Request) -> Response:
         form = request.form()
         if "file" not in form or "model" not in form:
-            return self.error_response(Fault(None, 400, None, "file and model are required"), request)
+            return self.error_response(
+                Fault(None, 400, None, "file and model are required"), request
+            )
         audio = form["file"][0].data
         duration = round(media_duration(audio), 3)
         fmt = request.field("response_format", "json")
@@ -187,7 +200,13 @@ class FakeOpenAI(FakeHTTPVendor):
                         }
                     )
             return Response.json(
-                {"task": "transcribe", "duration": duration, "text": text, "segments": segments, "usage": usage}
+                {
+                    "task": "transcribe",
+                    "duration": duration,
+                    "text": text,
+                    "segments": segments,
+                    "usage": usage,
+                }
             )
         return Response.json({"text": text, "usage": usage})
 
@@ -263,9 +282,13 @@ class FakeOpenAI(FakeHTTPVendor):
                         code, message = self.video_failure
                         record.update(status="failed", error={"code": code, "message": message})
                     else:
-                        record.update(status="completed", progress=100, completed_at=int(time.time()))
+                        record.update(
+                            status="completed", progress=100, completed_at=int(time.time())
+                        )
                 else:
-                    record.update(status="in_progress", progress=int(100 * video["polls"] / self.video_polls))
+                    record.update(
+                        status="in_progress", progress=int(100 * video["polls"] / self.video_polls)
+                    )
         return Response.json(record, headers={"openai-poll-after-ms": "50"})
 
     def _video_content(self, request: Request) -> Response:
@@ -282,7 +305,9 @@ class FakeOpenAI(FakeHTTPVendor):
             return self.error_response(Fault(None, 404, None, "Video not found."), request)
         with self._lock:
             video["deleted"] = True
-        return Response.json({"id": request.match["id"], "object": "video.deleted", "deleted": True})
+        return Response.json(
+            {"id": request.match["id"], "object": "video.deleted", "deleted": True}
+        )
 
 
 def _user_text(body: dict[str, Any]) -> tuple[str, int]:
@@ -307,7 +332,11 @@ def _default_reply(body: dict[str, Any]) -> str:
         target = payload.get("target_language", "xx")
         return json.dumps({"translations": [f"[{target}] {t}" for t in payload.get("texts", [])]})
     if schema_name == "video_score":
-        transcript = text.split("Transcript of the audio:", 1)[1] if "Transcript of the audio:" in text else ""
+        transcript = (
+            text.split("Transcript of the audio:", 1)[1]
+            if "Transcript of the audio:" in text
+            else ""
+        )
         return json.dumps(video_score(images, len(transcript.split())))
     return "ok"
 
@@ -324,6 +353,9 @@ def video_score(frames: int, transcript_words: int) -> dict[str, Any]:
         "strengths": ["clear subject", "steady framing"],
         "improvements": ["add a call to action in the last seconds"],
         "detected_issues": [
-            {"type": "audio", "severity": "low", "description": "music slightly loud", "timestamp_seconds": 1.0}
+            {
+                "type": "audio", "severity": "low",
+                "description": "music slightly loud", "timestamp_seconds": 1.0,
+            }
         ],
     }  # fmt: skip

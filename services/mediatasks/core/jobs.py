@@ -1,0 +1,40 @@
+"""Helpers job handlers share: fetching inputs, progress bridges, storing outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from mediatasks.core.inputs import fetch_to
+from mediatasks.core.worker import JobContext
+from mediatasks.v1 import common_pb2
+
+
+async def fetch_input(ctx: JobContext, ref: str, name: str, *, percent: float = 2.0) -> Path:
+    """Download an input (URL or artifact id) into the job's work directory."""
+    await ctx.progress(percent, "downloading")
+    return await fetch_to(ref, ctx.workdir / name, ctx.settings, ctx.artifacts, ctx.owner)
+
+
+def stage_progress(ctx: JobContext, low: float, high: float) -> Callable[[float, str], Awaitable[None]]:
+    """An ``on_progress(percent, stage)`` that maps 0–100 onto ``low``–``high`` of the job."""
+
+    async def report(percent: float, stage: str) -> None:
+        await ctx.progress(low + (high - low) * max(0.0, min(100.0, percent)) / 100.0, stage)
+
+    return report
+
+
+def percent_progress(ctx: JobContext, low: float, high: float, stage: str) -> Callable[[float], Awaitable[None]]:
+    """An ``on_progress(percent)`` for steps that report no stage of their own."""
+    staged = stage_progress(ctx, low, high)
+
+    async def report(percent: float) -> None:
+        await staged(percent, stage)
+
+    return report
+
+
+async def store_output(ctx: JobContext, path: Path, *, role: str, filename: str | None = None) -> common_pb2.Artifact:
+    await ctx.progress(97, "uploading")
+    return await ctx.artifacts.put_file(path, owner=ctx.owner, role=role, filename=filename)

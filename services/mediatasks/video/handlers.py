@@ -1,0 +1,113 @@
+"""Video jobs that run locally with ffmpeg: captions, slideshows, audio, analysis."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from google.protobuf import json_format
+
+from mediatasks.core.jobs import fetch_input, stage_progress, store_output
+from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.video.analysis import analyze_video
+from mediatasks.video.ffmpeg import MediaInfo
+from mediatasks.video.operations import add_audio, burn_captions, images_to_video
+from mediatasks.video.styles import caption_style_of
+from mediatasks.v1 import common_pb2, video_pb2
+
+
+def _video_result(artifact: common_pb2.Artifact, info: MediaInfo) -> video_pb2.VideoResult:
+    return video_pb2.VideoResult(
+        video=artifact, duration_seconds=info.duration_seconds or 0.0, width=info.width or 0,
+        height=info.height or 0, fps=info.fps or 0.0,
+    )
+
+
+def _output_name(requested: str, default: str) -> str:
+    name = Path(requested or default).name
+    return name if name.lower().endswith(".mp4") else f"{name}.mp4"
+
+
+async def caption(ctx: JobContext) -> JobResult:
+    request: video_pb2.BurnCaptionsRequest = ctx.input(video_pb2.BurnCaptionsRequest)
+    video = await fetch_input(ctx, request.video_url, "input_video")
+    if request.subtitles:
+        subtitles = ctx.workdir / "captions.txt"
+        subtitles.write_text(request.subtitles)
+    else:
+        subtitles = await fetch_input(ctx, request.subtitles_url, "captions", percent=4)
+    out = ctx.workdir / "output.mp4"
+    info = await burn_captions(
+        video, subtitles, out, style=caption_style_of(request.style),
+        on_progress=stage_progress(ctx, 5, 95), timeout=ctx.settings.job_timeout_seconds,
+    )
+    artifact = await store_output(ctx, out, role="video", filename=_output_name(request.output_filename, "captioned.mp4"))
+    return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
+
+
+async def slideshow(ctx: JobContext) -> JobResult:
+    request: video_pb2.ImagesToVideoRequest = ctx.input(video_pb2.ImagesToVideoRequest)
+    items = []
+    for index, image in enumerate(request.images):
+        path = await fetch_input(ctx, image.image_url, f"image_{index:04d}", percent=5 * index / len(request.images))
+        items.append((path, image.duration))
+    out = ctx.workdir / "output.mp4"
+    info = await images_to_video(
+        items, out, width=request.width or 1280, height=request.height or 720, fps=request.fps or 25,
+        background=request.background or "#000000", on_progress=stage_progress(ctx, 5, 95),
+        timeout=ctx.settings.job_timeout_seconds,
+    )
+    artifact = await store_output(ctx, out, role="video", filename=_output_name(request.output_filename, "slideshow.mp4"))
+    return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
+
+
+async def mux_audio(ctx: JobContext) -> JobResult:
+    request: video_pb2.AddAudioRequest = ctx.input(video_pb2.AddAudioRequest)
+    video = await fetch_input(ctx, request.video_url, "input_video")
+    audio = await fetch_input(ctx, request.audio_url, "input_audio", percent=4)
+    out = ctx.workdir / "output.mp4"
+    info = await add_audio(
+        video, audio, out, mode=(request.mode or "pad").lower(), replace=not request.keep_original_audio,
+        volume=request.volume or 1.0, on_progress=stage_progress(ctx, 5, 95),
+        timeout=ctx.settings.job_timeout_seconds,
+    )
+    artifact = await store_output(ctx, out, role="video", filename=_output_name(request.output_filename, "with_audio.mp4"))
+    return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
+
+
+async def analyze(ctx: JobContext) -> JobResult:
+    from mediatasks.audio import sphinx
+
+    request: video_pb2.AnalyzeVideoRequest = ctx.input(video_pb2.AnalyzeVideoRequest)
+    video = await fetch_input(ctx, request.video_url, "input_video")
+    subtitles = await fetch_input(ctx, request.subtitles_url, "subtitles", percent=3) if request.subtitles_url else None
+
+    async def transcribe(wav: Path):
+        return await sphinx.transcribe(wav, timeout=ctx.settings.job_timeout_seconds)
+
+    local = analyze_video(
+        video, ctx.workdir / "analysis", target_aspect_ratios=list(request.target_aspect_ratios) or ["9:16"],
+        frame_count=request.frame_count or 3, transcribe=transcribe if request.transcribe else None,
+        subtitles_path=subtitles, on_progress=stage_progress(ctx, 5, 85),
+        timeout=ctx.settings.job_timeout_seconds,
+    )
+    provider, model, cost = "local", "", 0.0
+    if request.llm_score:
+        # The LLM score runs beside the local steps (seed 000: upload in parallel).
+        from mediatasks.video.generation import llm_score
+
+        report, scored = await asyncio.gather(local, llm_score(ctx, request, video))
+        report["llm_score"] = scored.score
+        provider, model, cost = scored.provider, scored.model, scored.cost_usd
+    else:
+        report = await local
+    frames = []
+    for index, frame in enumerate(report.get("frames") or []):
+        path = Path(frame["path"])
+        artifact = await ctx.artifacts.put_file(path, owner=ctx.owner, role="frame", filename=f"frame_{index:02d}.jpg")
+        frame["artifact_id"] = artifact.artifact_id
+        frame.pop("path", None)
+        frames.append(artifact)
+    result = video_pb2.VideoAnalysisResult(frames=frames)
+    json_format.ParseDict({"fields": report}, result.report)
+    return JobResult(result=result, artifacts=frames, provider=provider, model=model, cost_usd=cost)
