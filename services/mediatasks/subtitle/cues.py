@@ -391,7 +391,7 @@ _HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
 
 
 def render(cues: Sequence[Cue], fmt: str, *, style: dict[str, Any] | None = None) -> str:
-    """Write cues as an SRT, WebVTT or ASS document.
+    """Write cues as an SRT, WebVTT or ASS document (cues are written in start order).
 
     ``style`` applies to ASS only (SRT and WebVTT carry no styles): keys are
     ``pysubs2.SSAStyle`` field names (``fontname``, ``fontsize``, ``primarycolor`` as
@@ -401,14 +401,12 @@ def render(cues: Sequence[Cue], fmt: str, *, style: dict[str, Any] | None = None
     """
     name = normalize_format(fmt)
     subs = pysubs2.SSAFile()
-    previous_start = -1.0
-    for cue in cues:
-        if not (0 <= cue.start < cue.end) or cue.start < previous_start:
+    for cue in sorted(cues, key=lambda c: (c.start, c.end)):
+        if not 0 <= cue.start < cue.end:
             raise invalid_input(
                 f"cue {cue.text!r} has invalid timing {cue.start}..{cue.end} "
-                "(need 0 <= start < end, in start order)"
+                "(need 0 <= start < end)"
             )
-        previous_start = cue.start
         event = pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000))
         event.plaintext = cue.text.replace("\r\n", "\n")
         subs.append(event)

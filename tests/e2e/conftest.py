@@ -1,0 +1,50 @@
+"""The whole stack as separate processes behind the real Envoy, once per session."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mediatasks.cli.stack import Stack
+from mediatasks.core.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def stack(nats_server, postgres_server):
+    """registry x1, image x1, video x2, audio x1, subtitle x2, Envoy; short AckWait so a
+    killed worker's job is redelivered within seconds."""
+    state = Path(tempfile.mkdtemp(prefix="mediatasks-e2e-"))
+    settings = Settings(nats_url=nats_server.url, database_url=postgres_server.url)
+    running = Stack(
+        state,
+        settings=settings,
+        replicas={"video": 2, "subtitle": 2},
+        env={
+            "MEDIATASKS_ACK_WAIT_SECONDS": "3",
+            "MEDIATASKS_RETRY_SCHEDULE_SECONDS": "0.5,1,2",
+            "MEDIATASKS_SHUTDOWN_GRACE_SECONDS": "3",
+            "MEDIATASKS_OUTBOX_POLL_SECONDS": "0.2",
+            "MEDIATASKS_LOG_JSON": "false",
+        },
+    )
+    running.start()
+    yield running
+    running.stop()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rest(stack):
+    """An HTTP client of the gateway, authenticated as the stack's demo owner."""
+    with httpx.Client(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}, timeout=30.0) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def anonymous(stack):
+    with httpx.Client(base_url=stack.http_url, timeout=30.0) as client:
+        yield client
