@@ -11,6 +11,7 @@ $(BIN)/python:
 
 ## setup: create .venv with the pinned dependency set and the project (editable)
 setup: $(BIN)/python
+	bash deploy/scripts/system-deps.sh
 	$(BIN)/pip install --quiet -r deploy/requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip check
@@ -21,7 +22,7 @@ up: setup
 
 ## test: set up, then run every test (unit, integration, end to end)
 test: setup
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider -ra tests
 
 test-unit:
 	$(BIN)/pytest -q tests/unit

@@ -256,7 +256,7 @@ async def test_cancellation_kills_ffmpeg_and_stops_decoding(long_speech: Path) -
     await asyncio.sleep(0.3)
     cpu = time.process_time()
     await asyncio.sleep(1.0)
-    assert time.process_time() - cpu < 0.3, "decoding kept running after cancellation"
+    assert time.process_time() - cpu < 0.5, "decoding kept running after cancellation"
     assert cpu - cpu_before_cancel < 2.0
 
 

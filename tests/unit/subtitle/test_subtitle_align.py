@@ -205,7 +205,7 @@ async def test_cancellation_stops_the_aligner(long_dialogue) -> None:
     await asyncio.sleep(0.3)
     cpu = time.process_time()
     await asyncio.sleep(1.0)
-    assert time.process_time() - cpu < 0.3, "alignment kept running after cancellation"
+    assert time.process_time() - cpu < 0.5, "alignment kept running after cancellation"
 
 
 def test_numbers_are_spelled_as_the_dictionary_does() -> None:

@@ -257,3 +257,8 @@ def test_content_types() -> None:
     assert content_type("ASS").startswith("text/x-ssa")
     with pytest.raises(MediaTasksError):
         content_type("pdf")
+
+
+def test_render_writes_cues_in_start_order() -> None:
+    document = render([Cue(2.0, 3.0, "second"), Cue(0.5, 1.5, "first")], "srt")
+    assert [c.text for c in parse(document)] == ["first", "second"]

@@ -46,6 +46,8 @@ class FaultScript:
         self.aborted: list[str] = []
         # Set when the fake stops, so hung handlers return at once.
         self.released = threading.Event()
+        # Bumped by clear(): calls hanging from an earlier test stop hanging.
+        self.generation = 0
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -53,6 +55,7 @@ class FaultScript:
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._faults.clear()
             self.calls.clear()
             self.aborted.clear()
@@ -66,6 +69,10 @@ class FaultScript:
                         self._faults.remove(fault)
                     return fault
         return None
+
+    def hang_ended(self, generation: int) -> bool:
+        """Whether a hang that started at ``generation`` must end (reset or stop)."""
+        return self.released.is_set() or self.generation != generation
 
     def record(self, call: RecordedCall) -> None:
         with self._lock:

@@ -250,8 +250,10 @@ class FakeHTTPVendor(ScriptedFake):
     def _hang(self, connection: socket.socket, seconds: float) -> bool:
         """Wait; True when the client hung up meanwhile (its call was cancelled)."""
         ends = time.monotonic() + seconds
+        generation = self.script.generation
         while time.monotonic() < ends:
-            if self.script.released.wait(0.02):
+            time.sleep(0.02)
+            if self.script.hang_ended(generation):
                 return False
             try:
                 readable, _, _ = select.select([connection], [], [], 0)

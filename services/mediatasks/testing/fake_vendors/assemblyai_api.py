@@ -36,15 +36,24 @@ class FakeAssemblyAI(FakeHTTPVendor):
     def __init__(self, *, api_key: str = "fake-assemblyai-key", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.api_key = api_key
+        self._lock = threading.Lock()
+        self._defaults()
+        self.route("POST", r"/v2/upload", "upload", self._upload)
+        self.route("POST", r"/v2/transcript", "transcript.create", self._create)
+        self.route("GET", r"/v2/transcript/(?P<id>[^/]+)", "transcript.get", self._get)
+
+    def _defaults(self) -> None:
         self.transcript_text = "the quick brown fox jumps over the lazy dog"
         self.polls_until_complete = 2
         self.transcript_error: str | None = None
         self.uploads: dict[str, float] = {}
         self.transcripts: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self.route("POST", r"/v2/upload", "upload", self._upload)
-        self.route("POST", r"/v2/transcript", "transcript.create", self._create)
-        self.route("GET", r"/v2/transcript/(?P<id>[^/]+)", "transcript.get", self._get)
+
+    def reset(self) -> None:
+        """Forget faults, calls and state; restore the default behaviour."""
+        super().reset()
+        with self._lock:
+            self._defaults()
 
     def env(self) -> dict[str, str]:
         return {

@@ -59,15 +59,8 @@ class FakeGemini(FakeHTTPVendor):
     def __init__(self, *, api_key: str = "fake-gemini-key", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.api_key = api_key
-        self.processing_polls = 2
-        self.operation_polls = 2
-        self.file_failure: str | None = None
-        self.files: dict[str, dict[str, Any]] = {}
-        self.operations: dict[str, dict[str, Any]] = {}
-        self.videos: dict[str, bytes] = {}
-        self._uploads: dict[str, dict[str, Any]] = {}
-        self._blocked = {"generate": 0, "predict": 0}
         self._lock = threading.Lock()
+        self._defaults()
         self.route("GET", r"/\$discovery/rest", "discovery", self._discovery)
         self.route("POST", r"/upload/v1beta/files", "upload.start", self._upload_start)
         self.route("PUT", r"/upload/v1beta/files", "upload.put", self._upload_put)
@@ -90,6 +83,22 @@ class FakeGemini(FakeHTTPVendor):
             "POST", r"/v1beta/models/(?P<model>[^/:]+)/operations/(?P<op>[^/:]+):cancel",
             "operations.cancel", self._operation_cancel,
         )  # fmt: skip
+
+    def _defaults(self) -> None:
+        self.processing_polls = 2
+        self.operation_polls = 2
+        self.file_failure: str | None = None
+        self.files: dict[str, dict[str, Any]] = {}
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.videos: dict[str, bytes] = {}
+        self._uploads: dict[str, dict[str, Any]] = {}
+        self._blocked = {"generate": 0, "predict": 0}
+
+    def reset(self) -> None:
+        """Forget faults, calls, files and operations; restore the default behaviour."""
+        super().reset()
+        with self._lock:
+            self._defaults()
 
     def env(self) -> dict[str, str]:
         return {"MEDIATASKS_GEMINI_API_KEY": self.api_key, "MEDIATASKS_GEMINI_BASE_URL": self.url}

@@ -59,12 +59,8 @@ class FakeOpenAI(FakeHTTPVendor):
     def __init__(self, *, api_key: str = "sk-fake-openai", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.api_key = api_key
-        self.transcript_text = "the quick brown fox jumps over the lazy dog"
-        self.video_polls = 2
-        self.chat_reply: Callable[[dict[str, Any]], str] | None = None
-        self.video_failure: tuple[str, str] | None = None
-        self.videos: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._defaults()
         self.route("POST", r"/v1/images/generations", "images", self._images)
         self.route("POST", r"/v1/audio/transcriptions", "transcriptions", self._transcriptions)
         self.route("POST", r"/v1/chat/completions", "chat", self._chat)
@@ -74,6 +70,19 @@ class FakeOpenAI(FakeHTTPVendor):
             "GET", r"/v1/videos/(?P<id>[^/]+)/content", "videos.content", self._video_content
         )
         self.route("DELETE", r"/v1/videos/(?P<id>[^/]+)", "videos.delete", self._video_delete)
+
+    def _defaults(self) -> None:
+        self.transcript_text = "the quick brown fox jumps over the lazy dog"
+        self.video_polls = 2
+        self.chat_reply: Callable[[dict[str, Any]], str] | None = None
+        self.video_failure: tuple[str, str] | None = None
+        self.videos: dict[str, dict[str, Any]] = {}
+
+    def reset(self) -> None:
+        """Forget faults, calls and state; restore the default behaviour."""
+        super().reset()
+        with self._lock:
+            self._defaults()
 
     @property
     def base_url(self) -> str:

@@ -103,6 +103,11 @@ class FakeStability(ScriptedFake):
         with self._lock:
             self._blocked += times
 
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._blocked = 0
+
     # -- the RPC ----------------------------------------------------------------------
 
     def _generate(self, request: generation.Request, context: grpc.ServicerContext) -> Any:
@@ -173,10 +178,12 @@ class FakeStability(ScriptedFake):
 
     def _hang(self, context: grpc.ServicerContext, seconds: float) -> bool:
         ends = time.monotonic() + seconds
+        generation = self.script.generation
         while time.monotonic() < ends:
             if not context.is_active():
                 return True
-            if self.script.released.wait(0.02):
+            time.sleep(0.02)
+            if self.script.hang_ended(generation):
                 return False
         return False
 

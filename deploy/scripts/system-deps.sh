@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages the media workers need at run time; installed only when missing.
+# fonts-dejavu-core: the font libass draws burned-in captions with (no font, no captions).
+set -euo pipefail
+needed=(fonts-dejavu-core)
+missing=()
+for package in "${needed[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${missing[@]}"
+fi
