@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup up test test-unit test-integration test-e2e protos check-protos lint bench clean
+.PHONY: setup up test test-unit protos chart-sync check-protos lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,10 +29,15 @@ test-unit:
 
 protos:
 	$(BIN)/python deploy/scripts/gen_protos.py
+	$(MAKE) chart-sync
+
+## chart-sync: refresh the gateway files the Helm chart ships (tests fail while they differ)
+chart-sync:
+	cp gateway/envoy.yaml gateway/mediatasks.pb charts/mediatasks/files/gateway/
 
 ## check-protos: fail when regenerating the committed code changes anything
 check-protos: protos
-	git diff --exit-code -- services/mediatasks/v1 gateway/mediatasks.pb
+	git diff --exit-code -- services/mediatasks/v1 gateway/mediatasks.pb charts/mediatasks/files/gateway
 
 lint:
 	$(BIN)/ruff check services tests deploy

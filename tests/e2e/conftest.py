@@ -29,6 +29,7 @@ def stack(nats_server, postgres_server):
             "MEDIATASKS_SHUTDOWN_GRACE_SECONDS": "3",
             "MEDIATASKS_OUTBOX_POLL_SECONDS": "0.2",
             "MEDIATASKS_LOG_JSON": "false",
+            "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "50",
         },
     )
     running.start()

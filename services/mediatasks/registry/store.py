@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -43,6 +43,9 @@ TASKS = TaskRow.__table__
 OUTBOX = OutboxRow.__table__
 LOGS = TaskLogRow.__table__
 CACHE = ResultCacheRow.__table__
+
+
+OWNER_LIMIT_REASON = "owner_concurrency_limit"
 
 
 def task_not_found(task_id: str) -> MediaTasksError:
@@ -159,6 +162,7 @@ class TaskStore:
                 existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
                 if existing is not None:
                     return existing, Outgoing()
+            held = await self._admission(conn, owner, request.task_type, options.wait_turn)
             cached = None
             if request.cache_key and not options.no_cache:
                 cached = (
@@ -190,7 +194,7 @@ class TaskStore:
                 "webhook_secret": options.webhook_secret,
                 "webhook_events": list(options.webhook_events),
                 "metadata": dict(options.metadata),
-                "queued_reason": "",
+                "queued_reason": OWNER_LIMIT_REASON if held else "",
                 "idempotency_key": request.idempotency_key or None,
                 "request_hash": request_hash,
                 "cache_key": request.cache_key or None,
@@ -206,7 +210,10 @@ class TaskStore:
                 values.update(
                     status=COMPLETED, progress=100, stage="completed", output=cached.output, cache_hit=True,
                     provider=cached.provider, model=cached.model, completed_at=now, started_at=now,
+                    queued_reason="",
                 )
+            elif held:
+                values["stage"] = "waiting_for_turn"
             statement = pg_insert(TASKS).values(values)
             if request.idempotency_key:
                 statement = statement.on_conflict_do_nothing(
@@ -229,11 +236,77 @@ class TaskStore:
                 )
                 outbox.append(_event_row(slim, "task.completed", now))
                 outgoing.events += 1
-            else:
+            elif not held:
                 outbox.append(_job_row(task, str(task_id), now))
                 outgoing.jobs = 1
             await self._emit(conn, outbox)
         return task, outgoing
+
+    async def _admission(self, conn: AsyncConnection, owner: str, task_type: str, wait_turn: bool) -> bool:
+        """Apply the per-owner concurrency limit and the queue bound; True when the new
+        task must be held back (queued in the database, not yet published) for its turn.
+
+        Holding an owner's excess tasks out of JetStream is also what makes scheduling
+        fair: no owner ever has more than ``owner_concurrency_limit`` jobs in the queue,
+        so one owner's backlog cannot starve another owner's job.
+        """
+        # Serialise submits of one owner, so two concurrent ones cannot both see a free slot.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner})
+        queued = (
+            await conn.execute(
+                select(func.count()).select_from(TASKS).where(TASKS.c.task_type == task_type, TASKS.c.status == QUEUED)
+            )
+        ).scalar_one()
+        if queued >= self.settings.queue_bound:
+            raise MediaTasksError(
+                grpc.StatusCode.UNAVAILABLE,
+                "SERVER_BUSY",
+                f"{queued} {task_type} tasks are already queued; try again later",
+                http_status=503,
+                metadata={"queued": str(queued)},
+            )
+        active = (
+            await conn.execute(
+                select(func.count()).select_from(TASKS).where(
+                    TASKS.c.owner == owner, TASKS.c.status.in_((QUEUED, PROCESSING)), TASKS.c.queued_reason == ""
+                )
+            )
+        ).scalar_one()
+        if active < self.settings.owner_concurrency_limit:
+            return False
+        if wait_turn:
+            return True
+        raise MediaTasksError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "CONCURRENCY_LIMIT",
+            f"owner has {active} tasks queued or running; the limit is {self.settings.owner_concurrency_limit} "
+            "(send wait_turn: true to queue behind them)",
+            metadata={"limit": str(self.settings.owner_concurrency_limit)},
+        )
+
+    async def _release_held(self, conn: AsyncConnection, owner: str, now: dt.datetime) -> int:
+        """An owner's task ended: publish that owner's next held task, if any."""
+        row = (
+            await conn.execute(
+                select(TASKS)
+                .where(TASKS.c.owner == owner, TASKS.c.status == QUEUED, TASKS.c.queued_reason == OWNER_LIMIT_REASON)
+                .order_by(TASKS.c.priority_rank, TASKS.c.created_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+        ).first()
+        if row is None:
+            return 0
+        updated = (
+            await conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id == row.id)
+                .values(queued_reason="", stage="queued", updated_at=now)
+                .returning(TASKS)
+            )
+        ).first()
+        await self._emit(conn, [_job_row(task_to_proto(updated, include_input=False), str(row.id), now)])
+        return 1
 
     async def _by_idempotency_key(self, conn, owner: str, key: str, request_hash: str):
         row = (
@@ -372,6 +445,8 @@ class TaskStore:
             ).first()
             task = task_to_proto(updated)
             await self._emit(conn, [_event_row(_event_task(task), "task.cancelled", now)])
+            if not row.queued_reason:
+                await self._release_held(conn, row.owner, now)
         return task, row.status == PROCESSING
 
     async def retry(self, task_id: str, owner: str | None) -> tasks_pb2.Task:
@@ -434,6 +509,17 @@ class TaskStore:
                 return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
             if row.status in TERMINAL:
                 return tasks_pb2.StartAttemptResponse(proceed=False, reason=row.status)
+            if row.status == QUEUED:
+                running = (
+                    await conn.execute(
+                        select(func.count()).select_from(TASKS).where(
+                            TASKS.c.task_type == row.task_type, TASKS.c.status == PROCESSING
+                        )
+                    )
+                ).scalar_one()
+                if running >= self.settings.capacity_per_type:
+                    # Global capacity: the job waits in JetStream (the worker naks it).
+                    return tasks_pb2.StartAttemptResponse(proceed=False, reason="CAPACITY")
             if row.status == PROCESSING and request.delivery_count <= 1:
                 # A job message the relay published twice (dedupe window passed): the first
                 # delivery's attempt is alive; this copy must not start a second one.
@@ -534,6 +620,7 @@ class TaskStore:
                 )
             task = task_to_proto(updated)
             await self._emit(conn, [_event_row(_event_task(task), "task.completed", now)])
+            await self._release_held(conn, row.owner, now)
         return task
 
     def backoff(self, attempt: int) -> float:
@@ -590,6 +677,8 @@ class TaskStore:
             ).first()
             task = task_to_proto(updated)
             await self._emit(conn, [_event_row(_event_task(task), event_type, now)])
+            if not requeue:
+                await self._release_held(conn, row.owner, now)
         return tasks_pb2.FailTaskResponse(task=task, requeued=requeue, retry_delay_seconds=delay)
 
     # --- statistics ---------------------------------------------------------------

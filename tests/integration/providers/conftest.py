@@ -3,15 +3,14 @@ session, reset before every test), tiny real media, and settings pointing at the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from media import make_tone, make_video
 from mediatasks.core.settings import Settings
 from mediatasks.testing.fake_vendors import FakeVendors, running_fakes, settings_from_env
-
-SPEECH = Path(__file__).resolve().parents[2] / "fixtures" / "speech"
+from provider_test_helpers import SettingsFactory
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +40,6 @@ def audio_path(media_dir: Path) -> Path:
 def video_path(media_dir: Path) -> Path:
     """A 2 s 160x120 H.264/AAC MP4."""
     return make_video(media_dir / "clip.mp4", seconds=2.0, size=(160, 120), fps=10)
-
-
-SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture()

@@ -5,8 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from mediatasks.core.settings import Settings
+
+SPEECH = Path(__file__).resolve().parents[2] / "fixtures" / "speech"
+
+# make_settings(only=("openai",), provider_timeout_seconds=1.0) -> Settings
+SettingsFactory = Callable[..., Settings]
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

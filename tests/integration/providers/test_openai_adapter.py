@@ -10,7 +10,6 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import SettingsFactory
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.providers import CallContext
 from mediatasks.providers.contracts import (
@@ -23,7 +22,7 @@ from mediatasks.providers.contracts import (
 from mediatasks.providers.openai_provider import OpenAIProvider
 from mediatasks.testing.fake_vendors import FakeVendors
 from PIL import Image
-from provider_test_helpers import cancel_after_call_reaches
+from provider_test_helpers import SettingsFactory, cancel_after_call_reaches, wait_until
 
 
 @pytest.fixture()
@@ -67,7 +66,11 @@ async def test_legacy_dalle_parameters_and_revised_prompt(
     assert result.cost_usd == pytest.approx(0.08)
     sent = fakes.openai.calls[0].json
     assert isinstance(sent, dict)
-    assert (sent["quality"], sent["style"], sent["response_format"]) == ("hd", "natural", "b64_json")
+    assert (sent["quality"], sent["style"], sent["response_format"]) == (
+        "hd",
+        "natural",
+        "b64_json",
+    )
 
 
 async def test_rate_limit_is_transient_then_the_retry_succeeds(
@@ -162,7 +165,7 @@ async def test_cancellation_closes_the_request_without_vendor_confirmation(
     await cancel_after_call_reaches(task, lambda: fakes.openai.count("images") == 1)
     assert ctx.cancel_confirmed is False
     # The fake saw the connection close while it was still working on the call.
-    await _eventually(lambda: fakes.openai.aborted == ["images"])
+    await wait_until(lambda: fakes.openai.aborted == ["images"], timeout=3)
 
 
 async def test_transcription_with_word_timings(
@@ -285,9 +288,3 @@ async def test_unsupported_video_length_is_invalid_input(openai_provider: OpenAI
     with pytest.raises(MediaTasksError) as caught:
         await openai_provider.generate_video(VideoGenerationRequest("x", seconds=5))
     assert caught.value.reason == "INVALID_INPUT"
-
-
-async def _eventually(condition: object, timeout: float = 3.0) -> None:
-    from provider_test_helpers import wait_until
-
-    await wait_until(condition, timeout)  # type: ignore[arg-type]

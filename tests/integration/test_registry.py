@@ -1,0 +1,225 @@
+"""The task registry over gRPC against real PostgreSQL and JetStream: fencing, limits,
+idempotency, listing, expiry, dead letters."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2, tasks_pb2_grpc
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture(scope="session")
+async def registry(registry_service):
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{registry_service.port}")
+    yield tasks_pb2_grpc.TaskRegistryStub(channel)
+    await channel.close()
+
+
+def internal(owner: str = "anonymous"):
+    return (("x-mediatasks-internal", "test-internal-token"), ("x-mediatasks-owner", owner))
+
+
+def reason_of(error: grpc.aio.AioRpcError) -> str:
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            info = error_details_pb2.ErrorInfo()
+            status.details[0].Unpack(info)
+            return info.reason
+    return ""
+
+
+async def create(registry, owner: str, *, task_type="video_caption", **options) -> tasks_pb2.Task:
+    """A task of a type no worker serves in these tests, so it stays where we put it."""
+    request = tasks_pb2.CreateTaskRequest(task_type=task_type, owner=owner, options=common_pb2.SubmitOptions(**options))
+    request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=uuid.uuid4().hex))
+    return await registry.CreateTask(request, metadata=internal(owner), timeout=10)
+
+
+async def test_stale_attempt_is_fenced(registry):
+    owner = f"fence-{uuid.uuid4().hex[:6]}"
+    task = await create(registry, owner)
+    first = await registry.StartAttempt(
+        tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1), metadata=internal(), timeout=10
+    )
+    assert first.proceed and first.attempt == 1
+    # The first worker goes silent; JetStream redelivers; a second worker starts attempt 2.
+    second = await registry.StartAttempt(
+        tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=2), metadata=internal(), timeout=10
+    )
+    assert second.proceed and second.attempt == 2
+    stale = tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=1)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await registry.CompleteTask(stale, metadata=internal(), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_of(refused.value) == "STALE_ATTEMPT"
+    with pytest.raises(grpc.aio.AioRpcError):
+        await registry.ReportProgress(
+            tasks_pb2.ReportProgressRequest(task_id=task.task_id, attempt=1, progress=50), metadata=internal(), timeout=10
+        )
+    done = await registry.CompleteTask(
+        tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=2), metadata=internal(), timeout=10
+    )
+    assert done.status == tasks_pb2.Task.COMPLETED
+    again = await registry.CompleteTask(
+        tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=2), metadata=internal(), timeout=10
+    )
+    assert again.completed_at == done.completed_at  # a retried RPC, not a second completion
+    with pytest.raises(grpc.aio.AioRpcError):
+        await registry.FailTask(
+            tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=1, error=common_pb2.TaskError(reason="X")),
+            metadata=internal(), timeout=10,
+        )
+
+
+async def test_cancelled_task_never_completes(registry):
+    owner = f"cancel-{uuid.uuid4().hex[:6]}"
+    task = await create(registry, owner)
+    started = await registry.StartAttempt(
+        tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1), metadata=internal(), timeout=10
+    )
+    cancelled = await registry.CancelTask(tasks_pb2.CancelTaskRequest(task_id=task.task_id), metadata=internal(owner))
+    assert cancelled.status == tasks_pb2.Task.CANCELLED
+    progress = await registry.ReportProgress(
+        tasks_pb2.ReportProgressRequest(task_id=task.task_id, attempt=started.attempt, progress=10),
+        metadata=internal(), timeout=10,
+    )
+    assert progress.cancel_requested
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await registry.CompleteTask(
+            tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=started.attempt), metadata=internal(), timeout=10
+        )
+    assert reason_of(refused.value) == "TASK_CANCELLED"
+    after = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=internal(owner))
+    assert after.status == tasks_pb2.Task.CANCELLED
+
+
+async def test_retryable_failure_requeues_with_backoff_then_fails(registry):
+    owner = f"retry-{uuid.uuid4().hex[:6]}"
+    task = await create(registry, owner, max_attempts=2)
+    error = common_pb2.TaskError(code="UNAVAILABLE", reason="RATE_LIMITED", message="429", retryable=True)
+    start = await registry.StartAttempt(tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1),
+                                        metadata=internal())
+    first = await registry.FailTask(tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=start.attempt, error=error),
+                                    metadata=internal())
+    assert first.requeued and first.retry_delay_seconds > 0
+    assert first.task.status == tasks_pb2.Task.QUEUED and first.task.HasField("next_attempt_at")
+    start = await registry.StartAttempt(tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=2),
+                                        metadata=internal())
+    assert start.attempt == 2
+    last = await registry.FailTask(tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=2, error=error),
+                                   metadata=internal())
+    assert not last.requeued and last.task.status == tasks_pb2.Task.FAILED
+    assert last.task.error.reason == "RATE_LIMITED"
+    retried = await registry.RetryTask(tasks_pb2.RetryTaskRequest(task_id=task.task_id), metadata=internal(owner))
+    assert retried.status == tasks_pb2.Task.QUEUED
+
+
+async def test_permanent_failure_is_not_retried(registry):
+    task = await create(registry, f"perm-{uuid.uuid4().hex[:6]}", max_attempts=3)
+    start = await registry.StartAttempt(tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1),
+                                        metadata=internal())
+    error = common_pb2.TaskError(code="INVALID_ARGUMENT", reason="UNSUPPORTED_MEDIA", message="bad", retryable=False)
+    response = await registry.FailTask(
+        tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=start.attempt, error=error), metadata=internal()
+    )
+    assert not response.requeued and response.task.status == tasks_pb2.Task.FAILED
+
+
+async def test_owner_concurrency_limit_and_wait_turn(registry):
+    owner = f"limit-{uuid.uuid4().hex[:6]}"
+    tasks = [await create(registry, owner) for _ in range(5)]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await create(registry, owner)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason_of(refused.value) == "CONCURRENCY_LIMIT"
+    held = await create(registry, owner, wait_turn=True)
+    assert held.status == tasks_pb2.Task.QUEUED and held.queued_reason == "owner_concurrency_limit"
+    # One of the owner's tasks ends: the held one is released into the queue.
+    await registry.CancelTask(tasks_pb2.CancelTaskRequest(task_id=tasks[0].task_id), metadata=internal(owner))
+    released = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=held.task_id), metadata=internal(owner))
+    assert released.queued_reason == "" and released.status == tasks_pb2.Task.QUEUED
+    other = await create(registry, f"other-{uuid.uuid4().hex[:6]}")
+    assert other.status == tasks_pb2.Task.QUEUED  # another owner is not affected
+
+
+async def test_idempotency_key(registry):
+    owner = f"idem-{uuid.uuid4().hex[:6]}"
+    request = tasks_pb2.CreateTaskRequest(task_type="video_caption", owner=owner, idempotency_key="k1")
+    request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text="same"))
+    first = await registry.CreateTask(request, metadata=internal(owner))
+    second = await registry.CreateTask(request, metadata=internal(owner))
+    assert first.task_id == second.task_id
+    request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text="different"))
+    with pytest.raises(grpc.aio.AioRpcError) as conflict:
+        await registry.CreateTask(request, metadata=internal(owner))
+    assert conflict.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert reason_of(conflict.value) == "IDEMPOTENCY_KEY_REUSED"
+
+
+async def test_list_paging_filters_and_tenancy(registry):
+    owner = f"list-{uuid.uuid4().hex[:6]}"
+    created = [await create(registry, owner, wait_turn=True) for _ in range(7)]
+    page = await registry.ListTasks(tasks_pb2.ListTasksRequest(limit=3), metadata=internal(owner))
+    assert page.total == 7 and len(page.items) == 3 and page.next_page_token
+    seen = [t.task_id for t in page.items]
+    while page.next_page_token:
+        page = await registry.ListTasks(
+            tasks_pb2.ListTasksRequest(limit=3, page_token=page.next_page_token), metadata=internal(owner)
+        )
+        seen += [t.task_id for t in page.items]
+    assert sorted(seen) == sorted(t.task_id for t in created)
+    assert seen == [t.task_id for t in reversed(created)]  # newest first
+    offset = await registry.ListTasks(tasks_pb2.ListTasksRequest(limit=2, offset=5), metadata=internal(owner))
+    assert [t.task_id for t in offset.items] == seen[5:7]
+    filtered = await registry.ListTasks(tasks_pb2.ListTasksRequest(status="completed"), metadata=internal(owner))
+    assert filtered.total == 0
+    stranger = await registry.ListTasks(tasks_pb2.ListTasksRequest(), metadata=internal("stranger"))
+    assert all(t.owner == "stranger" for t in stranger.items)
+    with pytest.raises(grpc.aio.AioRpcError) as hidden:
+        await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=created[0].task_id), metadata=internal("stranger"))
+    assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await registry.ListTasks(tasks_pb2.ListTasksRequest(sort="sideways"), metadata=internal(owner))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_queued_task_without_worker_says_so(registry):
+    owner = f"wait-{uuid.uuid4().hex[:6]}"
+    task = await create(registry, owner, task_type="image_transform")
+    seen = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=internal(owner))
+    assert seen.stage == "waiting_for_worker"
+    assert seen.queue_position >= 1
+
+
+async def test_worker_calls_need_internal_credentials(registry, api_key):
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await registry.StartAttempt(
+            tasks_pb2.StartAttemptRequest(task_id=str(uuid.uuid4())), metadata=(("x-api-key", api_key),)
+        )
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as unauthenticated:
+        await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=str(uuid.uuid4())))
+    assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_dead_lettered_task_listed_and_requeued(registry):
+    owner = f"dlq-{uuid.uuid4().hex[:6]}"
+    task = await create(registry, owner)
+    error = common_pb2.TaskError(code="ABORTED", reason="DELIVERY_EXHAUSTED", message="delivered 6 times")
+    failed = await registry.FailTask(tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=0, error=error),
+                                     metadata=internal())
+    assert failed.task.status == tasks_pb2.Task.FAILED and failed.task.error.reason == "DELIVERY_EXHAUSTED"
+    letters = await registry.ListDeadLetters(tasks_pb2.ListDeadLettersRequest(), metadata=internal(owner))
+    assert [item.task_id for item in letters.items] == [task.task_id]
+    requeued = await registry.RequeueDeadLetter(tasks_pb2.RequeueDeadLetterRequest(task_id=task.task_id),
+                                                metadata=internal(owner))
+    assert requeued.status == tasks_pb2.Task.QUEUED
+    letters = await registry.ListDeadLetters(tasks_pb2.ListDeadLettersRequest(), metadata=internal(owner))
+    assert not letters.items
