@@ -32,7 +32,7 @@ import grpc
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, transient
 from mediatasks.core.metrics import ERRORS, PROVIDER_COST
-from mediatasks.core.settings import Settings, not_configured
+from mediatasks.core.settings import ConfigurationError, Settings, not_configured
 
 log = logging.getLogger(__name__)
 
@@ -446,7 +446,12 @@ class ProviderRegistry:
         self.settings = settings
         self._clock = clock
         self._today = today
-        self._default = Strategy.parse(settings.provider_strategy or Strategy.QUALITY)
+        try:
+            self._default = Strategy.parse(settings.provider_strategy or Strategy.QUALITY)
+        except MediaTasksError as error:
+            raise ConfigurationError(
+                f"{settings.env_name('provider_strategy')}: {error.message}"
+            ) from None
         self._defaults = {k: Strategy.parse(v) for k, v in (default_strategies or {}).items()}
         self._entries: dict[str, _Entry] = {}
         for provider in providers:

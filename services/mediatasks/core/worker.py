@@ -65,22 +65,26 @@ class JobResult:
 
 @dataclass
 class JobContext:
-    """Everything a job handler needs; created by the runtime for one attempt."""
+    """Everything a job handler needs; created by the runtime for one attempt.
+
+    Progress is sent by a background reporter, not by the handler's own await: a handler
+    records its progress and goes on, and the latest state reaches the registry at most
+    every ``_PROGRESS_MIN_INTERVAL`` seconds (a job that ends sooner sends none at all).
+    """
 
     task: tasks_pb2.Task
     attempt: int
     workdir: Path
     settings: Settings
     artifacts: ArtifactStore
-    _report: Callable[[int, str, list[str]], Awaitable[bool]]
     # The process's ProviderRegistry (mediatasks.core.providers), for cloud-backed jobs.
     providers: object | None = None
     cancel_requested: bool = False
     # Set by provider adapters: whether the vendor confirmed it stopped the work.
     cancel_confirmed: bool = False
-    _last_report: float = 0.0
-    _last_stage: str = ""
-    _pending_logs: list[str] = field(default_factory=list)
+    latest: tuple[int, str] = (0, "starting")
+    pending_logs: list[str] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def task_id(self) -> str:
@@ -101,19 +105,17 @@ class JobContext:
 
     def log(self, line: str) -> None:
         """Queue a log line for the task (sent with the next progress report)."""
-        self._pending_logs.append(line)
+        self.pending_logs.append(line)
+        self.changed.set()
 
-    async def progress(self, percent: float, stage: str, *, force: bool = False) -> None:
-        """Report progress; throttled, but a stage change is always sent."""
-        now = time.monotonic()
-        if not force and stage == self._last_stage and now - self._last_report < _PROGRESS_MIN_INTERVAL:
-            return
-        self._last_report, self._last_stage = now, stage
-        logs, self._pending_logs = self._pending_logs, []
-        cancel = await self._report(max(0, min(100, int(percent))), stage, logs)
-        if cancel:
-            self.cancel_requested = True
+    async def progress(self, percent: float, stage: str) -> None:
+        """Record progress (0–100) and the current stage; the runtime reports it."""
+        if self.cancel_requested:
             raise JobCancelled()
+        value = (max(0, min(100, int(percent))), stage)
+        if value != self.latest:
+            self.latest = value
+            self.changed.set()
 
 
 JobHandler = Callable[[JobContext], Awaitable[JobResult]]
@@ -319,27 +321,22 @@ class Worker:
         workdir = Path(tempfile.mkdtemp(prefix=f"mt-{job.task_id[:8]}-", dir=self.settings.work_dir or None))
         attempt = started.attempt
 
-        async def report(percent: int, stage: str, logs: list[str]) -> bool:
-            response = await self.registry.call(
-                self.registry.stub.ReportProgress,
-                tasks_pb2.ReportProgressRequest(
-                    task_id=job.task_id, attempt=attempt, progress=percent, stage=stage, log_lines=logs
-                ),
-            )
-            return response.cancel_requested
-
         ctx = JobContext(
             task=started.task, attempt=attempt, workdir=workdir, settings=self.settings,
-            artifacts=self.artifacts, _report=report, providers=self.providers,
+            artifacts=self.artifacts, providers=self.providers,
         )
         run = asyncio.create_task(handler(ctx))
 
-        async def on_cancel(_m) -> None:
+        def cancel_job() -> None:
             ctx.cancel_requested = True
             run.cancel()
 
+        async def on_cancel(_m) -> None:
+            cancel_job()
+
         cancel_sub = await self.nc.subscribe(topology.cancel_subject(job.task_id), cb=on_cancel)
         heartbeat = asyncio.create_task(self._keep_alive(msg))
+        reporter = asyncio.create_task(self._report_progress(ctx, job.task_id, attempt, cancel_job))
         t0 = time.perf_counter()
         outcome = "completed"
         try:
@@ -358,6 +355,9 @@ class Worker:
                     run.cancel()
                     raise  # worker shutdown
                 raise JobCancelled() from None
+            except JobCancelled:
+                ctx.cancel_requested = True
+                raise
             output = tasks_pb2.TaskOutput(artifacts=result.artifacts)
             output.result.Pack(result.result)
             try:
@@ -403,6 +403,7 @@ class Worker:
             await self._fail(msg, job, attempt, failure)
         finally:
             heartbeat.cancel()
+            reporter.cancel()
             with contextlib.suppress(Exception):
                 await cancel_sub.unsubscribe()
             shutil.rmtree(workdir, ignore_errors=True)
@@ -427,6 +428,35 @@ class Worker:
             await msg.nak(delay=response.retry_delay_seconds)
         else:
             await msg.ack()
+
+    async def _report_progress(self, ctx: JobContext, task_id: str, attempt: int, cancel_job) -> None:
+        """Send the job's latest progress and logs, at most every _PROGRESS_MIN_INTERVAL."""
+        sent: tuple[int, str] = (0, "starting")
+        while True:
+            await asyncio.sleep(_PROGRESS_MIN_INTERVAL)
+            await ctx.changed.wait()
+            ctx.changed.clear()
+            if ctx.latest == sent and not ctx.pending_logs:
+                continue
+            sent, logs, ctx.pending_logs = ctx.latest, ctx.pending_logs, []
+            try:
+                response = await self.registry.call(
+                    self.registry.stub.ReportProgress,
+                    tasks_pb2.ReportProgressRequest(
+                        task_id=task_id, attempt=attempt, progress=sent[0], stage=sent[1], log_lines=logs
+                    ),
+                )
+            except MediaTasksError as error:
+                if error.reason == "STALE_ATTEMPT":
+                    # A newer attempt owns the task: this one's work is wasted; stop it.
+                    log.warning("attempt %d of %s is stale; stopping it", attempt, task_id)
+                    cancel_job()
+                    return
+                log.warning("progress report failed: %s", error)
+                continue
+            if response.cancel_requested:
+                cancel_job()
+                return
 
     async def _keep_alive(self, msg) -> None:
         interval = max(0.5, self.settings.ack_wait_seconds / 3)

@@ -19,9 +19,10 @@ import json
 import logging
 import math
 import warnings
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 from openai import AsyncOpenAI
@@ -64,9 +65,7 @@ from mediatasks.providers.contracts import (
 
 log = logging.getLogger(__name__)
 
-# The installed SDK marks every Sora call deprecated; the adapter knows (see the
-# offering's available_until) and the warning would only repeat it on every job.
-warnings.filterwarnings("ignore", message="The Sora API", category=DeprecationWarning)
+T = TypeVar("T")
 
 NAME = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -452,11 +451,12 @@ class OpenAIProvider(Provider):
         async def cancel_at_vendor() -> bool:
             if not job.get("id"):
                 return False
-            deleted = await self.client.videos.delete(job["id"], timeout=5.0)
+            deleted = await _sora(self.client.videos.delete, job["id"], timeout=5.0)
             return bool(deleted.deleted)
 
         async def run() -> GeneratedVideo:
-            video = await self.client.videos.create(
+            video = await _sora(
+                self.client.videos.create,
                 prompt=prompt,
                 model=model,
                 seconds=seconds,
@@ -467,11 +467,11 @@ class OpenAIProvider(Provider):
             while video.status in ("queued", "in_progress"):
                 await ctx.progress(float(video.progress or 0) * 0.95, "generating")
                 await asyncio.sleep(self.poll_interval_seconds)
-                video = await self.client.videos.retrieve(video.id, timeout=30.0)
+                video = await _sora(self.client.videos.retrieve, video.id, timeout=30.0)
             if video.status != "completed":
                 raise _video_failure(video)
             await ctx.progress(96.0, "downloading")
-            content = await self.client.videos.download_content(video.id, timeout=120.0)
+            content = await _sora(self.client.videos.download_content, video.id, timeout=120.0)
             data = content.read()
             if not data:
                 raise errors.bad_response(NAME, "the finished video has no content")
@@ -497,6 +497,15 @@ class OpenAIProvider(Provider):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _sora(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> Awaitable[T]:
+    """Start a Sora call without the SDK's deprecation warning: the adapter knows (see
+    the offering's ``available_until``) and the warning would repeat it on every poll.
+    The warning is raised when the coroutine is created, so the filter spans no await."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The Sora API", category=DeprecationWarning)
+        return method(*args, **kwargs)
 
 
 async def _progress(ctx: CallContext | None, percent: float, stage: str) -> None:

@@ -119,6 +119,13 @@ class ResultCacheRow(Base):
 
 
 class WebhookDeliveryRow(Base):
+    """One task event to POST to the task's webhook URL, with every attempt made.
+
+    ``payload`` is the exact JSON body sent; ``consumer`` is the JetStream durable whose
+    dispatcher owns the row; ``sequence`` (the event's stream sequence) orders a task's
+    deliveries; a hand-made redelivery bumps ``series`` and resets ``series_attempts``.
+    """
+
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -129,3 +136,18 @@ class WebhookDeliveryRow(Base):
     attempts: Mapped[list] = mapped_column(JSONB, default=list)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    consumer: Mapped[str] = mapped_column(String(64), server_default="webhooks")
+    sequence: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    series: Mapped[int] = mapped_column(Integer, server_default="1")
+    series_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (
+        Index(
+            "ix_webhook_deliveries_due",
+            "consumer",
+            "next_attempt_at",
+            postgresql_where=text("state IN ('pending', 'retrying')"),
+        ),
+        Index("ix_webhook_deliveries_task_sequence", "task_id", "sequence"),
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -111,12 +112,25 @@ def _event_task(task: tasks_pb2.Task) -> tasks_pb2.Task:
     return slim
 
 
+# Built once: parameters are passed at execution, so SQLAlchemy compiles each statement
+# a single time per process instead of once per call.
+_INSERT = pg_insert(TASKS).returning(TASKS)
+_INSERT_IDEMPOTENT = (
+    pg_insert(TASKS)
+    .on_conflict_do_nothing(index_elements=["owner", "idempotency_key"], index_where=TASKS.c.idempotency_key.isnot(None))
+    .returning(TASKS)
+)
+
+
 class TaskStore:
     """All reads and writes of task state."""
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        # Approximate figures read on hot paths, refreshed at most every few seconds.
+        self._queued_cache: dict[str, tuple[float, int]] = {}
+        self._mean_cache: dict[str, tuple[float, float]] = {}
 
     # --- helpers ------------------------------------------------------------------
 
@@ -214,13 +228,8 @@ class TaskStore:
                 )
             elif held:
                 values["stage"] = "waiting_for_turn"
-            statement = pg_insert(TASKS).values(values)
-            if request.idempotency_key:
-                statement = statement.on_conflict_do_nothing(
-                    index_elements=["owner", "idempotency_key"],
-                    index_where=TASKS.c.idempotency_key.isnot(None),
-                )
-            inserted = await conn.execute(statement.returning(TASKS))
+            statement = _INSERT_IDEMPOTENT if request.idempotency_key else _INSERT
+            inserted = await conn.execute(statement, values)
             row = inserted.first()
             if row is None:  # a concurrent request with the same key won the race
                 existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
@@ -252,11 +261,7 @@ class TaskStore:
         """
         # Serialise submits of one owner, so two concurrent ones cannot both see a free slot.
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner})
-        queued = (
-            await conn.execute(
-                select(func.count()).select_from(TASKS).where(TASKS.c.task_type == task_type, TASKS.c.status == QUEUED)
-            )
-        ).scalar_one()
+        queued = await self._queued_count(conn, task_type)
         if queued >= self.settings.queue_bound:
             raise MediaTasksError(
                 grpc.StatusCode.UNAVAILABLE,
@@ -283,6 +288,20 @@ class TaskStore:
             "(send wait_turn: true to queue behind them)",
             metadata={"limit": str(self.settings.owner_concurrency_limit)},
         )
+
+    async def _queued_count(self, conn: AsyncConnection, task_type: str) -> int:
+        """Queued tasks of a type; the bound is a coarse guard, so a 1 s old count will do."""
+        now = time.monotonic()
+        cached = self._queued_cache.get(task_type)
+        if cached and now - cached[0] < 1.0:
+            return cached[1]
+        count = (
+            await conn.execute(
+                select(func.count()).select_from(TASKS).where(TASKS.c.task_type == task_type, TASKS.c.status == QUEUED)
+            )
+        ).scalar_one()
+        self._queued_cache[task_type] = (now, int(count))
+        return int(count)
 
     async def _release_held(self, conn: AsyncConnection, owner: str, now: dt.datetime) -> int:
         """An owner's task ended: publish that owner's next held task, if any."""
@@ -743,7 +762,11 @@ class TaskStore:
         return stats
 
     async def mean_duration(self, task_type: str) -> float:
-        """Mean run time of recent completed tasks of a type (for estimates)."""
+        """Mean run time of recent completed tasks of a type (for estimates; cached 10 s)."""
+        now = time.monotonic()
+        cached = self._mean_cache.get(task_type)
+        if cached and now - cached[0] < 10.0:
+            return cached[1]
         since = utcnow() - dt.timedelta(hours=1)
         async with self.engine.connect() as conn:
             value = (
@@ -754,6 +777,7 @@ class TaskStore:
                     )
                 )
             ).scalar_one()
+        self._mean_cache[task_type] = (now, float(value or 0.0))
         return float(value or 0.0)
 
     async def dead_letters(self, owner: str | None, task_type: str, limit: int) -> list:

@@ -1,0 +1,56 @@
+"""Webhook deliveries: the consumer that owns them, event order, attempt series.
+
+Revision ID: 0002_webhooks
+Revises: 0001
+Create Date: 2026-11-24
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_webhooks"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+TZ = sa.DateTime(timezone=True)
+_OPEN = "state IN ('pending', 'retrying')"
+
+
+def upgrade() -> None:
+    # The JetStream durable whose dispatcher created (and sends) the row.
+    op.add_column(
+        "webhook_deliveries",
+        sa.Column("consumer", sa.String(64), nullable=False, server_default="webhooks"),
+    )
+    # The event's stream sequence: deliveries of one task go out in this order.
+    op.add_column(
+        "webhook_deliveries",
+        sa.Column("sequence", sa.BigInteger(), nullable=False, server_default="0"),
+    )
+    # A hand-made redelivery starts a new series of attempts with a fresh budget.
+    op.add_column(
+        "webhook_deliveries",
+        sa.Column("series", sa.Integer(), nullable=False, server_default="1"),
+    )
+    op.add_column(
+        "webhook_deliveries",
+        sa.Column("series_attempts", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column("webhook_deliveries", sa.Column("updated_at", TZ, nullable=True))
+    op.create_index(
+        "ix_webhook_deliveries_due",
+        "webhook_deliveries",
+        ["consumer", "next_attempt_at"],
+        postgresql_where=sa.text(_OPEN),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_task_sequence", "webhook_deliveries", ["task_id", "sequence"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_task_sequence", table_name="webhook_deliveries")
+    op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
+    for column in ("updated_at", "series_attempts", "series", "sequence", "consumer"):
+        op.drop_column("webhook_deliveries", column)
