@@ -77,6 +77,21 @@ class TaskRow(Base):
         Index("ix_tasks_queue", "task_type", "status", "priority_rank", "created_at"),
         Index("ix_tasks_owner_created", "owner", "created_at"),
         Index("ix_tasks_expires", "expires_at"),
+        # The per-owner limit counts only active tasks and releases held ones in order:
+        # partial indexes keep both lookups proportional to the owner's active tasks.
+        Index(
+            "ix_tasks_owner_active",
+            "owner",
+            postgresql_where=text("status IN ('QUEUED', 'PROCESSING') AND queued_reason = ''"),
+        ),
+        Index(
+            "ix_tasks_owner_held",
+            "owner",
+            "priority_rank",
+            "created_at",
+            postgresql_where=text("status = 'QUEUED' AND queued_reason = 'owner_concurrency_limit'"),
+        ),
+        Index("ix_tasks_dead_lettered", "dead_lettered_at", postgresql_where=text("dead_lettered_at IS NOT NULL")),
     )
 
 

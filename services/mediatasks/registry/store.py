@@ -47,6 +47,8 @@ CACHE = ResultCacheRow.__table__
 
 
 OWNER_LIMIT_REASON = "owner_concurrency_limit"
+# Concurrent submits of one owner that may race past the limit check without its lock.
+_LOCK_HEADROOM = 64
 
 
 def task_not_found(task_id: str) -> MediaTasksError:
@@ -176,7 +178,6 @@ class TaskStore:
                 existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
                 if existing is not None:
                     return existing, Outgoing()
-            held = await self._admission(conn, owner, request.task_type, options.wait_turn)
             cached = None
             if request.cache_key and not options.no_cache:
                 cached = (
@@ -184,6 +185,8 @@ class TaskStore:
                         select(CACHE).where(CACHE.c.cache_key == request.cache_key, CACHE.c.expires_at > now)
                     )
                 ).first()
+            # Last before the inserts: admission takes the owner's lock, held to commit.
+            held = await self._admission(conn, owner, request.task_type, options.wait_turn)
             task_id = uuid.uuid4()
             values = {
                 "id": task_id,
@@ -259,8 +262,6 @@ class TaskStore:
         fair: no owner ever has more than ``owner_concurrency_limit`` jobs in the queue,
         so one owner's backlog cannot starve another owner's job.
         """
-        # Serialise submits of one owner, so two concurrent ones cannot both see a free slot.
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner})
         queued = await self._queued_count(conn, task_type)
         if queued >= self.settings.queue_bound:
             raise MediaTasksError(
@@ -270,13 +271,14 @@ class TaskStore:
                 http_status=503,
                 metadata={"queued": str(queued)},
             )
-        active = (
-            await conn.execute(
-                select(func.count()).select_from(TASKS).where(
-                    TASKS.c.owner == owner, TASKS.c.status.in_((QUEUED, PROCESSING)), TASKS.c.queued_reason == ""
-                )
-            )
-        ).scalar_one()
+        active = await self._active_count(conn, owner)
+        if active + _LOCK_HEADROOM < self.settings.owner_concurrency_limit:
+            # Far below the limit: no concurrent burst can cross it, so skip the lock that
+            # would serialise every submit of this owner (and hold pool connections).
+            return False
+        # Near the limit: serialise this owner's submits (lock held to commit) and recount.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner})
+        active = await self._active_count(conn, owner)
         if active < self.settings.owner_concurrency_limit:
             return False
         if wait_turn:
@@ -287,6 +289,18 @@ class TaskStore:
             f"owner has {active} tasks queued or running; the limit is {self.settings.owner_concurrency_limit} "
             "(send wait_turn: true to queue behind them)",
             metadata={"limit": str(self.settings.owner_concurrency_limit)},
+        )
+
+    async def _active_count(self, conn: AsyncConnection, owner: str) -> int:
+        """The owner's queued (not held) and running tasks."""
+        return int(
+            (
+                await conn.execute(
+                    select(func.count()).select_from(TASKS).where(
+                        TASKS.c.owner == owner, TASKS.c.status.in_((QUEUED, PROCESSING)), TASKS.c.queued_reason == ""
+                    )
+                )
+            ).scalar_one()
         )
 
     async def _queued_count(self, conn: AsyncConnection, task_type: str) -> int:

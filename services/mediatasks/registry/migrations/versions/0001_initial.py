@@ -64,6 +64,21 @@ def upgrade() -> None:
     op.create_index("ix_tasks_queue", "tasks", ["task_type", "status", "priority_rank", "created_at"])
     op.create_index("ix_tasks_owner_created", "tasks", ["owner", "created_at"])
     op.create_index("ix_tasks_expires", "tasks", ["expires_at"])
+    op.create_index(
+        "ix_tasks_owner_active",
+        "tasks",
+        ["owner"],
+        postgresql_where=sa.text("status IN ('QUEUED', 'PROCESSING') AND queued_reason = ''"),
+    )
+    op.create_index(
+        "ix_tasks_owner_held",
+        "tasks",
+        ["owner", "priority_rank", "created_at"],
+        postgresql_where=sa.text("status = 'QUEUED' AND queued_reason = 'owner_concurrency_limit'"),
+    )
+    op.create_index(
+        "ix_tasks_dead_lettered", "tasks", ["dead_lettered_at"], postgresql_where=sa.text("dead_lettered_at IS NOT NULL")
+    )
 
     op.create_table(
         "outbox",

@@ -1,0 +1,774 @@
+"""Signed webhook delivery of task events, with retries that survive restarts.
+
+Path of one event
+    The registry publishes every task change as a ``TaskEvent`` on ``MEDIATASKS_EVENTS``.
+    A :class:`WebhookDispatcher` reads that stream through ONE durable pull consumer
+    (``webhooks`` by default) shared by every registry replica, so each event is handled
+    once. For an event whose task has a ``webhook_url`` and whose type passes the task's
+    ``webhook_events`` filter (empty: every type), it stores a ``webhook_deliveries`` row
+    whose ``payload`` is the exact JSON body that will be sent, and only then acks the
+    message. The row id (the ``webhook-id`` header) is derived from the consumer name and
+    the event id, so an event JetStream delivers twice still makes one row.
+
+Sending
+    Every second (and at once after new rows, finished attempts or a redelivery) each
+    replica claims due rows with ``FOR UPDATE SKIP LOCKED`` and leases them by moving
+    ``next_attempt_at`` past the attempt's deadline; a replica that dies mid-attempt
+    loses its lease and another replica retries. Retries are therefore found in the
+    database, never only in memory.
+
+Order
+    A task's deliveries go out in event (stream sequence) order: a row is sent only when
+    no earlier row of the same task is still pending or retrying, and only once its
+    sequence is at or below the consumer's ack floor, i.e. once every earlier event of
+    the stream has been stored by whichever replica fetched it. (A replica that dies
+    holding unacked events therefore pauses sending for up to the consumer's AckWait.)
+
+Signatures
+    Standard Webhooks: ``webhook-id`` (stable across retries), ``webhook-timestamp``
+    (unix seconds of this attempt) and ``webhook-signature: v1,<base64 HMAC-SHA256 of
+    "id.timestamp.body">``. The HMAC key: a secret of the form ``whsec_<base64>`` (the
+    Standard Webhooks secret format) is base64-decoded and the bytes are the key, so
+    existing verifier libraries work with it; any other secret is used as its UTF-8 bytes
+    (what those libraries do only if given the raw key). The seeds' ``X-Webhook-Signature:
+    sha256=<hex HMAC-SHA256 of the body>`` is keyed with the UTF-8 bytes of the secret
+    exactly as given, because that is how the seeds' verifier computes it.
+    A task without a secret gets unsigned deliveries (``webhook-id`` and
+    ``webhook-timestamp`` only): a per-process default key would be a secret nobody can
+    verify with, and different on every replica.
+
+Retries
+    ``webhook_retry_schedule_seconds`` (jittered ±10%) between the
+    ``webhook_max_attempts`` tries of one series, each bounded by
+    ``webhook_timeout_seconds``. 2xx: ``delivered``. 4xx other than 408/429: ``failed`` at
+    once. 408, 429, 3xx (redirects are never followed), 5xx, timeouts and connection
+    errors: ``retrying`` until the attempts run out (then ``failed``); a 429/503
+    ``Retry-After`` lengthens the wait. A target refused by the SSRF rules
+    (:func:`mediatasks.core.inputs.check_url`, checked before every attempt) fails the
+    delivery at once. :meth:`WebhookDispatcher.redeliver` starts a new series with the
+    same body and ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import grpc
+import httpx
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
+from sqlalchemy import exists, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediatasks.core import metrics, topology
+from mediatasks.core.errors import MediaTasksError
+from mediatasks.core.inputs import check_url
+from mediatasks.core.settings import Settings
+from mediatasks.registry.convert import utcnow
+from mediatasks.registry.models import TaskRow, WebhookDeliveryRow
+from mediatasks.registry.store import parse_task_id, task_not_found
+
+# Imported for their side effect: every typed result packed in a TaskOutput's ``Any``
+# must be in the descriptor pool for the payload's JSON form.
+from mediatasks.v1 import (  # noqa: F401
+    audio_pb2,
+    image_pb2,
+    subtitle_pb2,
+    tasks_pb2,
+    video_pb2,
+)
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = WebhookDeliveryRow.__table__
+TASKS = TaskRow.__table__
+
+DEFAULT_DURABLE = "webhooks"
+EVENTS_FILTER = "mediatasks.events.>"
+
+PENDING, RETRYING, DELIVERED, FAILED = "pending", "retrying", "delivered", "failed"
+OPEN_STATES = (PENDING, RETRYING)
+
+# Namespace of delivery ids: uuid5(namespace, "<consumer>/<event id>").
+_DELIVERY_NAMESPACE = uuid.UUID("5f0e4a44-5b5e-4d0b-9a39-6a1f1c0b7e21")
+_FETCH_BATCH = 64
+_FETCH_WAIT_SECONDS = 1.0
+_SWEEP_SECONDS = 1.0
+_MAX_IN_FLIGHT = 32
+_ACK_WAIT_SECONDS = 15.0
+# Extra lease beyond the attempt's own deadline before another replica may take a row.
+_LEASE_MARGIN_SECONDS = 30.0
+_MAX_RETRY_AFTER_SECONDS = 3600.0
+_USER_AGENT = "mediatasks-webhooks/1"
+
+
+# --- signing ----------------------------------------------------------------------------
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of the Standard Webhooks signature.
+
+    ``whsec_<base64>`` secrets are decoded (the Standard Webhooks secret format); any
+    other secret, or a ``whsec_`` one whose rest is not valid base64, is its UTF-8 bytes.
+    """
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret[len("whsec_") :], validate=True)
+        except (binascii.Error, ValueError):
+            log.warning("a webhook secret starts with whsec_ but is not base64; using it as text")
+    return secret.encode("utf-8")
+
+
+def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` (Standard Webhooks)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def seed_signature(secret: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of the body>`` keyed with the secret's UTF-8 bytes."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def delivery_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Every header of one attempt; without a secret, no signature headers."""
+    headers = {
+        "content-type": "application/json",
+        "user-agent": _USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+    }
+    if secret:
+        headers["webhook-signature"] = standard_signature(secret, msg_id, timestamp, body)
+        headers["x-webhook-signature"] = seed_signature(secret, body)
+    return headers
+
+
+# --- payload ----------------------------------------------------------------------------
+
+
+def _as_dict(message: Message) -> dict:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def _task_dict(task: tasks_pb2.Task) -> dict:
+    try:
+        return _as_dict(task)
+    except (TypeError, json_format.Error):
+        # A result type this process does not know: send the rest rather than nothing.
+        slim = tasks_pb2.Task()
+        slim.CopyFrom(task)
+        type_url = slim.output.result.type_url
+        slim.output.ClearField("result")
+        body = _as_dict(slim)
+        body.setdefault("output", {})["result_type_url"] = type_url
+        return body
+
+
+def build_payload(event: tasks_pb2.TaskEvent) -> bytes:
+    """The JSON body of an event's webhook: the seeds' shape plus the whole task.
+
+    ``{"event_type", "event_id", "task_id", "timestamp", "data": {"status", "type",
+    "progress" (0-100), "stage", "attempt", "output_data" | "error", ...}, "user_id",
+    "metadata", "task"}``.
+    """
+    task = event.task
+    task_json = _task_dict(task)
+    data: dict = {
+        "status": tasks_pb2.Task.Status.Name(task.status).lower(),
+        "type": task.task_type,
+        "progress": task.progress,
+        "stage": task.stage,
+        "attempt": task.attempt,
+        "max_attempts": task.max_attempts,
+        "provider": task.provider,
+    }
+    if task.status == tasks_pb2.Task.COMPLETED:
+        data["output_data"] = task_json.get("output", {})
+    if task.HasField("error"):
+        data["error"] = task_json["error"]
+    if task.HasField("next_attempt_at"):
+        data["next_attempt_at"] = task.next_attempt_at.ToJsonString()
+    stamp = event.timestamp.ToJsonString() if event.HasField("timestamp") else _iso(utcnow())
+    body = {
+        "event_type": event.event_type,
+        "event_id": event.event_id,
+        "task_id": event.task_id or task.task_id,
+        "timestamp": stamp,
+        "data": data,
+        "user_id": task.owner,
+        "metadata": dict(task.metadata),
+        "task": task_json,
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def wants_event(event_filter: Iterable[str] | None, event_type: str) -> bool:
+    """Whether a task's ``webhook_events`` filter lets an event type through (empty: all).
+
+    Entries match the full name (``task.completed``) or the short one (``completed``).
+    """
+    names = {str(name).strip().lower() for name in (event_filter or ()) if str(name).strip()}
+    if not names:
+        return True
+    short = event_type.removeprefix("task.")
+    return event_type in names or short in names
+
+
+def delivery_id(consumer: str, event_id: str) -> uuid.UUID:
+    """The delivery of one event by one consumer: the same on every redelivery of it."""
+    return uuid.uuid5(_DELIVERY_NAMESPACE, f"{consumer}/{event_id}")
+
+
+# --- attempt outcomes -------------------------------------------------------------------
+
+
+def is_retryable_status(status_code: int) -> bool:
+    """Whether an HTTP answer that is not 2xx is worth another try."""
+    if 400 <= status_code < 500:
+        return status_code in (408, 429)
+    return True  # 3xx (never followed) and 5xx
+
+
+def retry_delay(
+    schedule: Sequence[float], attempts_made: int, retry_after: float | None = None
+) -> float:
+    """Seconds before the next try after ``attempts_made`` tries of a series.
+
+    The schedule's step for that try (its last step repeats), jittered ±10% so one
+    receiver's backlog does not come back all at once; at least ``Retry-After``.
+    """
+    steps = list(schedule) or [60.0]
+    base = steps[min(max(attempts_made, 1) - 1, len(steps) - 1)]
+    delay = base * random.uniform(0.9, 1.1)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, _MAX_RETRY_AFTER_SECONDS))
+    return delay
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def delivery_not_found(delivery_id_text: str) -> MediaTasksError:
+    return MediaTasksError(
+        grpc.StatusCode.NOT_FOUND,
+        "WEBHOOK_DELIVERY_NOT_FOUND",
+        f"no webhook delivery {delivery_id_text!r}",
+    )
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A due delivery this replica leased, with what sending it needs."""
+
+    id: uuid.UUID
+    task_id: uuid.UUID
+    event_type: str
+    payload: bytes
+    series: int
+    series_attempts: int
+    url: str
+    secret: str
+    lease: dt.datetime
+
+
+@dataclass(frozen=True)
+class _Result:
+    status_code: int = 0
+    error: str = ""
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+class WebhookDispatcher:
+    """Turns task events into stored, signed, retried webhook deliveries.
+
+    ``durable`` names the JetStream consumer (and scopes the rows this dispatcher sends,
+    lists and redelivers): every replica of one deployment must use the same name.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, js, settings: Settings, *, durable: str = DEFAULT_DURABLE
+    ) -> None:
+        self.engine = engine
+        self.js = js
+        self.settings = settings
+        self.durable = durable
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._in_flight: set[asyncio.Task] = set()
+        self._gate = 0
+        self._client: httpx.AsyncClient | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Look for due deliveries now rather than at the next sweep."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Consume events and send deliveries until :meth:`stop`."""
+        self._finished.clear()
+        timeout = self.settings.webhook_timeout_seconds
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=_MAX_IN_FLIGHT),
+        )
+        try:
+            await asyncio.gather(self._consume_loop(), self._send_loop())
+        finally:
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=timeout + 1.0)
+            for task in list(self._in_flight):
+                task.cancel()
+            await self._client.aclose()
+            self._finished.set()
+
+    async def stop(self) -> None:
+        """Stop fetching and claiming; let attempts in flight finish (bounded)."""
+        self._stopping = True
+        self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self._finished.wait(),
+                timeout=self.settings.webhook_timeout_seconds + _FETCH_WAIT_SECONDS + 2.0,
+            )
+
+    # --- consuming events ---------------------------------------------------------------
+
+    async def _ensure_consumer(self) -> None:
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            filter_subject=EVENTS_FILTER,
+            ack_policy=AckPolicy.EXPLICIT,
+            # A new consumer starts at new events: its first start must not replay a week
+            # of history to every webhook. The durable then remembers where it was, so
+            # events published while every registry was down are still delivered.
+            deliver_policy=DeliverPolicy.NEW,
+            ack_wait=_ACK_WAIT_SECONDS,
+            max_deliver=-1,
+        )
+        try:
+            await self.js.consumer_info(topology.EVENTS_STREAM, self.durable)
+        except NotFoundError:
+            try:
+                await self.js.add_consumer(topology.EVENTS_STREAM, config)
+            except BadRequestError as exc:  # created concurrently by another replica
+                log.debug("consumer %s: %s", self.durable, exc)
+
+    async def _subscribe(self):
+        while not self._stopping:
+            try:
+                await self._ensure_consumer()
+                return await self.js.pull_subscribe_bind(
+                    durable=self.durable, stream=topology.EVENTS_STREAM
+                )
+            except Exception as exc:  # NATS not reachable yet: keep trying
+                log.warning("webhook consumer %s not ready: %s", self.durable, exc)
+                metrics.ERRORS.labels("registry", "WEBHOOK_CONSUMER").inc()
+                await asyncio.sleep(1.0)
+        return None
+
+    async def _consume_loop(self) -> None:
+        sub = await self._subscribe()
+        if sub is None:
+            return
+        log.info("webhook dispatcher consuming %s as %s", topology.EVENTS_STREAM, self.durable)
+        try:
+            while not self._stopping:
+                try:
+                    msgs = await sub.fetch(_FETCH_BATCH, timeout=_FETCH_WAIT_SECONDS)
+                except TimeoutError:  # nats.errors.TimeoutError is one too
+                    continue
+                except Exception as exc:
+                    log.warning("fetching task events failed: %s", exc)
+                    metrics.ERRORS.labels("registry", "WEBHOOK_FETCH").inc()
+                    await asyncio.sleep(1.0)
+                    continue
+                await self._handle(msgs)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _handle(self, msgs: list) -> None:
+        try:
+            stored = await self._store_events(msgs)
+        except Exception as exc:  # the database is down: JetStream redelivers them
+            log.warning("storing webhook deliveries failed: %s", exc)
+            metrics.ERRORS.labels("registry", "WEBHOOK_STORE").inc()
+            for msg in msgs:
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=1.0)
+            await asyncio.sleep(1.0)
+            return
+        # Acked synchronously: the ack floor that orders sending must include them.
+        results = await asyncio.gather(*(msg.ack_sync() for msg in msgs), return_exceptions=True)
+        failed_acks = sum(isinstance(result, BaseException) for result in results)
+        if failed_acks:
+            # Harmless: the redelivered event maps to the same delivery id.
+            log.warning("%d task event acks failed; they will be redelivered", failed_acks)
+        if stored:
+            self.kick()
+
+    async def _store_events(self, msgs: list) -> int:
+        """Store a delivery row for each event that needs one; returns how many."""
+        candidates: list[tuple[int, tasks_pb2.TaskEvent, uuid.UUID]] = []
+        for msg in msgs:
+            try:
+                event = tasks_pb2.TaskEvent.FromString(msg.data)
+                task_id = uuid.UUID(event.task_id or event.task.task_id)
+            except (DecodeError, ValueError):
+                log.error("skipping an unreadable task event on %s", msg.subject)
+                metrics.ERRORS.labels("registry", "WEBHOOK_BAD_EVENT").inc()
+                continue
+            # Most tasks have no webhook: the event itself says so, no query needed.
+            if event.task.webhook_url:
+                candidates.append((msg.metadata.sequence.stream, event, task_id))
+        if not candidates:
+            return 0
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            tasks = {
+                row.id: row
+                for row in (
+                    await conn.execute(
+                        select(TASKS.c.id, TASKS.c.webhook_url, TASKS.c.webhook_events).where(
+                            TASKS.c.id.in_({task_id for _, _, task_id in candidates})
+                        )
+                    )
+                ).all()
+            }
+            rows = []
+            for sequence, event, task_id in candidates:
+                task = tasks.get(task_id)
+                if task is None or not task.webhook_url:
+                    continue  # deleted meanwhile
+                if not wants_event(task.webhook_events, event.event_type):
+                    continue
+                rows.append(
+                    {
+                        "id": delivery_id(self.durable, event.event_id),
+                        "task_id": task_id,
+                        "event_type": event.event_type[:32],
+                        "payload": build_payload(event),
+                        "state": PENDING,
+                        "attempts": [],
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                        "consumer": self.durable,
+                        "sequence": sequence,
+                        "series": 1,
+                        "series_attempts": 0,
+                    }
+                )
+            if rows:
+                await conn.execute(
+                    pg_insert(DELIVERIES).values(rows).on_conflict_do_nothing(index_elements=["id"])
+                )
+        return len(rows)
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            free = _MAX_IN_FLIGHT - len(self._in_flight)
+            if free > 0:
+                try:
+                    await self._dispatch_due(free)
+                except Exception as exc:  # database down: the rows wait for the next sweep
+                    log.warning("claiming due webhook deliveries failed: %s", exc)
+                    metrics.ERRORS.labels("registry", "WEBHOOK_CLAIM").inc()
+            if not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=_SWEEP_SECONDS)
+
+    async def _ordering_gate(self) -> int:
+        """The stream sequence up to which every event has been stored (ack floor)."""
+        try:
+            info = await self.js.consumer_info(topology.EVENTS_STREAM, self.durable)
+            self._gate = max(self._gate, int(info.ack_floor.stream_seq or 0))
+        except Exception as exc:  # NATS away: the last floor seen is still true
+            log.debug("webhook consumer info unavailable: %s", exc)
+        return self._gate
+
+    async def _dispatch_due(self, limit: int) -> int:
+        gate = await self._ordering_gate()
+        claims = await self._claim(limit, gate)
+        for claim in claims:
+            task = asyncio.create_task(self._attempt(claim), name=f"webhook-{claim.id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._attempt_done)
+        return len(claims)
+
+    def _attempt_done(self, task: asyncio.Task) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a webhook attempt crashed: %r", task.exception())
+            metrics.ERRORS.labels("registry", "WEBHOOK_ATTEMPT").inc()
+        self.kick()
+
+    async def _claim(self, limit: int, gate: int) -> list[_Claim]:
+        now = utcnow()
+        lease = now + dt.timedelta(
+            seconds=self.settings.webhook_timeout_seconds + _LEASE_MARGIN_SECONDS
+        )
+        row, earlier = DELIVERIES.alias("d"), DELIVERIES.alias("e")
+        earlier_open = exists().where(
+            earlier.c.task_id == row.c.task_id,
+            earlier.c.consumer == row.c.consumer,
+            earlier.c.state.in_(OPEN_STATES),
+            earlier.c.sequence < row.c.sequence,
+        )
+        query = (
+            select(
+                row.c.id,
+                row.c.task_id,
+                row.c.event_type,
+                row.c.payload,
+                row.c.series,
+                row.c.series_attempts,
+                TASKS.c.webhook_url,
+                TASKS.c.webhook_secret,
+            )
+            .join(TASKS, TASKS.c.id == row.c.task_id)
+            .where(
+                row.c.consumer == self.durable,
+                row.c.state.in_(OPEN_STATES),
+                row.c.next_attempt_at <= now,
+                row.c.sequence <= gate,
+                ~earlier_open,
+            )
+            .order_by(row.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(of=row, skip_locked=True)
+        )
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return []
+            await conn.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_([r.id for r in rows]))
+                .values(next_attempt_at=lease)
+            )
+        return [
+            _Claim(
+                id=r.id,
+                task_id=r.task_id,
+                event_type=r.event_type,
+                payload=r.payload,
+                series=r.series,
+                series_attempts=r.series_attempts,
+                url=r.webhook_url,
+                secret=r.webhook_secret,
+                lease=lease,
+            )
+            for r in rows
+        ]
+
+    async def _post(self, claim: _Claim) -> _Result:
+        """One HTTP attempt (SSRF check, signed POST, deadline); never raises."""
+        assert self._client is not None
+        timeout = self.settings.webhook_timeout_seconds
+        try:
+            await check_url(claim.url, self.settings, field="webhook_url")
+        except MediaTasksError as error:
+            # An unresolvable host may be a passing DNS failure; a refused one is not.
+            retryable = "cannot resolve" in error.message
+            return _Result(error=f"{error.reason}: {error.message}", retryable=retryable)
+        headers = delivery_headers(claim.secret, str(claim.id), int(time.time()), claim.payload)
+        try:
+            async with asyncio.timeout(timeout):
+                # Streamed and closed unread: the receiver's answer body is not wanted.
+                async with self._client.stream(
+                    "POST", claim.url, content=claim.payload, headers=headers
+                ) as response:
+                    status = response.status_code
+                    retry_after = _retry_after(response.headers.get("retry-after"))
+        except (TimeoutError, httpx.TimeoutException):
+            return _Result(error=f"no answer within {timeout:g} s")
+        except httpx.HTTPError as exc:
+            return _Result(error=f"{type(exc).__name__}: {exc}"[:500])
+        if 200 <= status < 300:
+            return _Result(status_code=status, retryable=False)
+        return _Result(
+            status_code=status,
+            error=f"HTTP {status}",
+            retryable=is_retryable_status(status),
+            retry_after=retry_after,
+        )
+
+    async def _attempt(self, claim: _Claim) -> None:
+        started_at = utcnow()
+        started = time.perf_counter()
+        result = await self._post(claim)
+        duration = time.perf_counter() - started
+        attempts_made = claim.series_attempts + 1
+        next_attempt_at = None
+        delay = 0.0
+        if result.status_code and not result.error:
+            state = DELIVERED
+        elif result.retryable and attempts_made < self.settings.webhook_max_attempts:
+            state = RETRYING
+            delay = retry_delay(
+                self.settings.webhook_retry_schedule(), attempts_made, result.retry_after
+            )
+            next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
+        else:
+            state = FAILED
+        attempt = {
+            "timestamp": _iso(started_at),
+            "status_code": result.status_code,
+            "error": result.error,
+            "duration_seconds": round(duration, 6),
+            "series": claim.series,
+            "attempt": attempts_made,
+        }
+        async with self.engine.begin() as conn:
+            # The attempt is history whatever happens to the row's state meanwhile.
+            await conn.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id == claim.id)
+                .values(attempts=DELIVERIES.c.attempts.op("||")(literal([attempt], JSONB)))
+            )
+            # Fenced by the lease: a redelivery by hand (new series) or another replica
+            # that took over an expired lease owns the state now.
+            await conn.execute(
+                update(DELIVERIES)
+                .where(
+                    DELIVERIES.c.id == claim.id,
+                    DELIVERIES.c.series == claim.series,
+                    DELIVERIES.c.next_attempt_at == claim.lease,
+                )
+                .values(
+                    state=state,
+                    next_attempt_at=next_attempt_at,
+                    series_attempts=attempts_made,
+                    updated_at=utcnow(),
+                )
+            )
+        metrics.WEBHOOK_DELIVERIES.labels(state).inc()
+        log.info(
+            "webhook %s (%s, task %s) to %s: attempt %d -> %s %s",
+            claim.id,
+            claim.event_type,
+            claim.task_id,
+            urlsplit(claim.url).hostname,
+            attempts_made,
+            state,
+            result.error or result.status_code,
+        )
+        if state == RETRYING and delay < _SWEEP_SECONDS:
+            asyncio.get_running_loop().call_later(delay, self.kick)
+
+    # --- reads and redelivery -------------------------------------------------------------
+
+    async def list_deliveries(
+        self, task_id: str, owner: str | None
+    ) -> tasks_pb2.ListWebhookDeliveriesResponse:
+        """A task's deliveries in event order; another owner's task is "not found"."""
+        task_uuid = parse_task_id(task_id)
+        async with self.engine.connect() as conn:
+            task = (
+                await conn.execute(select(TASKS.c.owner).where(TASKS.c.id == task_uuid))
+            ).first()
+            if task is None or (owner is not None and task.owner != owner):
+                raise task_not_found(task_id)
+            rows = (
+                await conn.execute(
+                    select(DELIVERIES)
+                    .where(DELIVERIES.c.task_id == task_uuid, DELIVERIES.c.consumer == self.durable)
+                    .order_by(DELIVERIES.c.sequence, DELIVERIES.c.created_at)
+                )
+            ).all()
+        response = tasks_pb2.ListWebhookDeliveriesResponse()
+        response.deliveries.extend(_delivery_proto(row) for row in rows)
+        return response
+
+    async def redeliver(self, delivery_id: str, owner: str | None) -> tasks_pb2.WebhookDelivery:
+        """Send a delivery again: a new series of attempts, the same body and webhook-id."""
+        try:
+            key = uuid.UUID(delivery_id)
+        except (ValueError, AttributeError, TypeError):
+            raise delivery_not_found(delivery_id) from None
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            found = (
+                await conn.execute(
+                    select(DELIVERIES.c.id, TASKS.c.owner)
+                    .join(TASKS, TASKS.c.id == DELIVERIES.c.task_id)
+                    .where(DELIVERIES.c.id == key, DELIVERIES.c.consumer == self.durable)
+                    .with_for_update(of=DELIVERIES)
+                )
+            ).first()
+            if found is None or (owner is not None and found.owner != owner):
+                raise delivery_not_found(delivery_id)
+            row = (
+                await conn.execute(
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.id == key)
+                    .values(
+                        state=PENDING,
+                        next_attempt_at=now,
+                        series=DELIVERIES.c.series + 1,
+                        series_attempts=0,
+                        updated_at=now,
+                    )
+                    .returning(DELIVERIES)
+                )
+            ).first()
+        log.info("webhook %s redelivery requested (series %d)", key, row.series)
+        self.kick()
+        return _delivery_proto(row)
+
+
+def _delivery_proto(row) -> tasks_pb2.WebhookDelivery:
+    delivery = tasks_pb2.WebhookDelivery(
+        delivery_id=str(row.id),
+        task_id=str(row.task_id),
+        event_type=row.event_type,
+        state=row.state,
+    )
+    for entry in row.attempts or []:
+        attempt = delivery.attempts.add(
+            status_code=int(entry.get("status_code") or 0),
+            error=str(entry.get("error") or ""),
+            duration_seconds=float(entry.get("duration_seconds") or 0.0),
+        )
+        if entry.get("timestamp"):
+            attempt.timestamp.FromJsonString(entry["timestamp"])
+    if row.next_attempt_at is not None and row.state in OPEN_STATES:
+        delivery.next_attempt_at.FromDatetime(row.next_attempt_at)
+    return delivery
