@@ -106,7 +106,7 @@ class Stack:
             self._wait_healthy([p for p in self.processes if p.service != "registry"])
             self._start_gateway()
             if not self.settings.auth_disabled and not self.env.get("MEDIATASKS_AUTH_DISABLED"):
-                self.api_key = asyncio.run(self._create_api_key("demo"))
+                self.api_key = self.create_api_key("demo")
                 (self.state_dir / "api-key").write_text(self.api_key + "\n")
         except BaseException:
             self.stop()
@@ -210,6 +210,10 @@ class Stack:
         )
         self.envoy = EmbeddedEnvoy(config, admin_port=admin_port, state_dir=self.state_dir / "envoy")
         self.envoy.start()
+
+    def create_api_key(self, owner: str) -> str:
+        """A new API key of ``owner`` (what ``mediatasks apikey create`` does)."""
+        return asyncio.run(self._create_api_key(owner))
 
     async def _create_api_key(self, owner: str) -> str:
         from mediatasks.core import topology

@@ -493,19 +493,34 @@ class ProviderRegistry:
 
     # -- availability ---------------------------------------------------------------------
 
-    def ensure_available(self, task_type: str, require: Mapping[str, Any] | None = None) -> None:
+    def ensure_available(
+        self,
+        task_type: str,
+        require: Mapping[str, Any] | None = None,
+        *,
+        only: str | None = None,
+    ) -> None:
         """Raise unless some configured provider can run ``task_type`` with ``require``.
 
         Raises ``not_configured`` (FAILED_PRECONDITION naming the variables to set) when
         only unconfigured providers could, and ``INVALID_INPUT`` when none could at all.
-        Health and circuit state are not considered: a broken vendor is a transient
-        condition, not a reason to refuse a job at submit time.
+        ``only`` pins the provider a client asked for by name. Health and circuit state
+        are not considered: a broken vendor is a transient condition, not a reason to
+        refuse a job at submit time.
         """
         require = require or {}
+        entries = list(self._entries.values())
+        if only:
+            if only not in self._entries:
+                names = ", ".join(sorted(self._entries))
+                raise invalid_input(f"unknown provider {only!r} (one of {names})", field="provider")
+            entries = [self._entries[only]]
+            if self._offering(entries[0], task_type) is None:
+                raise invalid_input(f"provider {only} does not run {task_type}", field="provider")
         fitting: list[_Entry] = []
         offered = False
         reasons: list[str] = []
-        for entry in self._entries.values():
+        for entry in entries:
             offering = self._offering(entry, task_type)
             if offering is None:
                 continue
@@ -540,6 +555,7 @@ class ProviderRegistry:
         require: Mapping[str, Any] | None = None,
         exclude_vendors: Iterable[str] = (),
         exclude_providers: Iterable[str] = (),
+        only: str | None = None,
     ) -> list[tuple[Provider, Offering]]:
         """Configured, healthy providers whose breaker accepts calls and whose offering
         for ``task_type`` meets ``require``, in registration order."""
@@ -549,6 +565,8 @@ class ProviderRegistry:
         for entry in self._entries.values():
             provider = entry.provider
             if provider.vendor in vendors or provider.name in names:
+                continue
+            if only and provider.name != only:
                 continue
             offering = self._offering(entry, task_type)
             if offering is None or not provider.configured(self.settings):

@@ -11,6 +11,7 @@ from mediatasks.core.server import ServiceRuntime
 from mediatasks.core.settings import Settings
 from mediatasks.registry import migrate
 from mediatasks.registry.artifacts_servicer import ArtifactServicer
+from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.servicer import TaskRegistryServicer
 from mediatasks.registry.store import TaskStore
@@ -26,7 +27,9 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     engine = create_engine(settings)
     relay = OutboxRelay(engine, runtime.js, poll_seconds=settings.outbox_poll_seconds)
     servicer = TaskRegistryServicer(TaskStore(engine, settings), relay, settings, runtime.nc, runtime.js)
-    artifacts = ArtifactServicer(ArtifactStore(runtime.js, settings))
+    artifact_store = ArtifactStore(runtime.js, settings)
+    artifacts = ArtifactServicer(artifact_store)
+    housekeeper = Housekeeper(engine, artifact_store, settings)
     runtime.add_servicer(
         "mediatasks.v1.TaskRegistry", lambda server: tasks_pb2_grpc.add_TaskRegistryServicer_to_server(servicer, server)
     )
@@ -36,6 +39,7 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     )
 
     runtime.add_background(relay.run, stop=relay.stop)
+    runtime.add_background(housekeeper.run, stop=housekeeper.stop)
     runtime.add_cleanup(engine.dispose)
     await runtime.start()
     return runtime

@@ -1,0 +1,93 @@
+"""Scheduled clean-up: expired tasks and their artifacts, and the result cache's bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediatasks.core import metrics
+from mediatasks.core.artifacts import ArtifactStore
+from mediatasks.core.settings import Settings
+from mediatasks.registry.convert import utcnow
+from mediatasks.registry.models import ResultCacheRow, TaskRow
+from mediatasks.v1 import tasks_pb2
+
+log = logging.getLogger(__name__)
+TASKS = TaskRow.__table__
+CACHE = ResultCacheRow.__table__
+_BATCH = 500
+
+
+class Housekeeper:
+    def __init__(self, engine: AsyncEngine, artifacts: ArtifactStore, settings: Settings, *, interval: float = 60.0):
+        self.engine = engine
+        self.artifacts = artifacts
+        self.settings = settings
+        self.interval = interval
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.sweep()
+            except Exception as exc:  # a DB hiccup: try again next round
+                log.warning("housekeeping failed: %s", exc)
+                metrics.ERRORS.labels("housekeeping", "SWEEP").inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+    async def sweep(self) -> dict[str, int]:
+        """One round; returns what it removed (tasks, artifacts, cache entries)."""
+        removed = {"tasks": 0, "artifacts": 0, "cache_entries": 0}
+        while True:
+            purged, artifact_ids = await self._purge_expired_batch()
+            if artifact_ids:
+                await self.artifacts.delete_many(artifact_ids)
+            removed["tasks"] += purged
+            removed["artifacts"] += len(artifact_ids)
+            if purged < _BATCH:
+                break
+        removed["cache_entries"] = await self._trim_cache()
+        if any(removed.values()):
+            log.info("housekeeping removed %s", removed)
+        return removed
+
+    async def _purge_expired_batch(self) -> tuple[int, list[str]]:
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(TASKS.c.id, TASKS.c.output, TASKS.c.cache_hit)
+                    .where(TASKS.c.expires_at <= utcnow())
+                    .limit(_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0, []
+            artifact_ids = []
+            for row in rows:
+                # A cache hit points at another task's artifacts: those go with that task.
+                if row.output and not row.cache_hit:
+                    output = tasks_pb2.TaskOutput.FromString(row.output)
+                    artifact_ids.extend(a.artifact_id for a in output.artifacts)
+            await conn.execute(delete(TASKS).where(TASKS.c.id.in_([row.id for row in rows])))
+        return len(rows), artifact_ids
+
+    async def _trim_cache(self) -> int:
+        async with self.engine.begin() as conn:
+            expired = await conn.execute(delete(CACHE).where(CACHE.c.expires_at <= utcnow()))
+            removed = expired.rowcount or 0
+            count = (await conn.execute(select(func.count()).select_from(CACHE))).scalar_one()
+            excess = count - self.settings.result_cache_max_entries
+            if excess > 0:
+                oldest = select(CACHE.c.cache_key).order_by(CACHE.c.created_at).limit(excess).scalar_subquery()
+                trimmed = await conn.execute(delete(CACHE).where(CACHE.c.cache_key.in_(oldest)))
+                removed += trimmed.rowcount or 0
+        return removed
