@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         state,
         settings=Settings(),
         media_services=("subtitle",),
+        rate_limit_per_second=100000,
         env={
             "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "1000000",
             "MEDIATASKS_QUEUE_BOUND": "1000000",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -120,3 +121,31 @@ def test_statistics_and_health(rest):
     assert health["status"] == "ok", health
     assert health["dependencies"] == {"postgresql": "ok", "nats": "ok"}
     assert health["workers"]["subtitle_generation"] >= 1
+
+
+def test_gateway_rate_limits_each_api_key(stack):
+    """A burst well over the per-key bucket (2 x rate) is cut with 429 RATE_LIMITED JSON,
+    while another key is unaffected."""
+    noisy = stack.create_api_key("noisy")
+    calm = stack.create_api_key("calm")
+    burst = 6 * stack.settings.gateway_rate_limit_per_second
+
+    async def hammer() -> list[int]:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(base_url=stack.http_url, timeout=30, limits=limits) as client:
+            gate = asyncio.Semaphore(50)
+
+            async def one() -> int:
+                async with gate:
+                    response = await client.get("/api/v1/media/health", headers={"X-API-Key": noisy})
+                    if response.status_code == 429:
+                        assert error_reason(response) == "RATE_LIMITED"
+                    return response.status_code
+
+            return await asyncio.gather(*(one() for _ in range(burst)))
+
+    codes = asyncio.run(hammer())
+    assert codes.count(429) > 0, "no request was rate limited"
+    assert codes.count(200) >= 2 * stack.settings.gateway_rate_limit_per_second
+    with httpx.Client(base_url=stack.http_url, timeout=30) as client:
+        assert client.get("/api/v1/media/tasks", headers={"X-API-Key": calm}).status_code == 200

@@ -81,14 +81,18 @@ class Received:
 
 
 class Receiver:
-    """An HTTP server in a thread; each path answers from its script, then ``200``.
+    """An HTTP server in a thread; each path answers every delivery (webhook-id) from
+    its script, then ``200``.
 
+    Scripts are per delivery because every dispatcher of this module sees every event:
+    another dispatcher's delivery to the same path must not use up this one's script.
     A script entry is a status code, or ``("sleep", seconds)`` to answer 200 too late.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._scripts: dict[str, list] = {}
+        self._remaining: dict[tuple[str, str], list] = {}
         self._requests: list[Received] = []
         receiver = self
 
@@ -97,7 +101,7 @@ class Receiver:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                action = receiver._next_action(self.path)
+                action = receiver._next_action(self.path, self.headers.get("webhook-id", ""))
                 status = 200
                 if isinstance(action, tuple):
                     time.sleep(action[1])
@@ -141,9 +145,12 @@ class Receiver:
         with self._lock:
             self._scripts[path] = list(actions)
 
-    def _next_action(self, path: str):
+    def _next_action(self, path: str, webhook_id: str):
         with self._lock:
-            actions = self._scripts.get(path)
+            key = (path, webhook_id)
+            if key not in self._remaining:
+                self._remaining[key] = list(self._scripts.get(path, ()))
+            actions = self._remaining[key]
             return actions.pop(0) if actions else 200
 
     def _record(self, item: Received) -> None:
@@ -305,7 +312,8 @@ async def test_completed_subtitle_job_delivers_every_event_in_order(
 ):
     owner, secret = new_owner(), new_secret()
     path = f"/ordered/{uuid.uuid4().hex[:8]}"
-    # The first request fails: the job's later events must wait behind task.created.
+    # Every delivery's first try fails: each later event must wait behind the retry of
+    # the one before it.
     receiver.script(path, [500])
     task = await create_task(
         registry,
@@ -341,24 +349,24 @@ async def test_completed_subtitle_job_delivers_every_event_in_order(
     assert types[0] == "task.created" and types[1] == "task.started", types
     assert types[-1] == "task.completed"
     assert set(types) <= {"task.created", "task.started", "task.progress", "task.completed"}
-    assert len(listed[0].attempts) == 2 and [a.status_code for a in listed[0].attempts] == [
-        500,
-        200,
-    ]
+    for delivery in listed:
+        assert [a.status_code for a in delivery.attempts] == [500, 200], delivery
 
     ids = {d.delivery_id for d in listed}
     requests = receiver.requests(path, ids)
-    assert len(requests) == len(listed) + 1  # one retry of task.created
+    assert len(requests) == 2 * len(listed)  # each failed once, then succeeded
     for request in requests:
         assert standard_webhooks_verify(secret, request.headers, request.body), request.headers
         assert seed_verify_webhook(
             request.body.decode(), request.headers["x-webhook-signature"], secret
         )
         assert request.headers["content-type"] == "application/json"
-    # The failed try and its retry: the same webhook-id and the same body.
-    assert requests[0].status == 500 and requests[1].status == 200
-    assert requests[0].headers["webhook-id"] == requests[1].headers["webhook-id"]
-    assert requests[0].body == requests[1].body
+    # Strictly one at a time: a failed try, its retry (the same webhook-id and body),
+    # and only then the next event.
+    for failed, retried in zip(requests[::2], requests[1::2], strict=True):
+        assert (failed.status, retried.status) == (500, 200)
+        assert failed.headers["webhook-id"] == retried.headers["webhook-id"]
+        assert failed.body == retried.body
     answered = [r for r in requests if r.status == 200]
     assert [r.json["event_type"] for r in answered] == types
     assert [r.headers["webhook-id"] for r in answered] == [d.delivery_id for d in listed]

@@ -192,12 +192,14 @@ def test_transcoder_options() -> None:
     }
 
 
-def test_filter_order_lua_then_transcoder_then_router() -> None:
+def test_filter_order_lua_then_ratelimit_then_transcoder_then_router() -> None:
     # Lua must see the REST request before the transcoder rewrites it, and the response
-    # after the transcoder has set the final status (encode runs in reverse order).
+    # after the transcoder has set the final status (encode runs in reverse order). The
+    # rate limiter sits after Lua so its 429s get the REST JSON error body.
     names = [f["name"] for f in _manager(_template())["http_filters"]]
     assert names == [
         "envoy.filters.http.lua",
+        "envoy.filters.http.local_ratelimit",
         gateway.TRANSCODER_FILTER,
         "envoy.filters.http.router",
     ]

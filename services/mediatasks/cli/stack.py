@@ -63,6 +63,7 @@ class Stack:
     media_services: tuple[str, ...] = MEDIA_SERVICES
     env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 60.0
+    rate_limit_per_second: int | None = None
 
     nats: EmbeddedNats | None = None
     postgres: EmbeddedPostgres | None = None
@@ -207,6 +208,7 @@ class Stack:
             upstreams=upstreams,
             descriptor_path=gateway.descriptor_path(),
             access_log_path=self.state_dir / "logs" / "envoy-access.log",
+            rate_limit_per_second=self.rate_limit_per_second or self.settings.gateway_rate_limit_per_second,
         )
         self.envoy = EmbeddedEnvoy(config, admin_port=admin_port, state_dir=self.state_dir / "envoy")
         self.envoy.start()

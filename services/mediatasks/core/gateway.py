@@ -93,6 +93,7 @@ def render_envoy_config(
     access_log_path: Path | str | None = None,
     listen_address: str = "127.0.0.1",
     template: Path | str | None = None,
+    rate_limit_per_second: int | None = None,
 ) -> str:
     """The committed config with local addresses, as YAML text for ``envoy -c``.
 
@@ -126,6 +127,9 @@ def render_envoy_config(
                 "typed_config": {"@type": _FILE_ACCESS_LOG_TYPE, "path": str(access_log_path)},
             }
         ]
+
+    if rate_limit_per_second is not None:
+        _set_rate_limit(manager, rate_limit_per_second)
 
     clusters = {cluster["name"]: cluster for cluster in config["static_resources"]["clusters"]}
     missing = sorted(set(SERVICES) - set(clusters))
@@ -175,6 +179,20 @@ def _transcoder(manager: dict[str, Any]) -> dict[str, Any]:
         if http_filter.get("name") == TRANSCODER_FILTER:
             return http_filter["typed_config"]
     raise GatewayConfigError("the gateway has no grpc_json_transcoder filter")
+
+
+def _set_rate_limit(manager: dict[str, Any], per_second: int) -> None:
+    """Each credential's token bucket: ``per_second`` sustained, twice that as burst."""
+    for http_filter in manager["http_filters"]:
+        if http_filter["name"] == "envoy.filters.http.local_ratelimit":
+            for descriptor in http_filter["typed_config"]["descriptors"]:
+                descriptor["token_bucket"] = {
+                    "max_tokens": 2 * per_second,
+                    "tokens_per_fill": per_second,
+                    "fill_interval": "1s",
+                }
+            return
+    raise GatewayConfigError("the gateway template has no local_ratelimit filter")
 
 
 def _point_cluster(cluster: dict[str, Any], address: str | None) -> None:

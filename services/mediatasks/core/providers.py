@@ -586,18 +586,21 @@ class ProviderRegistry:
         exclude_vendors: Iterable[str] = (),
         require: Mapping[str, Any] | None = None,
         exclude_providers: Iterable[str] = (),
+        only: str | None = None,
     ) -> Provider:
         """The best eligible provider for ``task_type`` under ``strategy`` (default: the
-        task type's default strategy). Raises like :meth:`ensure_available` when nothing
-        is configured, and a transient ``PROVIDER_UNAVAILABLE`` when every configured
-        provider is unhealthy or has its circuit open."""
-        self.ensure_available(task_type, require)
+        task type's default strategy), or the provider named ``only``. Raises like
+        :meth:`ensure_available` when nothing is configured, and a transient
+        ``PROVIDER_UNAVAILABLE`` when every configured provider is unhealthy or has its
+        circuit open."""
+        self.ensure_available(task_type, require, only=only)
         chosen = Strategy.parse(strategy) if strategy else self.default_strategy(task_type)
         found = self.candidates(
             task_type,
             require=require,
             exclude_vendors=exclude_vendors,
             exclude_providers=exclude_providers,
+            only=only,
         )
         if not found:
             raise transient(
@@ -641,13 +644,15 @@ class ProviderRegistry:
         failover: bool = True,
         require: Mapping[str, Any] | None = None,
         ctx: CallContext | None = None,
+        only: str | None = None,
     ) -> T:
         """Run ``call(provider)`` on the selected provider and account for it.
 
         A transient failure (``retryable``) counts against the provider's breaker and,
         with ``failover``, the call is tried on the best provider of another vendor; when
         none is left the last transient error is raised for the worker to retry later.
-        Permanent errors are raised at once. Cancellation propagates untouched.
+        Permanent errors are raised at once. Cancellation propagates untouched. With
+        ``only`` (a client pinned the provider by name) there is nothing to fail over to.
         """
         excluded_vendors: set[str] = set()
         excluded_providers: set[str] = set()
@@ -660,6 +665,7 @@ class ProviderRegistry:
                     exclude_vendors=excluded_vendors,
                     require=require,
                     exclude_providers=excluded_providers,
+                    only=only,
                 )
             except MediaTasksError:
                 if last_error is not None:

@@ -10,6 +10,8 @@ and run a call with failover and accounting::
     ctx = CallContext(on_progress=report)
     images = await generate_image(registry, request, ctx=ctx, strategy="cost")
 
+``only="stability"`` pins the provider a client named (no failover then).
+
 Vendor SDKs are imported when their adapter module is, i.e. by :func:`default_providers`.
 """
 
@@ -82,6 +84,7 @@ async def generate_image(
     ctx: CallContext | None = None,
     strategy: Strategy | str | None = None,
     failover: bool = True,
+    only: str | None = None,
 ) -> GeneratedImages:
     """Text to image on the provider the registry picks."""
     return await registry.run(
@@ -91,6 +94,7 @@ async def generate_image(
         failover=failover,
         require=request.requirements(),
         ctx=ctx,
+        only=only,
     )
 
 
@@ -101,6 +105,7 @@ async def transcribe(
     ctx: CallContext | None = None,
     strategy: Strategy | str | None = None,
     failover: bool = True,
+    only: str | None = None,
 ) -> TranscriptionResult:
     """Speech to text on the provider the registry picks (PocketSphinx when offline)."""
     return await registry.run(
@@ -110,6 +115,7 @@ async def transcribe(
         failover=failover,
         require=request.requirements(),
         ctx=ctx,
+        only=only,
     )
 
 
@@ -120,6 +126,7 @@ async def translate(
     ctx: CallContext | None = None,
     strategy: Strategy | str | None = None,
     failover: bool = True,
+    only: str | None = None,
 ) -> TranslationResult:
     """Translate texts (subtitle cues) on the provider the registry picks."""
     return await registry.run(
@@ -129,6 +136,7 @@ async def translate(
         failover=failover,
         require=request.requirements(),
         ctx=ctx,
+        only=only,
     )
 
 
@@ -139,6 +147,7 @@ async def analyze_video(
     ctx: CallContext | None = None,
     strategy: Strategy | str | None = None,
     failover: bool = True,
+    only: str | None = None,
 ) -> VideoAnalysisResult:
     """The structured LLM score of a video on the provider the registry picks."""
     return await registry.run(
@@ -148,6 +157,7 @@ async def analyze_video(
         failover=failover,
         require=request.requirements(),
         ctx=ctx,
+        only=only,
     )
 
 
@@ -158,6 +168,7 @@ async def generate_video(
     ctx: CallContext | None = None,
     strategy: Strategy | str | None = None,
     failover: bool = True,
+    only: str | None = None,
 ) -> GeneratedVideo:
     """Text to video on the provider the registry picks."""
     return await registry.run(
@@ -167,4 +178,5 @@ async def generate_video(
         failover=failover,
         require=request.requirements(),
         ctx=ctx,
+        only=only,
     )

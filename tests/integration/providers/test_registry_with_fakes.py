@@ -133,6 +133,18 @@ async def test_timeout_fails_over_too(make_registry: RegistryFactory, fakes: Fak
     assert ctx.attempts == ["openai", "gemini"] and result.texts == ["[fr] hello"]
 
 
+async def test_a_pinned_provider_is_used_and_not_failed_over(
+    make_registry: RegistryFactory, fakes: FakeVendors
+) -> None:
+    registry = make_registry()
+    result = await generate_image(registry, ImageGenerationRequest("a"), only="stability")
+    assert result.provider == "stability" and fakes.openai.calls == []
+    fakes.stability.fail(503)
+    with pytest.raises(MediaTasksError) as caught:
+        await generate_image(registry, ImageGenerationRequest("a"), only="stability")
+    assert caught.value.retryable and fakes.openai.calls == [] and fakes.gemini.calls == []
+
+
 async def test_permanent_error_does_not_fail_over(
     make_registry: RegistryFactory, fakes: FakeVendors
 ) -> None:

@@ -285,3 +285,34 @@ def test_snapshot_reports_configuration_without_secrets() -> None:
         assert secret not in dumped
     sora = next(o for o in snapshot["openai"]["offerings"] if o["task_type"] == VIDEO_GENERATION)
     assert sora["available_until"] == "2026-09-24"
+
+
+def test_only_pins_the_named_provider() -> None:
+    reg = registry()
+    assert reg.select(IMAGE_GENERATION, "quality", only="stability").name == "stability"
+    with pytest.raises(MediaTasksError) as caught:
+        reg.ensure_available(IMAGE_GENERATION, only="midjourney")
+    assert caught.value.reason == "INVALID_INPUT" and caught.value.metadata["field"] == "provider"
+    with pytest.raises(MediaTasksError) as caught:
+        reg.ensure_available(IMAGE_GENERATION, only="assemblyai")
+    assert "assemblyai does not run image_generation" in caught.value.message
+    unconfigured = registry(gemini_api_key="")
+    with pytest.raises(MediaTasksError) as caught:
+        unconfigured.ensure_available(IMAGE_GENERATION, only="gemini")
+    assert caught.value.metadata["settings"] == "MEDIATASKS_GEMINI_API_KEY"
+    with pytest.raises(MediaTasksError) as caught:
+        reg.ensure_available(IMAGE_GENERATION, {"size": "1216x832"}, only="openai")
+    assert caught.value.reason == "INVALID_INPUT"
+
+
+async def test_only_never_fails_over() -> None:
+    reg = registry()
+    seen: list[str] = []
+
+    async def call(provider: Provider) -> GeneratedImages:
+        seen.append(provider.name)
+        raise transient("PROVIDER_UNAVAILABLE", "down")
+
+    with pytest.raises(MediaTasksError) as caught:
+        await reg.run(IMAGE_GENERATION, call, only="gemini")
+    assert seen == ["gemini"] and caught.value.message == "down"
