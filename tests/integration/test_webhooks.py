@@ -192,9 +192,10 @@ def webhook_settings(stack_settings, **overrides):
 class Running:
     """A dispatcher running in the background on its own engine and NATS connection."""
 
-    def __init__(self, settings, durable: str) -> None:
+    def __init__(self, settings, durable: str, *, keep_consumer: bool = False) -> None:
         self.settings = settings
         self.durable = durable
+        self.keep_consumer = keep_consumer
 
     async def __aenter__(self) -> WebhookDispatcher:
         self.engine = create_engine(self.settings)
@@ -217,8 +218,9 @@ class Running:
 
     async def __aexit__(self, *exc) -> None:
         await self.stop()
-        with contextlib.suppress(Exception):
-            await self.js.delete_consumer(EVENTS_STREAM, self.durable)
+        if not self.keep_consumer:
+            with contextlib.suppress(Exception):
+                await self.js.delete_consumer(EVENTS_STREAM, self.durable)
         await self.nc.close()
         await self.engine.dispose()
 
@@ -596,3 +598,49 @@ async def test_retries_and_missed_events_survive_a_restart(registry, receiver, s
     assert [a.status_code for a in delivered.attempts] == [500, 200]
     assert [r.status for r in receiver.requests(path, {delivered.delivery_id})] == [500, 200]
     assert len(receiver.requests(missed_path, {caught_up.delivery_id})) == 1
+
+
+async def test_replicas_share_one_durable_and_keep_each_task_in_order(
+    registry, receiver, stack_settings
+):
+    """Two dispatchers on one durable (two registry replicas): every event is delivered
+    exactly once, and each task's events arrive in order although retries interleave."""
+    durable = new_durable()
+    path = f"/replicas/{uuid.uuid4().hex[:8]}"
+    receiver.script(path, [500])  # every delivery's first try fails
+    settings = webhook_settings(stack_settings)
+    async with Running(settings, durable) as first:
+        async with Running(settings, durable, keep_consumer=True):
+            owner = new_owner()
+            tasks = [
+                await create_task(registry, stack_settings, owner, receiver.url(path))
+                for _ in range(4)
+            ]
+            md = internal(stack_settings, owner)
+            for task in tasks:
+                started = await registry.StartAttempt(
+                    tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1),
+                    metadata=md,
+                    timeout=10,
+                )
+                assert started.proceed
+                await registry.CompleteTask(
+                    tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=started.attempt),
+                    metadata=md,
+                    timeout=10,
+                )
+            listings = [
+                await eventually(
+                    deliveries_in(first, task.task_id, "delivered", count=3),
+                    timeout=30,
+                    what="three deliveries",
+                )
+                for task in tasks
+            ]
+    for listed in listings:
+        assert [d.event_type for d in listed] == ["task.created", "task.started", "task.completed"]
+        ids = [d.delivery_id for d in listed]
+        answered = [r for r in receiver.requests(path, set(ids)) if r.status == 200]
+        # Exactly once each (no replica sent a delivery the other had sent), in order.
+        assert [r.headers["webhook-id"] for r in answered] == ids
+        assert all(len(d.attempts) == 2 for d in listed)

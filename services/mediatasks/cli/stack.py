@@ -149,7 +149,7 @@ class Stack:
             "MEDIATASKS_LOG_JSON": "true",
         }
         for service in ("registry", *self.media_services):
-            env[f"MEDIATASKS_{service.upper()}_ADDR"] = f"{LOOPBACK}:{self._ports[(service, 0)]}"
+            env[f"MEDIATASKS_{service.upper()}_ADDR"] = self.replica_addresses(service)
         env.update(self.env)
         return env
 
@@ -194,11 +194,7 @@ class Stack:
     def _start_gateway(self) -> None:
         if self.http_port is None:
             self.http_port = 8080 if not port_accepts(LOOPBACK, 8080) else free_port()
-        upstreams = {}
-        for service in ("registry", *MEDIA_SERVICES):
-            first = next((p for p in self.processes if p.service == service), None)
-            if first is not None:
-                upstreams[service] = first.address
+        upstreams = {service: self.replica_addresses(service) for service in ("registry", *self.media_services)}
         admin_port = free_port()
         config = self.state_dir / "envoy.yaml"
         gateway.write_envoy_config(
@@ -234,6 +230,12 @@ class Stack:
     @property
     def http_url(self) -> str:
         return f"http://{LOOPBACK}:{self.http_port}"
+
+    def replica_addresses(self, service: str) -> str:
+        """Every replica of ``service`` as ``host:port,host:port`` (clients balance over them)."""
+        return ",".join(
+            f"{LOOPBACK}:{port}" for (name, _index), port in sorted(self._ports.items()) if name == service
+        )
 
     def address(self, service: str) -> str:
         return next(p.address for p in self.processes if p.service == service)

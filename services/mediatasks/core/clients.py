@@ -21,7 +21,17 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30000),
+    # Spread calls over every address a name resolves to (headless Services, replica
+    # lists); a dead replica is skipped by the balancer instead of failing calls.
+    ("grpc.lb_policy_name", "round_robin"),
 ]
+
+
+def channel_target(address: str) -> str:
+    """A gRPC target for ``host:port`` or a comma-separated list of replicas' IP addresses."""
+    if "," not in address or address.startswith(("ipv4:", "ipv6:", "dns:")):
+        return address
+    return "ipv4:" + ",".join(part.strip() for part in address.split(","))
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> MediaTasksError:
@@ -51,7 +61,7 @@ class InternalChannel:
 
     def __init__(self, settings: Settings, address: str) -> None:
         self.settings = settings
-        self.channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self.channel = grpc.aio.insecure_channel(channel_target(address), options=_CHANNEL_OPTIONS)
 
     def metadata(self, owner: str | None = None) -> tuple[tuple[str, str], ...]:
         items = [(INTERNAL_HEADER, self.settings.internal_token)]

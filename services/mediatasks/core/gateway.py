@@ -196,24 +196,24 @@ def _set_rate_limit(manager: dict[str, Any], per_second: int) -> None:
 
 
 def _point_cluster(cluster: dict[str, Any], address: str | None) -> None:
-    """Aim ``cluster`` at ``address`` (or at nothing when it is None)."""
+    """Aim ``cluster`` at ``address`` (or at nothing when it is None). ``address`` may list
+    several replicas separated by commas; Envoy balances across them."""
     name = cluster["name"]
     if address is None:
         log.debug("gateway cluster %s has no upstream: its routes will answer 503", name)
         cluster["type"] = "STATIC"
         cluster["load_assignment"] = {"cluster_name": name, "endpoints": []}
         return
-    host, port = split_host_port(address)
-    try:
-        ipaddress.ip_address(host)
-        cluster["type"] = "STATIC"
-    except ValueError:
-        cluster["type"] = "STRICT_DNS"
-    endpoint = {"address": {"socket_address": {"address": host, "port_value": port}}}
-    cluster["load_assignment"] = {
-        "cluster_name": name,
-        "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
-    }
+    endpoints = []
+    cluster["type"] = "STATIC"
+    for part in address.split(","):
+        host, port = split_host_port(part.strip())
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            cluster["type"] = "STRICT_DNS"
+        endpoints.append({"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}})
+    cluster["load_assignment"] = {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]}
 
 
 class _LiteralDumper(yaml.SafeDumper):

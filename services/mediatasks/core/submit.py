@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 
 import grpc
 from google.protobuf.message import Message
@@ -110,7 +111,9 @@ class Submitter:
             task_type=task_type,
             owner=caller().owner,
             options=options,
-            idempotency_key=metadata.get("idempotency-key", ""),
+            # Without a client key, a per-submit one still makes this service's own retries
+            # (a registry replica dying after commit) return the task instead of a twin.
+            idempotency_key=metadata.get("idempotency-key", "") or f"auto:{uuid.uuid4().hex}",
             provider=provider,
             cache_key=cache_key(task_type, request, provider, model) if cacheable else "",
         )

@@ -345,7 +345,10 @@ class WebhookDispatcher:
             limits=httpx.Limits(max_connections=_MAX_IN_FLIGHT),
         )
         try:
-            await asyncio.gather(self._consume_loop(), self._send_loop())
+            # A TaskGroup: should one loop ever crash, the other is cancelled with it.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume_loop())
+                group.create_task(self._send_loop())
         finally:
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=timeout + 1.0)
@@ -411,14 +414,21 @@ class WebhookDispatcher:
                 except TimeoutError:  # nats.errors.TimeoutError is one too
                     continue
                 except Exception as exc:
+                    # NATS restarting, or the consumer deleted: bind (or create) it again.
                     log.warning("fetching task events failed: %s", exc)
                     metrics.ERRORS.labels("registry", "WEBHOOK_FETCH").inc()
                     await asyncio.sleep(1.0)
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                    sub = await self._subscribe()
+                    if sub is None:
+                        return
                     continue
                 await self._handle(msgs)
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def _handle(self, msgs: list) -> None:
         try:
