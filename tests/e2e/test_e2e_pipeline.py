@@ -168,3 +168,55 @@ def test_no_credentials_is_401(anonymous):
 def test_finished_statuses_are_named(rest):
     listing = rest.get("/api/v1/media/tasks", params={"status": "completed", "limit": 3}).json()
     assert all(item["status"] in FINISHED for item in listing["items"])
+
+
+def test_prefer_wait_answers_200_with_the_finished_task(rest):
+    response = rest.post(
+        "/api/v1/media/subtitles/generate",
+        json={"text": f"Wait for me {uuid.uuid4().hex}."},
+        headers={"Prefer": "wait=20"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "COMPLETED"
+
+
+def test_batch_answers_one_result_per_item(rest):
+    image = upload(rest, image_bytes((40, 30), "red"), "image/png", "tiny.png")
+    response = rest.post(
+        "/api/v1/media/batch",
+        json={
+            "tasks": [
+                {"task_type": "subtitle_generation", "input_data": {"text": f"Batch {uuid.uuid4().hex}."}},
+                {"task_type": "image_transform", "priority": "high",
+                 "input_data": {"image_url": image, "operations": [{"op": "resize", "width": 20}]}},
+                {"task_type": "subtitle_generation", "input_data": {"text": "  "}},
+                {"task_type": "no_such_type", "input_data": {}},
+            ]
+        },
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3]
+    assert results[0]["task"]["task_type"] == "subtitle_generation"
+    assert results[1]["task"]["priority"] == "high"
+    assert results[2]["error"]["reason"] == "INVALID_INPUT"
+    assert results[3]["error"]["reason"] == "INVALID_INPUT"
+    for item in results[:2]:
+        assert wait_for(rest, item["task"]["task_id"])["status"] == "COMPLETED"
+    too_many = rest.post("/api/v1/media/batch", json={"tasks": [{"task_type": "subtitle_generation"}] * 51})
+    assert too_many.status_code == 400
+
+
+def test_wait_endpoint_and_manual_retry(rest):
+    task = rest.post("/api/v1/media/subtitles/generate", json={"text": f"Retry {uuid.uuid4().hex}."}).json()
+    waited = rest.get(f"/api/v1/media/tasks/{task['task_id']}/wait", params={"timeout_seconds": 20})
+    assert waited.status_code == 200 and waited.json()["status"] == "COMPLETED"
+    refused = rest.post(f"/api/v1/media/tasks/{task['task_id']}/retry", json={})
+    assert refused.status_code == 409  # only FAILED or CANCELLED tasks are retried
+    cancelled = rest.post("/api/v1/media/subtitles/generate", json={"text": f"C {uuid.uuid4().hex}.", "priority": "low"}).json()
+    rest.post(f"/api/v1/media/tasks/{cancelled['task_id']}/cancel", json={})
+    state = rest.get(f"/api/v1/media/tasks/{cancelled['task_id']}").json()["status"]
+    if state == "CANCELLED":
+        again = rest.post(f"/api/v1/media/tasks/{cancelled['task_id']}/retry", json={})
+        assert again.status_code == 200 and again.json()["status"] == "QUEUED"
+        assert wait_for(rest, cancelled["task_id"])["status"] == "COMPLETED"
