@@ -9,7 +9,7 @@ import logging
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mediatasks.core import metrics
+from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import utcnow
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 TASKS = TaskRow.__table__
 CACHE = ResultCacheRow.__table__
 _BATCH = 500
+_QUEUE_GAUGE_SECONDS = 5.0
 
 
 class Housekeeper:
@@ -31,14 +32,34 @@ class Housekeeper:
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
+        last_sweep = 0.0
+        loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             try:
-                await self.sweep()
+                await self.observe_queues()
+                if loop.time() - last_sweep >= self.interval:
+                    last_sweep = loop.time()
+                    await self.sweep()
             except Exception as exc:  # a DB hiccup: try again next round
                 log.warning("housekeeping failed: %s", exc)
                 metrics.ERRORS.labels("housekeeping", "SWEEP").inc()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+                await asyncio.wait_for(self._stop.wait(), timeout=_QUEUE_GAUGE_SECONDS)
+
+    async def observe_queues(self) -> None:
+        """Queue depth by task type and priority, for /metrics (and the dashboard)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(TASKS.c.task_type, TASKS.c.priority, func.count())
+                    .where(TASKS.c.status == "QUEUED")
+                    .group_by(TASKS.c.task_type, TASKS.c.priority)
+                )
+            ).all()
+        depth = {(task_type, priority): count for task_type, priority, count in rows}
+        for task_type in topology.TASK_TYPES:
+            for priority in topology.PRIORITIES:
+                metrics.QUEUE_DEPTH.labels(task_type, priority).set(depth.get((task_type, priority), 0))
 
     async def stop(self) -> None:
         self._stop.set()
