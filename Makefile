@@ -22,7 +22,7 @@ up: setup
 
 ## test: set up, then run every test (unit, integration, end to end)
 test: setup
-	$(BIN)/pytest -q -p no:cacheprovider -ra tests
+	$(BIN)/pytest -q -p no:cacheprovider -ra
 
 test-unit:
 	$(BIN)/pytest -q tests/unit

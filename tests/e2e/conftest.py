@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import httpx
 import pytest
-
-from mediatasks.cli.stack import Stack
-from mediatasks.core.settings import Settings
+from helpers import isolated_stack
 
 
 @pytest.fixture(scope="session")
-def stack(nats_server, postgres_server):
+def stack(postgres_server):
     """registry x1, image x1, video x2, audio x1, subtitle x2, Envoy; short AckWait so a
     killed worker's job is redelivered within seconds."""
-    state = Path(tempfile.mkdtemp(prefix="mediatasks-e2e-"))
-    settings = Settings(nats_url=nats_server.url, database_url=postgres_server.url)
-    running = Stack(
-        state,
-        settings=settings,
+    with isolated_stack(
+        postgres_server,
+        "e2e",
         replicas={"video": 2, "subtitle": 2},
         env={
             "MEDIATASKS_ACK_WAIT_SECONDS": "3",
@@ -31,11 +23,8 @@ def stack(nats_server, postgres_server):
             "MEDIATASKS_LOG_JSON": "false",
             "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "50",
         },
-    )
-    running.start()
-    yield running
-    running.stop()
-    shutil.rmtree(state, ignore_errors=True)
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

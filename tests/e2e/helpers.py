@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+from mediatasks.cli.stack import Stack
+from mediatasks.core.embedded import EmbeddedNats, create_database, drop_database
+from mediatasks.core.settings import Settings
 
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
 
@@ -32,3 +41,23 @@ def upload(client: httpx.Client, data: bytes, content_type: str, filename: str =
 def error_reason(response: httpx.Response) -> str:
     body = response.json()
     return next(d["reason"] for d in body["details"] if d["@type"].endswith("google.rpc.ErrorInfo"))
+
+
+@contextlib.contextmanager
+def isolated_stack(postgres_server, name: str, **stack_options) -> Iterator[Stack]:
+    """A whole stack on a NATS server and a database of its own, so its workers and
+    events never mix with another stack's or with the integration tests' services."""
+    database = f"{name}_{uuid.uuid4().hex[:8]}"
+    url = create_database(postgres_server.server_url, database)
+    state = Path(tempfile.mkdtemp(prefix=f"mediatasks-{name}-"))
+    nats = EmbeddedNats(state / "nats")
+    nats.start()
+    stack = Stack(state, settings=Settings(nats_url=nats.url, database_url=url), **stack_options)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        nats.stop()
+        drop_database(postgres_server.server_url, database)
+        shutil.rmtree(state, ignore_errors=True)

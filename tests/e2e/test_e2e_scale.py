@@ -6,44 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import grpc
 import nats
 import pytest
+from helpers import isolated_stack
 from media import image_bytes
-from sqlalchemy import create_engine, text
-
 from mediatasks.cli.stack import Stack
 from mediatasks.core.clients import channel_target
-from mediatasks.core.settings import Settings
 from mediatasks.v1 import image_pb2, image_pb2_grpc, subtitle_pb2, subtitle_pb2_grpc, tasks_pb2
+from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.e2e
 JOBS = 2000
 
 
 @pytest.fixture(scope="module")
-def scaled(nats_server, postgres_server):
-    from mediatasks.core.embedded import create_database, drop_database
-
-    database = f"scale_{uuid.uuid4().hex[:8]}"
-    url = create_database(postgres_server.server_url, database)
-    state = Path(tempfile.mkdtemp(prefix="mediatasks-scale-"))
-    # A stream prefix of its own is not possible (names are fixed), so this stack gets its
-    # own NATS server: the counts below must see only this test's jobs.
-    from mediatasks.core.embedded import EmbeddedNats
-
-    own_nats = EmbeddedNats(state / "nats")
-    own_nats.start()
-    stack = Stack(
-        state,
-        settings=Settings(nats_url=own_nats.url, database_url=url),
+def scaled(postgres_server):
+    # Its own NATS and database: the counts below must see only this test's jobs.
+    with isolated_stack(
+        postgres_server,
+        "scale",
         media_services=("image", "subtitle"),
         replicas={"registry": 2, "image": 3, "subtitle": 3},
         env={
@@ -55,13 +40,8 @@ def scaled(nats_server, postgres_server):
             "MEDIATASKS_LOG_LEVEL": "WARNING",
             "MEDIATASKS_SHUTDOWN_GRACE_SECONDS": "2",
         },
-    )
-    stack.start()
-    yield stack
-    stack.stop()
-    own_nats.stop()
-    drop_database(postgres_server.server_url, database)
-    shutil.rmtree(state, ignore_errors=True)
+    ) as stack:
+        yield stack
 
 
 async def submit_all(stack: Stack, image_id: str) -> list[str]:

@@ -15,6 +15,7 @@ from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.servicer import TaskRegistryServicer
 from mediatasks.registry.store import TaskStore
+from mediatasks.registry.webhooks import WebhookDispatcher
 from mediatasks.v1 import tasks_pb2_grpc
 
 
@@ -26,7 +27,8 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     await runtime.connect()
     engine = create_engine(settings)
     relay = OutboxRelay(engine, runtime.js, poll_seconds=settings.outbox_poll_seconds)
-    servicer = TaskRegistryServicer(TaskStore(engine, settings), relay, settings, runtime.nc, runtime.js)
+    webhooks = WebhookDispatcher(engine, runtime.js, settings)
+    servicer = TaskRegistryServicer(TaskStore(engine, settings), relay, settings, runtime.nc, runtime.js, webhooks)
     artifact_store = ArtifactStore(runtime.js, settings)
     artifacts = ArtifactServicer(artifact_store)
     housekeeper = Housekeeper(engine, artifact_store, settings)
@@ -40,6 +42,7 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
 
     runtime.add_background(relay.run, stop=relay.stop)
     runtime.add_background(housekeeper.run, stop=housekeeper.stop)
+    runtime.add_background(webhooks.run, stop=webhooks.stop)
     runtime.add_cleanup(engine.dispose)
     await runtime.start()
     return runtime

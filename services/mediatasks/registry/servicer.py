@@ -73,8 +73,9 @@ class LiveWorkers:
 
 
 class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
-    def __init__(self, store: TaskStore, relay: OutboxRelay, settings: Settings, nc, js) -> None:
+    def __init__(self, store: TaskStore, relay: OutboxRelay, settings: Settings, nc, js, webhooks) -> None:
         self.store = store
+        self.webhooks = webhooks
         self.relay = relay
         self.settings = settings
         self.nc = nc
@@ -371,3 +372,11 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         for task_type, count in (await self.workers.counts()).items():
             health.workers[task_type] = count
         return health
+
+    # --- webhooks -------------------------------------------------------------------
+
+    async def ListWebhookDeliveries(self, request, context):
+        return await self.webhooks.list_deliveries(request.task_id, _owner_scope(caller()))
+
+    async def RedeliverWebhook(self, request, context):
+        return await self.webhooks.redeliver(request.delivery_id, _owner_scope(caller()))
