@@ -124,28 +124,32 @@ def test_statistics_and_health(rest):
 
 
 def test_gateway_rate_limits_each_api_key(stack):
-    """A burst well over the per-key bucket (2 x rate) is cut with 429 RATE_LIMITED JSON,
-    while another key is unaffected."""
+    """Past its bucket (burst 2 x rate, refilled each second) a key gets 429 RATE_LIMITED
+    as the REST JSON error, while another key is unaffected. The bucket is drained through
+    /healthz, which Envoy answers itself, so the test does not depend on backend speed."""
     noisy = stack.create_api_key("noisy")
     calm = stack.create_api_key("calm")
-    burst = 6 * stack.settings.gateway_rate_limit_per_second
+    rate = stack.settings.gateway_rate_limit_per_second
 
-    async def hammer() -> list[int]:
-        limits = httpx.Limits(max_connections=50)
-        async with httpx.AsyncClient(base_url=stack.http_url, timeout=30, limits=limits) as client:
+    async def drain_then_call() -> tuple[list[int], httpx.Response]:
+        async with httpx.AsyncClient(base_url=stack.http_url, timeout=30,
+                                     limits=httpx.Limits(max_connections=50)) as client:
             gate = asyncio.Semaphore(50)
 
             async def one() -> int:
                 async with gate:
-                    response = await client.get("/api/v1/media/health", headers={"X-API-Key": noisy})
-                    if response.status_code == 429:
-                        assert error_reason(response) == "RATE_LIMITED"
-                    return response.status_code
+                    return (await client.get("/healthz", headers={"X-API-Key": noisy})).status_code
 
-            return await asyncio.gather(*(one() for _ in range(burst)))
+            codes = await asyncio.gather(*(one() for _ in range(6 * rate)))
+            api = await client.get("/api/v1/media/tasks", headers={"X-API-Key": noisy})
+            return codes, api
 
-    codes = asyncio.run(hammer())
-    assert codes.count(429) > 0, "no request was rate limited"
-    assert codes.count(200) >= 2 * stack.settings.gateway_rate_limit_per_second
+    for _ in range(3):
+        codes, api = asyncio.run(drain_then_call())
+        if api.status_code == 429:
+            break
+    assert codes.count(429) > 0, "the bucket was never exhausted"
+    assert api.status_code == 429, api.text
+    assert error_reason(api) == "RATE_LIMITED"
     with httpx.Client(base_url=stack.http_url, timeout=30) as client:
         assert client.get("/api/v1/media/tasks", headers={"X-API-Key": calm}).status_code == 200

@@ -82,6 +82,7 @@ async def submit_all(stack: Stack, image_id: str) -> list[str]:
     return await asyncio.gather(*(one(i) for i in range(JOBS)))
 
 
+@pytest.mark.timeout(900)
 def test_two_thousand_jobs_exactly_once_while_replicas_die(scaled):
     import httpx
 

@@ -223,3 +223,17 @@ async def test_dead_lettered_task_listed_and_requeued(registry):
     assert requeued.status == tasks_pb2.Task.QUEUED
     letters = await registry.ListDeadLetters(tasks_pb2.ListDeadLettersRequest(), metadata=internal(owner))
     assert not letters.items
+
+
+async def test_start_attempt_retried_by_the_same_worker_gets_the_same_attempt(registry):
+    """A StartAttempt whose answer was lost is retried: the same worker and delivery get the
+    same attempt back (not a refusal that would ack the job away and strand the task)."""
+    task = await create(registry, f"claim-{uuid.uuid4().hex[:6]}")
+    request = tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1, worker_id="w-1")
+    first = await registry.StartAttempt(request, metadata=internal())
+    again = await registry.StartAttempt(request, metadata=internal())
+    assert first.proceed and again.proceed and again.attempt == first.attempt == 1
+    duplicate = await registry.StartAttempt(
+        tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1, worker_id="w-2"), metadata=internal()
+    )
+    assert not duplicate.proceed and duplicate.reason == "ALREADY_RUNNING"

@@ -16,7 +16,9 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
     async def Transcribe(self, request, context):
         await self.parts.submitter.check_input(request.audio_url, field="audio_url")
         if request.response_format and request.response_format.lower() not in TRANSCRIPT_FORMATS:
-            raise invalid_input(f"response_format must be one of {', '.join(TRANSCRIPT_FORMATS)}", field="response_format")
+            raise invalid_input(
+                f"response_format must be one of {', '.join(TRANSCRIPT_FORMATS)}", field="response_format"
+            )
         provider = check_request(request, self.parts.providers)
         return await self.parts.submitter.submit(
             "audio_transcription", request, context, provider=provider, model=request.model

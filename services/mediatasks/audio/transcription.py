@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from mediatasks.audio.formats import render_transcript
 from mediatasks.core.jobs import fetch_input
-from mediatasks.core.provider_jobs import check_provider_request, run_provider_call
+from mediatasks.core.provider_jobs import (
+    check_provider_request,
+    pinned_provider,
+    registry_of,
+    run_provider_call,
+)
 from mediatasks.core.providers import AUDIO_TRANSCRIPTION, ProviderRegistry
 from mediatasks.core.worker import JobContext, JobResult
 from mediatasks.providers import transcribe
@@ -16,37 +21,60 @@ _EXTENSIONS = {"json": "json", "text": "txt", "srt": "srt", "vtt": "vtt"}
 
 def check_request(request: audio_pb2.TranscribeRequest, providers: ProviderRegistry) -> str:
     """Refuse at submit what no configured provider can run (naming the settings to add)."""
-    require = {"language": request.language} if request.language else {}
-    return check_provider_request(providers, AUDIO_TRANSCRIPTION, request.provider, require)
+    require = {"language": request.language or None, "speaker_labels": request.speaker_labels}
+    return check_provider_request(
+        providers, AUDIO_TRANSCRIPTION, request.provider, require, strategy=request.strategy
+    )
 
 
 async def transcribe_job(ctx: JobContext) -> JobResult:
     request: audio_pb2.TranscribeRequest = ctx.input(audio_pb2.TranscribeRequest)
     audio = await fetch_input(ctx, request.audio_url, "input_audio")
     wanted = TranscriptionRequest(
-        audio_path=str(audio), language=request.language or None, model=request.model or None,
+        audio_path=str(audio),
+        language=request.language or None,
+        model=request.model or None,
         speaker_labels=request.speaker_labels,
     )
     outcome = await run_provider_call(
         ctx,
         lambda call: transcribe(
-            ctx.providers, wanted, ctx=call, strategy=request.strategy or None, only=request.provider or None
+            registry_of(ctx),
+            wanted,
+            ctx=call,
+            strategy=request.strategy or None,
+            only=pinned_provider(request.provider),
         ),
     )
     fmt = (request.response_format or "json").lower()
     content, content_type = render_transcript(outcome.transcript, fmt)
     artifact = await ctx.artifacts.put_bytes(
-        content.encode(), content_type=content_type, filename=f"transcript.{_EXTENSIONS.get(fmt, 'txt')}",
-        owner=ctx.owner, role="transcript",
+        content.encode(),
+        content_type=content_type,
+        filename=f"transcript.{_EXTENSIONS.get(fmt, 'txt')}",
+        owner=ctx.owner,
+        role="transcript",
     )
     result = audio_pb2.TranscriptionResult(
-        text=outcome.text, language=outcome.language, duration_seconds=outcome.duration, format=fmt,
-        content=content, transcript=artifact,
-        words=[common_pb2.Word(text=w.text, start=w.start, end=w.end, confidence=w.confidence) for w in outcome.words],
+        text=outcome.text,
+        language=outcome.language,
+        duration_seconds=outcome.duration,
+        format=fmt,
+        content=content,
+        transcript=artifact,
+        words=[
+            common_pb2.Word(text=w.text, start=w.start, end=w.end, confidence=w.confidence)
+            for w in outcome.words
+        ],
         utterances=[
-            audio_pb2.Utterance(speaker=u.speaker, start=u.start, end=u.end, text=u.text) for u in outcome.utterances
+            audio_pb2.Utterance(speaker=u.speaker, start=u.start, end=u.end, text=u.text)
+            for u in outcome.utterances
         ],
     )
     return JobResult(
-        result=result, artifacts=[artifact], provider=outcome.provider, model=outcome.model, cost_usd=outcome.cost_usd
+        result=result,
+        artifacts=[artifact],
+        provider=outcome.provider,
+        model=outcome.model,
+        cost_usd=outcome.cost_usd,
     )

@@ -10,6 +10,7 @@ import grpc
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.clients import RegistryClient
 from mediatasks.core.logs import setup_logging
+from mediatasks.core.provider_status import ProviderStatusPublisher
 from mediatasks.core.providers import ProviderRegistry
 from mediatasks.core.server import ServiceRuntime
 from mediatasks.core.settings import Settings
@@ -59,6 +60,9 @@ async def start_media_service(
             settings, runtime.nc, runtime.js, registry, artifacts, service.make_handlers(parts), providers=providers
         )
         runtime.add_background(worker.run, stop=worker.stop)
+        # Only processes that run jobs have provider statistics worth showing.
+        publisher = ProviderStatusPublisher(runtime.js, providers, service.name)
+        runtime.add_background(publisher.run, stop=publisher.stop)
     runtime.add_cleanup(registry.close)
     await runtime.start()
     return runtime, parts

@@ -6,32 +6,61 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from mediatasks.core.errors import invalid_input
 from mediatasks.core.jobs import stage_progress
-from mediatasks.core.providers import CallContext, ProviderRegistry
+from mediatasks.core.providers import CallContext, ProviderRegistry, Strategy
 from mediatasks.core.worker import JobContext
 
 T = TypeVar("T")
 
 
 def check_provider_request(
-    providers: ProviderRegistry, task_type: str, provider: str, require: Mapping[str, Any] | None = None
+    providers: ProviderRegistry,
+    task_type: str,
+    provider: str,
+    require: Mapping[str, Any] | None = None,
+    *,
+    strategy: str = "",
 ) -> str:
-    """Refuse at submit what no configured provider can run; returns the asked provider."""
-    if provider:
-        names = {p.name for p in providers.providers}
-        if provider not in names:
-            raise invalid_input(f"provider must be one of {', '.join(sorted(names))}", field="provider")
-    providers.ensure_available(task_type, require or {})
-    return provider
+    """Refuse at submit what no configured provider can run; returns the asked provider.
+
+    ``provider`` (a client pinning a provider by name) narrows the check to that provider,
+    so a pinned provider that is not configured is refused with FAILED_PRECONDITION
+    ``PROVIDER_NOT_CONFIGURED`` naming its own variables, and an unknown name is
+    ``INVALID_INPUT``. An unknown ``strategy`` is refused here too rather than failing the
+    job later.
+    """
+    if strategy:
+        Strategy.parse(strategy)
+    name = pinned_provider(provider)
+    providers.ensure_available(task_type, require or {}, only=name)
+    return name or ""
+
+
+def pinned_provider(name: str) -> str | None:
+    """The provider a client named (``"OpenAI "`` -> ``"openai"``), or ``None``."""
+    return name.strip().lower() or None
+
+
+def registry_of(ctx: JobContext) -> ProviderRegistry:
+    """The process's provider registry (the worker hands it to every job)."""
+    if not isinstance(ctx.providers, ProviderRegistry):
+        raise RuntimeError("this worker was started without a provider registry")
+    return ctx.providers
 
 
 async def run_provider_call(
-    ctx: JobContext, call: Callable[[CallContext], Awaitable[T]], *, low: float = 5, high: float = 90
+    ctx: JobContext,
+    call: Callable[[CallContext], Awaitable[T]],
+    *,
+    low: float = 5,
+    high: float = 90,
 ) -> T:
     """Run a provider call with the job's progress and deadline; records whether the
     vendor confirmed a cancellation when the job is cancelled."""
-    call_context = CallContext(on_progress=stage_progress(ctx, low, high), timeout_seconds=ctx.settings.job_timeout_seconds)
+    call_context = CallContext(
+        on_progress=stage_progress(ctx, low, high),
+        timeout_seconds=ctx.settings.job_timeout_seconds,
+    )
     try:
         return await call(call_context)
     finally:

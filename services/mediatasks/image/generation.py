@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from mediatasks.core.errors import invalid_input
-from mediatasks.core.provider_jobs import check_provider_request, run_provider_call
+from mediatasks.core.provider_jobs import (
+    check_provider_request,
+    pinned_provider,
+    registry_of,
+    run_provider_call,
+)
 from mediatasks.core.providers import IMAGE_GENERATION, ProviderRegistry
 from mediatasks.core.worker import JobContext, JobResult
 from mediatasks.providers import generate_image
@@ -21,14 +26,29 @@ def _wanted(request: image_pb2.GenerateImageRequest) -> ImageGenerationRequest:
     if request.output_format and request.output_format.lower() not in ("png", "jpeg", "webp"):
         raise invalid_input("output_format must be png, jpeg or webp", field="output_format")
     return ImageGenerationRequest(
-        prompt=request.prompt, size=request.size or "1024x1024", n=request.n or 1, quality=request.quality or None,
-        style=request.style or None, model=request.model or None, negative_prompt=request.negative_prompt or None,
-        seed=request.seed or None, output_format=(request.output_format or "png").lower(),
+        prompt=request.prompt,
+        size=request.size or "1024x1024",
+        n=request.n or 1,
+        quality=request.quality or None,
+        style=request.style or None,
+        model=request.model or None,
+        negative_prompt=request.negative_prompt or None,
+        seed=request.seed or None,
+        output_format=(request.output_format or "png").lower(),
     )
 
 
-def check_generation_request(request: image_pb2.GenerateImageRequest, providers: ProviderRegistry) -> str:
-    return check_provider_request(providers, IMAGE_GENERATION, request.provider, _wanted(request).requirements())
+def check_generation_request(
+    request: image_pb2.GenerateImageRequest, providers: ProviderRegistry
+) -> str:
+    """Submit-time check: returns the pinned provider ("" when the strategy chooses)."""
+    return check_provider_request(
+        providers,
+        IMAGE_GENERATION,
+        request.provider,
+        _wanted(request).requirements(),
+        strategy=request.strategy,
+    )
 
 
 async def generate(ctx: JobContext) -> JobResult:
@@ -37,7 +57,11 @@ async def generate(ctx: JobContext) -> JobResult:
     images = await run_provider_call(
         ctx,
         lambda call: generate_image(
-            ctx.providers, wanted, ctx=call, strategy=request.strategy or None, only=request.provider or None
+            registry_of(ctx),
+            wanted,
+            ctx=call,
+            strategy=request.strategy or None,
+            only=pinned_provider(request.provider),
         ),
     )
     artifacts = []
@@ -45,11 +69,20 @@ async def generate(ctx: JobContext) -> JobResult:
         extension = _EXTENSIONS.get(image.content_type, "png")
         artifacts.append(
             await ctx.artifacts.put_bytes(
-                image.data, content_type=image.content_type, filename=f"image_{index + 1}.{extension}",
-                owner=ctx.owner, role="image",
+                image.data,
+                content_type=image.content_type,
+                filename=f"image_{index + 1}.{extension}",
+                owner=ctx.owner,
+                role="image",
             )
         )
-    result = image_pb2.GenerateImageResult(images=artifacts, revised_prompt=images.revised_prompt or "")
+    result = image_pb2.GenerateImageResult(
+        images=artifacts, revised_prompt=images.revised_prompt or ""
+    )
     return JobResult(
-        result=result, artifacts=artifacts, provider=images.provider, model=images.model, cost_usd=images.cost_usd
+        result=result,
+        artifacts=artifacts,
+        provider=images.provider,
+        model=images.model,
+        cost_usd=images.cost_usd,
     )

@@ -55,6 +55,9 @@ class TaskRow(Base):
     webhook_events: Mapped[list] = mapped_column(JSONB, default=list)
     task_metadata: Mapped[dict] = mapped_column("metadata", JSONB, default=dict)
     queued_reason: Mapped[str] = mapped_column(String(64), default="")
+    # "<worker id>/<delivery count>" of the current attempt: a worker retrying its own
+    # StartAttempt (the answer was lost) gets the same attempt back.
+    claim: Mapped[str] = mapped_column(String(160), default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     cache_key: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -212,6 +212,7 @@ class TaskStore:
                 "webhook_events": list(options.webhook_events),
                 "metadata": dict(options.metadata),
                 "queued_reason": OWNER_LIMIT_REASON if held else "",
+                "claim": "",
                 "idempotency_key": request.idempotency_key or None,
                 "request_hash": request_hash,
                 "cache_key": request.cache_key or None,
@@ -553,6 +554,11 @@ class TaskStore:
                 if running >= self.settings.capacity_per_type:
                     # Global capacity: the job waits in JetStream (the worker naks it).
                     return tasks_pb2.StartAttemptResponse(proceed=False, reason="CAPACITY")
+            claim = f"{request.worker_id}/{request.delivery_count}"
+            if row.status == PROCESSING and request.worker_id and row.claim == claim:
+                # The same worker asking again for the same delivery: its first call
+                # committed but the answer was lost (a registry replica died).
+                return tasks_pb2.StartAttemptResponse(proceed=True, attempt=row.attempt, task=task_to_proto(row))
             if row.status == PROCESSING and request.delivery_count <= 1:
                 # A job message the relay published twice (dedupe window passed): the first
                 # delivery's attempt is alive; this copy must not start a second one.
@@ -564,7 +570,7 @@ class TaskStore:
                     .where(TASKS.c.id == task_id)
                     .values(
                         status=PROCESSING, attempt=attempt, stage="starting", progress=0, started_at=now,
-                        updated_at=now, next_attempt_at=None, queued_reason="",
+                        updated_at=now, next_attempt_at=None, queued_reason="", claim=claim,
                     )
                     .returning(TASKS)
                 )

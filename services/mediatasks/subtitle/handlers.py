@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mediatasks.audio import sphinx
 from mediatasks.core.jobs import fetch_input, percent_progress
 from mediatasks.core.worker import JobContext, JobResult
 from mediatasks.subtitle import align
 from mediatasks.subtitle.cues import Cue, content_type, cues_from_text, cues_from_words, normalize_format, parse, render
 from mediatasks.subtitle.rules import rules_of
+from mediatasks.subtitle.translation import target_language, translate_job_cues, translate_paragraphs
 from mediatasks.v1 import subtitle_pb2
+
+
+def _subtitle_text(path: Path) -> str:
+    """A subtitle file's text: UTF-8 (with or without a BOM), else Windows-1252, which old
+    SRT files often are (decoding those as UTF-8 would turn every accent into U+FFFD)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 async def generate_subtitles(ctx: JobContext) -> JobResult:
@@ -23,7 +36,7 @@ async def generate_subtitles(ctx: JobContext) -> JobResult:
         media = await fetch_input(ctx, request.media_url, "media")
         if request.subtitles_url:
             source = await fetch_input(ctx, request.subtitles_url, "source_subtitles")
-            given: str | list[Cue] = parse(source.read_text(errors="replace"))
+            given: str | list[Cue] = parse(_subtitle_text(source))
         else:
             given = request.text
         aligned = await align.align_text_to_audio(
@@ -37,23 +50,41 @@ async def generate_subtitles(ctx: JobContext) -> JobResult:
     elif request.media_url:
         media = await fetch_input(ctx, request.media_url, "media")
         transcript = await sphinx.transcribe(
-            media, timeout=timeout, language=request.source_language or "en",
+            media,
+            timeout=timeout,
+            language=request.source_language or "en",
             on_progress=percent_progress(ctx, 10, 85, "transcribing"),
         )
         await ctx.progress(90, "segmenting")
         cues = cues_from_words(transcript.words, rules)
+    elif request.subtitles_url:
+        # Translation of a given file (no media to align to): its cues as they are.
+        source = await fetch_input(ctx, request.subtitles_url, "source_subtitles")
+        cues = parse(_subtitle_text(source))
     else:
         await ctx.progress(30, "timing")
         cues = cues_from_text(request.text, rules)
 
+    provider, model, cost = "local", "", 0.0
+    target = target_language(request)
+    if target:
+        translated = await translate_job_cues(ctx, request, cues, rules)
+        translate_paragraphs(result.paragraphs, cues, translated.cues)
+        cues = translated.cues
+        result.language = target
+        provider, model, cost = translated.provider or provider, translated.model, translated.cost_usd
+
     content = render(cues, fmt)
     await ctx.progress(95, "uploading")
     artifact = await ctx.artifacts.put_bytes(
-        content.encode(), content_type=content_type(fmt), filename=f"subtitles.{fmt}", owner=ctx.owner,
+        content.encode(),
+        content_type=content_type(fmt),
+        filename=f"subtitles.{fmt}",
+        owner=ctx.owner,
         role="subtitles",
     )
     result.content = content
     result.cue_count = len(cues)
     result.duration_seconds = max((cue.end for cue in cues), default=0.0)
     result.subtitles.CopyFrom(artifact)
-    return JobResult(result=result, artifacts=[artifact])
+    return JobResult(result=result, artifacts=[artifact], provider=provider, model=model, cost_usd=cost)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from mediatasks.audio import sphinx
 from mediatasks.core.errors import invalid_input
 from mediatasks.core.media_service import MediaParts
-from mediatasks.core.settings import not_configured
 from mediatasks.subtitle.cues import normalize_format
 from mediatasks.subtitle.rules import rules_of
+from mediatasks.subtitle.translation import check_translation_request
 from mediatasks.v1 import subtitle_pb2_grpc
 
 MAX_TEXT_CHARS = 200_000
@@ -28,10 +29,11 @@ class SubtitleServicer(subtitle_pb2_grpc.SubtitleServiceServicer):
             raise invalid_input(f"text is longer than {MAX_TEXT_CHARS} characters", field="text")
         normalize_format(request.format or "srt")
         rules_of(request)  # raises INVALID_INPUT for out-of-range layout rules
-        source = (request.source_language or "en").lower()
-        target = (request.target_language or "").lower()
-        if target and target != source and not self.parts.settings.is_configured("openai_api_key"):
-            raise not_configured("subtitle_generation with target_language", ["MEDIATASKS_OPENAI_API_KEY"])
+        if request.media_url:
+            # Speech in media is transcribed or aligned offline (PocketSphinx): refuse a
+            # language it cannot decode now, not after the task has been queued.
+            sphinx.check_language(request.source_language or None)
+        provider = check_translation_request(request, self.parts.providers)
         await self.parts.submitter.check_input(request.media_url, field="media_url", required=False)
         await self.parts.submitter.check_input(request.subtitles_url, field="subtitles_url", required=False)
-        return await self.parts.submitter.submit("subtitle_generation", request, context)
+        return await self.parts.submitter.submit("subtitle_generation", request, context, provider=provider)

@@ -9,17 +9,20 @@ from google.protobuf import json_format
 
 from mediatasks.core.jobs import fetch_input, stage_progress, store_output
 from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.v1 import common_pb2, video_pb2
 from mediatasks.video.analysis import analyze_video
 from mediatasks.video.ffmpeg import MediaInfo
 from mediatasks.video.operations import add_audio, burn_captions, images_to_video
 from mediatasks.video.styles import caption_style_of
-from mediatasks.v1 import common_pb2, video_pb2
 
 
 def _video_result(artifact: common_pb2.Artifact, info: MediaInfo) -> video_pb2.VideoResult:
     return video_pb2.VideoResult(
-        video=artifact, duration_seconds=info.duration_seconds or 0.0, width=info.width or 0,
-        height=info.height or 0, fps=info.fps or 0.0,
+        video=artifact,
+        duration_seconds=info.duration_seconds or 0.0,
+        width=info.width or 0,
+        height=info.height or 0,
+        fps=info.fps or 0.0,
     )
 
 
@@ -33,15 +36,25 @@ async def caption(ctx: JobContext) -> JobResult:
     video = await fetch_input(ctx, request.video_url, "input_video")
     if request.subtitles:
         subtitles = ctx.workdir / "captions.txt"
-        subtitles.write_text(request.subtitles)
+        # Explicit UTF-8: the subtitle loader reads UTF-8 first, whatever the worker's locale.
+        subtitles.write_text(request.subtitles, encoding="utf-8")
     else:
         subtitles = await fetch_input(ctx, request.subtitles_url, "captions", percent=4)
     out = ctx.workdir / "output.mp4"
+    # No style in the request: an ASS file keeps its authored styles (SRT/VTT get the
+    # library's default style either way).
+    style = caption_style_of(request.style) if request.HasField("style") else None
     info = await burn_captions(
-        video, subtitles, out, style=caption_style_of(request.style),
-        on_progress=stage_progress(ctx, 5, 95), timeout=ctx.settings.job_timeout_seconds,
+        video,
+        subtitles,
+        out,
+        style=style,
+        on_progress=stage_progress(ctx, 5, 95),
+        timeout=ctx.settings.job_timeout_seconds,
     )
-    artifact = await store_output(ctx, out, role="video", filename=_output_name(request.output_filename, "captioned.mp4"))
+    artifact = await store_output(
+        ctx, out, role="video", filename=_output_name(request.output_filename, "captioned.mp4")
+    )
     return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
 
 
@@ -53,11 +66,18 @@ async def slideshow(ctx: JobContext) -> JobResult:
         items.append((path, image.duration))
     out = ctx.workdir / "output.mp4"
     info = await images_to_video(
-        items, out, width=request.width or 1280, height=request.height or 720, fps=request.fps or 25,
-        background=request.background or "#000000", on_progress=stage_progress(ctx, 5, 95),
+        items,
+        out,
+        width=request.width or 1280,
+        height=request.height or 720,
+        fps=request.fps or 25,
+        background=request.background or "#000000",
+        on_progress=stage_progress(ctx, 5, 95),
         timeout=ctx.settings.job_timeout_seconds,
     )
-    artifact = await store_output(ctx, out, role="video", filename=_output_name(request.output_filename, "slideshow.mp4"))
+    artifact = await store_output(
+        ctx, out, role="video", filename=_output_name(request.output_filename, "slideshow.mp4")
+    )
     return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
 
 
@@ -67,11 +87,18 @@ async def mux_audio(ctx: JobContext) -> JobResult:
     audio = await fetch_input(ctx, request.audio_url, "input_audio", percent=4)
     out = ctx.workdir / "output.mp4"
     info = await add_audio(
-        video, audio, out, mode=(request.mode or "pad").lower(), replace=not request.keep_original_audio,
-        volume=request.volume or 1.0, on_progress=stage_progress(ctx, 5, 95),
+        video,
+        audio,
+        out,
+        mode=(request.mode or "pad").lower(),
+        replace=not request.keep_original_audio,
+        volume=request.volume or 1.0,
+        on_progress=stage_progress(ctx, 5, 95),
         timeout=ctx.settings.job_timeout_seconds,
     )
-    artifact = await store_output(ctx, out, role="video", filename=_output_name(request.output_filename, "with_audio.mp4"))
+    artifact = await store_output(
+        ctx, out, role="video", filename=_output_name(request.output_filename, "with_audio.mp4")
+    )
     return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
 
 
@@ -86,9 +113,13 @@ async def analyze(ctx: JobContext) -> JobResult:
         return await sphinx.transcribe(wav, timeout=ctx.settings.job_timeout_seconds)
 
     local = analyze_video(
-        video, ctx.workdir / "analysis", target_aspect_ratios=list(request.target_aspect_ratios) or ["9:16"],
-        frame_count=request.frame_count or 3, transcribe=transcribe if request.transcribe else None,
-        subtitles_path=subtitles, on_progress=stage_progress(ctx, 5, 85),
+        video,
+        ctx.workdir / "analysis",
+        target_aspect_ratios=list(request.target_aspect_ratios) or ["9:16"],
+        frame_count=request.frame_count or 3,
+        transcribe=transcribe if request.transcribe else None,
+        subtitles_path=subtitles,
+        on_progress=stage_progress(ctx, 5, 85),
         timeout=ctx.settings.job_timeout_seconds,
     )
     provider, model, cost = "local", "", 0.0

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import pysubs2
+
 from mediatasks.core.errors import invalid_input
 from mediatasks.core.media_service import MediaParts
-from mediatasks.video.analysis import parse_ratio
-from mediatasks.video.styles import caption_style_of
 from mediatasks.v1 import video_pb2_grpc
+from mediatasks.video.analysis import parse_ratio
+from mediatasks.video.operations import parse_color
+from mediatasks.video.styles import caption_style_of
 
 MAX_SLIDES = 500
 MAX_SIDE = 4096
 AUDIO_MODES = ("", "pad", "trim", "loop")
+DEFAULT_SLIDESHOW_FPS = 25
+# Inline subtitles travel inside the task's input (stored in the registry): larger files
+# belong in an upload, referenced by subtitles_url.
+MAX_INLINE_SUBTITLES_CHARS = 1_000_000
 
 
 def _check_dimensions(width: int, height: int, fps: int) -> None:
@@ -22,6 +29,25 @@ def _check_dimensions(width: int, height: int, fps: int) -> None:
         raise invalid_input("fps must be between 1 and 120", field="fps")
 
 
+def _check_inline_subtitles(text: str) -> None:
+    """Parse inline subtitle text at submit, so a typo is a 400 now rather than a failed
+    task later (the job parses it again with the same library)."""
+    if not text.strip():
+        raise invalid_input("subtitles (inline text) is empty", field="subtitles")
+    if len(text) > MAX_INLINE_SUBTITLES_CHARS:
+        raise invalid_input(
+            f"subtitles (inline text) is longer than {MAX_INLINE_SUBTITLES_CHARS} characters: "
+            "upload the file and pass subtitles_url",
+            field="subtitles",
+        )
+    try:
+        parsed = pysubs2.SSAFile.from_string(text)
+    except Exception as exc:  # pysubs2 raises several types for unparseable text
+        raise invalid_input(f"subtitles is not SRT, WebVTT or ASS text: {exc}", field="subtitles") from None
+    if not any(not event.is_comment and event.text.strip() for event in parsed.events):
+        raise invalid_input("subtitles (inline text) has no cues", field="subtitles")
+
+
 class VideoServicer(video_pb2_grpc.VideoServiceServicer):
     def __init__(self, parts: MediaParts) -> None:
         self.parts = parts
@@ -30,13 +56,16 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
         from mediatasks.video.generation import check_generation_request
 
         provider = check_generation_request(request, self.parts.providers)
-        return await self.parts.submitter.submit("video_generation", request, context, provider=provider,
-                                                 model=request.model)
+        return await self.parts.submitter.submit(
+            "video_generation", request, context, provider=provider, model=request.model
+        )
 
     async def BurnCaptions(self, request, context):
         await self.parts.submitter.check_input(request.video_url, field="video_url")
         if bool(request.subtitles_url) == bool(request.subtitles):
             raise invalid_input("give exactly one of subtitles_url and subtitles (inline text)", field="subtitles_url")
+        if request.subtitles:
+            _check_inline_subtitles(request.subtitles)
         await self.parts.submitter.check_input(request.subtitles_url, field="subtitles_url", required=False)
         caption_style_of(request.style).validate()
         return await self.parts.submitter.submit("video_caption", request, context)
@@ -44,11 +73,19 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
     async def ImagesToVideo(self, request, context):
         if not 1 <= len(request.images) <= MAX_SLIDES:
             raise invalid_input(f"images must hold 1 to {MAX_SLIDES} items", field="images")
+        _check_dimensions(request.width, request.height, request.fps)
+        if request.background:
+            parse_color(request.background, field="background")
+        fps = request.fps or DEFAULT_SLIDESHOW_FPS
         for index, image in enumerate(request.images):
             if not 0 < image.duration <= 3600:
                 raise invalid_input(f"images[{index}].duration must be > 0 and <= 3600 seconds", field="images")
+            if image.duration * fps < 1:
+                raise invalid_input(
+                    f"images[{index}].duration {image.duration:g} s is shorter than one frame at {fps} fps",
+                    field="images",
+                )
             await self.parts.submitter.check_input(image.image_url, field=f"images[{index}].image_url")
-        _check_dimensions(request.width, request.height, request.fps)
         return await self.parts.submitter.submit("video_img2vid", request, context)
 
     async def AddAudio(self, request, context):

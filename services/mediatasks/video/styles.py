@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from mediatasks.video.operations import CaptionStyle
 from mediatasks.v1 import video_pb2
+from mediatasks.video.operations import CaptionStyle
 
 
 def caption_style_of(style: video_pb2.CaptionStyle) -> CaptionStyle:
+    """The request's caption style with the library's defaults for unset fields."""
     defaults = CaptionStyle()
     return CaptionStyle(
         font_name=style.font_name or defaults.font_name,

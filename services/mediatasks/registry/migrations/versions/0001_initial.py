@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("webhook_events", postgresql.JSONB(), nullable=False),
         sa.Column("metadata", postgresql.JSONB(), nullable=False),
         sa.Column("queued_reason", sa.String(64), nullable=False),
+        sa.Column("claim", sa.String(160), nullable=False, server_default=""),
         sa.Column("idempotency_key", sa.String(255), nullable=True),
         sa.Column("request_hash", sa.String(64), nullable=True),
         sa.Column("cache_key", sa.String(64), nullable=True),
