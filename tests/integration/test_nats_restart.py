@@ -33,6 +33,12 @@ async def test_jobs_survive_a_nats_restart(nats_server, registry_service, subtit
         raise AssertionError(f"task {task_id} stuck in {task.status} ({task.stage})")
 
     try:
+        # The worker declares its consumers in the background: let it finish first.
+        for _ in range(200):
+            health = await registry.GetHealth(tasks_pb2.GetHealthRequest(), metadata=metadata, timeout=5)
+            if health.workers.get("subtitle_generation"):
+                break
+            await asyncio.sleep(0.05)
         before = await submit()
         await asyncio.to_thread(nats_server.restart)
         # Submitted while the services are still reconnecting: the outbox holds the job

@@ -64,6 +64,7 @@ async def start_media_service(
         publisher = ProviderStatusPublisher(runtime.js, providers, service.name)
         runtime.add_background(publisher.run, stop=publisher.stop)
     runtime.add_cleanup(registry.close)
+    runtime.add_cleanup(providers.aclose)
     await runtime.start()
     return runtime, parts
 

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 PUBLISH_INTERVAL_SECONDS = 10.0
 CHANGE_CHECK_SECONDS = 1.0
 # Entries outlive a few missed writes, not a dead service.
-ENTRY_TTL_SECONDS = 60.0
+ENTRY_TTL_SECONDS = topology.PROVIDERS_TTL_SECONDS
 HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
 
 # The provider task types each media service's jobs call.

@@ -35,6 +35,9 @@ DLQ_STREAM = "MEDIATASKS_DLQ"
 WORKERS_BUCKET = "mediatasks-workers"
 PROVIDERS_BUCKET = "mediatasks-providers"
 APIKEYS_BUCKET = "mediatasks-apikeys"
+# Entries of a process that died without cleaning up vanish after these TTLs.
+WORKERS_TTL_SECONDS = 15.0
+PROVIDERS_TTL_SECONDS = 60.0
 
 # Highest first: the order a worker tries them in.
 PRIORITIES = ("urgent", "high", "medium", "low")

@@ -163,7 +163,7 @@ class Worker:
                 self._doorbell.set()
 
             self._subs.append(await self.nc.subscribe(f"mediatasks.jobs.{task_type}.*", cb=ring))
-        self._liveness = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=15.0)
+        self._liveness = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=topology.WORKERS_TTL_SECONDS)
         self._inbox = self.nc.new_inbox()
         self._pull_sub = await self.nc.subscribe(self._inbox, pending_msgs_limit=1024)
         self._subs.append(self._pull_sub)
@@ -221,9 +221,28 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=5.0)
 
+    async def _setup_with_retries(self) -> None:
+        """Declare consumers and subscriptions, waiting out a NATS that is restarting."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._setup()
+                return
+            except (nats.errors.Error, TimeoutError, OSError) as exc:
+                log.warning("worker setup failed (%s); retrying in %.1fs", exc, delay)
+                for sub in self._subs:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                self._subs.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                delay = min(delay * 2, 5.0)
+
     async def run(self) -> None:
         """Fetch and run jobs until :meth:`stop`."""
-        await self._setup()
+        await self._setup_with_retries()
+        if self._stopping.is_set():
+            return
         beat = asyncio.create_task(self._heartbeat_liveness())
         log.info("worker %s serving %s (concurrency %d)", self.worker_id, ",".join(self.handlers), self.concurrency)
         try:

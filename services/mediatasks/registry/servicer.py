@@ -61,7 +61,7 @@ class LiveWorkers:
         counts: dict[str, int] = {}
         try:
             if self._kv is None:
-                self._kv = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=15.0)
+                self._kv = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=topology.WORKERS_TTL_SECONDS)
             keys = await self._kv.keys()
         except Exception:  # nats.js.errors.NoKeysError when empty, or NATS down
             keys = []
@@ -338,13 +338,18 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
     async def ListProviders(self, request, context):
         response = tasks_pb2.ListProvidersResponse()
         try:
-            kv = await topology.ensure_kv(self.js, topology.PROVIDERS_BUCKET)
+            kv = await topology.ensure_kv(self.js, topology.PROVIDERS_BUCKET, ttl=topology.PROVIDERS_TTL_SECONDS)
             keys = await kv.keys()
-        except Exception:
+        except Exception:  # nats.js.errors.NoKeysError when no service has reported yet
             keys = []
         for key in sorted(keys):
-            entry = await kv.get(key)
-            status = json_format.Parse(entry.value, tasks_pb2.ProviderStatus())
+            try:
+                entry = await kv.get(key)
+            except Exception:  # expired or deleted between keys() and get()
+                continue
+            if not entry.value:
+                continue
+            status = json_format.Parse(entry.value, tasks_pb2.ProviderStatus(), ignore_unknown_fields=True)
             response.providers.append(status)
         return response
 
