@@ -8,6 +8,7 @@ A service's entry point builds its servicers and job handlers and hands them to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -19,7 +20,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from mediatasks.core import metrics, topology
-from mediatasks.core.auth import ApiKeyStore, Authenticator, Principal, current_principal
+from mediatasks.core.auth import ApiKeyStore, Authenticator, current_principal
 from mediatasks.core.errors import DOMAIN, MediaTasksError
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import Settings
@@ -59,55 +60,53 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         self.service = service
         self.authenticator = authenticator
 
+    @contextlib.asynccontextmanager
+    async def _serving(self, method_path: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """Around one call: credentials in, project errors out as statuses, metrics."""
+        method = method_path.rsplit("/", 1)[-1]
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            try:
+                current_principal.set(await self.authenticator.authenticate(metadata))
+            except MediaTasksError:
+                if method_path not in PUBLIC_METHODS:
+                    raise
+                current_principal.set(None)
+            yield
+        except MediaTasksError as error:
+            code = error.code.name
+            await abort_with_error(context, error)
+        except grpc.aio.AbortError:
+            code = context.code().name if context.code() else "ABORTED"
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except Exception:
+            code = "INTERNAL"
+            log.exception("%s failed", method)
+            metrics.ERRORS.labels(self.service, "INTERNAL").inc()
+            await abort_with_error(
+                context, MediaTasksError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; see the service log")
+            )
+        finally:
+            metrics.RPC_REQUESTS.labels(self.service, method, code).inc()
+            metrics.RPC_DURATION.labels(self.service, method).observe(time.perf_counter() - started)
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method_path = handler_call_details.method
-        method = method_path.rsplit("/", 1)[-1]
-        public = method_path in PUBLIC_METHODS
-
-        async def authenticate(context: grpc.aio.ServicerContext) -> Principal | None:
-            metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-            if public:
-                try:
-                    return await self.authenticator.authenticate(metadata)
-                except MediaTasksError:
-                    return None
-            return await self.authenticator.authenticate(metadata)
-
-        def observe(started: float, code: str) -> None:
-            metrics.RPC_REQUESTS.labels(self.service, method, code).inc()
-            metrics.RPC_DURATION.labels(self.service, method).observe(time.perf_counter() - started)
 
         if handler.unary_unary:
             behavior = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                started = time.perf_counter()
-                code = "OK"
-                try:
-                    current_principal.set(await authenticate(context))
+                async with self._serving(method_path, context):
                     return await behavior(request, context)
-                except MediaTasksError as error:
-                    code = error.code.name
-                    await abort_with_error(context, error)
-                except grpc.aio.AbortError:
-                    code = context.code().name if context.code() else "ABORTED"
-                    raise
-                except asyncio.CancelledError:
-                    code = "CANCELLED"
-                    raise
-                except Exception:
-                    code = "INTERNAL"
-                    log.exception("%s failed", method)
-                    metrics.ERRORS.labels(self.service, "INTERNAL").inc()
-                    await abort_with_error(
-                        context,
-                        MediaTasksError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; see the service log"),
-                    )
-                finally:
-                    observe(started, code)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -119,30 +118,9 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             stream_behavior = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                started = time.perf_counter()
-                code = "OK"
-                try:
-                    current_principal.set(await authenticate(context))
+                async with self._serving(method_path, context):
                     async for item in stream_behavior(request, context):
                         yield item
-                except MediaTasksError as error:
-                    code = error.code.name
-                    await abort_with_error(context, error)
-                except asyncio.CancelledError:
-                    code = "CANCELLED"
-                    raise
-                except grpc.aio.AbortError:
-                    code = "ABORTED"
-                    raise
-                except Exception:
-                    code = "INTERNAL"
-                    log.exception("%s failed", method)
-                    await abort_with_error(
-                        context,
-                        MediaTasksError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; see the service log"),
-                    )
-                finally:
-                    observe(started, code)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
