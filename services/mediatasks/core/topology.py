@@ -138,12 +138,10 @@ async def ensure_job_consumer(
         max_ack_pending=-1,
     )
     try:
-        await js.consumer_info(JOBS_STREAM, name)
-    except NotFoundError:
-        try:
-            await js.add_consumer(JOBS_STREAM, config)
-        except BadRequestError as exc:  # created concurrently by another replica
-            log.debug("consumer %s: %s", name, exc)
+        # Creates the consumer, or updates it when a setting such as AckWait changed.
+        await js.add_consumer(JOBS_STREAM, config)
+    except BadRequestError as exc:  # a change the server cannot apply in place
+        log.warning("consumer %s keeps its old configuration: %s", name, exc)
     return name
 
 

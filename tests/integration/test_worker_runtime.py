@@ -1,0 +1,169 @@
+"""The worker runtime against real JetStream and the real registry, with test handlers:
+priorities, heartbeats past AckWait, cancellation, retries and the dead-letter queue."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import nats
+import pytest
+
+from mediatasks.core import topology
+from mediatasks.core.artifacts import ArtifactStore
+from mediatasks.core.clients import RegistryClient
+from mediatasks.core.errors import transient
+from mediatasks.core.worker import JobContext, JobResult, Worker
+from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2, tasks_pb2_grpc
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+INTERNAL = (("x-mediatasks-internal", "test-internal-token"),)  # no owner: sees every task
+
+
+@pytest.fixture(scope="module")
+async def harness(service_settings):
+    channel = grpc.aio.insecure_channel(service_settings.registry_addr)
+    registry = tasks_pb2_grpc.TaskRegistryStub(channel)
+    nc = await nats.connect(service_settings.nats_url)
+    yield registry, nc, service_settings
+    await nc.close()
+    await channel.close()
+
+
+async def create(registry, task_type: str, **options) -> tasks_pb2.Task:
+    request = tasks_pb2.CreateTaskRequest(
+        task_type=task_type, owner=f"runtime-{uuid.uuid4().hex[:6]}", options=common_pb2.SubmitOptions(**options)
+    )
+    request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=uuid.uuid4().hex))
+    return await registry.CreateTask(request, metadata=INTERNAL, timeout=10)
+
+
+async def until(registry, task_id: str, predicate, timeout: float = 20.0) -> tasks_pb2.Task:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        task = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task_id), metadata=INTERNAL, timeout=5)
+        if predicate(task):
+            return task
+        assert loop.time() < deadline, f"task {task_id}: {tasks_pb2.Task.Status.Name(task.status)} {task.stage}"
+        await asyncio.sleep(0.05)
+
+
+class Running:
+    """A Worker with test handlers, on the real registry and JetStream."""
+
+    def __init__(self, nc, settings, handlers, concurrency=1):
+        self.client = RegistryClient(settings)
+        js = nc.jetstream()
+        self.worker = Worker(settings, nc, js, self.client, ArtifactStore(js, settings), handlers, concurrency=concurrency)
+
+    async def __aenter__(self):
+        self.task = asyncio.create_task(self.worker.run())
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.worker.stop()
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.client.close()
+
+
+def done(ctx: JobContext) -> JobResult:
+    return JobResult(result=subtitle_pb2.SubtitleResult(content=ctx.task_id))
+
+
+async def test_highest_priority_first(harness):
+    registry, nc, settings = harness
+    order: list[str] = []
+
+    async def record(ctx: JobContext) -> JobResult:
+        order.append(ctx.task.priority)
+        return done(ctx)
+
+    # Queued before any worker of this type exists, so the worker sees all of them at once.
+    tasks = [await create(registry, "video_add_audio", priority=p) for p in ("low", "medium", "urgent", "high")]
+    async with Running(nc, settings, {"video_add_audio": record}):
+        for task in tasks:
+            await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED)
+    assert order == ["urgent", "high", "medium", "low"]
+
+
+async def test_heartbeats_keep_a_long_job_past_ack_wait(harness):
+    registry, nc, settings = harness
+    settings = settings.model_copy(update={"ack_wait_seconds": 1.0})
+
+    async def slow(ctx: JobContext) -> JobResult:
+        await asyncio.sleep(3.0)  # three AckWaits
+        return done(ctx)
+
+    task = await create(registry, "video_analysis")
+    async with Running(nc, settings, {"video_analysis": slow}):
+        finished = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED)
+    info = await nc.jetstream().consumer_info(topology.JOBS_STREAM, topology.job_consumer("video_analysis", "medium"))
+    assert info.config.ack_wait == 1.0
+    assert finished.attempt == 1  # never redelivered while it was heartbeating
+
+
+async def test_cancel_stops_the_running_handler(harness):
+    registry, nc, settings = harness
+    started = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def forever(ctx: JobContext) -> JobResult:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            ctx.cancel_confirmed = True
+            stopped.set()
+            raise
+        return done(ctx)
+
+    task = await create(registry, "video_generation")
+    async with Running(nc, settings, {"video_generation": forever}):
+        await asyncio.wait_for(started.wait(), 20)
+        await registry.CancelTask(tasks_pb2.CancelTaskRequest(task_id=task.task_id), metadata=INTERNAL)
+        await asyncio.wait_for(stopped.wait(), 2)
+        final = await until(registry, task.task_id, lambda t: t.cancel_confirmed)
+    assert final.status == tasks_pb2.Task.CANCELLED
+
+
+async def test_transient_failures_retry_then_dead_letter(harness):
+    registry, nc, settings = harness
+    settings = settings.model_copy(update={"max_deliver": 3, "retry_schedule_seconds": "0.1"})
+    calls = 0
+
+    async def flaky(ctx: JobContext) -> JobResult:
+        nonlocal calls
+        calls += 1
+        raise transient("UPSTREAM_DOWN", "the vendor is down")
+
+    task = await create(registry, "image_generation", max_attempts=10)
+    async with Running(nc, settings, {"image_generation": flaky}):
+        failed = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.FAILED)
+    assert failed.error.reason == "DELIVERY_EXHAUSTED" and calls == 3
+    letters = await registry.ListDeadLetters(tasks_pb2.ListDeadLettersRequest(task_type="image_generation"),
+                                             metadata=INTERNAL)
+    assert task.task_id in [item.task_id for item in letters.items]
+    js = nc.jetstream()
+    last = await js.get_last_msg(topology.DLQ_STREAM, topology.dlq_subject("image_generation"))
+    assert tasks_pb2.Job.FromString(last.data).task_id == task.task_id
+    assert "delivered 4 times" in last.headers["Mediatasks-Reason"]
+
+
+async def test_retryable_failure_then_success(harness):
+    registry, nc, settings = harness
+    settings = settings.model_copy(update={"retry_schedule_seconds": "0.1"})
+    attempts: list[int] = []
+
+    async def second_time_lucky(ctx: JobContext) -> JobResult:
+        attempts.append(ctx.attempt)
+        if ctx.attempt == 1:
+            raise transient("RATE_LIMITED", "429")
+        return done(ctx)
+
+    task = await create(registry, "audio_transcription")
+    async with Running(nc, settings, {"audio_transcription": second_time_lucky}):
+        finished = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED)
+    assert attempts == [1, 2] and finished.attempt == 2
