@@ -27,7 +27,7 @@ def render_transcript(
     if name in ("text", "txt"):
         return (transcript.text + "\n" if transcript.text else ""), "text/plain; charset=utf-8"
     if name in ("srt", "vtt", "webvtt"):
-        cues = cues_from_words(transcript.words, rules)
+        cues = cues_from_words(transcript.words, rules, media_end=transcript.duration or None)
         return render(cues, name), content_type(name)
     raise invalid_input(
         f"unsupported transcript format {fmt!r}; supported: {', '.join(TRANSCRIPT_FORMATS)}",

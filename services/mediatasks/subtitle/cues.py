@@ -128,7 +128,9 @@ def cues_from_text(text: str, rules: CueRules = DEFAULT_RULES, start: float = 0.
     return cues
 
 
-def cues_from_words(words: Sequence[Word], rules: CueRules = DEFAULT_RULES) -> list[Cue]:
+def cues_from_words(
+    words: Sequence[Word], rules: CueRules = DEFAULT_RULES, *, media_end: float | None = None
+) -> list[Cue]:
     """Group timed words (a transcript) into cues that follow the speech.
 
     A pause of ``pause_split`` seconds or sentence punctuation starts a new cue (short
@@ -137,7 +139,9 @@ def cues_from_words(words: Sequence[Word], rules: CueRules = DEFAULT_RULES) -> l
     with its first word and ends with its last, stretched to ``min_duration`` when the
     next cue leaves room; cues never overlap and keep ``gap`` seconds apart (after a cue
     stretched to ``min_duration``, the next may start a little after its speech rather
-    than flash by). No words give no cues.
+    than flash by), but a cue never starts later than ``min_duration`` after its speech, so
+    quick speech cannot push later cues off their words. With ``media_end`` (the media's
+    duration) no cue runs past the end of the media. No words give no cues.
     """
     timed = [w for w in words if w.text and w.text.strip()]
     for w in timed:
@@ -164,6 +168,7 @@ def cues_from_words(words: Sequence[Word], rules: CueRules = DEFAULT_RULES) -> l
     min_ms = _quantize(rules.min_duration * 1000)
     max_ms = _quantize(rules.max_duration * 1000)
     starts = [_quantize(g[0].start * 1000) for g in groups]
+    limit_ms = _quantize(media_end * 1000) if media_end else None
     cues: list[Cue] = []
     previous_end = -gap_ms
     for index, group in enumerate(groups):
@@ -171,8 +176,15 @@ def cues_from_words(words: Sequence[Word], rules: CueRules = DEFAULT_RULES) -> l
         spoken_end = max(_quantize(group[-1].end * 1000), start_ms + _TIME_UNIT_MS)
         end_ms = min(max(spoken_end, start_ms + min_ms), start_ms + max_ms)
         if index + 1 < len(groups):
-            # Yield to the next cue's speech, but never below the minimum duration.
-            end_ms = max(min(end_ms, starts[index + 1] - gap_ms), start_ms + min_ms)
+            # Yield to the next cue's speech; keep the minimum duration only while that
+            # delays the next cue by less than the minimum itself (no cascading drift).
+            next_start = starts[index + 1]
+            floor_ms = min(start_ms + min_ms, next_start + min_ms - gap_ms)
+            end_ms = max(min(end_ms, next_start - gap_ms), floor_ms, start_ms + _TIME_UNIT_MS)
+        if limit_ms is not None:
+            if start_ms >= limit_ms:
+                break
+            end_ms = min(end_ms, limit_ms)
         text = _wrap([w.text.strip() for w in group], rules)
         cues.append(Cue(start_ms / 1000, end_ms / 1000, text))
         previous_end = end_ms

@@ -56,7 +56,7 @@ async def generate_subtitles(ctx: JobContext) -> JobResult:
             on_progress=percent_progress(ctx, 10, 85, "transcribing"),
         )
         await ctx.progress(90, "segmenting")
-        cues = cues_from_words(transcript.words, rules)
+        cues = cues_from_words(transcript.words, rules, media_end=transcript.duration or None)
     elif request.subtitles_url:
         # Translation of a given file (no media to align to): its cues as they are.
         source = await fetch_input(ctx, request.subtitles_url, "source_subtitles")

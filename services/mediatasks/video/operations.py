@@ -411,7 +411,9 @@ async def images_to_video(
     graph.append(f"{inputs}concat=n={len(items)}:v=1:a=0[out]")
     args += ["-filter_complex", ";".join(graph), "-map", "[out]"]
     args += _x264_args(preset, crf)
-    args += ["-r", rate_expr, "-fps_mode", "cfr", "-movflags", "+faststart"]
+    # -frames:v caps the output at exactly the frames asked for: a source frame that
+    # carries a duration of its own (a GIF's delay) would otherwise be padded by cfr.
+    args += ["-r", rate_expr, "-fps_mode", "cfr", "-frames:v", str(sum(frame_counts)), "-movflags", "+faststart"]
 
     total_seconds = sum(frame_counts) / rate
     with _atomic_output(out_path) as tmp:
