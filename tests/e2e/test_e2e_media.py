@@ -268,12 +268,6 @@ def test_img2vid_mixed_aspect_ratios_letterboxed(rest, tmp_path):
     assert near(second.getpixel((100, 180)), letterbox) and near(second.getpixel((540, 180)), letterbox)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="video/operations.py images_to_video: a GIF frame keeps its 0.1 s GIF delay as its "
-    "duration, so -fps_mode cfr pads the last frame: +2 frames (0.5 s → 0.56 s). "
-    "Appending fps=<rate> to each slide's filter chain fixes it.",
-)
 def test_img2vid_duration_from_gif_input(rest, tmp_path):
     gif = upload(rest, image_bytes((64, 48), "red", format="GIF", mode="P"), "image/gif", "slide.gif")
     task = run_job(
@@ -362,12 +356,6 @@ def test_subtitles_from_speech_never_overlap(rest, speech_id):
     assert word_error_rate(reference_text("call_me_back"), spoken) <= 0.2, spoken
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="subtitle/cues.py cues_from_words: stretching each short cue to min_cue_duration "
-    "(1 s) pushes every later cue off its speech, past the end of the media (last cue ends "
-    "at 4.28 s on a 2.6 s clip)",
-)
 def test_subtitles_from_fast_speech_stay_inside_the_clip(rest, speech_id):
     task = run_job(rest, "subtitles/generate", {"media_url": speech_id, "max_chars_per_line": 12, "max_lines": 1})
     cues = parsed_cues(download(rest, result_of(task)["subtitles"]).decode())
@@ -401,12 +389,6 @@ def test_alignment_of_cp1252_srt_keeps_its_accents(rest, speech_id):
     assert [cue_text for _, _, cue_text in parsed_cues(result_of(task)["content"])] == [text]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="subtitle/align.py _finalize: a cue that could not be aligned keeps its reading-speed "
-    "times without clamping to the media, ending at 4.25 s on a 2.6 s clip (and the result does "
-    "not say the alignment failed)",
-)
 def test_alignment_of_unrelated_text_stays_inside_the_clip(rest, speech_id):
     text = "Giraffes eat leaves from tall acacia trees in the savanna."
     task = run_job(rest, "subtitles/generate", {"media_url": speech_id, "text": text})
@@ -480,12 +462,6 @@ def test_truncated_mp4_fails_with_unsupported_media(rest, tmp_path, faststart):
     assert task["attempt"] == 1  # a permanent failure is not retried
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audio/sphinx.py decodes what a truncated faststart MP4 still holds and the task "
-    "COMPLETES with a partial (here empty) transcript; video jobs refuse the same file "
-    "(video/ffmpeg.py checks the index against the file size)",
-)
 def test_truncated_mp4_transcription_fails_with_unsupported_media(rest, tmp_path):
     whole = make_video(tmp_path / "whole.mp4", seconds=3, size=(320, 240), extra=("-movflags", "+faststart"))
     cut = upload_file(rest, truncate_copy(whole, tmp_path / "cut.mp4", 0.5), MP4)

@@ -108,6 +108,16 @@ def check_input_file(path: str | Path) -> Path:
     return resolved
 
 
+async def check_audio_media(path: Path) -> None:
+    """Refuse truncated or corrupt containers before decoding: ffmpeg would decode what a
+    cut-off file still holds and the job would "succeed" with a partial transcript."""
+    from mediatasks.video.ffmpeg import probe
+
+    info = await asyncio.to_thread(probe, path)
+    if not info.has_audio:
+        raise unsupported_media(f"{path.name} has no audio stream")
+
+
 def deadline_exceeded(what: str, timeout: float) -> MediaTasksError:
     """A local job step ran past its time budget (not retried: it would run as long again)."""
     return MediaTasksError(
@@ -135,6 +145,7 @@ async def transcribe(
     """
     language = check_language(language)
     source = check_input_file(path)
+    await check_audio_media(source)
     started = time.monotonic()
     recognizer: _Recognizer | None = None
     deadline = asyncio.timeout(timeout)

@@ -19,7 +19,7 @@ import grpc
 from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
 from nats.js.errors import BadRequestError, NotFoundError, ObjectNotFoundError
 
-from mediatasks.core.errors import MediaTasksError, too_large
+from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.settings import Settings
 from mediatasks.v1 import common_pb2
 
@@ -35,6 +35,13 @@ def looks_like_artifact_id(value: str) -> bool:
         return uuid.UUID(value).hex == value
     except ValueError:
         return False
+
+
+def safe_filename(name: str) -> str:
+    """A file name fit for a Content-Disposition header: no path, quotes or controls."""
+    base = Path(name.replace("\\", "/")).name
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '"\\;')
+    return cleaned[:200] or "file"
 
 
 def guess_content_type(filename: str, default: str = "application/octet-stream") -> str:
@@ -68,11 +75,8 @@ class ArtifactStore:
     async def put_bytes(
         self, data: bytes, *, content_type: str, filename: str, owner: str, role: str = ""
     ) -> common_pb2.Artifact:
-        if len(data) > self.settings.max_upload_bytes:
-            raise too_large(
-                f"the artifact is {len(data)} bytes; the limit is {self.settings.max_upload_bytes}",
-                self.settings.max_upload_bytes,
-            )
+        """Store bytes (a job's output, or an upload already checked against its limit)."""
+        filename = safe_filename(filename)
         artifact_id = uuid.uuid4().hex
         sha256 = hashlib.sha256(data).hexdigest()
         description = {"content_type": content_type, "filename": filename, "owner": owner, "role": role,

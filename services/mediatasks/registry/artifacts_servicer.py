@@ -6,7 +6,7 @@ from google.api import httpbody_pb2
 
 from mediatasks.core.artifacts import ArtifactStore, guess_content_type
 from mediatasks.core.auth import caller
-from mediatasks.core.errors import invalid_input
+from mediatasks.core.errors import invalid_input, too_large
 from mediatasks.v1 import tasks_pb2_grpc
 
 
@@ -17,6 +17,9 @@ class ArtifactServicer(tasks_pb2_grpc.ArtifactServiceServicer):
     async def UploadArtifact(self, request: httpbody_pb2.HttpBody, context):
         if not request.data:
             raise invalid_input("the upload is empty: send the file as the request body", field="body")
+        limit = self.store.settings.max_upload_bytes
+        if len(request.data) > limit:
+            raise too_large(f"the upload is {len(request.data)} bytes; the limit is {limit}", limit)
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         filename = metadata.get("x-filename", "") or "upload"
         content_type = request.content_type or guess_content_type(filename)

@@ -37,6 +37,7 @@ from mediatasks.audio.sphinx import (
     Word,
     check_input_file,
     deadline_exceeded,
+    check_audio_media,
     read_pcm,
     report_progress,
 )
@@ -159,6 +160,7 @@ async def align_text_to_audio(
     """
     cues, timed = load_cues(cues_or_text)
     source = check_input_file(audio_path)
+    await check_audio_media(source)
     aligner: _Aligner | None = None
     deadline = asyncio.timeout(timeout)
     try:
@@ -505,7 +507,26 @@ class _Aligner:
             else:
                 cue.end = max(cue.end, start + 0.05)
             cue.start = start
+        self._fit_tail_into_media(cues)
         return cues
+
+    def _fit_tail_into_media(self, cues: list[AlignedCue]) -> None:
+        """Unaligned cues after the last aligned one keep reading-speed times, which may run
+        past the end of the audio: squeeze them, in proportion, into the time that is left."""
+        if not cues or cues[-1].end <= self._duration:
+            return
+        first = len(cues)
+        while first > 0 and not cues[first - 1].aligned:
+            first -= 1
+        if first == len(cues):
+            return
+        base = cues[first - 1].end if first > 0 else 0.0
+        old_start, old_end = cues[first].start, cues[-1].end
+        room = max(self._duration - base, 0.0)
+        scale = room / (old_end - old_start) if old_end > old_start else 0.0
+        for cue in cues[first:]:
+            cue.start = min(base + (cue.start - old_start) * scale, self._duration)
+            cue.end = min(base + (cue.end - old_start) * scale, self._duration)
 
     def _fallback(self, k: int) -> AlignedCue:
         cue = self._cues[k]
