@@ -29,9 +29,7 @@ def ffmpeg(*args: str, timeout: float = FFMPEG_TIMEOUT_SECONDS) -> None:
         "-loglevel",
         "error",
     ]
-    result = subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+    result = subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {result.stderr[-2000:]}")
 
@@ -104,9 +102,7 @@ def make_tone(
     return Path(path)
 
 
-def make_silence(
-    path: str | os.PathLike[str], seconds: float = 2.0, *, sample_rate: int = 48000
-) -> Path:
+def make_silence(path: str | os.PathLike[str], seconds: float = 2.0, *, sample_rate: int = 48000) -> Path:
     """Digital silence (for loudness edge cases)."""
     source = f"anullsrc=channel_layout=mono:sample_rate={sample_rate}"
     ffmpeg("-f", "lavfi", "-i", source, "-t", str(seconds), str(path))
@@ -165,9 +161,7 @@ def region_difference(a: Image.Image, b: Image.Image, box: tuple[int, int, int, 
     return sum(abs(x - y) for x, y in zip(pixels_a, pixels_b, strict=True)) / len(pixels_a)
 
 
-def changed_pixels(
-    a: Image.Image, b: Image.Image, box: tuple[int, int, int, int], threshold: int = 40
-) -> int:
+def changed_pixels(a: Image.Image, b: Image.Image, box: tuple[int, int, int, int], threshold: int = 40) -> int:
     """How many pixels inside ``box`` differ by more than ``threshold`` in some channel
     (robust to compression noise, sensitive to drawn text)."""
     pixels_a = a.convert("RGB").crop(box).get_flattened_data()
@@ -232,9 +226,7 @@ def make_srt(path: str | os.PathLike[str], cues: Sequence[tuple[float, float, st
     return Path(path)
 
 
-def truncate_copy(
-    source: str | os.PathLike[str], target: str | os.PathLike[str], fraction: float = 0.5
-) -> Path:
+def truncate_copy(source: str | os.PathLike[str], target: str | os.PathLike[str], fraction: float = 0.5) -> Path:
     """The first ``fraction`` of a file's bytes (a download cut short)."""
     data = Path(source).read_bytes()
     Path(target).write_bytes(data[: int(len(data) * fraction)])

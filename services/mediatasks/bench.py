@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -23,8 +24,11 @@ import httpx
 import nats
 
 from mediatasks.cli.stack import Stack
+from mediatasks.core.clients import channel_target
 from mediatasks.core.settings import Settings
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2
+
+_BALANCED = [("grpc.lb_policy_name", "round_robin")]
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -33,8 +37,12 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     def pick(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
 
-    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "mean_ms": round(statistics.fmean(ordered) * 1000, 3),
-            "count": len(ordered)}
+    return {
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 3),
+        "count": len(ordered),
+    }
 
 
 def _text() -> str:
@@ -69,7 +77,7 @@ async def _open_loop(rate: float, seconds: float, call) -> tuple[list[float], in
 
 
 async def _grpc_submit(stack: Stack, rate: float, seconds: float) -> dict:
-    channel = grpc.aio.insecure_channel(stack.address("subtitle"))
+    channel = grpc.aio.insecure_channel(channel_target(stack.replica_addresses("subtitle")), options=_BALANCED)
     stub = subtitle_pb2_grpc.SubtitleServiceStub(channel)
     metadata = (("x-api-key", stack.api_key),)
 
@@ -86,8 +94,9 @@ async def _grpc_submit(stack: Stack, rate: float, seconds: float) -> dict:
 
 async def _rest_submit(stack: Stack, rate: float, seconds: float) -> dict:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}, limits=limits,
-                                 timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, headers={"X-API-Key": stack.api_key}, limits=limits, timeout=10
+    ) as client:
 
         async def call() -> None:
             response = await client.post("/api/v1/media/subtitles/generate", json={"text": _text(), "no_cache": True})
@@ -133,7 +142,7 @@ async def _throughput(stack: Stack, jobs: int) -> dict:
                 done.set()
 
     sub = await nc.subscribe("mediatasks.events.>", cb=on_event)
-    channel = grpc.aio.insecure_channel(stack.address("subtitle"))
+    channel = grpc.aio.insecure_channel(channel_target(stack.replica_addresses("subtitle")), options=_BALANCED)
     stub = subtitle_pb2_grpc.SubtitleServiceStub(channel)
     metadata = (("x-api-key", stack.api_key),)
     semaphore = asyncio.Semaphore(64)
@@ -169,14 +178,18 @@ async def _throughput(stack: Stack, jobs: int) -> dict:
 
 async def _run(args: argparse.Namespace, stack: Stack) -> dict:
     result = {
-        "machine": {"cpus": __import__("os").cpu_count()},
+        "machine": {"cpus": os.cpu_count()},
+        "processes": {"registry": args.registries, "subtitle_workers": args.workers},
         "grpc_submit": await _grpc_submit(stack, args.rate, args.seconds),
         "rest_submit": await _rest_submit(stack, args.rate, args.seconds),
     }
     await _drain(stack)
     result["end_to_end"] = await _throughput(stack, args.jobs)
     result["targets"] = {
-        "throughput_jobs_per_s": 2000, "grpc_submit_p99_ms": 5, "rest_submit_p99_ms": 8, "submit_to_start_p50_ms": 3,
+        "throughput_jobs_per_s": 2000,
+        "grpc_submit_p99_ms": 5,
+        "rest_submit_p99_ms": 8,
+        "submit_to_start_p50_ms": 3,
     }
     return result
 
@@ -187,12 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each latency phase")
     parser.add_argument("--jobs", type=int, default=2000, help="jobs in the throughput phase")
     parser.add_argument("--worker-concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="subtitle worker processes")
+    parser.add_argument("--registries", type=int, default=1, help="registry processes")
     args = parser.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="mediatasks-bench-"))
     stack = Stack(
         state,
         settings=Settings(),
         media_services=("subtitle",),
+        replicas={"subtitle": args.workers, "registry": args.registries},
         rate_limit_per_second=100000,
         env={
             "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "1000000",

@@ -84,8 +84,12 @@ def total(samples: dict, name: str, **labels) -> float:
 def jobs_completed(stack) -> float:
     """Completed subtitle jobs over every subtitle replica (a job runs on one of them)."""
     return sum(
-        total(scrape(stack, "subtitle", process.metrics_port), "mediatasks_jobs_total",
-              task_type="subtitle_generation", outcome="completed")
+        total(
+            scrape(stack, "subtitle", process.metrics_port),
+            "mediatasks_jobs_total",
+            task_type="subtitle_generation",
+            outcome="completed",
+        )
         for process in stack.processes
         if process.service == "subtitle"
     )

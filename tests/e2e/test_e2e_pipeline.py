@@ -187,8 +187,11 @@ def test_batch_answers_one_result_per_item(rest):
         json={
             "tasks": [
                 {"task_type": "subtitle_generation", "input_data": {"text": f"Batch {uuid.uuid4().hex}."}},
-                {"task_type": "image_transform", "priority": "high",
-                 "input_data": {"image_url": image, "operations": [{"op": "resize", "width": 20}]}},
+                {
+                    "task_type": "image_transform",
+                    "priority": "high",
+                    "input_data": {"image_url": image, "operations": [{"op": "resize", "width": 20}]},
+                },
                 {"task_type": "subtitle_generation", "input_data": {"text": "  "}},
                 {"task_type": "no_such_type", "input_data": {}},
             ]
@@ -213,7 +216,9 @@ def test_wait_endpoint_and_manual_retry(rest):
     assert waited.status_code == 200 and waited.json()["status"] == "COMPLETED"
     refused = rest.post(f"/api/v1/media/tasks/{task['task_id']}/retry", json={})
     assert refused.status_code == 409  # only FAILED or CANCELLED tasks are retried
-    cancelled = rest.post("/api/v1/media/subtitles/generate", json={"text": f"C {uuid.uuid4().hex}.", "priority": "low"}).json()
+    cancelled = rest.post(
+        "/api/v1/media/subtitles/generate", json={"text": f"C {uuid.uuid4().hex}.", "priority": "low"}
+    ).json()
     rest.post(f"/api/v1/media/tasks/{cancelled['task_id']}/cancel", json={})
     state = rest.get(f"/api/v1/media/tasks/{cancelled['task_id']}").json()["status"]
     if state == "CANCELLED":

@@ -157,10 +157,7 @@ def test_image_generation_and_the_result_cache(api, fakes):
     assert cached["status"] == "COMPLETED" and cached["cache_hit"] is True
     assert cached["task_id"] != task["task_id"] and cached["provider"] == "openai"
     assert cached["cost_usd"] == 0
-    assert (
-        cached["output"]["artifacts"][0]["artifact_id"]
-        == task["output"]["artifacts"][0]["artifact_id"]
-    )
+    assert cached["output"]["artifacts"][0]["artifact_id"] == task["output"]["artifacts"][0]["artifact_id"]
     assert fakes.openai.count("images") == 1  # the vendor saw one generation only
 
     fresh = completed(api, "images/generate", {**body, "no_cache": True})
@@ -188,20 +185,14 @@ def test_whisper_and_assemblyai_transcribe_an_uploaded_recording(api, fakes):
     assert fakes.openai.count("transcriptions") == 1
     uploaded = [c for c in fakes.openai.calls if c.route == "transcriptions"][0]
     assert uploaded.body_bytes >= (SPEECH / "call_me_back.wav").stat().st_size
-    assert (
-        fakes.assemblyai.count("upload") == 1 and fakes.assemblyai.count("transcript.create") == 1
-    )
+    assert fakes.assemblyai.count("upload") == 1 and fakes.assemblyai.count("transcript.create") == 1
 
 
 def test_gemini_scores_a_video_and_veo_makes_one(api, fakes, tmp_path):
     clip = make_video(tmp_path / "clip.mp4", seconds=2.0, size=(160, 120), fps=10)
     video = upload_file(api, clip, "video/mp4")
-    analysis = submit(
-        api, "videos/analyze", {"video_url": video, "llm_score": True, "frame_count": 1}
-    )
-    generation = submit(
-        api, "videos/generate", {"prompt": "waves at dawn", "duration": 5, "resolution": "720p"}
-    )
+    analysis = submit(api, "videos/analyze", {"video_url": video, "llm_score": True, "frame_count": 1})
+    generation = submit(api, "videos/generate", {"prompt": "waves at dawn", "duration": 5, "resolution": "720p"})
     analysis = wait_for(api, analysis["task_id"], timeout=40)
     assert analysis["status"] == "COMPLETED", analysis.get("error")
     assert (analysis["provider"], analysis["model"]) == ("gemini", "gemini-2.5-flash")
@@ -214,9 +205,7 @@ def test_gemini_scores_a_video_and_veo_makes_one(api, fakes, tmp_path):
     assert generation["status"] == "COMPLETED", generation.get("error")
     assert (generation["provider"], generation["model"]) == ("gemini", "veo-3.1-generate-preview")
     predict = [c for c in fakes.gemini.calls if c.route == "predict"]
-    assert (
-        len(predict) == 1 and predict[0].json["parameters"]["durationSeconds"] == 6
-    )  # 5 s rounded up
+    assert len(predict) == 1 and predict[0].json["parameters"]["durationSeconds"] == 6  # 5 s rounded up
     assert generation["cost_usd"] == pytest.approx(6 * 0.40)
     result = generation["output"]["result"]
     assert result["duration_seconds"] == pytest.approx(6.0, abs=0.3)
@@ -227,9 +216,7 @@ def test_gemini_scores_a_video_and_veo_makes_one(api, fakes, tmp_path):
 def test_subtitles_translated_keep_their_timing(api, fakes):
     text = f"Please call me back tonight. The train leaves at noon, run {uuid.uuid4().hex[:6]}."
     original = submit(api, "subtitles/generate", {"text": text, "format": "vtt"})
-    spanish = submit(
-        api, "subtitles/generate", {"text": text, "format": "vtt", "target_language": "es"}
-    )
+    spanish = submit(api, "subtitles/generate", {"text": text, "format": "vtt", "target_language": "es"})
     original, spanish = wait_for(api, original["task_id"]), wait_for(api, spanish["task_id"])
     assert original["status"] == spanish["status"] == "COMPLETED", spanish.get("error")
     assert (spanish["provider"], spanish["model"]) == ("openai", "gpt-5.4-mini")
@@ -331,9 +318,7 @@ def test_providers_and_statistics_show_what_ran(api):
     assert listed["image.openai"]["health"] in ("healthy", "half_open")
     assert listed["image.openai"]["settings"][0] == "MEDIATASKS_OPENAI_API_KEY"
     assert listed["image.openai"]["task_types"] == ["image_generation"]
-    spent = eventually(
-        lambda: providers_listed(api)["image.openai"]["cost_usd"] > 0, 12, "image cost"
-    )
+    spent = eventually(lambda: providers_listed(api)["image.openai"]["cost_usd"] > 0, 12, "image cost")
     assert spent
     assert listed["audio.pocketsphinx"]["vendor"] == "local"
 
@@ -385,9 +370,7 @@ def test_without_keys_cloud_jobs_are_refused_naming_the_variables(rest, path, bo
 
 def test_without_keys_offline_transcription_still_works(rest):
     audio = upload_file(rest, SPEECH / "children_park.wav", "audio/wav")
-    task = rest.post(
-        "/api/v1/media/audio/transcribe", json={"audio_url": audio, "response_format": "srt"}
-    )
+    task = rest.post("/api/v1/media/audio/transcribe", json={"audio_url": audio, "response_format": "srt"})
     assert task.status_code == 202, task.text
     done = wait_for(rest, task.json()["task_id"], timeout=60)
     assert done["status"] == "COMPLETED", done.get("error")

@@ -46,12 +46,14 @@ def scaled(postgres_server):
 
 async def submit_all(stack: Stack, image_id: str) -> list[str]:
     subtitle = subtitle_pb2_grpc.SubtitleServiceStub(
-        grpc.aio.insecure_channel(channel_target(stack.replica_addresses("subtitle")),
-                                  options=[("grpc.lb_policy_name", "round_robin")])
+        grpc.aio.insecure_channel(
+            channel_target(stack.replica_addresses("subtitle")), options=[("grpc.lb_policy_name", "round_robin")]
+        )
     )
     image = image_pb2_grpc.ImageServiceStub(
-        grpc.aio.insecure_channel(channel_target(stack.replica_addresses("image")),
-                                  options=[("grpc.lb_policy_name", "round_robin")])
+        grpc.aio.insecure_channel(
+            channel_target(stack.replica_addresses("image")), options=[("grpc.lb_policy_name", "round_robin")]
+        )
     )
     metadata = (("x-api-key", stack.api_key),)
     gate = asyncio.Semaphore(32)
@@ -63,8 +65,10 @@ async def submit_all(stack: Stack, image_id: str) -> list[str]:
                 try:
                     if index % 4 == 0:
                         request = image_pb2.TransformImageRequest(
-                            image_url=image_id, operations=[image_pb2.ImageOperation(op="resize", width=16)],
-                            output_format="png", no_cache=True,
+                            image_url=image_id,
+                            operations=[image_pb2.ImageOperation(op="resize", width=16)],
+                            output_format="png",
+                            no_cache=True,
                         )
                         task = await image.TransformImage(request, metadata=metadata + key, timeout=30)
                     else:

@@ -70,8 +70,12 @@ def test_signed_webhooks_in_order_listed_and_redelivered(webhook_stack):
     with httpx.Client(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}, timeout=30) as rest:
         task = rest.post(
             "/api/v1/media/subtitles/generate",
-            json={"text": f"Hook me {uuid.uuid4().hex}.", "webhook_url": hook_url, "webhook_secret": SECRET,
-                  "metadata": {"order": "42"}},
+            json={
+                "text": f"Hook me {uuid.uuid4().hex}.",
+                "webhook_url": hook_url,
+                "webhook_secret": SECRET,
+                "metadata": {"order": "42"},
+            },
         ).json()
         deadline = time.monotonic() + 30
         while not any(r["payload"]["event_type"] == "task.completed" for r in Receiver.received):

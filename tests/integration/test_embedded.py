@@ -249,10 +249,7 @@ def test_create_and_drop_database(postgres_server: EmbeddedPostgres | ExternalPo
 # --- Envoy --------------------------------------------------------------------------
 
 
-HCM_TYPE = (
-    "type.googleapis.com/"
-    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
-)
+HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
 def _envoy_config(listener_port: int, body: str) -> str:

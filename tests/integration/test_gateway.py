@@ -36,9 +36,7 @@ MESSAGE_LIMIT = 64 * 1024 * 1024  # what the services' gRPC servers accept
 WAIT = 10.0  # seconds: the bound of every wait in this file
 
 
-def error_status(
-    code: grpc.StatusCode, reason: str, message: str, *, http_status: int | None = None
-) -> grpc.Status:
+def error_status(code: grpc.StatusCode, reason: str, message: str, *, http_status: int | None = None) -> grpc.Status:
     """A gRPC status with one google.rpc.ErrorInfo, as the services' interceptor sends it."""
     info = error_details_pb2.ErrorInfo(reason=reason, domain="mediatasks", metadata={"k": "v"})
     status = status_pb2.Status(code=code.value[0], message=message)
@@ -63,9 +61,7 @@ class FixtureRegistry(tasks_pb2_grpc.TaskRegistryServicer):
         self.release_stream = asyncio.Event()
 
     def _record(self, method: str, request: Message, context: grpc.aio.ServicerContext) -> None:
-        self.metadata[method] = {
-            key: value for key, value in context.invocation_metadata() if isinstance(value, str)
-        }
+        self.metadata[method] = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
         self.requests[method] = request
 
     async def GetTask(self, request, context):  # noqa: N802 - generated name
@@ -80,25 +76,19 @@ class FixtureRegistry(tasks_pb2_grpc.TaskRegistryServicer):
             )
         elif task_id == "expired":
             await context.abort_with_status(
-                error_status(
-                    grpc.StatusCode.NOT_FOUND, "TASK_EXPIRED", "task expired", http_status=410
-                )
+                error_status(grpc.StatusCode.NOT_FOUND, "TASK_EXPIRED", "task expired", http_status=410)
             )
         elif task_id == "expired-after-headers":
             # Initial metadata first, then the error in trailers (not trailers-only).
             await context.send_initial_metadata((("x-http-status", "410"),))
-            await context.abort_with_status(
-                error_status(grpc.StatusCode.NOT_FOUND, "TASK_EXPIRED", "task expired")
-            )
+            await context.abort_with_status(error_status(grpc.StatusCode.NOT_FOUND, "TASK_EXPIRED", "task expired"))
         elif task_id == "error-asking-202":
             await context.abort_with_status(
                 error_status(grpc.StatusCode.NOT_FOUND, "TASK_NOT_FOUND", "gone", http_status=202)
             )
         elif task_id == "busy":
             await context.abort_with_status(
-                error_status(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED, "SERVER_BUSY", "queue full", http_status=503
-                )
+                error_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "SERVER_BUSY", "queue full", http_status=503)
             )
         return task(task_id, status=tasks_pb2.Task.QUEUED, metadata={"current_step": "queued"})
 
@@ -114,9 +104,7 @@ class FixtureRegistry(tasks_pb2_grpc.TaskRegistryServicer):
     async def WatchTask(self, request, context):  # noqa: N802
         self._record("WatchTask", request, context)
         if request.task_id == "missing":
-            await context.abort_with_status(
-                error_status(grpc.StatusCode.NOT_FOUND, "TASK_NOT_FOUND", "no such task")
-            )
+            await context.abort_with_status(error_status(grpc.StatusCode.NOT_FOUND, "TASK_NOT_FOUND", "no such task"))
         first = request.after_sequence + 1
         yield self._event(first, "task.progress", progress=50)
         # The rest only once the client has seen the first: proves frames are not held back.
@@ -184,9 +172,7 @@ class Gateway:
 
 
 @pytest.fixture(scope="module")
-def gateway(
-    upstream: tuple[FixtureRegistry, int], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gateway]:
+def gateway(upstream: tuple[FixtureRegistry, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """Envoy on a free port; only the registry cluster has an endpoint."""
     _, grpc_port = upstream
     state_dir = tmp_path_factory.mktemp("gateway")
@@ -483,9 +469,7 @@ async def test_upload_and_download_bigger_than_envoys_default_buffer(
     client: httpx.AsyncClient,
 ) -> None:
     data = _pattern(3 * 1024 * 1024 + 17)
-    response = await client.post(
-        "/api/v1/media/uploads", content=data, headers={"content-type": "image/png"}
-    )
+    response = await client.post("/api/v1/media/uploads", content=data, headers={"content-type": "image/png"})
     assert response.status_code == 200
     assert response.json() == {
         "artifact_id": "artifact-1",
@@ -536,9 +520,7 @@ async def test_native_grpc_passes_through_untouched(gateway: Gateway) -> None:
         assert info.reason == "TASK_EXPIRED"
 
 
-async def test_access_log_goes_to_the_rendered_path(
-    client: httpx.AsyncClient, gateway: Gateway
-) -> None:
+async def test_access_log_goes_to_the_rendered_path(client: httpx.AsyncClient, gateway: Gateway) -> None:
     """render_envoy_config(access_log_path=...) took effect."""
     response = await client.get("/api/v1/media/tasks/logged")
     assert response.status_code == 200

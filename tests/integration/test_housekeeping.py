@@ -7,12 +7,12 @@ import uuid
 import grpc
 import nats
 import pytest
-from sqlalchemy import text
-
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.db import create_engine
+from mediatasks.core.errors import MediaTasksError
 from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.v1 import subtitle_pb2, tasks_pb2, tasks_pb2_grpc
+from sqlalchemy import text
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 INTERNAL = (("x-mediatasks-internal", "test-internal-token"), ("x-mediatasks-owner", "keeper"))
@@ -29,8 +29,9 @@ async def test_expired_task_is_410_then_purged_with_artifacts(registry_service, 
         request = tasks_pb2.CreateTaskRequest(task_type="video_caption", owner="keeper")
         request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=uuid.uuid4().hex))
         task = await registry.CreateTask(request, metadata=INTERNAL)
-        start = await registry.StartAttempt(tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1),
-                                            metadata=INTERNAL)
+        start = await registry.StartAttempt(
+            tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1), metadata=INTERNAL
+        )
         output = tasks_pb2.TaskOutput(artifacts=[artifact])
         await registry.CompleteTask(
             tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=start.attempt, output=output), metadata=INTERNAL
@@ -45,10 +46,13 @@ async def test_expired_task_is_410_then_purged_with_artifacts(registry_service, 
         assert ("x-http-status", "410") in tuple(expired.value.trailing_metadata())
         removed = await Housekeeper(engine, artifacts, stack_settings).sweep()
         assert removed["tasks"] >= 1 and removed["artifacts"] >= 1
-        with pytest.raises(Exception):
+        with pytest.raises(MediaTasksError) as gone:
             await artifacts.get(artifact.artifact_id)
+        assert gone.value.reason == "ARTIFACT_NOT_FOUND"
         async with engine.connect() as conn:
-            left = (await conn.execute(text("SELECT count(*) FROM tasks WHERE id = :id"), {"id": task.task_id})).scalar()
+            left = (
+                await conn.execute(text("SELECT count(*) FROM tasks WHERE id = :id"), {"id": task.task_id})
+            ).scalar()
         assert left == 0
     finally:
         await engine.dispose()

@@ -7,7 +7,6 @@ import uuid
 
 import grpc
 import pytest
-
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

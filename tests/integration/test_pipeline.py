@@ -7,7 +7,6 @@ import uuid
 
 import grpc
 import pytest
-
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -36,7 +35,9 @@ async def test_subtitles_from_text_complete(channels, api_key):
     registry, subtitle = channels
     md = (("x-api-key", api_key),)
     text = f"Hello there. This is test {uuid.uuid4().hex[:6]}. It should become subtitles."
-    task = await subtitle.GenerateSubtitles(subtitle_pb2.GenerateSubtitlesRequest(text=text, format="vtt"), metadata=md, timeout=10)
+    task = await subtitle.GenerateSubtitles(
+        subtitle_pb2.GenerateSubtitlesRequest(text=text, format="vtt"), metadata=md, timeout=10
+    )
     assert task.status == tasks_pb2.Task.QUEUED
     done = await wait_status(registry, task.task_id, md, {tasks_pb2.Task.COMPLETED, tasks_pb2.Task.FAILED})
     assert done.status == tasks_pb2.Task.COMPLETED, done.error

@@ -112,9 +112,7 @@ def test_no_configured_provider_names_every_variable_and_bad_names_are_invalid(f
     assert check_provider_request(registry, AUDIO_TRANSCRIPTION, "") == ""
     unknown = refusal(lambda: check_provider_request(registry, AUDIO_TRANSCRIPTION, "nope"))
     assert unknown.reason == "INVALID_INPUT"
-    strategy = refusal(
-        lambda: check_provider_request(registry, AUDIO_TRANSCRIPTION, "", strategy="fastest")
-    )
+    strategy = refusal(lambda: check_provider_request(registry, AUDIO_TRANSCRIPTION, "", strategy="fastest"))
     assert strategy.reason == "INVALID_INPUT" and "fastest" in strategy.message
 
 
@@ -131,9 +129,7 @@ def test_translation_is_checked_only_when_the_job_translates(fakes):
     }
     keyed = registry_for(settings_for(fakes, "openai"))
     assert check_translation_request(wanted, keyed) == ""
-    pinned = subtitle_pb2.GenerateSubtitlesRequest(
-        text="hi", target_language="es", provider="gemini"
-    )
+    pinned = subtitle_pb2.GenerateSubtitlesRequest(text="hi", target_language="es", provider="gemini")
     assert refusal(lambda: check_translation_request(pinned, keyed)).metadata["settings"] == (
         "MEDIATASKS_GEMINI_API_KEY"
     )
@@ -250,9 +246,7 @@ def by_name(statuses) -> dict[str, tasks_pb2.ProviderStatus]:
 
 def test_status_follows_configuration_and_the_circuit_breaker(fakes):
     clock = Clock()
-    settings = settings_for(
-        fakes, "openai", circuit_failure_threshold=2, circuit_reset_seconds=30.0
-    )
+    settings = settings_for(fakes, "openai", circuit_failure_threshold=2, circuit_reset_seconds=30.0)
     registry = registry_for(settings, clock=clock)
     image = by_name(provider_statuses(registry, "image"))
     assert set(image) == {"openai", "stability", "gemini"}  # the image generators only
@@ -283,17 +277,13 @@ async def test_published_status_is_listed_by_the_registry_and_removed_on_stop(
     service = f"itest{uuid.uuid4().hex[:8]}"
     registry = registry_for(settings_for(fakes, "openai"))
     nc = await nats.connect(nats_url)
-    publisher = ProviderStatusPublisher(
-        nc.jetstream(), registry, service, interval=5.0, check_every=0.1
-    )
+    publisher = ProviderStatusPublisher(nc.jetstream(), registry, service, interval=5.0, check_every=0.1)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{registry_service.port}")
     stub = tasks_pb2_grpc.TaskRegistryStub(channel)
     metadata = (("x-api-key", api_key),)
 
     async def listed() -> dict[str, tasks_pb2.ProviderStatus]:
-        response = await stub.ListProviders(
-            tasks_pb2.ListProvidersRequest(), metadata=metadata, timeout=10
-        )
+        response = await stub.ListProviders(tasks_pb2.ListProvidersRequest(), metadata=metadata, timeout=10)
         return {p.name: p for p in response.providers if p.service == service}
 
     async def wait_listed(predicate, timeout: float = 10.0) -> dict[str, tasks_pb2.ProviderStatus]:

@@ -8,7 +8,6 @@ import uuid
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-
 from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -61,7 +60,9 @@ async def test_stale_attempt_is_fenced(registry):
     assert reason_of(refused.value) == "STALE_ATTEMPT"
     with pytest.raises(grpc.aio.AioRpcError):
         await registry.ReportProgress(
-            tasks_pb2.ReportProgressRequest(task_id=task.task_id, attempt=1, progress=50), metadata=internal(), timeout=10
+            tasks_pb2.ReportProgressRequest(task_id=task.task_id, attempt=1, progress=50),
+            metadata=internal(),
+            timeout=10,
         )
     done = await registry.CompleteTask(
         tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=2), metadata=internal(), timeout=10
@@ -74,7 +75,8 @@ async def test_stale_attempt_is_fenced(registry):
     with pytest.raises(grpc.aio.AioRpcError):
         await registry.FailTask(
             tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=1, error=common_pb2.TaskError(reason="X")),
-            metadata=internal(), timeout=10,
+            metadata=internal(),
+            timeout=10,
         )
 
 
@@ -88,12 +90,15 @@ async def test_cancelled_task_never_completes(registry):
     assert cancelled.status == tasks_pb2.Task.CANCELLED
     progress = await registry.ReportProgress(
         tasks_pb2.ReportProgressRequest(task_id=task.task_id, attempt=started.attempt, progress=10),
-        metadata=internal(), timeout=10,
+        metadata=internal(),
+        timeout=10,
     )
     assert progress.cancel_requested
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await registry.CompleteTask(
-            tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=started.attempt), metadata=internal(), timeout=10
+            tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=started.attempt),
+            metadata=internal(),
+            timeout=10,
         )
     assert reason_of(refused.value) == "TASK_CANCELLED"
     after = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=internal(owner))
@@ -104,17 +109,21 @@ async def test_retryable_failure_requeues_with_backoff_then_fails(registry):
     owner = f"retry-{uuid.uuid4().hex[:6]}"
     task = await create(registry, owner, max_attempts=2)
     error = common_pb2.TaskError(code="UNAVAILABLE", reason="RATE_LIMITED", message="429", retryable=True)
-    start = await registry.StartAttempt(tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1),
-                                        metadata=internal())
-    first = await registry.FailTask(tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=start.attempt, error=error),
-                                    metadata=internal())
+    start = await registry.StartAttempt(
+        tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1), metadata=internal()
+    )
+    first = await registry.FailTask(
+        tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=start.attempt, error=error), metadata=internal()
+    )
     assert first.requeued and first.retry_delay_seconds > 0
     assert first.task.status == tasks_pb2.Task.QUEUED and first.task.HasField("next_attempt_at")
-    start = await registry.StartAttempt(tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=2),
-                                        metadata=internal())
+    start = await registry.StartAttempt(
+        tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=2), metadata=internal()
+    )
     assert start.attempt == 2
-    last = await registry.FailTask(tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=2, error=error),
-                                   metadata=internal())
+    last = await registry.FailTask(
+        tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=2, error=error), metadata=internal()
+    )
     assert not last.requeued and last.task.status == tasks_pb2.Task.FAILED
     assert last.task.error.reason == "RATE_LIMITED"
     retried = await registry.RetryTask(tasks_pb2.RetryTaskRequest(task_id=task.task_id), metadata=internal(owner))
@@ -123,8 +132,9 @@ async def test_retryable_failure_requeues_with_backoff_then_fails(registry):
 
 async def test_permanent_failure_is_not_retried(registry):
     task = await create(registry, f"perm-{uuid.uuid4().hex[:6]}", max_attempts=3)
-    start = await registry.StartAttempt(tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1),
-                                        metadata=internal())
+    start = await registry.StartAttempt(
+        tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1), metadata=internal()
+    )
     error = common_pb2.TaskError(code="INVALID_ARGUMENT", reason="UNSUPPORTED_MEDIA", message="bad", retryable=False)
     response = await registry.FailTask(
         tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=start.attempt, error=error), metadata=internal()
@@ -213,13 +223,15 @@ async def test_dead_lettered_task_listed_and_requeued(registry):
     owner = f"dlq-{uuid.uuid4().hex[:6]}"
     task = await create(registry, owner)
     error = common_pb2.TaskError(code="ABORTED", reason="DELIVERY_EXHAUSTED", message="delivered 6 times")
-    failed = await registry.FailTask(tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=0, error=error),
-                                     metadata=internal())
+    failed = await registry.FailTask(
+        tasks_pb2.FailTaskRequest(task_id=task.task_id, attempt=0, error=error), metadata=internal()
+    )
     assert failed.task.status == tasks_pb2.Task.FAILED and failed.task.error.reason == "DELIVERY_EXHAUSTED"
     letters = await registry.ListDeadLetters(tasks_pb2.ListDeadLettersRequest(), metadata=internal(owner))
     assert [item.task_id for item in letters.items] == [task.task_id]
-    requeued = await registry.RequeueDeadLetter(tasks_pb2.RequeueDeadLetterRequest(task_id=task.task_id),
-                                                metadata=internal(owner))
+    requeued = await registry.RequeueDeadLetter(
+        tasks_pb2.RequeueDeadLetterRequest(task_id=task.task_id), metadata=internal(owner)
+    )
     assert requeued.status == tasks_pb2.Task.QUEUED
     letters = await registry.ListDeadLetters(tasks_pb2.ListDeadLettersRequest(), metadata=internal(owner))
     assert not letters.items

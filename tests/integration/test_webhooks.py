@@ -107,11 +107,7 @@ class Receiver:
                     time.sleep(action[1])
                 else:
                     status = action
-                receiver._record(
-                    Received(
-                        self.path, {k.lower(): v for k, v in self.headers.items()}, body, status
-                    )
-                )
+                receiver._record(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status))
                 with contextlib.suppress(OSError):  # the sender may have given up already
                     self.send_response(status)
                     self.send_header("content-length", "2")
@@ -160,11 +156,7 @@ class Receiver:
     def requests(self, path: str, ids: set[str] | None = None) -> list[Received]:
         """Requests to a path (optionally only those with these webhook-ids), in order."""
         with self._lock:
-            return [
-                r
-                for r in self._requests
-                if r.path == path and (ids is None or r.headers.get("webhook-id") in ids)
-            ]
+            return [r for r in self._requests if r.path == path and (ids is None or r.headers.get("webhook-id") in ids)]
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -201,9 +193,7 @@ class Running:
         self.engine = create_engine(self.settings)
         self.nc = await connect(self.settings, name=f"test-{self.durable}")
         self.js = self.nc.jetstream(timeout=5.0)
-        self.dispatcher = WebhookDispatcher(
-            self.engine, self.js, self.settings, durable=self.durable
-        )
+        self.dispatcher = WebhookDispatcher(self.engine, self.js, self.settings, durable=self.durable)
         self.task = asyncio.create_task(self.dispatcher.run())
         # The consumer starts at new events: wait until it exists before making any.
         deadline = time.monotonic() + 15
@@ -267,9 +257,7 @@ async def create_task(
     session's settings; the registry stores what it is given.) ``video_caption`` has no
     worker in these tests, so such a task only ever emits ``task.created``.
     """
-    options = common_pb2.SubmitOptions(
-        webhook_url=url, webhook_secret=secret, webhook_events=list(events)
-    )
+    options = common_pb2.SubmitOptions(webhook_url=url, webhook_secret=secret, webhook_events=list(events))
     request = tasks_pb2.CreateTaskRequest(task_type=task_type, owner=owner, options=options)
     text = f"Hello there. Webhook test {uuid.uuid4().hex[:8]}. It should become subtitles."
     request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=text, format="vtt"))
@@ -328,9 +316,7 @@ async def test_completed_subtitle_job_delivers_every_event_in_order(
     md = internal(stack_settings, owner)
 
     async def finished():
-        got = await registry.GetTask(
-            tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=md, timeout=5
-        )
+        got = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=md, timeout=5)
         return got if got.status in (tasks_pb2.Task.COMPLETED, tasks_pb2.Task.FAILED) else None
 
     done = await eventually(finished, timeout=60, what="the subtitle job to finish")
@@ -338,11 +324,7 @@ async def test_completed_subtitle_job_delivers_every_event_in_order(
 
     async def all_delivered():
         listed = (await dispatcher.list_deliveries(task.task_id, owner)).deliveries
-        if (
-            listed
-            and listed[-1].event_type == "task.completed"
-            and all(d.state == "delivered" for d in listed)
-        ):
+        if listed and listed[-1].event_type == "task.completed" and all(d.state == "delivered" for d in listed):
             return list(listed)
         return None
 
@@ -359,9 +341,7 @@ async def test_completed_subtitle_job_delivers_every_event_in_order(
     assert len(requests) == 2 * len(listed)  # each failed once, then succeeded
     for request in requests:
         assert standard_webhooks_verify(secret, request.headers, request.body), request.headers
-        assert seed_verify_webhook(
-            request.body.decode(), request.headers["x-webhook-signature"], secret
-        )
+        assert seed_verify_webhook(request.body.decode(), request.headers["x-webhook-signature"], secret)
         assert request.headers["content-type"] == "application/json"
     # Strictly one at a time: a failed try, its retry (the same webhook-id and body),
     # and only then the next event.
@@ -387,24 +367,18 @@ async def test_completed_subtitle_job_delivers_every_event_in_order(
     async with dispatcher.engine.connect() as conn:
         stored = (
             await conn.execute(
-                select(WebhookDeliveryRow.payload).where(
-                    WebhookDeliveryRow.id == uuid.UUID(listed[-1].delivery_id)
-                )
+                select(WebhookDeliveryRow.payload).where(WebhookDeliveryRow.id == uuid.UUID(listed[-1].delivery_id))
             )
         ).scalar_one()
     assert stored == answered[-1].body
 
 
-async def test_receiver_failing_three_times_then_succeeding(
-    dispatcher, registry, receiver, stack_settings
-):
+async def test_receiver_failing_three_times_then_succeeding(dispatcher, registry, receiver, stack_settings):
     owner, secret = new_owner(), new_secret()
     path = f"/flaky/{uuid.uuid4().hex[:8]}"
     receiver.script(path, [500, 502, 503])
     task = await create_task(registry, stack_settings, owner, receiver.url(path), secret=secret)
-    listed = await eventually(
-        deliveries_in(dispatcher, task.task_id, "delivered"), timeout=20, what="delivery"
-    )
+    listed = await eventually(deliveries_in(dispatcher, task.task_id, "delivered"), timeout=20, what="delivery")
     assert len(listed) == 1
     delivery = listed[0]
     assert [a.status_code for a in delivery.attempts] == [500, 502, 503, 200]
@@ -418,15 +392,11 @@ async def test_receiver_failing_three_times_then_succeeding(
     assert requests[-1].json["event_type"] == "task.created"
 
 
-async def test_gone_receiver_stops_after_one_attempt(
-    dispatcher, registry, receiver, stack_settings
-):
+async def test_gone_receiver_stops_after_one_attempt(dispatcher, registry, receiver, stack_settings):
     path = f"/gone/{uuid.uuid4().hex[:8]}"
     receiver.script(path, [410] * 10)
     task = await create_task(registry, stack_settings, new_owner(), receiver.url(path))
-    listed = await eventually(
-        deliveries_in(dispatcher, task.task_id, "failed"), timeout=20, what="failure"
-    )
+    listed = await eventually(deliveries_in(dispatcher, task.task_id, "failed"), timeout=20, what="failure")
     await asyncio.sleep(1.0)  # would be several retries by now with a 0.2 s schedule
     listed = (await dispatcher.list_deliveries(task.task_id, None)).deliveries
     assert len(listed) == 1 and listed[0].state == "failed"
@@ -459,26 +429,20 @@ async def test_attempts_run_out(dispatcher, registry, receiver, stack_settings):
     path = f"/down/{uuid.uuid4().hex[:8]}"
     receiver.script(path, [503] * 20)
     task = await create_task(registry, stack_settings, new_owner(), receiver.url(path))
-    listed = await eventually(
-        deliveries_in(dispatcher, task.task_id, "failed"), timeout=30, what="exhaustion"
-    )
+    listed = await eventually(deliveries_in(dispatcher, task.task_id, "failed"), timeout=30, what="exhaustion")
     assert [a.status_code for a in listed[0].attempts] == [503] * 8
     assert len(receiver.requests(path, {listed[0].delivery_id})) == 8
 
 
 async def test_event_filter_and_unsigned_delivery(dispatcher, registry, receiver, stack_settings):
     path = f"/filtered/{uuid.uuid4().hex[:8]}"
-    created = await create_task(
-        registry, stack_settings, new_owner(), receiver.url(path), events=["task.cancelled"]
-    )
+    created = await create_task(registry, stack_settings, new_owner(), receiver.url(path), events=["task.cancelled"])
     await registry.CancelTask(
         tasks_pb2.CancelTaskRequest(task_id=created.task_id),
         metadata=internal(stack_settings, created.owner),
         timeout=10,
     )
-    listed = await eventually(
-        deliveries_in(dispatcher, created.task_id, "delivered"), timeout=20, what="delivery"
-    )
+    listed = await eventually(deliveries_in(dispatcher, created.task_id, "delivered"), timeout=20, what="delivery")
     assert [d.event_type for d in listed] == ["task.cancelled"]
     (request,) = receiver.requests(path, {listed[0].delivery_id})
     assert request.json["data"]["status"] == "cancelled"
@@ -489,15 +453,11 @@ async def test_event_filter_and_unsigned_delivery(dispatcher, registry, receiver
     assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 60
 
 
-async def test_redeliver_sends_again_with_the_same_id(
-    dispatcher, registry, receiver, stack_settings
-):
+async def test_redeliver_sends_again_with_the_same_id(dispatcher, registry, receiver, stack_settings):
     owner, secret = new_owner(), new_secret()
     path = f"/again/{uuid.uuid4().hex[:8]}"
     task = await create_task(registry, stack_settings, owner, receiver.url(path), secret=secret)
-    (delivery,) = await eventually(
-        deliveries_in(dispatcher, task.task_id, "delivered"), timeout=20, what="delivery"
-    )
+    (delivery,) = await eventually(deliveries_in(dispatcher, task.task_id, "delivered"), timeout=20, what="delivery")
     assert len(delivery.attempts) == 1
     again = await dispatcher.redeliver(delivery.delivery_id, owner)
     assert again.delivery_id == delivery.delivery_id
@@ -514,15 +474,11 @@ async def test_redeliver_sends_again_with_the_same_id(
     assert all(standard_webhooks_verify(secret, r.headers, r.body) for r in requests)
 
 
-async def test_other_owners_and_unknown_ids_get_not_found(
-    dispatcher, registry, receiver, stack_settings
-):
+async def test_other_owners_and_unknown_ids_get_not_found(dispatcher, registry, receiver, stack_settings):
     owner = new_owner()
     path = f"/private/{uuid.uuid4().hex[:8]}"
     task = await create_task(registry, stack_settings, owner, receiver.url(path))
-    (delivery,) = await eventually(
-        deliveries_in(dispatcher, task.task_id, "delivered"), timeout=20, what="delivery"
-    )
+    (delivery,) = await eventually(deliveries_in(dispatcher, task.task_id, "delivered"), timeout=20, what="delivery")
     assert (await dispatcher.list_deliveries(task.task_id, owner)).deliveries[0] == delivery
 
     async def reason(call) -> tuple[str, grpc.StatusCode]:
@@ -543,23 +499,17 @@ async def test_other_owners_and_unknown_ids_get_not_found(
     assert len(receiver.requests(path, {delivery.delivery_id})) == 1
 
 
-async def test_loopback_target_refused_without_allow_private_urls(
-    dispatcher, registry, receiver, stack_settings
-):
+async def test_loopback_target_refused_without_allow_private_urls(dispatcher, registry, receiver, stack_settings):
     strict = webhook_settings(stack_settings, allow_private_urls=False)
     path = f"/ssrf/{uuid.uuid4().hex[:8]}"
     async with Running(strict, new_durable()) as guarded:
         task = await create_task(registry, stack_settings, new_owner(), receiver.url(path))
-        (refused,) = await eventually(
-            deliveries_in(guarded, task.task_id, "failed"), timeout=20, what="refusal"
-        )
+        (refused,) = await eventually(deliveries_in(guarded, task.task_id, "failed"), timeout=20, what="refusal")
     assert len(refused.attempts) == 1
     assert refused.attempts[0].status_code == 0
     assert "webhook_url" in refused.attempts[0].error
     # The permissive test dispatcher delivered the same event; the strict one sent nothing.
-    await eventually(
-        deliveries_in(dispatcher, task.task_id, "delivered"), timeout=20, what="delivery"
-    )
+    await eventually(deliveries_in(dispatcher, task.task_id, "delivered"), timeout=20, what="delivery")
     assert receiver.requests(path, {refused.delivery_id}) == []
     assert len(receiver.requests(path)) >= 1
 
@@ -575,9 +525,7 @@ async def test_retries_and_missed_events_survive_a_restart(registry, receiver, s
     before = await first.__aenter__()
     try:
         task = await create_task(registry, stack_settings, new_owner(), receiver.url(path))
-        (retrying,) = await eventually(
-            deliveries_in(before, task.task_id, "retrying"), timeout=20, what="a retry"
-        )
+        (retrying,) = await eventually(deliveries_in(before, task.task_id, "retrying"), timeout=20, what="a retry")
     finally:
         await first.stop()
         await first.nc.close()
@@ -588,21 +536,15 @@ async def test_retries_and_missed_events_survive_a_restart(registry, receiver, s
     missed = await create_task(registry, stack_settings, new_owner(), receiver.url(missed_path))
 
     async with Running(webhook_settings(stack_settings), durable) as after:
-        (delivered,) = await eventually(
-            deliveries_in(after, task.task_id, "delivered"), timeout=20, what="the retry"
-        )
-        (caught_up,) = await eventually(
-            deliveries_in(after, missed.task_id, "delivered"), timeout=20, what="catch-up"
-        )
+        (delivered,) = await eventually(deliveries_in(after, task.task_id, "delivered"), timeout=20, what="the retry")
+        (caught_up,) = await eventually(deliveries_in(after, missed.task_id, "delivered"), timeout=20, what="catch-up")
     assert delivered.delivery_id == retrying.delivery_id
     assert [a.status_code for a in delivered.attempts] == [500, 200]
     assert [r.status for r in receiver.requests(path, {delivered.delivery_id})] == [500, 200]
     assert len(receiver.requests(missed_path, {caught_up.delivery_id})) == 1
 
 
-async def test_replicas_share_one_durable_and_keep_each_task_in_order(
-    registry, receiver, stack_settings
-):
+async def test_replicas_share_one_durable_and_keep_each_task_in_order(registry, receiver, stack_settings):
     """Two dispatchers on one durable (two registry replicas): every event is delivered
     exactly once, and each task's events arrive in order although retries interleave."""
     durable = new_durable()
@@ -612,10 +554,7 @@ async def test_replicas_share_one_durable_and_keep_each_task_in_order(
     async with Running(settings, durable) as first:
         async with Running(settings, durable, keep_consumer=True):
             owner = new_owner()
-            tasks = [
-                await create_task(registry, stack_settings, owner, receiver.url(path))
-                for _ in range(4)
-            ]
+            tasks = [await create_task(registry, stack_settings, owner, receiver.url(path)) for _ in range(4)]
             md = internal(stack_settings, owner)
             for task in tasks:
                 started = await registry.StartAttempt(

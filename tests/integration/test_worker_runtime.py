@@ -9,7 +9,6 @@ import uuid
 import grpc
 import nats
 import pytest
-
 from mediatasks.core import topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.clients import RegistryClient
@@ -56,7 +55,9 @@ class Running:
     def __init__(self, nc, settings, handlers, concurrency=1):
         self.client = RegistryClient(settings)
         js = nc.jetstream()
-        self.worker = Worker(settings, nc, js, self.client, ArtifactStore(js, settings), handlers, concurrency=concurrency)
+        self.worker = Worker(
+            settings, nc, js, self.client, ArtifactStore(js, settings), handlers, concurrency=concurrency
+        )
 
     async def __aenter__(self):
         self.task = asyncio.create_task(self.worker.run())
@@ -143,8 +144,9 @@ async def test_transient_failures_retry_then_dead_letter(harness):
     async with Running(nc, settings, {"image_generation": flaky}):
         failed = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.FAILED)
     assert failed.error.reason == "DELIVERY_EXHAUSTED" and calls == 3
-    letters = await registry.ListDeadLetters(tasks_pb2.ListDeadLettersRequest(task_type="image_generation"),
-                                             metadata=INTERNAL)
+    letters = await registry.ListDeadLetters(
+        tasks_pb2.ListDeadLettersRequest(task_type="image_generation"), metadata=INTERNAL
+    )
     assert task.task_id in [item.task_id for item in letters.items]
     js = nc.jetstream()
     last = await js.get_last_msg(topology.DLQ_STREAM, topology.dlq_subject("image_generation"))

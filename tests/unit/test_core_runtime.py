@@ -11,7 +11,6 @@ import grpc
 import jwt
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-
 from mediatasks.core import topology
 from mediatasks.core.auth import Authenticator
 from mediatasks.core.clients import channel_target
@@ -27,8 +26,13 @@ from mediatasks.v1 import subtitle_pb2
 
 def test_options_come_from_the_request_top_level():
     request = subtitle_pb2.GenerateSubtitlesRequest(
-        text="x", priority="high", webhook_url="https://example.com/h", metadata={"a": "1"},
-        webhook_events=["task.completed"], max_attempts=2, no_cache=True,
+        text="x",
+        priority="high",
+        webhook_url="https://example.com/h",
+        metadata={"a": "1"},
+        webhook_events=["task.completed"],
+        max_attempts=2,
+        no_cache=True,
     )
     options = options_of(request)
     assert options.priority == "high" and options.webhook_url == "https://example.com/h"

@@ -6,9 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from prometheus_client import REGISTRY
-
 import mediatasks.core.metrics  # noqa: F401  (registers every metric)
+from prometheus_client import REGISTRY
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "mediatasks-dashboard.json"
 
@@ -32,5 +31,10 @@ def test_every_dashboard_query_uses_exported_metrics():
             used |= set(re.findall(r"mediatasks_[a-z_]+", target["expr"]))
     assert used, "the dashboard has no queries"
     assert used <= exported, f"not exported: {sorted(used - exported)}"
-    assert {"mediatasks_queue_depth", "mediatasks_task_transitions_total", "mediatasks_provider_cost_usd_total",
-            "mediatasks_webhook_deliveries_total", "mediatasks_job_duration_seconds_bucket"} <= used
+    assert {
+        "mediatasks_queue_depth",
+        "mediatasks_task_transitions_total",
+        "mediatasks_provider_cost_usd_total",
+        "mediatasks_webhook_deliveries_total",
+        "mediatasks_job_duration_seconds_bucket",
+    } <= used

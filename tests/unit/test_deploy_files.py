@@ -148,9 +148,7 @@ def test_builder_installs_the_lock_file_then_the_project_into_a_venv(stages: lis
 
 def test_every_copied_path_exists_and_passes_the_dockerignore(stages: list[Stage]) -> None:
     patterns = [
-        line.strip()
-        for line in DOCKERIGNORE.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
     ]
     sources = []
     for stage in stages:
@@ -216,9 +214,7 @@ def test_runtime_environment_and_ports_are_the_settings_defaults(stages: list[St
     assert exposed == {GRPC_PORT, METRICS_PORT}
 
 
-def test_the_image_puts_gateway_where_the_code_looks_for_it(
-    stages: list[Stage], tmp_path: Path
-) -> None:
+def test_the_image_puts_gateway_where_the_code_looks_for_it(stages: list[Stage], tmp_path: Path) -> None:
     runtime = stages[1]
     copies = [i.flags_and_words() for i in runtime.all("COPY")]
     (venv,) = [words[-1] for flags, words in copies if flags.get("from") == "builder"]
@@ -391,9 +387,7 @@ def test_compose_healthcheck_asks_the_grpc_health_service(compose: dict[str, Any
         script = script.replace(f"127.0.0.1:{GRPC_PORT}", f"127.0.0.1:{server.port}")
 
         def check() -> int:
-            return subprocess.run(
-                [sys.executable, "-c", script], capture_output=True, timeout=30
-            ).returncode
+            return subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30).returncode
 
         server.set(health_pb2.HealthCheckResponse.SERVING)
         assert check() == 0

@@ -131,21 +131,15 @@ def test_committed_config_passes_envoy_validate(tmp_path: Path) -> None:
     # Only the descriptor path differs: /etc/mediatasks/mediatasks.pb exists in the pod,
     # not on this machine, and Envoy reads the descriptor while validating.
     config = _template()
-    assert _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] == (
-        DEPLOYED_DESCRIPTOR
-    )
-    _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] = str(
-        gateway.descriptor_path()
-    )
+    assert _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] == (DEPLOYED_DESCRIPTOR)
+    _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] = str(gateway.descriptor_path())
     _validate(yaml.safe_dump(config, sort_keys=False), tmp_path)
 
 
 def test_validate_rejects_a_broken_lua_script(tmp_path: Path) -> None:
     """The validate step really compiles the Lua, so the tests above can catch a typo."""
     config = _template()
-    _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] = str(
-        gateway.descriptor_path()
-    )
+    _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] = str(gateway.descriptor_path())
     lua = _http_filter(config, "envoy.filters.http.lua")["default_source_code"]
     lua["inline_string"] = lua["inline_string"].replace("local NS =", "local NS = =", 1)
     with pytest.raises(EnvoyConfigError, match="script load error"):
@@ -164,9 +158,7 @@ def test_committed_config_is_the_kubernetes_shape() -> None:
     for name, cluster in clusters.items():
         assert cluster["type"] == "STRICT_DNS"
         assert _endpoints(cluster) == [(name, 50051)]
-        options = cluster["typed_extension_protocol_options"][
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-        ]
+        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
         assert "http2_protocol_options" in options["explicit_http_config"]
         assert "transport_socket" not in cluster  # plaintext gRPC inside the cluster
 
@@ -288,9 +280,7 @@ def test_render_changes_only_addresses_descriptor_and_log(tmp_path: Path) -> Non
     }
     listener = rendered["static_resources"]["listeners"][0]
     assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 18080}
-    assert _http_filter(rendered, gateway.TRANSCODER_FILTER)["proto_descriptor"] == str(
-        tmp_path / "d.pb"
-    )
+    assert _http_filter(rendered, gateway.TRANSCODER_FILTER)["proto_descriptor"] == str(tmp_path / "d.pb")
     (access_log,) = _manager(rendered)["access_log"]
     assert access_log["typed_config"]["path"] == str(tmp_path / "access.log")
 

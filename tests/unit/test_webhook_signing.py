@@ -43,10 +43,7 @@ def seed_verify_webhook(payload: str, signature: str, secret: str) -> bool:
 
 
 def test_standard_signature_matches_the_published_test_vector():
-    assert (
-        standard_signature(VECTOR_SECRET, VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY)
-        == VECTOR_SIGNATURE
-    )
+    assert standard_signature(VECTOR_SECRET, VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY) == VECTOR_SIGNATURE
 
 
 def test_whsec_secret_is_base64_decoded_into_the_key():
@@ -105,12 +102,8 @@ def _event(status: int, event_type: str) -> tasks_pb2.TaskEvent:
     if status == tasks_pb2.Task.COMPLETED:
         task.output.result.Pack(subtitle_pb2.SubtitleResult(content="WEBVTT\n", cue_count=2))
     else:
-        task.error.CopyFrom(
-            common_pb2.TaskError(code="INVALID_ARGUMENT", reason="UNSUPPORTED_MEDIA", message="bad")
-        )
-    event = tasks_pb2.TaskEvent(
-        event_id="e1", event_type=event_type, task_id=task.task_id, task=task
-    )
+        task.error.CopyFrom(common_pb2.TaskError(code="INVALID_ARGUMENT", reason="UNSUPPORTED_MEDIA", message="bad"))
+    event = tasks_pb2.TaskEvent(event_id="e1", event_type=event_type, task_id=task.task_id, task=task)
     event.timestamp.FromDatetime(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
     return event
 
@@ -188,7 +181,5 @@ def test_default_settings_give_at_least_8_tries_over_an_hour():
     settings = Settings()
     assert settings.webhook_max_attempts >= 8
     schedule = settings.webhook_retry_schedule()
-    waits = [
-        schedule[min(n, len(schedule) - 1)] * 0.9 for n in range(settings.webhook_max_attempts - 1)
-    ]
+    waits = [schedule[min(n, len(schedule) - 1)] * 0.9 for n in range(settings.webhook_max_attempts - 1)]
     assert sum(waits) >= 3600

@@ -11,9 +11,7 @@ from mediatasks.subtitle.cues import DEFAULT_RULES, CueRules, content_type, cues
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt")
 
 
-def render_transcript(
-    transcript: Transcript, fmt: str, *, rules: CueRules = DEFAULT_RULES
-) -> tuple[str, str]:
+def render_transcript(transcript: Transcript, fmt: str, *, rules: CueRules = DEFAULT_RULES) -> tuple[str, str]:
     """The transcript as ``(document, content_type)`` in ``json``, ``text``, ``srt`` or ``vtt``.
 
     JSON carries every word with its times and confidence; SRT/WebVTT group words into

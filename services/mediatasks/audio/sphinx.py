@@ -181,9 +181,7 @@ async def transcribe(
         elapsed,
         elapsed / duration if duration else 0.0,
     )
-    return Transcript(
-        text=" ".join(w.text for w in words), words=words, language=language, duration=duration
-    )
+    return Transcript(text=" ".join(w.text for w in words), words=words, language=language, duration=duration)
 
 
 async def report_progress(callback: ProgressCallback, percent: float) -> None:
@@ -205,9 +203,7 @@ async def read_pcm(path: str | Path, *, max_seconds: float | None = None) -> byt
         async for chunk in pcm:
             buffer += chunk
             if max_seconds is not None and len(buffer) > max_seconds * BYTES_PER_SECOND:
-                raise unsupported_media(
-                    f"{source.name} is longer than the {max_seconds:g} s this operation accepts"
-                )
+                raise unsupported_media(f"{source.name} is longer than the {max_seconds:g} s this operation accepts")
     return bytes(buffer)
 
 
@@ -297,16 +293,12 @@ class PcmStream:
         try:
             code = await asyncio.wait_for(self._process.wait(), _KILL_WAIT_SECONDS * 4)
         except TimeoutError:
-            raise unsupported_media(
-                f"ffmpeg did not exit after decoding {self.path.name}"
-            ) from None
+            raise unsupported_media(f"ffmpeg did not exit after decoding {self.path.name}") from None
         if self._stderr_task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._stderr_task), _KILL_WAIT_SECONDS)
         if code != 0:
-            raise unsupported_media(
-                f"cannot decode audio from {self.path.name}: {self._ffmpeg_reason()}"
-            )
+            raise unsupported_media(f"cannot decode audio from {self.path.name}: {self._ffmpeg_reason()}")
         if self.bytes_read == 0:
             raise unsupported_media(f"{self.path.name} contains no decodable audio")
 

@@ -22,9 +22,7 @@ _EXTENSIONS = {"json": "json", "text": "txt", "srt": "srt", "vtt": "vtt"}
 def check_request(request: audio_pb2.TranscribeRequest, providers: ProviderRegistry) -> str:
     """Refuse at submit what no configured provider can run (naming the settings to add)."""
     require = {"language": request.language or None, "speaker_labels": request.speaker_labels}
-    return check_provider_request(
-        providers, AUDIO_TRANSCRIPTION, request.provider, require, strategy=request.strategy
-    )
+    return check_provider_request(providers, AUDIO_TRANSCRIPTION, request.provider, require, strategy=request.strategy)
 
 
 async def transcribe_job(ctx: JobContext) -> JobResult:
@@ -62,13 +60,9 @@ async def transcribe_job(ctx: JobContext) -> JobResult:
         format=fmt,
         content=content,
         transcript=artifact,
-        words=[
-            common_pb2.Word(text=w.text, start=w.start, end=w.end, confidence=w.confidence)
-            for w in outcome.words
-        ],
+        words=[common_pb2.Word(text=w.text, start=w.start, end=w.end, confidence=w.confidence) for w in outcome.words],
         utterances=[
-            audio_pb2.Utterance(speaker=u.speaker, start=u.start, end=u.end, text=u.text)
-            for u in outcome.utterances
+            audio_pb2.Utterance(speaker=u.speaker, start=u.start, end=u.end, text=u.text) for u in outcome.utterances
         ],
     )
     return JobResult(

@@ -233,9 +233,7 @@ class Stack:
 
     def replica_addresses(self, service: str) -> str:
         """Every replica of ``service`` as ``host:port,host:port`` (clients balance over them)."""
-        return ",".join(
-            f"{LOOPBACK}:{port}" for (name, _index), port in sorted(self._ports.items()) if name == service
-        )
+        return ",".join(f"{LOOPBACK}:{port}" for (name, _index), port in sorted(self._ports.items()) if name == service)
 
     def address(self, service: str) -> str:
         return next(p.address for p in self.processes if p.service == service)

@@ -79,8 +79,13 @@ class ArtifactStore:
         filename = safe_filename(filename)
         artifact_id = uuid.uuid4().hex
         sha256 = hashlib.sha256(data).hexdigest()
-        description = {"content_type": content_type, "filename": filename, "owner": owner, "role": role,
-                       "sha256": sha256}
+        description = {
+            "content_type": content_type,
+            "filename": filename,
+            "owner": owner,
+            "role": role,
+            "sha256": sha256,
+        }
         store = await self._bucket()
         await store.put(artifact_id, data, meta=ObjectMeta(name=artifact_id, description=json.dumps(description)))
         return self._artifact(artifact_id, description, len(data))
@@ -90,8 +95,11 @@ class ArtifactStore:
     ) -> common_pb2.Artifact:
         name = filename or path.name
         return await self.put_bytes(
-            path.read_bytes(), content_type=content_type or guess_content_type(name), filename=name,
-            owner=owner, role=role,
+            path.read_bytes(),
+            content_type=content_type or guess_content_type(name),
+            filename=name,
+            owner=owner,
+            role=role,
         )
 
     @staticmethod

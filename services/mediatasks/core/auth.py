@@ -49,9 +49,7 @@ class Principal:
         return self.kind == "internal"
 
 
-current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
-    "principal", default=None
-)
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 
 
 def caller() -> Principal:

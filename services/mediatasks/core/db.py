@@ -11,7 +11,7 @@ def async_url(url: str) -> str:
     """Accept postgres://, postgresql:// or postgresql+psycopg:// and use psycopg 3."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError("MEDIATASKS_DATABASE_URL must be a postgresql:// URL")
 
 

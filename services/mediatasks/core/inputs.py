@@ -102,7 +102,9 @@ async def fetch_to(ref: str, dest: Path, settings: Settings, artifacts: Artifact
                                 out.write(chunk)
                         return dest
             except TimeoutError:
-                raise transient("FETCH_TIMEOUT", f"GET {url} took longer than {settings.fetch_timeout_seconds}s") from None
+                raise transient(
+                    "FETCH_TIMEOUT", f"GET {url} took longer than {settings.fetch_timeout_seconds}s"
+                ) from None
             except httpx.HTTPError as exc:
                 raise transient("FETCH_FAILED", f"GET {url} failed: {exc}") from None
     raise invalid_input(f"{ref}: more than {_MAX_REDIRECTS} redirects")

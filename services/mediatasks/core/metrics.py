@@ -15,9 +15,7 @@ log = logging.getLogger(__name__)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
-RPC_REQUESTS = Counter(
-    "mediatasks_rpc_requests_total", "gRPC calls served", ["service", "method", "code"]
-)
+RPC_REQUESTS = Counter("mediatasks_rpc_requests_total", "gRPC calls served", ["service", "method", "code"])
 RPC_DURATION = Histogram(
     "mediatasks_rpc_duration_seconds",
     "gRPC call latency",
@@ -33,24 +31,12 @@ JOBS = Counter("mediatasks_jobs_total", "Jobs run by workers", ["task_type", "ou
 JOB_DURATION = Histogram(
     "mediatasks_job_duration_seconds", "Wall time of one job attempt", ["task_type"], buckets=_JOB_BUCKETS
 )
-QUEUE_DEPTH = Gauge(
-    "mediatasks_queue_depth", "Jobs waiting in JetStream", ["task_type", "priority"]
-)
-PROVIDER_COST = Counter(
-    "mediatasks_provider_cost_usd_total", "What providers charged, in US dollars", ["provider"]
-)
-WEBHOOK_DELIVERIES = Counter(
-    "mediatasks_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"]
-)
-OUTBOX_LAG = Gauge(
-    "mediatasks_outbox_lag_seconds", "Age of the oldest unpublished outbox row"
-)
-OUTBOX_PUBLISHED = Counter(
-    "mediatasks_outbox_published_total", "Outbox rows relayed to JetStream", ["kind"]
-)
-ERRORS = Counter(
-    "mediatasks_errors_total", "Errors handled without failing the process", ["component", "reason"]
-)
+QUEUE_DEPTH = Gauge("mediatasks_queue_depth", "Jobs waiting in JetStream", ["task_type", "priority"])
+PROVIDER_COST = Counter("mediatasks_provider_cost_usd_total", "What providers charged, in US dollars", ["provider"])
+WEBHOOK_DELIVERIES = Counter("mediatasks_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"])
+OUTBOX_LAG = Gauge("mediatasks_outbox_lag_seconds", "Age of the oldest unpublished outbox row")
+OUTBOX_PUBLISHED = Counter("mediatasks_outbox_published_total", "Outbox rows relayed to JetStream", ["kind"])
+ERRORS = Counter("mediatasks_errors_total", "Errors handled without failing the process", ["component", "reason"])
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> int:

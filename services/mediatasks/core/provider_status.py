@@ -132,9 +132,7 @@ class ProviderStatusPublisher:
 
     async def _bucket(self) -> Any:
         if self._kv is None:
-            self._kv = await topology.ensure_kv(
-                self.js, topology.PROVIDERS_BUCKET, ttl=ENTRY_TTL_SECONDS
-            )
+            self._kv = await topology.ensure_kv(self.js, topology.PROVIDERS_BUCKET, ttl=ENTRY_TTL_SECONDS)
         return self._kv
 
     async def publish(self, *, only_changed: bool = False) -> int:

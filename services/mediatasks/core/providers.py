@@ -64,9 +64,7 @@ class Strategy(enum.StrEnum):
             return cls(str(value).strip().lower())
         except ValueError:
             names = ", ".join(s.value for s in cls)
-            raise invalid_input(
-                f"unknown provider strategy {value!r} (use one of {names})"
-            ) from None
+            raise invalid_input(f"unknown provider strategy {value!r} (use one of {names})") from None
 
 
 @dataclass(frozen=True)
@@ -290,9 +288,7 @@ class CircuitBreaker:
     """Opens after ``threshold`` consecutive failures; after ``reset_seconds`` it lets one
     trial call through (half-open): success closes it, failure opens it again."""
 
-    def __init__(
-        self, threshold: int, reset_seconds: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, threshold: int, reset_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.threshold = max(1, int(threshold))
         self.reset_seconds = float(reset_seconds)
         self._clock = clock
@@ -395,9 +391,7 @@ def counts_against_provider(error: MediaTasksError) -> bool:
     return error.retryable or error.reason == "PROVIDER_AUTH_FAILED"
 
 
-def rank_key(
-    strategy: Strategy, offering: Offering, stats: ProviderStats, name: str
-) -> tuple[float | int | str, ...]:
+def rank_key(strategy: Strategy, offering: Offering, stats: ProviderStats, name: str) -> tuple[float | int | str, ...]:
     """Sort key of one candidate under ``strategy``: the smallest key wins. Ties fall
     back to the other scores and finally to the name, so selection is deterministic."""
     quality, speed, cost = offering.quality, offering.speed, offering.cost.usd_per_unit
@@ -449,9 +443,7 @@ class ProviderRegistry:
         try:
             self._default = Strategy.parse(settings.provider_strategy or Strategy.QUALITY)
         except MediaTasksError as error:
-            raise ConfigurationError(
-                f"{settings.env_name('provider_strategy')}: {error.message}"
-            ) from None
+            raise ConfigurationError(f"{settings.env_name('provider_strategy')}: {error.message}") from None
         self._defaults = {k: Strategy.parse(v) for k, v in (default_strategies or {}).items()}
         self._entries: dict[str, _Entry] = {}
         for provider in providers:
@@ -459,9 +451,7 @@ class ProviderRegistry:
                 raise ValueError(f"two providers named {provider.name!r}")
             self._entries[provider.name] = _Entry(
                 provider=provider,
-                breaker=CircuitBreaker(
-                    settings.circuit_failure_threshold, settings.circuit_reset_seconds, clock
-                ),
+                breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds, clock),
                 stats=ProviderStats(window=window),
             )
 
@@ -609,9 +599,7 @@ class ProviderRegistry:
             )
         provider, _ = min(
             found,
-            key=lambda pair: rank_key(
-                chosen, pair[1], self._entries[pair[0].name].stats, pair[0].name
-            ),
+            key=lambda pair: rank_key(chosen, pair[1], self._entries[pair[0].name].stats, pair[0].name),
         )
         self._entries[provider.name].stats.selections += 1
         return provider
@@ -794,9 +782,7 @@ class ProviderRegistry:
                         "cost_unit": offering.cost.unit,
                         "capabilities": dict(offering.capabilities),
                         "available": self._offering(entry, offering.task_type) is not None,
-                        "available_until": offering.available_until.isoformat()
-                        if offering.available_until
-                        else None,
+                        "available_until": offering.available_until.isoformat() if offering.available_until else None,
                     }
                 )
             out.append(

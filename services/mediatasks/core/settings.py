@@ -55,7 +55,9 @@ class Settings(BaseSettings):
 
     # --- jobs and the worker runtime ------------------------------------------------
     worker_concurrency: int = Field(4, description="Jobs one worker process runs at once.")
-    ack_wait_seconds: float = Field(30.0, description="JetStream AckWait: a silent worker's job is redelivered after it.")
+    ack_wait_seconds: float = Field(
+        30.0, description="JetStream AckWait: a silent worker's job is redelivered after it."
+    )
     max_deliver: int = Field(5, description="Deliveries of one job before it goes to the DLQ.")
     max_attempts: int = Field(3, description="Default attempts per task (retryable failures).")
     retry_schedule_seconds: str = Field("30,300,1800", description="Backoff before attempt 2, 3, ... (jittered).")
@@ -63,7 +65,9 @@ class Settings(BaseSettings):
     dedupe_window_seconds: float = 120.0
     task_ttl_seconds: float = Field(7 * 86400, description="Tasks expire (410 TASK_EXPIRED) this long after creation.")
     events_max_age_seconds: float = Field(7 * 86400, description="How long task events stay in MEDIATASKS_EVENTS.")
-    outbox_poll_seconds: float = Field(0.5, description="Sweep interval of the outbox relay (it is also woken on commit).")
+    outbox_poll_seconds: float = Field(
+        0.5, description="Sweep interval of the outbox relay (it is also woken on commit)."
+    )
 
     # --- auth and limits ------------------------------------------------------------
     auth_disabled: bool = Field(False, description="Dev only: accept requests without credentials (logs a warning).")
@@ -88,11 +92,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 512 * 1024 * 1024
     max_fetch_bytes: int = 512 * 1024 * 1024
     fetch_timeout_seconds: float = 60.0
-    allow_private_urls: bool = Field(False, description="Allow input/webhook URLs on private, loopback or link-local addresses.")
+    allow_private_urls: bool = Field(
+        False, description="Allow input/webhook URLs on private, loopback or link-local addresses."
+    )
     work_dir: str = Field("", description="Scratch space for running jobs (empty: the system temp dir).")
 
     # --- providers ------------------------------------------------------------------
-    provider_strategy: str = Field("quality", description="Default selection: quality, speed, cost, reliability, load_balance.")
+    provider_strategy: str = Field(
+        "quality", description="Default selection: quality, speed, cost, reliability, load_balance."
+    )
     openai_api_key: str = ""
     openai_base_url: str = ""
     stability_api_key: str = ""

@@ -121,9 +121,7 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
     )
 
 
-async def ensure_job_consumer(
-    js: JetStreamContext, task_type: str, priority: str, settings: Settings
-) -> str:
+async def ensure_job_consumer(js: JetStreamContext, task_type: str, priority: str, settings: Settings) -> str:
     """Create the durable pull consumer of one (task type, priority); return its name."""
     name = job_consumer(task_type, priority)
     config = ConsumerConfig(

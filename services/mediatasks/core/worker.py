@@ -310,11 +310,11 @@ class Worker:
             "Mediatasks-Task-Type": job.task_type,
         }
         await self.js.publish(topology.dlq_subject(job.task_type), msg.data, headers=headers)
-        error = common_pb2.TaskError(
-            code="ABORTED", reason="DELIVERY_EXHAUSTED", message=reason, retryable=False
-        )
+        error = common_pb2.TaskError(code="ABORTED", reason="DELIVERY_EXHAUSTED", message=reason, retryable=False)
         await self.registry.call(
-            self.registry.stub.FailTask, tasks_pb2.FailTaskRequest(task_id=job.task_id, attempt=0, error=error), retries=3
+            self.registry.stub.FailTask,
+            tasks_pb2.FailTaskRequest(task_id=job.task_id, attempt=0, error=error),
+            retries=3,
         )
         await msg.term()
         metrics.JOBS.labels(job.task_type, "dead_lettered").inc()
@@ -341,8 +341,12 @@ class Worker:
         attempt = started.attempt
 
         ctx = JobContext(
-            task=started.task, attempt=attempt, workdir=workdir, settings=self.settings,
-            artifacts=self.artifacts, providers=self.providers,
+            task=started.task,
+            attempt=attempt,
+            workdir=workdir,
+            settings=self.settings,
+            artifacts=self.artifacts,
+            providers=self.providers,
         )
         run = asyncio.create_task(handler(ctx))
 
@@ -366,8 +370,10 @@ class Worker:
                 with contextlib.suppress(BaseException):
                     await run
                 raise MediaTasksError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, "JOB_TIMEOUT",
-                    f"the job ran longer than {self.settings.job_timeout_seconds:.0f}s", retryable=True,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    "JOB_TIMEOUT",
+                    f"the job ran longer than {self.settings.job_timeout_seconds:.0f}s",
+                    retryable=True,
                 ) from None
             except asyncio.CancelledError:
                 if not ctx.cancel_requested:
@@ -383,8 +389,12 @@ class Worker:
                 await self.registry.call(
                     self.registry.stub.CompleteTask,
                     tasks_pb2.CompleteTaskRequest(
-                        task_id=job.task_id, attempt=attempt, output=output,
-                        provider=result.provider, model=result.model, cost_usd=result.cost_usd,
+                        task_id=job.task_id,
+                        attempt=attempt,
+                        output=output,
+                        provider=result.provider,
+                        model=result.model,
+                        cost_usd=result.cost_usd,
                     ),
                     retries=5,
                 )
@@ -418,7 +428,9 @@ class Worker:
             # A bug or an unexpected library error: retryable, bounded by max_attempts.
             outcome = "retry"
             log.exception("handler for %s raised", job.task_type)
-            failure = MediaTasksError(grpc.StatusCode.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}", retryable=True)
+            failure = MediaTasksError(
+                grpc.StatusCode.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}", retryable=True
+            )
             await self._fail(msg, job, attempt, failure)
         finally:
             heartbeat.cancel()
@@ -485,4 +497,3 @@ class Worker:
                 await msg.in_progress()
             except Exception as exc:
                 log.warning("in_progress heartbeat failed: %s", exc)
-

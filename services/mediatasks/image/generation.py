@@ -38,9 +38,7 @@ def _wanted(request: image_pb2.GenerateImageRequest) -> ImageGenerationRequest:
     )
 
 
-def check_generation_request(
-    request: image_pb2.GenerateImageRequest, providers: ProviderRegistry
-) -> str:
+def check_generation_request(request: image_pb2.GenerateImageRequest, providers: ProviderRegistry) -> str:
     """Submit-time check: returns the pinned provider ("" when the strategy chooses)."""
     return check_provider_request(
         providers,
@@ -76,9 +74,7 @@ async def generate(ctx: JobContext) -> JobResult:
                 role="image",
             )
         )
-    result = image_pb2.GenerateImageResult(
-        images=artifacts, revised_prompt=images.revised_prompt or ""
-    )
+    result = image_pb2.GenerateImageResult(images=artifacts, revised_prompt=images.revised_prompt or "")
     return JobResult(
         result=result,
         artifacts=artifacts,

@@ -19,8 +19,9 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         from mediatasks.image.generation import check_generation_request
 
         provider = check_generation_request(request, self.parts.providers)
-        return await self.parts.submitter.submit("image_generation", request, context, provider=provider,
-                                                 model=request.model)
+        return await self.parts.submitter.submit(
+            "image_generation", request, context, provider=provider, model=request.model
+        )
 
     async def TransformImage(self, request, context):
         await self.parts.submitter.check_input(request.image_url, field="image_url")

@@ -129,8 +129,7 @@ def _check_size(width: int, height: int, max_pixels: int, what: str) -> None:
         raise invalid_input(f"{what} {width}x{height} exceeds {MAX_DIMENSION} px per side")
     if width * height > max_pixels:
         raise _input_too_large(
-            f"{what} would be {width}x{height} = {width * height / 1e6:.1f} MP, over the "
-            f"{max_pixels / 1e6:g} MP limit",
+            f"{what} would be {width}x{height} = {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:g} MP limit",
             max_pixels,
         )
 
@@ -154,8 +153,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         limit = min(max_pixels, pillow_limit) if pillow_limit else max_pixels
         raise _input_too_large(
-            f"the image header claims a size over the {limit / 1e6:g} MP limit "
-            "(decompression bomb guard)",
+            f"the image header claims a size over the {limit / 1e6:g} MP limit (decompression bomb guard)",
             limit,
         ) from None
     except UnidentifiedImageError:
@@ -166,9 +164,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     try:
         image.load()  # decode now: truncated or corrupt data fails here, not later
     except Image.DecompressionBombError:
-        raise _input_too_large(
-            f"the image is over the {max_pixels / 1e6:g} MP limit", max_pixels
-        ) from None
+        raise _input_too_large(f"the image is over the {max_pixels / 1e6:g} MP limit", max_pixels) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise unsupported_media(f"the image data is corrupt or truncated: {exc}") from None
     return image
@@ -176,9 +172,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
 
 def _normalise_mode(image: Image.Image) -> Image.Image:
     """RGB, or RGBA when the image has transparency, so every op behaves the same."""
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if has_alpha:
         return image.convert("RGBA") if image.mode != "RGBA" else image
     if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit grey: keep the top 8 bits
@@ -211,8 +205,7 @@ def _apply(image: Image.Image, op: Op, max_pixels: int) -> Image.Image:
             raise invalid_input("crop needs x, y >= 0 and a positive width and height")
         if op.x + op.width > image.width or op.y + op.height > image.height:
             raise invalid_input(
-                f"crop box {op.x},{op.y} {op.width}x{op.height} is outside the "
-                f"{image.width}x{image.height} image"
+                f"crop box {op.x},{op.y} {op.width}x{op.height} is outside the {image.width}x{image.height} image"
             )
         return image.crop((op.x, op.y, op.x + op.width, op.y + op.height))
     if isinstance(op, Fit):

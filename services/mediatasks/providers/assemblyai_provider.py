@@ -104,9 +104,7 @@ class AssemblyAIProvider(Provider):
     def _map(self, error: BaseException) -> MediaTasksError | None:
         return map_assemblyai_error(error, self.settings.env_name("assemblyai_api_key"))
 
-    async def transcribe(
-        self, request: TranscriptionRequest, ctx: CallContext | None = None
-    ) -> TranscriptionResult:
+    async def transcribe(self, request: TranscriptionRequest, ctx: CallContext | None = None) -> TranscriptionResult:
         """Upload, transcribe and wait; words, language and (optionally) utterances."""
         path = Path(request.audio_path)
         if not path.is_file():
@@ -163,9 +161,7 @@ def _transcript_failure(message: str) -> MediaTasksError:
 def _to_result(transcript: Any, request: TranscriptionRequest) -> TranscriptionResult:
     # AssemblyAI times are integer milliseconds.
     words = [
-        Word(
-            text=w.text, start=w.start / 1000.0, end=w.end / 1000.0, confidence=float(w.confidence)
-        )
+        Word(text=w.text, start=w.start / 1000.0, end=w.end / 1000.0, confidence=float(w.confidence))
         for w in transcript.words or []
     ]
     utterances = [

@@ -155,9 +155,7 @@ class TranslationResult:
 
 
 class Translator(Protocol):
-    async def translate(
-        self, request: TranslationRequest, ctx: CallContext | None = None
-    ) -> TranslationResult: ...
+    async def translate(self, request: TranslationRequest, ctx: CallContext | None = None) -> TranslationResult: ...
 
 
 # --- video analysis ----------------------------------------------------------------------

@@ -64,9 +64,7 @@ def content_policy(
     )
 
 
-def auth_failed(
-    provider: str, message: str, env_var: str, *, status: int | str | None = None
-) -> MediaTasksError:
+def auth_failed(provider: str, message: str, env_var: str, *, status: int | str | None = None) -> MediaTasksError:
     # FAILED_PRECONDITION, not UNAUTHENTICATED: the client's credentials are fine, the
     # server's vendor key is not, and the operator must fix the setting.
     return MediaTasksError(

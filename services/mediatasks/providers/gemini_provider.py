@@ -148,9 +148,7 @@ class _FileClient(genai_client.FileServiceClient):
     """The SDK's File API client, with its discovery document read from our endpoint and
     the upload bounded by a socket timeout."""
 
-    def __init__(
-        self, *args: Any, discovery_url: str, upload_timeout: float, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, discovery_url: str, upload_timeout: float, **kwargs: Any) -> None:
         self._discovery_url = discovery_url
         self._upload_timeout = upload_timeout
         super().__init__(*args, **kwargs)
@@ -243,9 +241,7 @@ class GeminiProvider(Provider):
 
     # -- video analysis ---------------------------------------------------------------------
 
-    async def analyze_video(
-        self, request: VideoAnalysisRequest, ctx: CallContext | None = None
-    ) -> VideoAnalysisResult:
+    async def analyze_video(self, request: VideoAnalysisRequest, ctx: CallContext | None = None) -> VideoAnalysisResult:
         """Upload the video, wait until Gemini has processed it, and ask for the score."""
         path = Path(request.video_path)
         if not path.is_file():
@@ -267,13 +263,9 @@ class GeminiProvider(Provider):
             await ctx.progress(25.0, "processing")
             while file.state == protos.File.State.PROCESSING:
                 await asyncio.sleep(self.poll_interval_seconds)
-                file = await asyncio.to_thread(
-                    self.files.get_file, name=file.name, timeout=30.0, retry=None
-                )
+                file = await asyncio.to_thread(self.files.get_file, name=file.name, timeout=30.0, retry=None)
             if file.state != protos.File.State.ACTIVE:
-                reason = (
-                    file.error.message if file.error and file.error.message else file.state.name
-                )
+                reason = file.error.message if file.error and file.error.message else file.state.name
                 failure = unsupported_media(f"gemini could not process the video: {reason}")
                 failure.metadata["provider"] = NAME
                 raise failure
@@ -287,9 +279,7 @@ class GeminiProvider(Provider):
                 protos.Content(
                     role="user",
                     parts=[
-                        protos.Part(
-                            file_data=protos.FileData(mime_type=file.mime_type, file_uri=file.uri)
-                        ),
+                        protos.Part(file_data=protos.FileData(mime_type=file.mime_type, file_uri=file.uri)),
                         protos.Part(text=text),
                     ],
                 )
@@ -305,9 +295,7 @@ class GeminiProvider(Provider):
         if not isinstance(score.get("score"), int | float):
             raise errors.bad_response(NAME, "the score JSON has no numeric score")
         await ctx.progress(100.0, "analyzed")
-        return VideoAnalysisResult(
-            score=score, provider=NAME, model=model, cost_usd=_token_cost(response)
-        )
+        return VideoAnalysisResult(score=score, provider=NAME, model=model, cost_usd=_token_cost(response))
 
     def _forget_file(self, name: str) -> None:
         """Delete an uploaded file in the background (it would expire in 48 h anyway)."""
@@ -322,9 +310,7 @@ class GeminiProvider(Provider):
 
     # -- translation ------------------------------------------------------------------------
 
-    async def translate(
-        self, request: TranslationRequest, ctx: CallContext | None = None
-    ) -> TranslationResult:
+    async def translate(self, request: TranslationRequest, ctx: CallContext | None = None) -> TranslationResult:
         """Translate texts, the answer forced into a JSON list of equal length."""
         model = request.model or TEXT_MODEL
         payload = {
@@ -361,9 +347,7 @@ class GeminiProvider(Provider):
         translations = _json_answer(response).get("translations")
         if not isinstance(translations, list) or len(translations) != len(request.texts):
             got = len(translations) if isinstance(translations, list) else "no list"
-            raise errors.bad_response(
-                NAME, f"asked for {len(request.texts)} translations, got {got}"
-            )
+            raise errors.bad_response(NAME, f"asked for {len(request.texts)} translations, got {got}")
         return TranslationResult(
             texts=[str(t) for t in translations],
             provider=NAME,
@@ -373,9 +357,7 @@ class GeminiProvider(Provider):
 
     # -- image generation -----------------------------------------------------------------
 
-    async def generate_image(
-        self, request: ImageGenerationRequest, ctx: CallContext | None = None
-    ) -> GeneratedImages:
+    async def generate_image(self, request: ImageGenerationRequest, ctx: CallContext | None = None) -> GeneratedImages:
         """One ``generateContent`` call per image, asking for TEXT and IMAGE parts."""
         model = request.model or IMAGE_MODEL
         prompt = request.prompt
@@ -405,9 +387,7 @@ class GeminiProvider(Provider):
             for part in candidate.content.parts:
                 if part.inline_data and part.inline_data.data:
                     data = bytes(part.inline_data.data)
-                    images.append(
-                        GeneratedImage(data, part.inline_data.mime_type or sniff_image_type(data))
-                    )
+                    images.append(GeneratedImage(data, part.inline_data.mime_type or sniff_image_type(data)))
         if not images:
             raise errors.bad_response(NAME, "no image part in the answer")
         return GeneratedImages(
@@ -424,26 +404,18 @@ class GeminiProvider(Provider):
         config: protos.GenerationConfig,
         seconds: float,
     ) -> protos.GenerateContentResponse:
-        request = protos.GenerateContentRequest(
-            model=f"models/{model}", contents=contents, generation_config=config
-        )
-        return await asyncio.to_thread(
-            self.generative.generate_content, request=request, timeout=seconds, retry=None
-        )
+        request = protos.GenerateContentRequest(model=f"models/{model}", contents=contents, generation_config=config)
+        return await asyncio.to_thread(self.generative.generate_content, request=request, timeout=seconds, retry=None)
 
     # -- video generation (Veo over HTTP) -------------------------------------------------
 
-    async def generate_video(
-        self, request: VideoGenerationRequest, ctx: CallContext | None = None
-    ) -> GeneratedVideo:
+    async def generate_video(self, request: VideoGenerationRequest, ctx: CallContext | None = None) -> GeneratedVideo:
         """Start a Veo operation, poll it, download the MP4. Cancelling cancels the
         operation at Google; ``ctx.cancel_confirmed`` is Google's answer."""
         model = request.model or VIDEO_MODEL
         seconds = str(request.seconds)
         if seconds not in VIDEO_SECONDS:
-            raise invalid_input(
-                f"Veo videos last {', '.join(VIDEO_SECONDS)} seconds, not {seconds}"
-            )
+            raise invalid_input(f"Veo videos last {', '.join(VIDEO_SECONDS)} seconds, not {seconds}")
         aspect = _aspect_ratio(request.size)
         parameters: dict[str, Any] = {"aspectRatio": aspect, "durationSeconds": int(seconds)}
         if request.negative_prompt:
@@ -455,15 +427,11 @@ class GeminiProvider(Provider):
         async def cancel_at_vendor() -> bool:
             if not operation.get("name"):
                 return False
-            response = await self.http.post(
-                f"/v1beta/{operation['name']}:cancel", json={}, timeout=5.0
-            )
+            response = await self.http.post(f"/v1beta/{operation['name']}:cancel", json={}, timeout=5.0)
             return response.status_code == 200
 
         async def run() -> GeneratedVideo:
-            started = _json_or_raise(
-                await self.http.post(f"/v1beta/models/{model}:predictLongRunning", json=body)
-            )
+            started = _json_or_raise(await self.http.post(f"/v1beta/models/{model}:predictLongRunning", json=body))
             name = str(started.get("name") or "")
             if not name:
                 raise errors.bad_response(NAME, "predictLongRunning answered no operation name")
@@ -493,18 +461,14 @@ class GeminiProvider(Provider):
                 vendor_job_id=name,
             )
 
-        return await guarded(
-            NAME, self.deadline(ctx), run(), self._map, ctx=ctx, cancel_at_vendor=cancel_at_vendor
-        )
+        return await guarded(NAME, self.deadline(ctx), run(), self._map, ctx=ctx, cancel_at_vendor=cancel_at_vendor)
 
 
 # --- helpers --------------------------------------------------------------------------------
 
 
 def _json_config(schema: dict[str, Any]) -> protos.GenerationConfig:
-    return protos.GenerationConfig(
-        response_mime_type="application/json", response_schema=to_schema(schema)
-    )
+    return protos.GenerationConfig(response_mime_type="application/json", response_schema=to_schema(schema))
 
 
 def to_schema(schema: dict[str, Any]) -> protos.Schema:
@@ -528,9 +492,7 @@ def to_schema(schema: dict[str, Any]) -> protos.Schema:
 def _first_candidate(response: protos.GenerateContentResponse) -> protos.Candidate:
     feedback = response.prompt_feedback
     if feedback and feedback.block_reason:
-        reason = protos.GenerateContentResponse.PromptFeedback.BlockReason(
-            feedback.block_reason
-        ).name
+        reason = protos.GenerateContentResponse.PromptFeedback.BlockReason(feedback.block_reason).name
         raise errors.content_policy(NAME, f"the prompt was blocked ({reason})", vendor_code=reason)
     if not response.candidates:
         raise errors.bad_response(NAME, "no candidate in the answer")
@@ -558,8 +520,7 @@ def _token_cost(response: protos.GenerateContentResponse) -> float:
     if not usage:
         return 0.0
     cost = (
-        usage.prompt_token_count * TOKEN_PRICE["input"]
-        + usage.candidates_token_count * TOKEN_PRICE["output"]
+        usage.prompt_token_count * TOKEN_PRICE["input"] + usage.candidates_token_count * TOKEN_PRICE["output"]
     ) / 1_000_000
     return round(cost, 6)
 
@@ -583,9 +544,7 @@ def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
     error = body.get("error", {}) if isinstance(body, dict) else {}
     message = str(error.get("message") or response.text[:300] or response.reason_phrase)
     if "API_KEY_INVALID" in response.text or "API key not valid" in message:
-        raise errors.auth_failed(
-            NAME, message, "MEDIATASKS_GEMINI_API_KEY", status=response.status_code
-        )
+        raise errors.auth_failed(NAME, message, "MEDIATASKS_GEMINI_API_KEY", status=response.status_code)
     raise errors.from_http_status(
         NAME,
         response.status_code,
@@ -626,9 +585,7 @@ def map_google_error(error: BaseException, env_var: str) -> MediaTasksError | No
         if getattr(error, "reason", None) == "API_KEY_INVALID" or "API key not valid" in message:
             return errors.auth_failed(NAME, message, env_var, status=error.code)
         status = int(error.code) if isinstance(error.code, int) else 500
-        return errors.from_http_status(
-            NAME, status, message, env_var=env_var, vendor_code=_google_status(error)
-        )
+        return errors.from_http_status(NAME, status, message, env_var=env_var, vendor_code=_google_status(error))
     if isinstance(error, google_exceptions.RetryError):
         return errors.unavailable(NAME, str(error))
     if isinstance(error, googleapi_errors.HttpError):
@@ -642,10 +599,7 @@ def map_google_error(error: BaseException, env_var: str) -> MediaTasksError | No
         return errors.timed_out(NAME)
     if isinstance(
         error,
-        requests.exceptions.ConnectionError
-        | httpx.TransportError
-        | httplib2.HttpLib2Error
-        | OSError,
+        requests.exceptions.ConnectionError | httpx.TransportError | httplib2.HttpLib2Error | OSError,
     ):
         return errors.unavailable(NAME, f"connection failed ({error})")
     return None

@@ -50,16 +50,12 @@ class PocketSphinxProvider(Provider):
     spec = SPEC
 
     async def health(self) -> HealthStatus:
-        missing = [
-            m for m in ("pocketsphinx", "imageio_ffmpeg") if importlib.util.find_spec(m) is None
-        ]
+        missing = [m for m in ("pocketsphinx", "imageio_ffmpeg") if importlib.util.find_spec(m) is None]
         if missing:
             return HealthStatus(False, f"missing Python packages: {', '.join(missing)}")
         return HealthStatus(True, "offline engine available")
 
-    async def transcribe(
-        self, request: TranscriptionRequest, ctx: CallContext | None = None
-    ) -> TranscriptionResult:
+    async def transcribe(self, request: TranscriptionRequest, ctx: CallContext | None = None) -> TranscriptionResult:
         async def report(percent: float) -> None:
             if ctx is not None:
                 await ctx.progress(percent, "transcribing")

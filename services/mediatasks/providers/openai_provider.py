@@ -201,9 +201,7 @@ class OpenAIProvider(Provider):
 
     # -- image generation -------------------------------------------------------------------
 
-    async def generate_image(
-        self, request: ImageGenerationRequest, ctx: CallContext | None = None
-    ) -> GeneratedImages:
+    async def generate_image(self, request: ImageGenerationRequest, ctx: CallContext | None = None) -> GeneratedImages:
         """Generate ``request.n`` images; GPT Image models always answer base64."""
         model = request.model or IMAGE_MODEL
         legacy = model.startswith("dall-e")
@@ -233,9 +231,7 @@ class OpenAIProvider(Provider):
             self._map,
             ctx=ctx,
         )
-        content_type = f"image/{response.output_format or request.output_format}".replace(
-            "jpg", "jpeg"
-        )
+        content_type = f"image/{response.output_format or request.output_format}".replace("jpg", "jpeg")
         images: list[GeneratedImage] = []
         revised: str | None = None
         for item in response.data or []:
@@ -255,9 +251,7 @@ class OpenAIProvider(Provider):
 
     # -- transcription ----------------------------------------------------------------------
 
-    async def transcribe(
-        self, request: TranscriptionRequest, ctx: CallContext | None = None
-    ) -> TranscriptionResult:
+    async def transcribe(self, request: TranscriptionRequest, ctx: CallContext | None = None) -> TranscriptionResult:
         """Transcribe with word timings; speaker turns when ``speaker_labels`` is set."""
         path = Path(request.audio_path)
         if not path.is_file():
@@ -270,9 +264,7 @@ class OpenAIProvider(Provider):
         if diarize:
             params.update(response_format="diarized_json", chunking_strategy="auto")
         else:
-            params.update(
-                response_format="verbose_json", timestamp_granularities=["word", "segment"]
-            )
+            params.update(response_format="verbose_json", timestamp_granularities=["word", "segment"])
             if request.prompt:
                 params["prompt"] = request.prompt
         deadline = self.deadline(ctx)
@@ -288,9 +280,7 @@ class OpenAIProvider(Provider):
             transcript, utterances = _from_diarized(response, request.language)
         else:
             transcript, utterances = _from_verbose(response, request.language), []
-        price = TRANSCRIBE_PRICE_PER_MINUTE.get(
-            model, TRANSCRIBE_PRICE_PER_MINUTE[TRANSCRIBE_MODEL]
-        )
+        price = TRANSCRIBE_PRICE_PER_MINUTE.get(model, TRANSCRIBE_PRICE_PER_MINUTE[TRANSCRIBE_MODEL])
         return TranscriptionResult(
             transcript=transcript,
             provider=NAME,
@@ -301,9 +291,7 @@ class OpenAIProvider(Provider):
 
     # -- chat: translation and video scoring ------------------------------------------------
 
-    async def translate(
-        self, request: TranslationRequest, ctx: CallContext | None = None
-    ) -> TranslationResult:
+    async def translate(self, request: TranslationRequest, ctx: CallContext | None = None) -> TranslationResult:
         """Translate texts in batches, each answer forced into a JSON list of equal length."""
         model = request.model or CHAT_MODEL
         texts = list(request.texts)
@@ -346,9 +334,7 @@ class OpenAIProvider(Provider):
             cost += batch_cost
         return TranslationResult(texts=out, provider=NAME, model=model, cost_usd=round(cost, 6))
 
-    async def analyze_video(
-        self, request: VideoAnalysisRequest, ctx: CallContext | None = None
-    ) -> VideoAnalysisResult:
+    async def analyze_video(self, request: VideoAnalysisRequest, ctx: CallContext | None = None) -> VideoAnalysisResult:
         """Score a video from stills (extracted when none are given) and its transcript."""
         model = request.model or CHAT_MODEL
         frames = list(request.frames)
@@ -423,24 +409,19 @@ class OpenAIProvider(Provider):
         cost = 0.0
         if usage is not None:
             cost = (
-                usage.prompt_tokens * CHAT_TOKEN_PRICE["input"]
-                + usage.completion_tokens * CHAT_TOKEN_PRICE["output"]
+                usage.prompt_tokens * CHAT_TOKEN_PRICE["input"] + usage.completion_tokens * CHAT_TOKEN_PRICE["output"]
             ) / 1_000_000
         return answer, round(cost, 6)
 
     # -- video generation (Sora) ----------------------------------------------------------
 
-    async def generate_video(
-        self, request: VideoGenerationRequest, ctx: CallContext | None = None
-    ) -> GeneratedVideo:
+    async def generate_video(self, request: VideoGenerationRequest, ctx: CallContext | None = None) -> GeneratedVideo:
         """Create a Sora job, poll it to the end, download the MP4. Cancelling deletes the
         job at OpenAI; ``ctx.cancel_confirmed`` says whether OpenAI confirmed."""
         model = request.model or VIDEO_MODEL
         seconds = str(request.seconds)
         if seconds not in VIDEO_SECONDS:
-            raise invalid_input(
-                f"OpenAI videos last {', '.join(VIDEO_SECONDS)} seconds, not {seconds}"
-            )
+            raise invalid_input(f"OpenAI videos last {', '.join(VIDEO_SECONDS)} seconds, not {seconds}")
         size = _snap_video_size(request.size)
         prompt = request.prompt
         if request.negative_prompt:
@@ -527,8 +508,7 @@ def map_openai_error(error: BaseException, env_var: str) -> MediaTasksError | No
             error.status_code,
             message,
             env_var=env_var,
-            vendor_code=error.code
-            or (body.get("type") if isinstance(body.get("type"), str) else None),
+            vendor_code=error.code or (body.get("type") if isinstance(body.get("type"), str) else None),
             retry_after=errors.parse_retry_after(error.response.headers),
             policy_codes=POLICY_CODES,
         )
@@ -627,9 +607,7 @@ def _from_diarized(response: Any, requested: str | None) -> tuple[Transcript, li
         span = float(segment.end) - float(segment.start)
         for token in tokens:
             length = span * len(token) / total
-            words.append(
-                Word(text=token, start=round(at, 3), end=round(at + length, 3), confidence=1.0)
-            )
+            words.append(Word(text=token, start=round(at, 3), end=round(at + length, 3), confidence=1.0))
             at += length
     transcript = Transcript(
         text=(response.text or "").strip(),

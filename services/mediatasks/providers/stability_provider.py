@@ -103,9 +103,7 @@ class StabilityProvider(Provider):
     def stub(self) -> generation_grpc.GenerationServiceStub:
         if self._stub is None:
             host = self.settings.stability_host or DEFAULT_HOST
-            self._channel = stability_api.open_channel(
-                host, self.settings.require("stability_api_key")
-            )
+            self._channel = stability_api.open_channel(host, self.settings.require("stability_api_key"))
             self._stub = generation_grpc.GenerationServiceStub(self._channel)
         return self._stub
 
@@ -117,9 +115,7 @@ class StabilityProvider(Provider):
     def _map(self, error: BaseException) -> MediaTasksError | None:
         return map_grpc_error(error, self.settings.env_name("stability_api_key"))
 
-    async def generate_image(
-        self, request: ImageGenerationRequest, ctx: CallContext | None = None
-    ) -> GeneratedImages:
+    async def generate_image(self, request: ImageGenerationRequest, ctx: CallContext | None = None) -> GeneratedImages:
         """Generate ``request.n`` PNG images with SDXL."""
         width, height = _parse_size(request.size)
         engine = request.model or self.engine
@@ -175,9 +171,7 @@ def _images_from(answers: list[generation.Answer]) -> tuple[list[GeneratedImage]
                 raise errors.content_policy(NAME, f"{what} was filtered", vendor_code="FILTER")
             if artifact.type == generation.ARTIFACT_CLASSIFICATIONS:
                 if artifact.classifier.realized_action == generation.ACTION_OBFUSCATE:
-                    raise errors.content_policy(
-                        NAME, "the image was obfuscated", vendor_code="OBFUSCATE"
-                    )
+                    raise errors.content_policy(NAME, "the image was obfuscated", vendor_code="OBFUSCATE")
                 continue
             if artifact.type == generation.ARTIFACT_IMAGE:
                 if artifact.finish_reason == generation.ERROR:

@@ -74,10 +74,7 @@ class OutboxRelay:
             # Publish concurrently; JetStream orders by arrival, and per-task event order
             # only matters within one task, whose rows come from serialised transactions.
             await asyncio.gather(
-                *(
-                    self.js.publish(row.subject, row.payload, headers={"Nats-Msg-Id": row.msg_id})
-                    for row in rows
-                )
+                *(self.js.publish(row.subject, row.payload, headers={"Nats-Msg-Id": row.msg_id}) for row in rows)
             )
             await conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows])))
         for row in rows:

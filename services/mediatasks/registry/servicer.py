@@ -19,7 +19,7 @@ from mediatasks.core.clients import InternalChannel
 from mediatasks.core.errors import MediaTasksError, invalid_input
 from mediatasks.core.server import set_http_status
 from mediatasks.core.settings import Settings
-from mediatasks.registry.convert import ACTIVE, TERMINAL, task_to_proto, timestamp, utcnow
+from mediatasks.registry.convert import ACTIVE, task_to_proto, timestamp, utcnow
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.store import TaskStore, task_error
 from mediatasks.v1 import tasks_pb2, tasks_pb2_grpc

@@ -56,9 +56,7 @@ def task_not_found(task_id: str) -> MediaTasksError:
 
 
 def task_expired(task_id: str) -> MediaTasksError:
-    return MediaTasksError(
-        grpc.StatusCode.NOT_FOUND, "TASK_EXPIRED", f"task {task_id} has expired", http_status=410
-    )
+    return MediaTasksError(grpc.StatusCode.NOT_FOUND, "TASK_EXPIRED", f"task {task_id} has expired", http_status=410)
 
 
 def stale_attempt(task_id: str, attempt: int, current: int) -> MediaTasksError:
@@ -119,7 +117,9 @@ def _event_task(task: tasks_pb2.Task) -> tasks_pb2.Task:
 _INSERT = pg_insert(TASKS).returning(TASKS)
 _INSERT_IDEMPOTENT = (
     pg_insert(TASKS)
-    .on_conflict_do_nothing(index_elements=["owner", "idempotency_key"], index_where=TASKS.c.idempotency_key.isnot(None))
+    .on_conflict_do_nothing(
+        index_elements=["owner", "idempotency_key"], index_where=TASKS.c.idempotency_key.isnot(None)
+    )
     .returning(TASKS)
 )
 
@@ -226,8 +226,15 @@ class TaskStore:
             }
             if cached is not None:
                 values.update(
-                    status=COMPLETED, progress=100, stage="completed", output=cached.output, cache_hit=True,
-                    provider=cached.provider, model=cached.model, completed_at=now, started_at=now,
+                    status=COMPLETED,
+                    progress=100,
+                    stage="completed",
+                    output=cached.output,
+                    cache_hit=True,
+                    provider=cached.provider,
+                    model=cached.model,
+                    completed_at=now,
+                    started_at=now,
                     queued_reason="",
                 )
             elif held:
@@ -297,7 +304,9 @@ class TaskStore:
         return int(
             (
                 await conn.execute(
-                    select(func.count()).select_from(TASKS).where(
+                    select(func.count())
+                    .select_from(TASKS)
+                    .where(
                         TASKS.c.owner == owner, TASKS.c.status.in_((QUEUED, PROCESSING)), TASKS.c.queued_reason == ""
                     )
                 )
@@ -343,9 +352,7 @@ class TaskStore:
         return 1
 
     async def _by_idempotency_key(self, conn, owner: str, key: str, request_hash: str):
-        row = (
-            await conn.execute(select(TASKS).where(TASKS.c.owner == owner, TASKS.c.idempotency_key == key))
-        ).first()
+        row = (await conn.execute(select(TASKS).where(TASKS.c.owner == owner, TASKS.c.idempotency_key == key))).first()
         if row is None:
             return None
         if row.request_hash != request_hash:
@@ -378,7 +385,9 @@ class TaskStore:
 
     async def _queue_position(self, conn: AsyncConnection, row) -> int:
         ahead = await conn.execute(
-            select(func.count()).select_from(TASKS).where(
+            select(func.count())
+            .select_from(TASKS)
+            .where(
                 TASKS.c.task_type == row.task_type,
                 TASKS.c.status == QUEUED,
                 or_(
@@ -389,9 +398,7 @@ class TaskStore:
         )
         return int(ahead.scalar_one()) + 1
 
-    async def list(
-        self, owner: str | None, request: tasks_pb2.ListTasksRequest
-    ) -> tasks_pb2.ListTasksResponse:
+    async def list(self, owner: str | None, request: tasks_pb2.ListTasksRequest) -> tasks_pb2.ListTasksResponse:
         from mediatasks.registry.paging import decode_token, encode_token, sort_spec
 
         limit = request.limit or 50
@@ -427,9 +434,7 @@ class TaskStore:
         async with self.engine.connect() as conn:
             total = (await conn.execute(select(func.count()).select_from(TASKS).where(*filters))).scalar_one()
             rows = (
-                await conn.execute(
-                    select(TASKS).where(*page_filters).order_by(*order).limit(limit + 1).offset(offset)
-                )
+                await conn.execute(select(TASKS).where(*page_filters).order_by(*order).limit(limit + 1).offset(offset))
             ).all()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -444,9 +449,7 @@ class TaskStore:
         row = await self.get_row(task_id, owner)
         async with self.engine.connect() as conn:
             return (
-                await conn.execute(
-                    select(LOGS).where(LOGS.c.task_id == row.id).order_by(LOGS.c.id).limit(limit or 500)
-                )
+                await conn.execute(select(LOGS).where(LOGS.c.task_id == row.id).order_by(LOGS.c.id).limit(limit or 500))
             ).all()
 
     # --- client actions -----------------------------------------------------------
@@ -467,8 +470,12 @@ class TaskStore:
                     f"task {task_id} is already {row.status}",
                     http_status=409,
                 )
-            error = {"code": "CANCELLED", "reason": "CANCELLED", "message": reason or "cancelled by the client",
-                     "retryable": False}
+            error = {
+                "code": "CANCELLED",
+                "reason": "CANCELLED",
+                "message": reason or "cancelled by the client",
+                "retryable": False,
+            }
             updated = (
                 await conn.execute(
                     update(TASKS)
@@ -501,8 +508,16 @@ class TaskStore:
                     update(TASKS)
                     .where(TASKS.c.id == row.id)
                     .values(
-                        status=QUEUED, stage="queued", progress=0, error=None, output=None, updated_at=now,
-                        completed_at=None, next_attempt_at=None, dead_lettered_at=None, cancel_confirmed=False,
+                        status=QUEUED,
+                        stage="queued",
+                        progress=0,
+                        error=None,
+                        output=None,
+                        updated_at=now,
+                        completed_at=None,
+                        next_attempt_at=None,
+                        dead_lettered_at=None,
+                        cancel_confirmed=False,
                         # A manual retry grants a fresh budget of attempts on top of those used.
                         max_attempts=row.attempt + max(1, row.max_attempts),
                     )
@@ -546,9 +561,9 @@ class TaskStore:
             if row.status == QUEUED:
                 running = (
                     await conn.execute(
-                        select(func.count()).select_from(TASKS).where(
-                            TASKS.c.task_type == row.task_type, TASKS.c.status == PROCESSING
-                        )
+                        select(func.count())
+                        .select_from(TASKS)
+                        .where(TASKS.c.task_type == row.task_type, TASKS.c.status == PROCESSING)
                     )
                 ).scalar_one()
                 if running >= self.settings.capacity_per_type:
@@ -569,8 +584,15 @@ class TaskStore:
                     update(TASKS)
                     .where(TASKS.c.id == task_id)
                     .values(
-                        status=PROCESSING, attempt=attempt, stage="starting", progress=0, started_at=now,
-                        updated_at=now, next_attempt_at=None, queued_reason="", claim=claim,
+                        status=PROCESSING,
+                        attempt=attempt,
+                        stage="starting",
+                        progress=0,
+                        started_at=now,
+                        updated_at=now,
+                        next_attempt_at=None,
+                        queued_reason="",
+                        claim=claim,
                     )
                     .returning(TASKS)
                 )
@@ -584,7 +606,9 @@ class TaskStore:
         if row is None:
             raise task_not_found(task_id)
         if row.status == CANCELLED:
-            raise MediaTasksError(grpc.StatusCode.FAILED_PRECONDITION, "TASK_CANCELLED", f"task {task_id} was cancelled")
+            raise MediaTasksError(
+                grpc.StatusCode.FAILED_PRECONDITION, "TASK_CANCELLED", f"task {task_id} was cancelled"
+            )
         if row.attempt != attempt or row.status != PROCESSING:
             raise stale_attempt(task_id, attempt, row.attempt)
         return row
@@ -605,7 +629,9 @@ class TaskStore:
                 await conn.execute(
                     update(TASKS)
                     .where(TASKS.c.id == row.id)
-                    .values(progress=max(0, min(100, request.progress)), stage=request.stage or row.stage, updated_at=now)
+                    .values(
+                        progress=max(0, min(100, request.progress)), stage=request.stage or row.stage, updated_at=now
+                    )
                     .returning(TASKS)
                 )
             ).first()
@@ -613,7 +639,13 @@ class TaskStore:
                 await conn.execute(
                     insert(LOGS),
                     [
-                        {"task_id": row.id, "ts": now, "level": "INFO", "message": line[:4000], "attempt": request.attempt}
+                        {
+                            "task_id": row.id,
+                            "ts": now,
+                            "level": "INFO",
+                            "message": line[:4000],
+                            "attempt": request.attempt,
+                        }
                         for line in request.log_lines
                     ],
                 )
@@ -627,11 +659,7 @@ class TaskStore:
         now = utcnow()
         async with self.engine.begin() as conn:
             row = await self._load(conn, parse_task_id(request.task_id), lock=True)
-            if (
-                row is not None
-                and row.status == COMPLETED
-                and row.attempt == request.attempt
-            ):
+            if row is not None and row.status == COMPLETED and row.attempt == request.attempt:
                 return task_to_proto(row)  # the same attempt completing again (a retried RPC)
             row = await self._fenced_row(conn, request.task_id, request.attempt)
             output = request.output.SerializeToString()
@@ -640,9 +668,16 @@ class TaskStore:
                     update(TASKS)
                     .where(TASKS.c.id == row.id)
                     .values(
-                        status=COMPLETED, progress=100, stage="completed", output=output, error=None,
-                        provider=request.provider or row.provider, model=request.model,
-                        cost_usd=row.cost_usd + request.cost_usd, updated_at=now, completed_at=now,
+                        status=COMPLETED,
+                        progress=100,
+                        stage="completed",
+                        output=output,
+                        error=None,
+                        provider=request.provider or row.provider,
+                        model=request.model,
+                        cost_usd=row.cost_usd + request.cost_usd,
+                        updated_at=now,
+                        completed_at=now,
                     )
                     .returning(TASKS)
                 )
@@ -651,9 +686,14 @@ class TaskStore:
                 await conn.execute(
                     pg_insert(CACHE)
                     .values(
-                        cache_key=row.cache_key, task_id=row.id, output=output, provider=updated.provider,
-                        model=request.model, created_at=now,
-                        expires_at=now + dt.timedelta(seconds=self.settings.result_cache_ttl_seconds), hits=0,
+                        cache_key=row.cache_key,
+                        task_id=row.id,
+                        output=output,
+                        provider=updated.provider,
+                        model=request.model,
+                        created_at=now,
+                        expires_at=now + dt.timedelta(seconds=self.settings.result_cache_ttl_seconds),
+                        hits=0,
                     )
                     .on_conflict_do_nothing(index_elements=["cache_key"])
                 )
@@ -701,7 +741,10 @@ class TaskStore:
             delay = self.backoff(row.attempt) if requeue else 0.0
             if requeue:
                 values.update(
-                    status=QUEUED, stage="retry_scheduled", error=error, updated_at=now,
+                    status=QUEUED,
+                    stage="retry_scheduled",
+                    error=error,
+                    updated_at=now,
                     next_attempt_at=now + dt.timedelta(seconds=delay),
                 )
                 event_type = "task.retrying"
@@ -763,8 +806,12 @@ class TaskStore:
         completed = failed = 0
         for task_type, total, done, bad, mean, p95 in by_type:
             stats.by_type.add(
-                task_type=task_type, total=total, completed=done, failed=bad,
-                mean_duration_seconds=float(mean or 0.0), p95_duration_seconds=float(p95 or 0.0),
+                task_type=task_type,
+                total=total,
+                completed=done,
+                failed=bad,
+                mean_duration_seconds=float(mean or 0.0),
+                p95_duration_seconds=float(p95 or 0.0),
             )
             stats.total_tasks += total
             completed += done
@@ -792,8 +839,10 @@ class TaskStore:
             value = (
                 await conn.execute(
                     select(func.avg(func.extract("epoch", TASKS.c.completed_at - TASKS.c.started_at))).where(
-                        TASKS.c.task_type == task_type, TASKS.c.status == COMPLETED,
-                        TASKS.c.completed_at >= since, TASKS.c.cache_hit.is_(False),
+                        TASKS.c.task_type == task_type,
+                        TASKS.c.status == COMPLETED,
+                        TASKS.c.completed_at >= since,
+                        TASKS.c.cache_hit.is_(False),
                     )
                 )
             ).scalar_one()

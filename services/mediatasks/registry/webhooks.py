@@ -251,9 +251,7 @@ def is_retryable_status(status_code: int) -> bool:
     return True  # 3xx (never followed) and 5xx
 
 
-def retry_delay(
-    schedule: Sequence[float], attempts_made: int, retry_after: float | None = None
-) -> float:
+def retry_delay(schedule: Sequence[float], attempts_made: int, retry_after: float | None = None) -> float:
     """Seconds before the next try after ``attempts_made`` tries of a series.
 
     The schedule's step for that try (its last step repeats), jittered ±10% so one
@@ -315,9 +313,7 @@ class WebhookDispatcher:
     lists and redelivers): every replica of one deployment must use the same name.
     """
 
-    def __init__(
-        self, engine: AsyncEngine, js, settings: Settings, *, durable: str = DEFAULT_DURABLE
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, js, settings: Settings, *, durable: str = DEFAULT_DURABLE) -> None:
         self.engine = engine
         self.js = js
         self.settings = settings
@@ -393,9 +389,7 @@ class WebhookDispatcher:
         while not self._stopping:
             try:
                 await self._ensure_consumer()
-                return await self.js.pull_subscribe_bind(
-                    durable=self.durable, stream=topology.EVENTS_STREAM
-                )
+                return await self.js.pull_subscribe_bind(durable=self.durable, stream=topology.EVENTS_STREAM)
             except Exception as exc:  # NATS not reachable yet: keep trying
                 log.warning("webhook consumer %s not ready: %s", self.durable, exc)
                 metrics.ERRORS.labels("registry", "WEBHOOK_CONSUMER").inc()
@@ -503,9 +497,7 @@ class WebhookDispatcher:
                     }
                 )
             if rows:
-                await conn.execute(
-                    pg_insert(DELIVERIES).values(rows).on_conflict_do_nothing(index_elements=["id"])
-                )
+                await conn.execute(pg_insert(DELIVERIES).values(rows).on_conflict_do_nothing(index_elements=["id"]))
         return len(rows)
 
     # --- sending --------------------------------------------------------------------------
@@ -551,9 +543,7 @@ class WebhookDispatcher:
 
     async def _claim(self, limit: int, gate: int) -> list[_Claim]:
         now = utcnow()
-        lease = now + dt.timedelta(
-            seconds=self.settings.webhook_timeout_seconds + _LEASE_MARGIN_SECONDS
-        )
+        lease = now + dt.timedelta(seconds=self.settings.webhook_timeout_seconds + _LEASE_MARGIN_SECONDS)
         row, earlier = DELIVERIES.alias("d"), DELIVERIES.alias("e")
         earlier_open = exists().where(
             earlier.c.task_id == row.c.task_id,
@@ -589,9 +579,7 @@ class WebhookDispatcher:
             if not rows:
                 return []
             await conn.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id.in_([r.id for r in rows]))
-                .values(next_attempt_at=lease)
+                update(DELIVERIES).where(DELIVERIES.c.id.in_([r.id for r in rows])).values(next_attempt_at=lease)
             )
         return [
             _Claim(
@@ -622,9 +610,7 @@ class WebhookDispatcher:
         try:
             async with asyncio.timeout(timeout):
                 # Streamed and closed unread: the receiver's answer body is not wanted.
-                async with self._client.stream(
-                    "POST", claim.url, content=claim.payload, headers=headers
-                ) as response:
+                async with self._client.stream("POST", claim.url, content=claim.payload, headers=headers) as response:
                     status = response.status_code
                     retry_after = _retry_after(response.headers.get("retry-after"))
         except (TimeoutError, httpx.TimeoutException):
@@ -652,9 +638,7 @@ class WebhookDispatcher:
             state = DELIVERED
         elif result.retryable and attempts_made < self.settings.webhook_max_attempts:
             state = RETRYING
-            delay = retry_delay(
-                self.settings.webhook_retry_schedule(), attempts_made, result.retry_after
-            )
+            delay = retry_delay(self.settings.webhook_retry_schedule(), attempts_made, result.retry_after)
             next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
         else:
             state = FAILED
@@ -705,15 +689,11 @@ class WebhookDispatcher:
 
     # --- reads and redelivery -------------------------------------------------------------
 
-    async def list_deliveries(
-        self, task_id: str, owner: str | None
-    ) -> tasks_pb2.ListWebhookDeliveriesResponse:
+    async def list_deliveries(self, task_id: str, owner: str | None) -> tasks_pb2.ListWebhookDeliveriesResponse:
         """A task's deliveries in event order; another owner's task is "not found"."""
         task_uuid = parse_task_id(task_id)
         async with self.engine.connect() as conn:
-            task = (
-                await conn.execute(select(TASKS.c.owner).where(TASKS.c.id == task_uuid))
-            ).first()
+            task = (await conn.execute(select(TASKS.c.owner).where(TASKS.c.id == task_uuid))).first()
             if task is None or (owner is not None and task.owner != owner):
                 raise task_not_found(task_id)
             rows = (

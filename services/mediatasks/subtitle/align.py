@@ -35,9 +35,9 @@ from mediatasks.audio.sphinx import (
     FRAME_SECONDS,
     ProgressCallback,
     Word,
+    check_audio_media,
     check_input_file,
     deadline_exceeded,
-    check_audio_media,
     read_pcm,
     report_progress,
 )
@@ -89,10 +89,7 @@ class AlignedCue(Cue):
         if self.note:
             data["note"] = self.note
         if with_words:
-            data["words"] = [
-                {"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}
-                for w in self.words
-            ]
+            data["words"] = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in self.words]
         return data
 
 
@@ -194,9 +191,7 @@ async def align_text_to_audio(
     return result
 
 
-def paragraphs(
-    cues: Sequence[Cue], *, max_gap: float = 1.0, max_chars: int = 1000
-) -> list[Paragraph]:
+def paragraphs(cues: Sequence[Cue], *, max_gap: float = 1.0, max_chars: int = 1000) -> list[Paragraph]:
     """Group cues into paragraphs: a pause longer than ``max_gap`` seconds starts a new one.
 
     A paragraph also closes before it would exceed ``max_chars`` characters. Line breaks
@@ -223,9 +218,7 @@ def paragraphs(
     return result
 
 
-def alignment_result(
-    cues: Sequence[AlignedCue], *, max_gap: float = 1.0, with_words: bool = False
-) -> dict[str, Any]:
+def alignment_result(cues: Sequence[AlignedCue], *, max_gap: float = 1.0, with_words: bool = False) -> dict[str, Any]:
     """The JSON-ready result of an alignment job: paragraphs, cues and what failed."""
     return {
         "paragraphs": [p.to_dict() for p in paragraphs(cues, max_gap=max_gap)],

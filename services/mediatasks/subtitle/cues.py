@@ -154,10 +154,7 @@ def cues_from_words(
     groups: list[list[Word]] = []
     phrase: list[Word] = []
     for w in timed:
-        if phrase and (
-            w.start - phrase[-1].end >= rules.pause_split
-            or _SENTENCE_END.search(phrase[-1].text.strip())
-        ):
+        if phrase and (w.start - phrase[-1].end >= rules.pause_split or _SENTENCE_END.search(phrase[-1].text.strip())):
             groups.extend(_split_phrase(phrase, rules))
             phrase = []
         phrase.append(w)
@@ -337,9 +334,7 @@ def _wrap(tokens: list[str], rules: CueRules) -> str:
                 if best[k - 1][i] == inf:
                     continue
                 cost = best[k - 1][i] + length * length
-                ends_clause = _CLAUSE_END.search(tokens[j - 1]) or _SENTENCE_END.search(
-                    tokens[j - 1]
-                )
+                ends_clause = _CLAUSE_END.search(tokens[j - 1]) or _SENTENCE_END.search(tokens[j - 1])
                 if j < n and ends_clause:
                     cost -= width  # a line that ends a clause reads better
                 if cost < best[k][j]:
@@ -415,10 +410,7 @@ def render(cues: Sequence[Cue], fmt: str, *, style: dict[str, Any] | None = None
     subs = pysubs2.SSAFile()
     for cue in sorted(cues, key=lambda c: (c.start, c.end)):
         if not 0 <= cue.start < cue.end:
-            raise invalid_input(
-                f"cue {cue.text!r} has invalid timing {cue.start}..{cue.end} "
-                "(need 0 <= start < end)"
-            )
+            raise invalid_input(f"cue {cue.text!r} has invalid timing {cue.start}..{cue.end} (need 0 <= start < end)")
         event = pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000))
         event.plaintext = cue.text.replace("\r\n", "\n")
         subs.append(event)
@@ -503,9 +495,7 @@ def parse(text: str, fmt: str | None = None) -> list[Cue]:
         raise invalid_input(f"malformed {name or 'subtitle'} document: {exc}") from None
     detected = getattr(subs, "format", None) or name
     if _FORMAT_ALIASES.get(str(detected)) not in FORMATS:
-        raise invalid_input(
-            f"subtitle format {detected!r} is not supported; supported: {', '.join(FORMATS)}"
-        )
+        raise invalid_input(f"subtitle format {detected!r} is not supported; supported: {', '.join(FORMATS)}")
     cues = [
         Cue(event.start / 1000, event.end / 1000, event.plaintext.strip())
         for event in subs

@@ -40,9 +40,7 @@ def target_language(request: subtitle_pb2.GenerateSubtitlesRequest) -> str | Non
     return target
 
 
-def check_translation_request(
-    request: subtitle_pb2.GenerateSubtitlesRequest, providers: ProviderRegistry
-) -> str:
+def check_translation_request(request: subtitle_pb2.GenerateSubtitlesRequest, providers: ProviderRegistry) -> str:
     """Submit-time check: refuse a translation no configured provider can run (naming the
     variables to set). Returns the pinned provider ("" when none or no translation)."""
     target = target_language(request)
@@ -92,9 +90,7 @@ async def translate_cues(
     """``cues`` with their texts in ``target``: same count, order and times."""
     if not cues:
         return TranslatedCues([], "", "", 0.0)
-    request = TranslationRequest(
-        texts=tuple(cue.text for cue in cues), target_language=target, source_language=source
-    )
+    request = TranslationRequest(texts=tuple(cue.text for cue in cues), target_language=target, source_language=source)
     outcome = await translate(registry, request, ctx=ctx, strategy=strategy, only=only)
     translated = [
         replace(cue, text=rewrap(text.strip(), rules) if rules else text.strip())

@@ -148,9 +148,7 @@ _FS = re.compile(r"\\fs([\d.]+)")
 _LEGACY_TO_NUMPAD = {1: 1, 2: 2, 3: 3, 5: 7, 6: 8, 7: 9, 9: 4, 10: 5, 11: 6}
 
 
-def _cue_layout(
-    event: pysubs2.SSAEvent, style: pysubs2.SSAStyle
-) -> tuple[int, tuple | None, float]:
+def _cue_layout(event: pysubs2.SSAEvent, style: pysubs2.SSAStyle) -> tuple[int, tuple | None, float]:
     """(alignment 1–9, \\pos anchor or None, font size) for one cue, overrides applied."""
     tags = " ".join(_TAG_BLOCK.findall(event.text))
     alignment = int(style.alignment)
@@ -310,9 +308,7 @@ async def measure_loudness(
         timeout=timeout,
     )  # fmt: skip
     try:
-        summary = tail[
-            max(i for i, line in enumerate(tail) if line.rstrip().endswith("Summary:")) :
-        ]
+        summary = tail[max(i for i, line in enumerate(tail) if line.rstrip().endswith("Summary:")) :]
     except ValueError:
         raise unsupported_media("ffmpeg printed no loudness summary for the audio") from None
     values: dict[str, float] = {}
@@ -481,9 +477,7 @@ async def analyze_video(
         steps["loudness"] = _timed(
             timings,
             "loudness",
-            measure_loudness(
-                path, duration, on_progress=progress.for_step("loudness"), timeout=timeout
-            ),
+            measure_loudness(path, duration, on_progress=progress.for_step("loudness"), timeout=timeout),
         )
     if info.has_audio and transcribe is not None:
 
@@ -518,9 +512,7 @@ async def analyze_video(
                     event.style = "Default"
             return check_subtitle_safe_zone(subs)
 
-        steps["subtitle_safe_zone"] = _timed(
-            timings, "subtitle_safe_zone", asyncio.to_thread(safe_zone_step)
-        )
+        steps["subtitle_safe_zone"] = _timed(timings, "subtitle_safe_zone", asyncio.to_thread(safe_zone_step))
 
     results = await _gather_or_cancel(steps)
     await progress.finish()
@@ -535,9 +527,7 @@ async def analyze_video(
     )
     subtitle_report = results.get("subtitle_safe_zone")
     if subtitle_report is not None:
-        subtitle_report["video_is_9_16"] = (
-            abs(aspect["value"] - 9 / 16) / (9 / 16) <= aspect_tolerance
-        )
+        subtitle_report["video_is_9_16"] = abs(aspect["value"] - 9 / 16) / (9 / 16) <= aspect_tolerance
     return {
         "media": _jsonable(info.to_dict()),
         "duration_seconds": duration,

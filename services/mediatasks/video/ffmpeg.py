@@ -57,9 +57,7 @@ _KNOWN_FAILURES = (
     "Invalid argument",
 )
 _ERROR_WORDS = re.compile(r"error|invalid|failed|cannot|unable|not found|no such", re.IGNORECASE)
-_GENERIC_LINES = re.compile(
-    r"^(Conversion failed!?|Exiting normally.*|Error opening output files?.*)$"
-)
+_GENERIC_LINES = re.compile(r"^(Conversion failed!?|Exiting normally.*|Error opening output files?.*)$")
 _LOG_PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
 
 
@@ -145,9 +143,7 @@ async def _reap(process: asyncio.subprocess.Process) -> None:
         logger.warning("ffmpeg pid %s not reaped within %.1fs", process.pid, _REAP_TIMEOUT_SECONDS)
 
 
-async def _read_lines(
-    stream: asyncio.StreamReader, on_line: Callable[[str], Awaitable[None]]
-) -> None:
+async def _read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], Awaitable[None]]) -> None:
     """Split a pipe into lines without StreamReader's line-length limit (ffmpeg can print
     very long lines, e.g. a filter graph dump)."""
     pending = b""
@@ -222,9 +218,7 @@ async def run_ffmpeg_capture(
     except TimeoutError:
         _kill_group(process)
         await _reap(process)
-        raise transient(
-            "FFMPEG_TIMEOUT", f"ffmpeg ({stage}) did not finish within {timeout:g} s"
-        ) from None
+        raise transient("FFMPEG_TIMEOUT", f"ffmpeg ({stage}) did not finish within {timeout:g} s") from None
     except BaseException:  # cancellation (the job was cancelled) or a failing callback
         _kill_group(process)
         await _reap(process)
@@ -243,9 +237,7 @@ async def run_ffmpeg_capture(
 
 def _failure(returncode: int, stage: str, stderr_tail: list[str]) -> MediaTasksError:
     reason = _error_reason(stderr_tail)
-    logger.warning(
-        "ffmpeg %s exited with %s: %s\n%s", stage, returncode, reason, "\n".join(stderr_tail[-20:])
-    )
+    logger.warning("ffmpeg %s exited with %s: %s\n%s", stage, returncode, reason, "\n".join(stderr_tail[-20:]))
     if returncode < 0:  # killed by a signal from outside (e.g. the OOM killer): worth a retry
         error = transient("FFMPEG_KILLED", f"ffmpeg ({stage}) was killed by signal {-returncode}")
     elif "No space left on device" in "\n".join(stderr_tail):
@@ -417,9 +409,7 @@ def _check_index_within_file(container: object, size: int, name: str) -> None:
         last = entries[len(entries) - 1]
         end = max(last.pos + last.size, entries[0].pos + entries[0].size)
         if end > size:
-            raise unsupported_media(
-                f"{name} is truncated: its index needs {end} bytes but the file has {size}"
-            )
+            raise unsupported_media(f"{name} is truncated: its index needs {end} bytes but the file has {size}")
 
 
 def _first_frame_rotation(container: object, video: object, audio: object, name: str) -> int:

@@ -52,14 +52,10 @@ def _wanted(request: video_pb2.GenerateVideoRequest) -> VideoGenerationRequest:
     if not request.prompt.strip():
         raise invalid_input("prompt is required", field="prompt")
     if request.duration and not 0 < request.duration <= MAX_SECONDS:
-        raise invalid_input(
-            f"duration must be between 0 and {MAX_SECONDS:.0f} seconds", field="duration"
-        )
+        raise invalid_input(f"duration must be between 0 and {MAX_SECONDS:.0f} seconds", field="duration")
     size = _RESOLUTIONS.get((request.resolution or "720p").lower(), request.resolution)
     if "x" not in size:
-        raise invalid_input(
-            "resolution must be 480p, 720p, 1080p or WIDTHxHEIGHT", field="resolution"
-        )
+        raise invalid_input("resolution must be 480p, 720p, 1080p or WIDTHxHEIGHT", field="resolution")
     return VideoGenerationRequest(
         prompt=request.prompt,
         seconds=int(math.ceil(request.duration or DEFAULT_SECONDS)),
@@ -85,9 +81,7 @@ def fit_length(requested: int, lengths: Iterable[int] | None) -> int | None:
     return min(longer) if longer else None
 
 
-def _candidate_lengths(
-    providers: ProviderRegistry, only: str | None
-) -> dict[str, tuple[int, ...] | None]:
+def _candidate_lengths(providers: ProviderRegistry, only: str | None) -> dict[str, tuple[int, ...] | None]:
     """Lengths made by each configured provider whose video offering is in service."""
     found: dict[str, tuple[int, ...] | None] = {}
     for status in providers.snapshot():
@@ -99,14 +93,10 @@ def _candidate_lengths(
     return found
 
 
-def check_generation_request(
-    request: video_pb2.GenerateVideoRequest, providers: ProviderRegistry
-) -> str:
+def check_generation_request(request: video_pb2.GenerateVideoRequest, providers: ProviderRegistry) -> str:
     """Submit-time check: some provider is configured, and the duration fits (see module)."""
     wanted = _wanted(request)
-    provider = check_provider_request(
-        providers, VIDEO_GENERATION, request.provider, strategy=request.strategy
-    )
+    provider = check_provider_request(providers, VIDEO_GENERATION, request.provider, strategy=request.strategy)
     for name, lengths in _candidate_lengths(providers, provider or None).items():
         if fit_length(wanted.seconds, lengths) is None:
             longest = max(lengths or (0,))
@@ -117,12 +107,8 @@ def check_generation_request(
     return provider
 
 
-def check_llm_score_request(
-    request: video_pb2.AnalyzeVideoRequest, providers: ProviderRegistry
-) -> str:
-    return check_provider_request(
-        providers, VIDEO_ANALYSIS, request.provider, strategy=request.strategy
-    )
+def check_llm_score_request(request: video_pb2.AnalyzeVideoRequest, providers: ProviderRegistry) -> str:
+    return check_provider_request(providers, VIDEO_ANALYSIS, request.provider, strategy=request.strategy)
 
 
 def fitted_request(provider: Provider, wanted: VideoGenerationRequest) -> VideoGenerationRequest:
@@ -132,8 +118,7 @@ def fitted_request(provider: Provider, wanted: VideoGenerationRequest) -> VideoG
     seconds = fit_length(wanted.seconds, lengths)
     if seconds is None:
         raise invalid_input(
-            f"duration {wanted.seconds} s is longer than {provider.name} makes "
-            f"(at most {max(lengths or (0,))} s)",
+            f"duration {wanted.seconds} s is longer than {provider.name} makes (at most {max(lengths or (0,))} s)",
             field="duration",
         )
     return replace(wanted, seconds=seconds)
@@ -175,9 +160,7 @@ async def generate(ctx: JobContext) -> JobResult:
     path = ctx.workdir / "generated.mp4"
     path.write_bytes(video.data)
     info = probe(path)  # a vendor answer that is not a video fails the job here, with a reason
-    artifact = await ctx.artifacts.put_file(
-        path, owner=ctx.owner, role="video", filename="generated.mp4"
-    )
+    artifact = await ctx.artifacts.put_file(path, owner=ctx.owner, role="video", filename="generated.mp4")
     result = video_pb2.VideoResult(
         video=artifact,
         duration_seconds=info.duration_seconds or 0.0,
@@ -202,9 +185,7 @@ class LlmScore:
     cost_usd: float
 
 
-async def llm_score(
-    ctx: JobContext, request: video_pb2.AnalyzeVideoRequest, video: Path
-) -> LlmScore:
+async def llm_score(ctx: JobContext, request: video_pb2.AnalyzeVideoRequest, video: Path) -> LlmScore:
     """The structured LLM score of ``video`` (the ``llm_score`` part of an analysis)."""
     prompt = DEFAULT_ANALYSIS_PROMPT + (f"\n\n{request.prompt}" if request.prompt else "")
     wanted = VideoAnalysisRequest(video_path=str(video), prompt=prompt)

@@ -177,9 +177,7 @@ def load_subtitles(path: PathLike) -> pysubs2.SSAFile:
         except UnicodeDecodeError:
             continue
         except Exception as exc:  # pysubs2 raises several types for unparseable text
-            raise unsupported_media(
-                f"{path.name} is not a subtitles file pysubs2 can read: {exc}"
-            ) from None
+            raise unsupported_media(f"{path.name} is not a subtitles file pysubs2 can read: {exc}") from None
     if subs is None:
         raise unsupported_media(f"{path.name} is not text in UTF-8 or Windows-1252")
     if not any(not event.is_comment and event.text.strip() for event in subs.events):
@@ -191,9 +189,7 @@ def _is_ass(subs: pysubs2.SSAFile) -> bool:
     return getattr(subs, "format", None) in ("ass", "ssa")
 
 
-def apply_caption_style(
-    subs: pysubs2.SSAFile, style: CaptionStyle | None, width: int, height: int
-) -> pysubs2.SSAFile:
+def apply_caption_style(subs: pysubs2.SSAFile, style: CaptionStyle | None, width: int, height: int) -> pysubs2.SSAFile:
     """Make the subtitles render with ``style`` on a ``width``×``height`` video.
 
     SRT/VTT cues get one style (``style`` or the default :class:`CaptionStyle`) on an
@@ -380,9 +376,7 @@ async def images_to_video(
     frame_counts = _frame_counts(durations, rate)
     for index, count in enumerate(frame_counts):
         if count < 1:
-            raise invalid_input(
-                f"image {index}: {durations[index]:g} s is shorter than one frame at {fps:g} fps"
-            )
+            raise invalid_input(f"image {index}: {durations[index]:g} s is shorter than one frame at {fps:g} fps")
 
     for index, (image, _) in enumerate(items):
         info = await _probe(image, role=f"image {index}")
@@ -390,8 +384,7 @@ async def images_to_video(
             raise unsupported_media(f"image {index} is not an image")
         if info.width * info.height > max_image_pixels:
             raise invalid_input(
-                f"image {index} is {info.width}x{info.height}, over the "
-                f"{max_image_pixels / 1e6:g} MP limit",
+                f"image {index} is {info.width}x{info.height}, over the {max_image_pixels / 1e6:g} MP limit",
                 max_pixels=str(max_image_pixels),
             )
 

@@ -1,9 +1,9 @@
 """The video service as the runtime runs it (``mediatasks serve video``)."""
 
 from mediatasks.core.media_service import MediaService
+from mediatasks.v1 import video_pb2_grpc
 from mediatasks.video import handlers
 from mediatasks.video.servicer import VideoServicer
-from mediatasks.v1 import video_pb2_grpc
 
 
 def _handlers(parts):

@@ -27,9 +27,7 @@ async def test_transcribes_with_words_language_and_speakers(
     assemblyai: AssemblyAIProvider, fakes: FakeVendors, audio_path: Path
 ) -> None:
     ctx = CallContext()
-    result = await assemblyai.transcribe(
-        TranscriptionRequest(str(audio_path), speaker_labels=True), ctx
-    )
+    result = await assemblyai.transcribe(TranscriptionRequest(str(audio_path), speaker_labels=True), ctx)
     fake = fakes.assemblyai
     assert result.provider == "assemblyai" and result.model == "universal"
     assert result.text == fake.transcript_text
@@ -56,9 +54,7 @@ async def test_transcribes_with_words_language_and_speakers(
 async def test_explicit_language_and_model_are_sent(
     assemblyai: AssemblyAIProvider, fakes: FakeVendors, audio_path: Path
 ) -> None:
-    result = await assemblyai.transcribe(
-        TranscriptionRequest(str(audio_path), language="es-ES", model="slam-1")
-    )
+    result = await assemblyai.transcribe(TranscriptionRequest(str(audio_path), language="es-ES", model="slam-1"))
     create = fakes.assemblyai.calls[1].json
     assert isinstance(create, dict)
     assert create["language_code"] == "es" and create["speech_models"] == ["slam-1"]
@@ -115,9 +111,7 @@ async def test_wrong_key_is_a_permanent_auth_failure(
 async def test_hanging_poll_hits_the_deadline(
     make_settings: SettingsFactory, fakes: FakeVendors, audio_path: Path
 ) -> None:
-    provider = AssemblyAIProvider(
-        make_settings(provider_timeout_seconds=0.6), poll_interval_seconds=0.05
-    )
+    provider = AssemblyAIProvider(make_settings(provider_timeout_seconds=0.6), poll_interval_seconds=0.05)
     fakes.assemblyai.hang(10, route="transcript.get")
     started = time.monotonic()
     try:
@@ -141,9 +135,7 @@ async def test_cancellation_stops_polling_and_reports_no_vendor_cancel(
     await wait_until(lambda: fakes.assemblyai.aborted == ["transcript.get"], timeout=3)
 
 
-async def test_missing_file_is_invalid_input(
-    assemblyai: AssemblyAIProvider, fakes: FakeVendors
-) -> None:
+async def test_missing_file_is_invalid_input(assemblyai: AssemblyAIProvider, fakes: FakeVendors) -> None:
     with pytest.raises(MediaTasksError) as caught:
         await assemblyai.transcribe(TranscriptionRequest("/nonexistent/audio.wav"))
     assert caught.value.reason == "INVALID_INPUT"

@@ -37,9 +37,7 @@ async def test_video_analysis_uploads_waits_for_active_and_scores(
 ) -> None:
     stages: list[str] = []
     ctx = CallContext(on_progress=lambda percent, stage: stages.append(stage))
-    result = await gemini.analyze_video(
-        VideoAnalysisRequest(str(video_path), transcript="hello from the clip"), ctx
-    )
+    result = await gemini.analyze_video(VideoAnalysisRequest(str(video_path), transcript="hello from the clip"), ctx)
     fake = fakes.gemini
     assert result.provider == "gemini" and result.model == "gemini-2.5-flash"
     assert result.score["score"] == 7.5
@@ -87,9 +85,7 @@ async def test_upload_rate_limited_then_retry_succeeds(
     assert result.score["score"] == 7.5
 
 
-async def test_generate_rate_limit_and_server_error_are_transient(
-    gemini: GeminiProvider, fakes: FakeVendors
-) -> None:
+async def test_generate_rate_limit_and_server_error_are_transient(gemini: GeminiProvider, fakes: FakeVendors) -> None:
     fakes.gemini.fail(429, route="generate")
     with pytest.raises(MediaTasksError) as caught:
         await gemini.translate(TranslationRequest(("hi",), "pt"))
@@ -106,9 +102,7 @@ async def test_generate_rate_limit_and_server_error_are_transient(
     assert fakes.gemini.count("generate") == 3
 
 
-async def test_blocked_prompt_is_a_content_policy_error(
-    gemini: GeminiProvider, fakes: FakeVendors
-) -> None:
+async def test_blocked_prompt_is_a_content_policy_error(gemini: GeminiProvider, fakes: FakeVendors) -> None:
     fakes.gemini.reject_content(route="generate")
     with pytest.raises(MediaTasksError) as caught:
         await gemini.translate(TranslationRequest(("hi",), "pt"))
@@ -167,9 +161,7 @@ async def test_translation(gemini: GeminiProvider, fakes: FakeVendors) -> None:
     assert result.provider == "gemini" and result.cost_usd > 0
 
 
-async def test_image_generation_through_response_modalities(
-    gemini: GeminiProvider, fakes: FakeVendors
-) -> None:
+async def test_image_generation_through_response_modalities(gemini: GeminiProvider, fakes: FakeVendors) -> None:
     result = await gemini.generate_image(ImageGenerationRequest("a lighthouse", n=2))
     assert len(result.images) == 2 and result.model == "gemini-2.5-flash-image"
     data, content_type = result.images[0]
@@ -180,14 +172,10 @@ async def test_image_generation_through_response_modalities(
     assert body["generationConfig"]["responseModalities"] == [1, 2]  # TEXT, IMAGE
 
 
-async def test_veo_video_generation(
-    gemini: GeminiProvider, fakes: FakeVendors, tmp_path: Path
-) -> None:
+async def test_veo_video_generation(gemini: GeminiProvider, fakes: FakeVendors, tmp_path: Path) -> None:
     ctx = CallContext()
     video = await gemini.generate_video(
-        VideoGenerationRequest(
-            "waves at dusk", seconds=6, size="720x1280", negative_prompt="people"
-        ),
+        VideoGenerationRequest("waves at dusk", seconds=6, size="720x1280", negative_prompt="people"),
         ctx,
     )
     assert video.provider == "gemini" and video.content_type == "video/mp4"
@@ -206,9 +194,7 @@ async def test_veo_video_generation(
         assert float(container.duration) / 1_000_000 == pytest.approx(6.0, abs=0.2)
 
 
-async def test_veo_filtered_output_is_a_content_policy_error(
-    gemini: GeminiProvider, fakes: FakeVendors
-) -> None:
+async def test_veo_filtered_output_is_a_content_policy_error(gemini: GeminiProvider, fakes: FakeVendors) -> None:
     fakes.gemini.reject_content(route="predict")
     with pytest.raises(MediaTasksError) as caught:
         await gemini.generate_video(VideoGenerationRequest("x", seconds=4))
@@ -216,9 +202,7 @@ async def test_veo_filtered_output_is_a_content_policy_error(
     assert "usage guidelines" in caught.value.message
 
 
-async def test_cancelling_veo_cancels_the_operation_at_google(
-    gemini: GeminiProvider, fakes: FakeVendors
-) -> None:
+async def test_cancelling_veo_cancels_the_operation_at_google(gemini: GeminiProvider, fakes: FakeVendors) -> None:
     fakes.gemini.operation_polls = 1000
     ctx = CallContext()
     task = asyncio.create_task(gemini.generate_video(VideoGenerationRequest("x", seconds=8), ctx))

@@ -56,9 +56,7 @@ async def test_generate_image_returns_decodable_images_and_cost(
     }
 
 
-async def test_legacy_dalle_parameters_and_revised_prompt(
-    openai_provider: OpenAIProvider, fakes: FakeVendors
-) -> None:
+async def test_legacy_dalle_parameters_and_revised_prompt(openai_provider: OpenAIProvider, fakes: FakeVendors) -> None:
     result = await openai_provider.generate_image(
         ImageGenerationRequest("a fox", model="dall-e-3", quality="high", style="natural")
     )
@@ -90,9 +88,7 @@ async def test_rate_limit_is_transient_then_the_retry_succeeds(
 
 
 @pytest.mark.parametrize("status", [500, 503])
-async def test_server_errors_are_transient(
-    openai_provider: OpenAIProvider, fakes: FakeVendors, status: int
-) -> None:
+async def test_server_errors_are_transient(openai_provider: OpenAIProvider, fakes: FakeVendors, status: int) -> None:
     fakes.openai.fail(status, route="chat")
     with pytest.raises(MediaTasksError) as caught:
         await openai_provider.translate(TranslationRequest(("hi",), "es"))
@@ -145,14 +141,10 @@ async def test_deadline_turns_a_hang_into_a_transient_timeout(
     assert caught.value.retryable and caught.value.reason == "PROVIDER_TIMEOUT"
 
 
-async def test_a_tighter_caller_deadline_wins(
-    openai_provider: OpenAIProvider, fakes: FakeVendors
-) -> None:
+async def test_a_tighter_caller_deadline_wins(openai_provider: OpenAIProvider, fakes: FakeVendors) -> None:
     fakes.openai.hang(10, route="chat")
     with pytest.raises(MediaTasksError) as caught:
-        await openai_provider.translate(
-            TranslationRequest(("hi",), "es"), CallContext(timeout_seconds=0.3)
-        )
+        await openai_provider.translate(TranslationRequest(("hi",), "es"), CallContext(timeout_seconds=0.3))
     assert caught.value.reason == "PROVIDER_TIMEOUT"
 
 
@@ -188,9 +180,7 @@ async def test_transcription_with_word_timings(
 async def test_transcription_with_speaker_labels_uses_the_diarize_model(
     openai_provider: OpenAIProvider, fakes: FakeVendors, audio_path: Path
 ) -> None:
-    result = await openai_provider.transcribe(
-        TranscriptionRequest(str(audio_path), speaker_labels=True)
-    )
+    result = await openai_provider.transcribe(TranscriptionRequest(str(audio_path), speaker_labels=True))
     assert [u.speaker for u in result.utterances] == ["A", "B"]
     assert " ".join(u.text for u in result.utterances) == fakes.openai.transcript_text
     assert [w.text for w in result.words] == fakes.openai.transcript_text.split()
@@ -198,9 +188,7 @@ async def test_transcription_with_speaker_labels_uses_the_diarize_model(
     assert fakes.openai.calls[0].fields["model"] == "gpt-4o-transcribe-diarize"
 
 
-async def test_translation_keeps_order_and_count(
-    openai_provider: OpenAIProvider, fakes: FakeVendors
-) -> None:
+async def test_translation_keeps_order_and_count(openai_provider: OpenAIProvider, fakes: FakeVendors) -> None:
     texts = tuple(f"line {i}" for i in range(130))  # more than one batch
     result = await openai_provider.translate(TranslationRequest(texts, "es"))
     assert result.texts == [f"[es] line {i}" for i in range(130)]
@@ -219,9 +207,7 @@ async def test_translation_with_wrong_count_is_a_bad_response(
 async def test_video_analysis_sends_frames_and_transcript(
     openai_provider: OpenAIProvider, fakes: FakeVendors, video_path: Path
 ) -> None:
-    result = await openai_provider.analyze_video(
-        VideoAnalysisRequest(str(video_path), transcript="three words here")
-    )
+    result = await openai_provider.analyze_video(VideoAnalysisRequest(str(video_path), transcript="three words here"))
     assert result.score["score"] == 7.5
     assert result.score["summary"] == "Reviewed 4 frames and 3 transcript words."
     assert set(result.score) >= {"creative_score", "strengths", "improvements", "detected_issues"}
@@ -270,14 +256,10 @@ async def test_failed_video_job_for_moderation_is_a_content_policy_error(
     assert "blocked by moderation" in caught.value.message
 
 
-async def test_cancelling_a_video_job_deletes_it_at_openai(
-    openai_provider: OpenAIProvider, fakes: FakeVendors
-) -> None:
+async def test_cancelling_a_video_job_deletes_it_at_openai(openai_provider: OpenAIProvider, fakes: FakeVendors) -> None:
     fakes.openai.video_polls = 1000
     ctx = CallContext()
-    task = asyncio.create_task(
-        openai_provider.generate_video(VideoGenerationRequest("a dog", seconds=8), ctx)
-    )
+    task = asyncio.create_task(openai_provider.generate_video(VideoGenerationRequest("a dog", seconds=8), ctx))
     await cancel_after_call_reaches(task, lambda: fakes.openai.count("videos.retrieve") >= 2)
     assert ctx.cancel_confirmed is True
     assert fakes.openai.count("videos.delete") == 1

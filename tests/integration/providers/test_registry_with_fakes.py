@@ -87,9 +87,7 @@ async def test_strategy_decides_which_vendor_gets_the_call(
     assert sum(called.values()) == 1
 
 
-async def test_default_strategy_from_settings(
-    make_registry: RegistryFactory, fakes: FakeVendors
-) -> None:
+async def test_default_strategy_from_settings(make_registry: RegistryFactory, fakes: FakeVendors) -> None:
     registry = make_registry(provider_strategy="cost")
     result = await generate_image(registry, ImageGenerationRequest("a boat"))
     assert result.provider == "stability"
@@ -118,9 +116,7 @@ async def test_transcription_fails_over_from_assemblyai_to_openai(
     registry = make_registry()
     fakes.assemblyai.fail(429, route="upload")
     ctx = CallContext()
-    result = await transcribe(
-        registry, TranscriptionRequest(str(audio_path), speaker_labels=True), ctx=ctx
-    )
+    result = await transcribe(registry, TranscriptionRequest(str(audio_path), speaker_labels=True), ctx=ctx)
     assert ctx.attempts == ["assemblyai", "openai"]
     assert result.provider == "openai" and [u.speaker for u in result.utterances] == ["A", "B"]
 
@@ -145,9 +141,7 @@ async def test_a_pinned_provider_is_used_and_not_failed_over(
     assert caught.value.retryable and fakes.openai.calls == [] and fakes.gemini.calls == []
 
 
-async def test_permanent_error_does_not_fail_over(
-    make_registry: RegistryFactory, fakes: FakeVendors
-) -> None:
+async def test_permanent_error_does_not_fail_over(make_registry: RegistryFactory, fakes: FakeVendors) -> None:
     registry = make_registry()
     fakes.openai.reject_content(route="images")
     with pytest.raises(MediaTasksError) as caught:
@@ -194,9 +188,7 @@ async def test_circuit_opens_after_repeated_failures_and_half_opens_later(
     assert fakes.openai.count("images") == 4
 
 
-async def test_sora_is_skipped_after_its_shutdown_date(
-    make_registry: RegistryFactory, fakes: FakeVendors
-) -> None:
+async def test_sora_is_skipped_after_its_shutdown_date(make_registry: RegistryFactory, fakes: FakeVendors) -> None:
     request = VideoGenerationRequest("a kite", seconds=4)
     before = make_registry(today=date(2026, 9, 1))
     assert (await generate_video(before, request, strategy="cost")).provider == "openai"

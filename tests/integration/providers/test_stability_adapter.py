@@ -30,9 +30,7 @@ async def test_generates_images_with_negative_prompt_seed_and_style(
 ) -> None:
     ctx = CallContext()
     result = await stability.generate_image(
-        ImageGenerationRequest(
-            "a castle", size="1216x832", n=2, negative_prompt="fog", seed=7, style="anime"
-        ),
+        ImageGenerationRequest("a castle", size="1216x832", n=2, negative_prompt="fog", seed=7, style="anime"),
         ctx,
     )
     assert result.provider == "stability" and result.model == "stable-diffusion-xl-1024-v1-0"
@@ -52,9 +50,7 @@ async def test_generates_images_with_negative_prompt_seed_and_style(
     assert ctx.vendor_job_id  # the request id sent to Stability
 
 
-async def test_resource_exhausted_then_retry_succeeds(
-    stability: StabilityProvider, fakes: FakeVendors
-) -> None:
+async def test_resource_exhausted_then_retry_succeeds(stability: StabilityProvider, fakes: FakeVendors) -> None:
     fakes.stability.fail(429)
     with pytest.raises(MediaTasksError) as caught:
         await stability.generate_image(ImageGenerationRequest("a castle"))
@@ -64,9 +60,7 @@ async def test_resource_exhausted_then_retry_succeeds(
     assert len(result.images) == 1 and fakes.stability.count("generate") == 2
 
 
-@pytest.mark.parametrize(
-    ("status", "reason"), [(503, "PROVIDER_UNAVAILABLE"), (500, "PROVIDER_UNAVAILABLE")]
-)
+@pytest.mark.parametrize(("status", "reason"), [(503, "PROVIDER_UNAVAILABLE"), (500, "PROVIDER_UNAVAILABLE")])
 async def test_unavailable_and_internal_are_transient(
     stability: StabilityProvider, fakes: FakeVendors, status: int, reason: str
 ) -> None:
@@ -76,9 +70,7 @@ async def test_unavailable_and_internal_are_transient(
     assert caught.value.retryable and caught.value.reason == reason
 
 
-async def test_filtered_prompt_is_a_content_policy_error(
-    stability: StabilityProvider, fakes: FakeVendors
-) -> None:
+async def test_filtered_prompt_is_a_content_policy_error(stability: StabilityProvider, fakes: FakeVendors) -> None:
     fakes.stability.reject_content()
     with pytest.raises(MediaTasksError) as caught:
         await stability.generate_image(ImageGenerationRequest("something forbidden"))
@@ -86,9 +78,7 @@ async def test_filtered_prompt_is_a_content_policy_error(
     assert caught.value.metadata["vendor_code"] == "FILTER"
 
 
-@pytest.mark.parametrize(
-    ("status", "reason"), [(400, "PROVIDER_REJECTED"), (401, "PROVIDER_AUTH_FAILED")]
-)
+@pytest.mark.parametrize(("status", "reason"), [(400, "PROVIDER_REJECTED"), (401, "PROVIDER_AUTH_FAILED")])
 async def test_invalid_argument_and_unauthenticated_are_permanent(
     stability: StabilityProvider, fakes: FakeVendors, status: int, reason: str
 ) -> None:
@@ -98,9 +88,7 @@ async def test_invalid_argument_and_unauthenticated_are_permanent(
     assert not caught.value.retryable and caught.value.reason == reason
 
 
-async def test_deadline_ends_a_hanging_stream(
-    make_settings: SettingsFactory, fakes: FakeVendors
-) -> None:
+async def test_deadline_ends_a_hanging_stream(make_settings: SettingsFactory, fakes: FakeVendors) -> None:
     provider = StabilityProvider(make_settings(provider_timeout_seconds=0.5))
     fakes.stability.hang(10)
     started = time.monotonic()
@@ -113,9 +101,7 @@ async def test_deadline_ends_a_hanging_stream(
     assert caught.value.retryable and caught.value.reason == "PROVIDER_TIMEOUT"
 
 
-async def test_cancellation_cancels_the_rpc(
-    stability: StabilityProvider, fakes: FakeVendors
-) -> None:
+async def test_cancellation_cancels_the_rpc(stability: StabilityProvider, fakes: FakeVendors) -> None:
     fakes.stability.hang(10)
     ctx = CallContext()
     task = asyncio.create_task(stability.generate_image(ImageGenerationRequest("a castle"), ctx))

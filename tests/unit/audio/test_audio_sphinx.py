@@ -36,9 +36,7 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     for i, ref_word in enumerate(ref, 1):
         current = [i] + [0] * len(hyp)
         for j, hyp_word in enumerate(hyp, 1):
-            current[j] = min(
-                previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)
-            )
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
         previous = current
     return previous[-1] / max(len(ref), 1)
 
@@ -60,10 +58,7 @@ def speech_onset(path: Path) -> float:
         samples = array("h", w.readframes(w.getnframes()))
         rate = w.getframerate()
     hop = rate // 100
-    levels = [
-        (sum(s * s for s in samples[i : i + hop]) / hop) ** 0.5
-        for i in range(0, len(samples) - hop, hop)
-    ]
+    levels = [(sum(s * s for s in samples[i : i + hop]) / hop) ** 0.5 for i in range(0, len(samples) - hop, hop)]
     threshold = 0.05 * max(levels)
     return next(i for i, level in enumerate(levels) if level > threshold) / 100
 
@@ -117,9 +112,7 @@ def conversation(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         graph += f"[{index}:a]"
         if index < len(CLIPS) - 1:
             graph += f"[g{index}]"
-    silences = "".join(
-        f"aevalsrc=0:d={gaps[i % len(gaps)]}:s=16000[g{i}];" for i in range(len(CLIPS) - 1)
-    )
+    silences = "".join(f"aevalsrc=0:d={gaps[i % len(gaps)]}:s=16000[g{i}];" for i in range(len(CLIPS) - 1))
     parts = len(CLIPS) * 2 - 1
     ffmpeg(
         *inputs,
@@ -149,9 +142,7 @@ async def test_real_time_factor_on_a_longer_clip(conversation: tuple[Path, str])
     assert progress == sorted(progress) and progress[-1] == 100.0 and len(progress) >= 3
 
 
-async def test_transcribes_the_audio_of_a_video(
-    conversation: tuple[Path, str], tmp_path: Path
-) -> None:
+async def test_transcribes_the_audio_of_a_video(conversation: tuple[Path, str], tmp_path: Path) -> None:
     wav, reference = conversation
     video = tmp_path / "talk.mp4"
     ffmpeg(
@@ -239,9 +230,7 @@ def long_speech(conversation: tuple[Path, str], tmp_path_factory: pytest.TempPat
 
 async def test_cancellation_kills_ffmpeg_and_stops_decoding(long_speech: Path) -> None:
     first_report = asyncio.Event()
-    task = asyncio.create_task(
-        transcribe(long_speech, timeout=TIMEOUT, on_progress=lambda p: first_report.set())
-    )
+    task = asyncio.create_task(transcribe(long_speech, timeout=TIMEOUT, on_progress=lambda p: first_report.set()))
     await asyncio.wait_for(first_report.wait(), 20)
     pids = processes_matching(long_speech.name)
     assert pids, "ffmpeg should be running while decoding"

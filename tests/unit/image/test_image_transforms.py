@@ -43,23 +43,17 @@ def near(pixel, expected, tolerance: int = 30) -> bool:
 
 
 def test_resize_keeps_aspect_ratio() -> None:
-    data, content_type, width, height = transform_image(
-        image_bytes((400, 300)), operations=[Resize(width=200)]
-    )
+    data, content_type, width, height = transform_image(image_bytes((400, 300)), operations=[Resize(width=200)])
     assert (width, height) == (200, 150) and decode(data).size == (200, 150)
     assert content_type == "image/png"  # the input's format by default
     _, _, width, height = transform_image(image_bytes((400, 300)), operations=[Resize(height=60)])
     assert (width, height) == (80, 60)
-    _, _, width, height = transform_image(
-        image_bytes((400, 300)), operations=[Resize(width=100, height=100)]
-    )
+    _, _, width, height = transform_image(image_bytes((400, 300)), operations=[Resize(width=100, height=100)])
     assert (width, height) == (100, 75)  # fits inside the box
 
 
 def test_crop_takes_the_box() -> None:
-    data, _, width, height = transform_image(
-        halves(), operations=[Crop(x=110, y=10, width=50, height=40)]
-    )
+    data, _, width, height = transform_image(halves(), operations=[Crop(x=110, y=10, width=50, height=40)])
     assert (width, height) == (50, 40)
     image = decode(data).convert("RGB")
     assert all(near(image.getpixel((x, y)), (0, 0, 255)) for x in (0, 49) for y in (0, 39))
@@ -69,22 +63,14 @@ def test_fit_covers_and_pad_contains() -> None:
     data, _, width, height = transform_image(halves(), operations=[Fit(width=100, height=100)])
     fitted = decode(data).convert("RGB")
     assert (width, height) == (100, 100)
-    assert near(fitted.getpixel((5, 50)), (255, 0, 0)) and near(
-        fitted.getpixel((95, 50)), (0, 0, 255)
-    )
+    assert near(fitted.getpixel((5, 50)), (255, 0, 0)) and near(fitted.getpixel((95, 50)), (0, 0, 255))
 
-    data, _, width, height = transform_image(
-        halves(), operations=[Pad(width=100, height=100, background="#00FF00")]
-    )
+    data, _, width, height = transform_image(halves(), operations=[Pad(width=100, height=100, background="#00FF00")])
     padded = decode(data).convert("RGB")
     assert (width, height) == (100, 100)
     # 200x100 contained in 100x100 is 100x50 in the middle: green bars above and below
-    assert near(padded.getpixel((50, 5)), (0, 255, 0)) and near(
-        padded.getpixel((50, 95)), (0, 255, 0)
-    )
-    assert near(padded.getpixel((10, 50)), (255, 0, 0)) and near(
-        padded.getpixel((90, 50)), (0, 0, 255)
-    )
+    assert near(padded.getpixel((50, 5)), (0, 255, 0)) and near(padded.getpixel((50, 95)), (0, 255, 0))
+    assert near(padded.getpixel((10, 50)), (255, 0, 0)) and near(padded.getpixel((90, 50)), (0, 0, 255))
 
 
 def test_transparent_pad_keeps_alpha_in_png() -> None:
@@ -94,11 +80,7 @@ def test_transparent_pad_keeps_alpha_in_png() -> None:
         output_format="png",
     )
     padded = decode(data)
-    assert (
-        padded.mode == "RGBA"
-        and padded.getpixel((50, 5))[3] == 0
-        and padded.getpixel((50, 50))[3] == 255
-    )
+    assert padded.mode == "RGBA" and padded.getpixel((50, 5))[3] == 0 and padded.getpixel((50, 50))[3] == 255
 
 
 def test_thumbnail_never_enlarges() -> None:
@@ -141,9 +123,7 @@ def test_rotate() -> None:
     rotated = decode(data).convert("RGB")
     assert (width, height) == (100, 200)
     # counter-clockwise: the left (red) half ends up at the bottom
-    assert near(rotated.getpixel((50, 190)), (255, 0, 0)) and near(
-        rotated.getpixel((50, 10)), (0, 0, 255)
-    )
+    assert near(rotated.getpixel((50, 190)), (255, 0, 0)) and near(rotated.getpixel((50, 10)), (0, 0, 255))
     _, _, width, height = transform_image(halves(), operations=[Rotate(45)])
     assert width > 200 and height > 200  # the canvas grows to hold the corners
 
@@ -156,9 +136,7 @@ def test_exif_orientation_is_applied_first() -> None:
     data, content_type, width, height = transform_image(photo)
     upright = decode(data).convert("RGB")
     assert content_type == "image/jpeg" and (width, height) == (100, 200)
-    assert near(upright.getpixel((50, 20)), (255, 0, 0)) and near(
-        upright.getpixel((50, 180)), (0, 0, 255)
-    )
+    assert near(upright.getpixel((50, 20)), (255, 0, 0)) and near(upright.getpixel((50, 180)), (0, 0, 255))
     assert upright.getexif().get(0x0112, 1) == 1  # no orientation left to apply twice
     # a crop box refers to the upright image
     data, *_ = transform_image(photo, operations=[Crop(x=0, y=0, width=100, height=100)])
@@ -169,9 +147,7 @@ def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims a size in its header (no pixel data): a decompression bomb's shape."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
@@ -195,9 +171,7 @@ def test_pixel_limit_applies_to_input_and_to_every_step() -> None:
     assert "0.01 MP limit" in caught.value.message
     assert caught.value.metadata["limit_pixels"] == "10000"
     with pytest.raises(MediaTasksError) as caught:
-        transform_image(
-            image_bytes((20, 10)), operations=[Resize(width=10_000)], max_pixels=1_000_000
-        )
+        transform_image(image_bytes((20, 10)), operations=[Resize(width=10_000)], max_pixels=1_000_000)
     assert caught.value.reason == "INPUT_TOO_LARGE"
 
 

@@ -151,9 +151,7 @@ class OfflineImageProvider(Provider):
     spec = ProviderSpec(
         name="local-images",
         vendor="local",
-        offerings=(
-            Offering(IMAGE_GENERATION, "m", quality=1.0, speed=1.0, cost=CostModel(0.0, "image")),
-        ),
+        offerings=(Offering(IMAGE_GENERATION, "m", quality=1.0, speed=1.0, cost=CostModel(0.0, "image")),),
     )
 
     async def health(self) -> HealthStatus:

@@ -124,9 +124,7 @@ def test_rank_key_orders_ties_by_name() -> None:
     offering = reg.get("openai").spec.offering(IMAGE_GENERATION)
     assert offering is not None
     stats = reg.stats("openai")
-    assert rank_key(Strategy.QUALITY, offering, stats, "a") < rank_key(
-        Strategy.QUALITY, offering, stats, "b"
-    )
+    assert rank_key(Strategy.QUALITY, offering, stats, "a") < rank_key(Strategy.QUALITY, offering, stats, "b")
 
 
 def test_unconfigured_task_type_names_the_variables_to_set() -> None:
@@ -152,10 +150,7 @@ def test_transcription_is_always_available_offline_but_not_with_speaker_labels()
     assert reg.select(AUDIO_TRANSCRIPTION).name == "pocketsphinx"
     with pytest.raises(MediaTasksError) as caught:
         reg.ensure_available(AUDIO_TRANSCRIPTION, {"speaker_labels": True})
-    assert (
-        caught.value.metadata["settings"]
-        == "MEDIATASKS_OPENAI_API_KEY,MEDIATASKS_ASSEMBLYAI_API_KEY"
-    )
+    assert caught.value.metadata["settings"] == "MEDIATASKS_OPENAI_API_KEY,MEDIATASKS_ASSEMBLYAI_API_KEY"
     with pytest.raises(MediaTasksError) as caught:
         reg.ensure_available(AUDIO_TRANSCRIPTION, {"language": "pt-BR"})
     assert caught.value.reason == "PROVIDER_NOT_CONFIGURED"
@@ -275,9 +270,7 @@ def test_snapshot_reports_configuration_without_secrets() -> None:
     assert set(snapshot) == {"openai", "stability", "gemini", "assemblyai", "pocketsphinx"}
     gemini = snapshot["gemini"]
     assert gemini["configured"] is False and gemini["healthy"] is False
-    assert {"name": "MEDIATASKS_GEMINI_API_KEY", "required": True, "set": False} in gemini[
-        "settings"
-    ]
+    assert {"name": "MEDIATASKS_GEMINI_API_KEY", "required": True, "set": False} in gemini["settings"]
     assert snapshot["openai"]["configured"] is True
     assert snapshot["pocketsphinx"]["settings"] == []
     dumped = json.dumps(reg.snapshot())

@@ -41,10 +41,7 @@ def energy_span(path: Path) -> tuple[float, float, float]:
         samples = array("h", w.readframes(w.getnframes()))
         rate = w.getframerate()
     hop = rate // 100
-    levels = [
-        (sum(s * s for s in samples[i : i + hop]) / hop) ** 0.5
-        for i in range(0, len(samples) - hop, hop)
-    ]
+    levels = [(sum(s * s for s in samples[i : i + hop]) / hop) ** 0.5 for i in range(0, len(samples) - hop, hop)]
     loud = [i for i, level in enumerate(levels) if level > 0.05 * max(levels)]
     return loud[0] / 100, (loud[-1] + 1) / 100, len(samples) / rate
 
@@ -98,9 +95,7 @@ async def test_a_subtitle_document_aligns_the_same(dialogue) -> None:
     path, spoken = dialogue
     progress: list[float] = []
     document = render(misplaced_cues(spoken), "srt")
-    aligned = await align_text_to_audio(
-        document, path, timeout=TIMEOUT, on_progress=progress.append
-    )
+    aligned = await align_text_to_audio(document, path, timeout=TIMEOUT, on_progress=progress.append)
     for cue, truth in zip(aligned, spoken, strict=True):
         assert_follow_speech(cue, truth)
     assert progress and progress[-1] == 100.0
@@ -132,9 +127,7 @@ async def test_paragraphs_split_at_the_silences(dialogue) -> None:
 async def test_cues_that_were_not_spoken_keep_their_times_and_say_so(dialogue) -> None:
     path, spoken = dialogue
     _, _, duration = energy_span(path)
-    never_said = Cue(
-        spoken[1].start, spoken[1].end, "I would like a large pizza with extra cheese."
-    )
+    never_said = Cue(spoken[1].start, spoken[1].end, "I would like a large pizza with extra cheese.")
     music = Cue(spoken[1].end + 0.2, spoken[1].end + 0.9, "♪ ♪")
     after_the_end = Cue(duration - 0.3, duration + 3.0, "And then it rained all day long.")
     cues = [
@@ -197,9 +190,7 @@ async def test_timeout_is_a_clear_error(long_dialogue) -> None:
 async def test_cancellation_stops_the_aligner(long_dialogue) -> None:
     path, text = long_dialogue
     reported = asyncio.Event()
-    task = asyncio.create_task(
-        align_text_to_audio(text, path, timeout=TIMEOUT, on_progress=lambda p: reported.set())
-    )
+    task = asyncio.create_task(align_text_to_audio(text, path, timeout=TIMEOUT, on_progress=lambda p: reported.set()))
     await asyncio.wait_for(reported.wait(), 20)  # the aligner is running
     cancelled_at = time.monotonic()
     task.cancel()

@@ -146,9 +146,7 @@ def test_word_cues_follow_the_rules_and_the_speech(word_seconds: float) -> None:
         n_words = len(cue.text.split())
         first, last = words[position], words[position + n_words - 1]
         assert first.start - 0.006 <= cue.start <= first.start + rules.min_duration
-        earliest = (
-            first.start if previous_end is None else max(first.start, previous_end + rules.gap)
-        )
+        earliest = first.start if previous_end is None else max(first.start, previous_end + rules.gap)
         assert cue.start <= earliest + 0.006, cue
         assert cue.end <= max(last.end, cue.start + rules.min_duration) + 0.006, cue
         # It lasts until its last word ends, less the gap when the next cue follows at once.

@@ -38,9 +38,7 @@ def as_json(result: dict) -> dict:
 async def test_landscape_video_facts_frames_and_loudness(tmp_path: Path) -> None:
     video = make_video(tmp_path / "wide.mp4", seconds=3, size=(320, 180), with_audio=True)
     result = as_json(
-        await analyze_video(
-            video, tmp_path / "work", target_aspect_ratios=("9:16", "16:9"), frame_count=4
-        )  # fmt: skip
+        await analyze_video(video, tmp_path / "work", target_aspect_ratios=("9:16", "16:9"), frame_count=4)  # fmt: skip
     )
     assert result["duration_seconds"] == pytest.approx(3.0, abs=0.05)
     assert result["resolution"] == {"width": 320, "height": 180}
@@ -80,9 +78,7 @@ async def test_silence_is_reported_without_infinities(tmp_path: Path) -> None:
     video = make_solid_video(tmp_path / "v.mp4", seconds=2, size=(64, 48))
     silence = make_silence(tmp_path / "s.wav", 2)
     muxed = tmp_path / "silent.mp4"
-    ffmpeg(
-        "-i", str(video), "-i", str(silence), "-c:v", "copy", "-c:a", "aac", "-shortest", str(muxed)
-    )
+    ffmpeg("-i", str(video), "-i", str(silence), "-c:v", "copy", "-c:a", "aac", "-shortest", str(muxed))
     loudness = as_json(await analyze_video(muxed, tmp_path / "w"))["loudness"]
     assert loudness == {
         "integrated_lufs": None,
@@ -226,9 +222,7 @@ def _ass(events: list[str], play_res: tuple[int, int] = (1080, 1920)) -> pysubs2
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, "
         "Text\n"
     )
-    text += "".join(
-        f"Dialogue: 0,0:00:0{i}.00,0:00:0{i}.90,Default,,0,0,0,,{e}\n" for i, e in enumerate(events)
-    )
+    text += "".join(f"Dialogue: 0,0:00:0{i}.00,0:00:0{i}.90,Default,,0,0,0,,{e}\n" for i, e in enumerate(events))
     return pysubs2.SSAFile.from_string(text)
 
 
@@ -267,9 +261,7 @@ async def test_frames_come_from_the_picture_when_audio_runs_longer(tmp_path: Pat
     ffmpeg("-i", str(picture), "-i", str(tone), "-c:v", "copy", "-c:a", "aac", str(video))
     result = await analyze_video(video, tmp_path / "w")
     assert result["duration_seconds"] == pytest.approx(4.0, abs=0.05)
-    assert [f["time_seconds"] for f in result["frames"]] == pytest.approx(
-        [1 / 3, 1.0, 5 / 3], abs=1e-3
-    )
+    assert [f["time_seconds"] for f in result["frames"]] == pytest.approx([1 / 3, 1.0, 5 / 3], abs=1e-3)
     with Image.open(result["frames"][0]["path"]) as frame:  # full-range JPEG: true colours
         pixel = frame.getpixel((5, 5))
         assert all(abs(a - b) < 6 for a, b in zip(pixel, (0x33, 0x66, 0x99), strict=True))

@@ -185,17 +185,11 @@ def test_probe_applies_rotation_metadata(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "make_bad",
     [
-        pytest.param(
-            lambda d, good: _write(d / "random.mp4", bytes(range(256)) * 64), id="garbage"
-        ),
+        pytest.param(lambda d, good: _write(d / "random.mp4", bytes(range(256)) * 64), id="garbage"),
         pytest.param(lambda d, good: _write(d / "empty.mp4", b""), id="empty"),
         pytest.param(lambda d, good: _write(d / "text.srt", b"1\n00:00:01,000 --> x\n"), id="text"),
-        pytest.param(
-            lambda d, good: truncate_copy(good, d / "cut.mp4", 0.5), id="truncated-moov-at-end"
-        ),
-        pytest.param(
-            lambda d, good: truncate_copy(good, d / "cut.mp4", 0.01), id="truncated-header"
-        ),
+        pytest.param(lambda d, good: truncate_copy(good, d / "cut.mp4", 0.5), id="truncated-moov-at-end"),
+        pytest.param(lambda d, good: truncate_copy(good, d / "cut.mp4", 0.01), id="truncated-header"),
     ],
 )
 def test_probe_rejects_corrupt_media_quickly(tmp_path: Path, make_bad) -> None:
@@ -211,9 +205,7 @@ def test_probe_rejects_corrupt_media_quickly(tmp_path: Path, make_bad) -> None:
 
 def test_probe_detects_truncated_faststart_mp4(tmp_path: Path) -> None:
     # With the index at the front, a cut-short file still opens: the index gives it away.
-    good = make_video(
-        tmp_path / "fs.mp4", seconds=3, with_audio=True, extra=["-movflags", "+faststart"]
-    )
+    good = make_video(tmp_path / "fs.mp4", seconds=3, with_audio=True, extra=["-movflags", "+faststart"])
     assert probe(good).duration_seconds == pytest.approx(3.0, abs=0.05)
     bad = truncate_copy(good, tmp_path / "fs_cut.mp4", 0.4)
     with pytest.raises(MediaTasksError) as caught:

@@ -41,9 +41,7 @@ TOP_BAND = (0, 0, WIDTH, int(HEIGHT * 0.25))
 
 @pytest.fixture()
 def solid_video(tmp_path: Path) -> Path:
-    return make_solid_video(
-        tmp_path / "solid.mp4", seconds=3, size=(WIDTH, HEIGHT), with_audio=True
-    )
+    return make_solid_video(tmp_path / "solid.mp4", seconds=3, size=(WIDTH, HEIGHT), with_audio=True)
 
 
 @pytest.fixture()
@@ -54,14 +52,10 @@ def cues(tmp_path: Path) -> Path:
 # ---------------------------------------------------------------------- burn captions
 
 
-async def test_captions_appear_only_during_cues(
-    tmp_path: Path, solid_video: Path, cues: Path
-) -> None:
+async def test_captions_appear_only_during_cues(tmp_path: Path, solid_video: Path, cues: Path) -> None:
     progress: list[float] = []
     out = tmp_path / "captioned.mp4"
-    info = await burn_captions(
-        solid_video, cues, out, on_progress=lambda percent, stage: progress.append(percent)
-    )
+    info = await burn_captions(solid_video, cues, out, on_progress=lambda percent, stage: progress.append(percent))
     for at, expect_caption in [(1.0, True), (2.4, True), (0.2, False), (1.9, False), (2.9, False)]:
         source, burned = frame_at(solid_video, at), frame_at(out, at)
         changed = changed_pixels(source, burned, BOTTOM_BAND)
@@ -78,13 +72,9 @@ async def test_captions_appear_only_during_cues(
     assert not list(tmp_path.glob(".*.part")) and not list(tmp_path.glob(".captions-*"))
 
 
-async def test_caption_style_position_and_colour(
-    tmp_path: Path, solid_video: Path, cues: Path
-) -> None:
+async def test_caption_style_position_and_colour(tmp_path: Path, solid_video: Path, cues: Path) -> None:
     out = tmp_path / "top.mp4"
-    style = CaptionStyle(
-        position="top", margin_v=10, font_size=28, primary_color="#FFFF00", bold=True
-    )
+    style = CaptionStyle(position="top", margin_v=10, font_size=28, primary_color="#FFFF00", bold=True)
     await burn_captions(solid_video, cues, out, style=style)
     source, burned = frame_at(solid_video, 1.0), frame_at(out, 1.0)
     assert changed_pixels(source, burned, TOP_BAND) > 30
@@ -160,9 +150,7 @@ async def test_burn_captions_rejects_bad_inputs(tmp_path: Path, cues: Path) -> N
     assert caught.value.reason in ("INVALID_INPUT", "UNSUPPORTED_MEDIA")
 
     with pytest.raises(MediaTasksError) as caught:
-        await burn_captions(
-            video, cues, tmp_path / "x.mp4", style=CaptionStyle(primary_color="red")
-        )
+        await burn_captions(video, cues, tmp_path / "x.mp4", style=CaptionStyle(primary_color="red"))
     assert caught.value.reason == "INVALID_INPUT"
     assert not (tmp_path / "x.mp4").exists()
 
@@ -230,14 +218,10 @@ async def test_mixed_aspect_ratios_are_letterboxed(tmp_path: Path) -> None:
 
     first = frame_at(out, 0.5).convert("RGB")  # 4:3 in 16:9: pillarboxed 240x180
     assert close(first.getpixel((160, 90)), (255, 0, 0))
-    assert close(first.getpixel((10, 90)), (0, 255, 0)) and close(
-        first.getpixel((310, 90)), (0, 255, 0)
-    )
+    assert close(first.getpixel((10, 90)), (0, 255, 0)) and close(first.getpixel((310, 90)), (0, 255, 0))
     second = frame_at(out, 1.8).convert("RGB")  # 9:16 in 16:9: about 102x180 in the middle
     assert close(second.getpixel((160, 90)), (0, 0, 255))
-    assert close(second.getpixel((60, 90)), (0, 255, 0)) and close(
-        second.getpixel((260, 90)), (0, 255, 0)
-    )
+    assert close(second.getpixel((60, 90)), (0, 255, 0)) and close(second.getpixel((260, 90)), (0, 255, 0))
 
 
 async def test_exif_rotated_photo_is_upright_in_slideshow(tmp_path: Path) -> None:
@@ -356,9 +340,5 @@ async def test_no_usable_font_fails_instead_of_invisible_captions(
     assert caught.value.reason == "FONTS_MISSING" and "fonts-dejavu-core" in caught.value.message
     assert not (tmp_path / "out.mp4").exists()
     # A fonts directory given with the job is enough.
-    await burn_captions(
-        video, cues, tmp_path / "out.mp4", fonts_dir="/usr/share/fonts/truetype/dejavu"
-    )
-    assert (
-        changed_pixels(frame_at(video, 1.0), frame_at(tmp_path / "out.mp4", 1.0), BOTTOM_BAND) > 30
-    )
+    await burn_captions(video, cues, tmp_path / "out.mp4", fonts_dir="/usr/share/fonts/truetype/dejavu")
+    assert changed_pixels(frame_at(video, 1.0), frame_at(tmp_path / "out.mp4", 1.0), BOTTOM_BAND) > 30

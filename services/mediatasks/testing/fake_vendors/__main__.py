@@ -43,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [name for name in FAKES if args.all or getattr(args, name)]
     if not chosen:
         parser.error("choose --all or at least one of " + ", ".join(f"--{n}" for n in FAKES))
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
 
     stop = threading.Event()
 

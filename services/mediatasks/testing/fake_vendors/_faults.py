@@ -110,13 +110,9 @@ class ScriptedFake:
         retry_after: float | None = None,
     ) -> None:
         """The next ``times`` calls (of ``route``, or any) answer this error."""
-        self.script.add(
-            Fault(route, status, code, message, retry_after=retry_after, remaining=times)
-        )
+        self.script.add(Fault(route, status, code, message, retry_after=retry_after, remaining=times))
 
-    def hang(
-        self, seconds: float, *, route: str | None = None, times: int = 1, status: int = 0
-    ) -> None:
+    def hang(self, seconds: float, *, route: str | None = None, times: int = 1, status: int = 0) -> None:
         """The next ``times`` calls wait ``seconds`` first (then answer, or fail ``status``)."""
         self.script.add(Fault(route, status, hang_seconds=seconds, remaining=times))
 

@@ -82,9 +82,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(
-        cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None
-    ) -> Response:
+    def json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return cls(status, json.dumps(payload).encode(), "application/json", dict(headers or {}))
 
 
@@ -104,9 +102,7 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, list[FormPart]]
             continue
         name = str(name).removesuffix("[]")
         payload = part.get_payload(decode=True) or b""
-        parts.setdefault(name, []).append(
-            FormPart(name, payload, part.get_filename(), part.get_content_type())
-        )
+        parts.setdefault(name, []).append(FormPart(name, payload, part.get_filename(), part.get_content_type()))
     return parts
 
 
@@ -211,9 +207,7 @@ class FakeHTTPVendor(ScriptedFake):
         if found is None:
             self._send(
                 handler,
-                self.error_response(
-                    Fault(None, 404, "not_found", f"no route {handler.command} {split.path}"), None
-                ),
+                self.error_response(Fault(None, 404, "not_found", f"no route {handler.command} {split.path}"), None),
             )
             return
         name, function, match = found
@@ -242,9 +236,7 @@ class FakeHTTPVendor(ScriptedFake):
                     response = function(request)
                 except Exception as error:  # a fake bug must show up, not hang the SDK
                     log.exception("%s: handler %s failed", self.name, name)
-                    response = self.error_response(
-                        Fault(name, 500, "internal", str(error)), request
-                    )
+                    response = self.error_response(Fault(name, 500, "internal", str(error)), request)
         self._send(handler, response)
 
     def _hang(self, connection: socket.socket, seconds: float) -> bool:

@@ -24,9 +24,7 @@ def color_for(text: str) -> tuple[int, int, int]:
 
 
 @functools.lru_cache(maxsize=64)
-def image_bytes(
-    width: int, height: int, color: tuple[int, int, int] = (40, 120, 200), fmt: str = "png"
-) -> bytes:
+def image_bytes(width: int, height: int, color: tuple[int, int, int] = (40, 120, 200), fmt: str = "png") -> bytes:
     """A solid-colour image encoded as ``fmt`` (png, jpeg, webp)."""
     from PIL import Image
 

@@ -82,13 +82,9 @@ class FakeAssemblyAI(FakeHTTPVendor):
     def _create(self, request: Request) -> Response:
         body = request.json()
         audio_url = str(body.get("audio_url") or "")
-        duration = (
-            self.uploads.get(audio_url.removeprefix(_CDN)) if audio_url.startswith(_CDN) else 5.0
-        )
+        duration = self.uploads.get(audio_url.removeprefix(_CDN)) if audio_url.startswith(_CDN) else 5.0
         if duration is None:
-            return self.error_response(
-                Fault(None, 400, message=f"Unknown upload {audio_url}"), request
-            )
+            return self.error_response(Fault(None, 400, message=f"Unknown upload {audio_url}"), request)
         transcript_id = str(uuid.uuid4())
         record = {
             "id": transcript_id,
@@ -111,9 +107,7 @@ class FakeAssemblyAI(FakeHTTPVendor):
         with self._lock:
             entry = self.transcripts.get(request.match["id"])
             if entry is None:
-                return self.error_response(
-                    Fault(None, 404, message="Transcript not found"), request
-                )
+                return self.error_response(Fault(None, 404, message="Transcript not found"), request)
             record = entry["record"]
             entry["polls"] += 1
             if record["status"] in ("queued", "processing"):

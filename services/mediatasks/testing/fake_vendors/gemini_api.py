@@ -66,15 +66,9 @@ class FakeGemini(FakeHTTPVendor):
         self.route("PUT", r"/upload/v1beta/files", "upload.put", self._upload_put)
         self.route("GET", r"/v1beta/files/(?P<id>[^/:]+)", "files.get", self._file_get)
         self.route("DELETE", r"/v1beta/files/(?P<id>[^/:]+)", "files.delete", self._file_delete)
-        self.route(
-            "GET", r"/v1beta/files/(?P<id>[^/:]+):download", "files.download", self._download
-        )
-        self.route(
-            "POST", r"/v1beta/models/(?P<model>[^/:]+):generateContent", "generate", self._generate
-        )
-        self.route(
-            "POST", r"/v1beta/models/(?P<model>[^/:]+):predictLongRunning", "predict", self._predict
-        )
+        self.route("GET", r"/v1beta/files/(?P<id>[^/:]+):download", "files.download", self._download)
+        self.route("POST", r"/v1beta/models/(?P<model>[^/:]+):generateContent", "generate", self._generate)
+        self.route("POST", r"/v1beta/models/(?P<model>[^/:]+):predictLongRunning", "predict", self._predict)
         self.route(
             "GET", r"/v1beta/models/(?P<model>[^/:]+)/operations/(?P<op>[^/:]+)", "operations.get",
             self._operation_get,
@@ -138,9 +132,7 @@ class FakeGemini(FakeHTTPVendor):
     def error_response(self, fault: Fault, request: Request | None) -> Response:
         headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
         status_name = fault.code or _STATUS_NAMES.get(fault.status, "UNKNOWN")
-        message = fault.message or _DEFAULT_MESSAGES.get(
-            fault.status, status_name.replace("_", " ").lower()
-        )
+        message = fault.message or _DEFAULT_MESSAGES.get(fault.status, status_name.replace("_", " ").lower())
         return Response.json(
             {"error": {"code": fault.status, "message": message, "status": status_name}},
             fault.status,
@@ -158,8 +150,7 @@ class FakeGemini(FakeHTTPVendor):
             "id": "File",
             "type": "object",
             "properties": {
-                name: {"type": "string"}
-                for name in ("name", "displayName", "mimeType", "sizeBytes", "uri", "state")
+                name: {"type": "string"} for name in ("name", "displayName", "mimeType", "sizeBytes", "uri", "state")
             },
         }
         return Response.json(
@@ -227,9 +218,7 @@ class FakeGemini(FakeHTTPVendor):
 
     def _upload_start(self, request: Request) -> Response:
         if request.arg("uploadType") != "resumable":
-            return self.error_response(
-                Fault(None, 400, message="only resumable uploads are served"), request
-            )
+            return self.error_response(Fault(None, 400, message="only resumable uploads are served"), request)
         meta = (request.json() or {}).get("file") or {}
         upload_id = uuid.uuid4().hex
         with self._lock:
@@ -239,10 +228,7 @@ class FakeGemini(FakeHTTPVendor):
                 "size": int(request.header("x-upload-content-length") or 0),
                 "data": bytearray(),
             }
-        location = (
-            f"{self.url}/upload/v1beta/files"
-            f"?uploadType=resumable&upload_id={upload_id}&key={self.api_key}"
-        )
+        location = f"{self.url}/upload/v1beta/files?uploadType=resumable&upload_id={upload_id}&key={self.api_key}"
         return Response.json({}, headers={"Location": location})
 
     def _upload_put(self, request: Request) -> Response:
@@ -350,18 +336,12 @@ class FakeGemini(FakeHTTPVendor):
             error = self._check_files(parts)
             if error is not None:
                 return error
-            transcript = (
-                text.split("Transcript of the audio:", 1)[1]
-                if "Transcript of the audio:" in text
-                else ""
-            )
+            transcript = text.split("Transcript of the audio:", 1)[1] if "Transcript of the audio:" in text else ""
             score = video_score(0, len(transcript.split()))
             videos = [p["fileData"]["fileUri"].rsplit("/", 1)[-1] for p in parts if "fileData" in p]
             seconds = sum(self.files[v]["duration"] for v in videos if v in self.files)
             words = len(transcript.split())
-            score["summary"] = (
-                f"Reviewed {len(videos)} video(s), {seconds:.1f} s, and {words} transcript words."
-            )
+            score["summary"] = f"Reviewed {len(videos)} video(s), {seconds:.1f} s, and {words} transcript words."
             answer_parts = [{"text": json.dumps(score)}]
         else:
             answer_parts = [{"text": "ok"}]
@@ -404,8 +384,7 @@ class FakeGemini(FakeHTTPVendor):
                     Fault(
                         None,
                         400,
-                        message=f"The File {file_id} is not in an ACTIVE state "
-                        "and usage is not allowed.",
+                        message=f"The File {file_id} is not in an ACTIVE state and usage is not allowed.",
                     ),
                     None,
                 )
@@ -454,20 +433,14 @@ class FakeGemini(FakeHTTPVendor):
         if op["blocked"]:
             result = {
                 "raiMediaFilteredCount": 1,
-                "raiMediaFilteredReasons": [
-                    "The prompt could not be submitted: it violates the usage guidelines."
-                ],
+                "raiMediaFilteredReasons": ["The prompt could not be submitted: it violates the usage guidelines."],
             }
         else:
             file_id = f"video{op_id}"
             if file_id not in self.videos:
                 width, height = (1280, 720) if op["aspect"] == "16:9" else (720, 1280)
                 self.videos[file_id] = mp4_bytes(width, height, op["seconds"])
-            result = {
-                "generatedSamples": [
-                    {"video": {"uri": f"{self.url}/v1beta/files/{file_id}:download?alt=media"}}
-                ]
-            }
+            result = {"generatedSamples": [{"video": {"uri": f"{self.url}/v1beta/files/{file_id}:download?alt=media"}}]}
         return Response.json(
             {
                 "name": name,

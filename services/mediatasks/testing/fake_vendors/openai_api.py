@@ -66,9 +66,7 @@ class FakeOpenAI(FakeHTTPVendor):
         self.route("POST", r"/v1/chat/completions", "chat", self._chat)
         self.route("POST", r"/v1/videos", "videos.create", self._video_create)
         self.route("GET", r"/v1/videos/(?P<id>[^/]+)", "videos.retrieve", self._video_retrieve)
-        self.route(
-            "GET", r"/v1/videos/(?P<id>[^/]+)/content", "videos.content", self._video_content
-        )
+        self.route("GET", r"/v1/videos/(?P<id>[^/]+)/content", "videos.content", self._video_content)
         self.route("DELETE", r"/v1/videos/(?P<id>[^/]+)", "videos.delete", self._video_delete)
 
     def _defaults(self) -> None:
@@ -162,9 +160,7 @@ class FakeOpenAI(FakeHTTPVendor):
     def _transcriptions(self, request: Request) -> Response:
         form = request.form()
         if "file" not in form or "model" not in form:
-            return self.error_response(
-                Fault(None, 400, None, "file and model are required"), request
-            )
+            return self.error_response(Fault(None, 400, None, "file and model are required"), request)
         audio = form["file"][0].data
         duration = round(media_duration(audio), 3)
         fmt = request.field("response_format", "json")
@@ -291,13 +287,9 @@ class FakeOpenAI(FakeHTTPVendor):
                         code, message = self.video_failure
                         record.update(status="failed", error={"code": code, "message": message})
                     else:
-                        record.update(
-                            status="completed", progress=100, completed_at=int(time.time())
-                        )
+                        record.update(status="completed", progress=100, completed_at=int(time.time()))
                 else:
-                    record.update(
-                        status="in_progress", progress=int(100 * video["polls"] / self.video_polls)
-                    )
+                    record.update(status="in_progress", progress=int(100 * video["polls"] / self.video_polls))
         return Response.json(record, headers={"openai-poll-after-ms": "50"})
 
     def _video_content(self, request: Request) -> Response:
@@ -314,9 +306,7 @@ class FakeOpenAI(FakeHTTPVendor):
             return self.error_response(Fault(None, 404, None, "Video not found."), request)
         with self._lock:
             video["deleted"] = True
-        return Response.json(
-            {"id": request.match["id"], "object": "video.deleted", "deleted": True}
-        )
+        return Response.json({"id": request.match["id"], "object": "video.deleted", "deleted": True})
 
 
 def _user_text(body: dict[str, Any]) -> tuple[str, int]:
@@ -341,11 +331,7 @@ def _default_reply(body: dict[str, Any]) -> str:
         target = payload.get("target_language", "xx")
         return json.dumps({"translations": [f"[{target}] {t}" for t in payload.get("texts", [])]})
     if schema_name == "video_score":
-        transcript = (
-            text.split("Transcript of the audio:", 1)[1]
-            if "Transcript of the audio:" in text
-            else ""
-        )
+        transcript = text.split("Transcript of the audio:", 1)[1] if "Transcript of the audio:" in text else ""
         return json.dumps(video_score(images, len(transcript.split())))
     return "ok"
 

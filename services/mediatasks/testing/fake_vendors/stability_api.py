@@ -52,9 +52,7 @@ class FakeStability(ScriptedFake):
 
     name = "stability"
 
-    def __init__(
-        self, *, api_key: str = "sk-fake-stability", host: str = "127.0.0.1", port: int = 0
-    ) -> None:
+    def __init__(self, *, api_key: str = "sk-fake-stability", host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__()
         self.api_key = api_key
         self._bind = f"{host}:{port}"
@@ -67,9 +65,7 @@ class FakeStability(ScriptedFake):
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> Self:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="fake-stability")
-        )
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="fake-stability"))
         generation_grpc.add_GenerationServiceServicer_to_server(_Servicer(self), server)
         self._port = server.add_insecure_port(self._bind)
         server.start()

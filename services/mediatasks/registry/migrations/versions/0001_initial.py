@@ -78,7 +78,10 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'QUEUED' AND queued_reason = 'owner_concurrency_limit'"),
     )
     op.create_index(
-        "ix_tasks_dead_lettered", "tasks", ["dead_lettered_at"], postgresql_where=sa.text("dead_lettered_at IS NOT NULL")
+        "ix_tasks_dead_lettered",
+        "tasks",
+        ["dead_lettered_at"],
+        postgresql_where=sa.text("dead_lettered_at IS NOT NULL"),
     )
 
     op.create_table(

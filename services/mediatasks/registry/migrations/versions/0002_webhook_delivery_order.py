@@ -44,9 +44,7 @@ def upgrade() -> None:
         ["consumer", "next_attempt_at"],
         postgresql_where=sa.text(_OPEN),
     )
-    op.create_index(
-        "ix_webhook_deliveries_task_sequence", "webhook_deliveries", ["task_id", "sequence"]
-    )
+    op.create_index("ix_webhook_deliveries_task_sequence", "webhook_deliveries", ["task_id", "sequence"])
 
 
 def downgrade() -> None:
