@@ -197,8 +197,8 @@ async def _run(args: argparse.Namespace, stack: Stack) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediatasks-bench", description=__doc__)
     parser.add_argument("--rate", type=float, default=200.0, help="offered submit rate per second")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each latency phase")
-    parser.add_argument("--jobs", type=int, default=2000, help="jobs in the throughput phase")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each latency phase")
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs in the throughput phase")
     parser.add_argument("--worker-concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="subtitle worker processes")
     parser.add_argument("--registries", type=int, default=1, help="registry processes")

@@ -225,3 +225,15 @@ def test_wait_endpoint_and_manual_retry(rest):
         again = rest.post(f"/api/v1/media/tasks/{cancelled['task_id']}/retry", json={})
         assert again.status_code == 200 and again.json()["status"] == "QUEUED"
         assert wait_for(rest, cancelled["task_id"])["status"] == "COMPLETED"
+
+
+def test_delete_of_a_finished_task_removes_it_and_its_artifacts(rest):
+    task = rest.post("/api/v1/media/subtitles/generate", json={"text": f"Delete me {uuid.uuid4().hex}."}).json()
+    done = wait_for(rest, task["task_id"])
+    url = done["output"]["artifacts"][0]["url"]
+    assert rest.get(url).status_code == 200
+    deleted = rest.delete(f"/api/v1/media/tasks/{task['task_id']}")
+    assert deleted.status_code == 200
+    assert rest.get(f"/api/v1/media/tasks/{task['task_id']}").status_code == 404
+    gone = rest.get(url)
+    assert gone.status_code == 404 and error_reason(gone) == "ARTIFACT_NOT_FOUND"

@@ -30,9 +30,11 @@ async def harness(service_settings):
     await channel.close()
 
 
-async def create(registry, task_type: str, **options) -> tasks_pb2.Task:
+async def create(registry, task_type: str, owner: str = "", **options) -> tasks_pb2.Task:
     request = tasks_pb2.CreateTaskRequest(
-        task_type=task_type, owner=f"runtime-{uuid.uuid4().hex[:6]}", options=common_pb2.SubmitOptions(**options)
+        task_type=task_type,
+        owner=owner or f"runtime-{uuid.uuid4().hex[:6]}",
+        options=common_pb2.SubmitOptions(**options),
     )
     request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=uuid.uuid4().hex))
     return await registry.CreateTask(request, metadata=INTERNAL, timeout=10)
@@ -169,3 +171,28 @@ async def test_retryable_failure_then_success(harness):
     async with Running(nc, settings, {"audio_transcription": second_time_lucky}):
         finished = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED)
     assert attempts == [1, 2] and finished.attempt == 2
+
+
+async def test_one_owners_backlog_does_not_starve_another_owner(harness):
+    """Owner A queues 15 jobs (5 is the per-owner limit: 10 are held back, waiting their
+    turn); owner B then queues one. B's job runs right after the 5 of A's that were already
+    in the queue, not after all 15."""
+    registry, nc, settings = harness
+    order: list[str] = []
+
+    async def record(ctx: JobContext) -> JobResult:
+        order.append(ctx.owner)
+        await asyncio.sleep(0.02)
+        return done(ctx)
+
+    a, b = f"busy-{uuid.uuid4().hex[:6]}", f"quiet-{uuid.uuid4().hex[:6]}"
+    backlog = [await create(registry, "video_img2vid", owner=a, wait_turn=True) for _ in range(15)]
+    assert sum(1 for t in backlog if t.queued_reason == "owner_concurrency_limit") == 10
+    single = await create(registry, "video_img2vid", owner=b)
+    # No other test uses this task type: our worker, concurrency 1, is its only consumer,
+    # so the order it runs the jobs in is the order of service.
+    async with Running(nc, settings, {"video_img2vid": record}):
+        await until(registry, single.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED, timeout=30)
+        for task in backlog:
+            await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED, timeout=30)
+    assert order.index(b) <= 5, order

@@ -140,3 +140,38 @@ def test_priority_order_reserves_a_share_for_low_priorities():
     assert firsts["low"] == 100  # one pick in LOW_PRIORITY_SHARE starts from the bottom
     order = [priority for _type, priority in worker._pick_order()]
     assert sorted(order, key=topology.PRIORITIES.index) in (order, order[::-1])
+
+
+def _rsa_key():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def test_jwt_rs256_with_a_public_key_file(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    key = _rsa_key()
+    public = tmp_path / "public.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    settings = Settings(jwt_public_key_file=str(public))
+    token = jwt.encode({"sub": "erin", "exp": int(time.time()) + 60}, key, algorithm="RS256")
+    assert _authenticate(settings, {"authorization": f"Bearer {token}"}).owner == "erin"
+    stranger = jwt.encode({"sub": "erin"}, _rsa_key(), algorithm="RS256")
+    with pytest.raises(MediaTasksError):
+        _authenticate(settings, {"authorization": f"Bearer {stranger}"})
+
+
+def test_jwt_verified_against_a_jwks_file(tmp_path):
+    import json
+
+    key = _rsa_key()
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="k1", alg="RS256", use="sig")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    settings = Settings(jwks_file=str(jwks))
+    token = jwt.encode({"sub": "frank"}, key, algorithm="RS256", headers={"kid": "k1"})
+    assert _authenticate(settings, {"authorization": f"Bearer {token}"}).owner == "frank"

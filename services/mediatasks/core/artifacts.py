@@ -1,29 +1,35 @@
-"""The artifact store: uploaded inputs and produced outputs, in a JetStream object store.
+"""The artifact store: uploaded inputs and produced outputs.
 
-Each artifact is one object named by its id; its content type, file name, owner and role
-ride in the object's description as JSON so that every service can serve, check and
-delete it without the database.
+Each artifact is one object named by its id (uuid4 hex); its content type, file name,
+owner, role and SHA-256 travel with the object, so every service can serve, check and
+delete it without the database. Where the objects live is ``MEDIATASKS_ARTIFACT_STORE``:
+``nats`` (default) keeps them in a JetStream object store bucket
+(:mod:`mediatasks.core.artifact_nats`), ``s3`` in an S3-compatible bucket
+(:mod:`mediatasks.core.artifact_s3`); both are named ``MEDIATASKS_ARTIFACT_BUCKET``.
+:class:`ArtifactStore` is the one interface callers use; it owns the ids, checksums and
+owner checks, and a backend only moves bytes and descriptions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
-import logging
 import mimetypes
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 import grpc
-from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
-from nats.js.errors import BadRequestError, NotFoundError, ObjectNotFoundError
 
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.settings import Settings
+from mediatasks.core.settings import ConfigurationError, Settings
 from mediatasks.v1 import common_pb2
 
-log = logging.getLogger(__name__)
+ARTIFACT_STORES = ("nats", "s3")
+
+# The keys of an artifact's description (all values are strings).
+DESCRIPTION_KEYS = ("content_type", "filename", "owner", "role", "sha256")
 
 
 def artifact_not_found(artifact_id: str) -> MediaTasksError:
@@ -50,63 +56,95 @@ def guess_content_type(filename: str, default: str = "application/octet-stream")
     return extra.get(suffix) or mimetypes.guess_type(filename)[0] or default
 
 
+class ArtifactBackend(Protocol):
+    """Where artifact bytes live. Unknown ids raise :func:`artifact_not_found`."""
+
+    async def put(self, artifact_id: str, source: bytes | Path, description: dict[str, str]) -> None:
+        """Store ``source`` (bytes, or a file streamed from disk) under ``artifact_id``."""
+
+    async def describe(self, artifact_id: str) -> tuple[dict[str, str], int]:
+        """The artifact's description and size in bytes."""
+
+    async def read(self, artifact_id: str) -> tuple[dict[str, str], bytes]:
+        """The artifact's description and bytes."""
+
+    async def read_into(self, artifact_id: str, path: Path) -> int:
+        """Write the artifact's bytes to ``path`` (streamed); the number written."""
+
+    async def delete(self, artifact_ids: list[str]) -> None:
+        """Remove these artifacts; ids that do not exist are no error."""
+
+
+def make_backend(js, settings: Settings) -> ArtifactBackend:
+    """The backend ``settings.artifact_store`` names; a bad configuration raises
+    :class:`ConfigurationError` naming the variables, so a service fails at start."""
+    kind = settings.artifact_store.strip().lower()
+    # Imported here so that a process on one backend never loads the other's client.
+    if kind in ("nats", "s3"):
+        from mediatasks.core.artifact_nats import JetStreamArtifacts
+
+        return JetStreamArtifacts(js, settings.artifact_bucket)
+    if kind == "s3x":
+        from mediatasks.core.artifact_s3 import S3Artifacts
+
+        return S3Artifacts.from_settings(settings)
+    raise ConfigurationError(
+        f"{settings.env_name('artifact_store')} must be one of {', '.join(ARTIFACT_STORES)}, "
+        f"not {settings.artifact_store!r}"
+    )
+
+
+def _sha256_of_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 class ArtifactStore:
-    """Artifacts in the JetStream object store bucket ``settings.artifact_bucket``."""
+    """Artifacts in the bucket ``settings.artifact_bucket`` of the configured backend.
+
+    ``js`` is the JetStream context (used by the ``nats`` backend only). Another owner's
+    artifact answers exactly like a missing one: ``ARTIFACT_NOT_FOUND``.
+    """
 
     def __init__(self, js, settings: Settings) -> None:
         self.js = js
         self.settings = settings
-        self._store = None
-
-    async def _bucket(self):
-        if self._store is None:
-            try:
-                self._store = await self.js.object_store(self.settings.artifact_bucket)
-            except NotFoundError:
-                try:
-                    self._store = await self.js.create_object_store(
-                        bucket=self.settings.artifact_bucket,
-                        config=ObjectStoreConfig(bucket=self.settings.artifact_bucket, storage=StorageType.FILE),
-                    )
-                except BadRequestError:
-                    self._store = await self.js.object_store(self.settings.artifact_bucket)
-        return self._store
+        self.backend: ArtifactBackend = make_backend(js, settings)
 
     async def put_bytes(
         self, data: bytes, *, content_type: str, filename: str, owner: str, role: str = ""
     ) -> common_pb2.Artifact:
         """Store bytes (a job's output, or an upload already checked against its limit)."""
-        filename = safe_filename(filename)
-        artifact_id = uuid.uuid4().hex
-        sha256 = hashlib.sha256(data).hexdigest()
-        description = {
-            "content_type": content_type,
-            "filename": filename,
-            "owner": owner,
-            "role": role,
-            "sha256": sha256,
-        }
-        store = await self._bucket()
-        await store.put(artifact_id, data, meta=ObjectMeta(name=artifact_id, description=json.dumps(description)))
-        return self._artifact(artifact_id, description, len(data))
+        return await self._put(data, len(data), hashlib.sha256(data).hexdigest(), content_type, filename, owner, role)
 
     async def put_file(
         self, path: Path, *, owner: str, role: str = "", content_type: str | None = None, filename: str | None = None
     ) -> common_pb2.Artifact:
+        """Store a file, streamed from disk (its name and type guessed unless given)."""
         name = filename or path.name
-        return await self.put_bytes(
-            path.read_bytes(),
-            content_type=content_type or guess_content_type(name),
-            filename=name,
-            owner=owner,
-            role=role,
-        )
+        sha256 = await asyncio.to_thread(_sha256_of_file, path)
+        size = path.stat().st_size
+        return await self._put(path, size, sha256, content_type or guess_content_type(name), name, owner, role)
+
+    async def _put(
+        self, source: bytes | Path, size: int, sha256: str, content_type: str, filename: str, owner: str, role: str
+    ) -> common_pb2.Artifact:
+        artifact_id = uuid.uuid4().hex
+        description = {
+            "content_type": content_type or "application/octet-stream",
+            "filename": safe_filename(filename),
+            "owner": owner,
+            "role": role,
+            "sha256": sha256,
+        }
+        await self.backend.put(artifact_id, source, description)
+        return self._artifact(artifact_id, description, size)
 
     @staticmethod
-    def _artifact(artifact_id: str, description: dict, size: int) -> common_pb2.Artifact:
+    def _artifact(artifact_id: str, description: dict[str, str], size: int) -> common_pb2.Artifact:
         return common_pb2.Artifact(
             artifact_id=artifact_id,
-            content_type=description.get("content_type", "application/octet-stream"),
+            content_type=description.get("content_type") or "application/octet-stream",
             size_bytes=size,
             sha256=description.get("sha256", ""),
             filename=description.get("filename", ""),
@@ -114,46 +152,34 @@ class ArtifactStore:
             role=description.get("role", ""),
         )
 
+    @staticmethod
+    def _check_owner(artifact_id: str, description: dict[str, str], owner: str | None) -> None:
+        # An artifact stored without an owner is readable by anyone who knows its id.
+        if owner is not None and description.get("owner") not in (owner, None):
+            raise artifact_not_found(artifact_id)
+
     async def get(self, artifact_id: str, *, owner: str | None = None) -> tuple[common_pb2.Artifact, bytes]:
         """The artifact and its bytes; another owner's artifact is "not found"."""
         if not looks_like_artifact_id(artifact_id):
             raise artifact_not_found(artifact_id)
-        store = await self._bucket()
-        try:
-            result = await store.get(artifact_id)
-        except (ObjectNotFoundError, NotFoundError):
-            raise artifact_not_found(artifact_id) from None
-        description = json.loads(result.info.description or "{}")
-        if owner is not None and description.get("owner") not in (owner, None):
-            raise artifact_not_found(artifact_id)
-        data = result.data or b""
+        description, data = await self.backend.read(artifact_id)
+        self._check_owner(artifact_id, description, owner)
         return self._artifact(artifact_id, description, len(data)), data
 
     async def get_info(self, artifact_id: str, *, owner: str | None = None) -> common_pb2.Artifact:
         """The artifact's description without its bytes."""
         if not looks_like_artifact_id(artifact_id):
             raise artifact_not_found(artifact_id)
-        store = await self._bucket()
-        try:
-            info = await store.get_info(artifact_id)
-        except (ObjectNotFoundError, NotFoundError):
-            raise artifact_not_found(artifact_id) from None
-        description = json.loads(info.description or "{}")
-        if owner is not None and description.get("owner") not in (owner, None):
-            raise artifact_not_found(artifact_id)
-        return self._artifact(artifact_id, description, int(info.size or 0))
+        description, size = await self.backend.describe(artifact_id)
+        self._check_owner(artifact_id, description, owner)
+        return self._artifact(artifact_id, description, size)
 
     async def download_to(self, artifact_id: str, path: Path, *, owner: str | None = None) -> common_pb2.Artifact:
-        artifact, data = await self.get(artifact_id, owner=owner)
-        path.write_bytes(data)
+        """Write the artifact to ``path`` (streamed; the owner is checked first)."""
+        artifact = await self.get_info(artifact_id, owner=owner)
+        artifact.size_bytes = await self.backend.read_into(artifact_id, path)
         return artifact
 
     async def delete_many(self, artifact_ids: Iterable[str]) -> None:
-        store = await self._bucket()
-        for artifact_id in artifact_ids:
-            try:
-                await store.delete(artifact_id)
-            except (ObjectNotFoundError, NotFoundError):
-                pass
-            except Exception as exc:
-                log.warning("deleting artifact %s failed: %s", artifact_id, exc)
+        """Delete these artifacts; missing ones are skipped, failures are logged."""
+        await self.backend.delete([a for a in artifact_ids if looks_like_artifact_id(a)])

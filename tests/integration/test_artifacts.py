@@ -1,0 +1,349 @@
+"""The artifact store on both backends: the JetStream object store and S3.
+
+The same tests run against each backend. S3 is moto's server speaking the real S3 wire
+protocol on a free loopback port; what the store wrote is also read back with the plain
+clients (boto3, nats-py), not only through the store. The last tests run the real
+registry with ``MEDIATASKS_ARTIFACT_STORE=s3`` and upload and download over gRPC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+import boto3
+import grpc
+import nats
+import pytest
+from google.api import httpbody_pb2
+from google.rpc import error_details_pb2, status_pb2
+from mediatasks.core.artifact_s3 import S3Artifacts
+from mediatasks.core.artifacts import ArtifactStore, looks_like_artifact_id
+from mediatasks.core.errors import MediaTasksError
+from mediatasks.core.settings import ConfigurationError, Settings
+from mediatasks.v1 import tasks_pb2, tasks_pb2_grpc
+from moto.server import ThreadedMotoServer
+from nats.js.errors import NotFoundError
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+S3_KEYS = {"s3_access_key_id": "test-access-key", "s3_secret_access_key": "test-secret-key"}
+BACKENDS = ("nats", "s3")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto's S3 server on a free loopback port; its URL."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    # start() waits without a timeout for the listening socket; bound that wait here.
+    starter = threading.Thread(target=server.start, daemon=True)
+    starter.start()
+    starter.join(timeout=15)
+    if starter.is_alive():
+        pytest.fail("moto's S3 server did not start within 15 s")
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_client(s3_endpoint):
+    """A plain boto3 client on the test server, to check what the store wrote."""
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_KEYS["s3_access_key_id"],
+        aws_secret_access_key=S3_KEYS["s3_secret_access_key"],
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+async def js(nats_url):
+    nc = await nats.connect(nats_url, connect_timeout=5)
+    yield nc.jetstream(timeout=10)
+    await nc.close()
+
+
+@pytest.fixture(scope="module")
+async def stores(js, nats_url, s3_endpoint):
+    """One store per backend, each on a bucket of its own that does not exist yet."""
+    bucket = f"test-artifacts-{uuid.uuid4().hex[:10]}"
+    made = {
+        kind: ArtifactStore(
+            js,
+            Settings(
+                nats_url=nats_url,
+                artifact_store=kind,
+                artifact_bucket=bucket,
+                s3_endpoint_url=s3_endpoint,
+                **S3_KEYS,
+            ),
+        )
+        for kind in BACKENDS
+    }
+    yield made
+    await js.delete_object_store(bucket)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, stores) -> ArtifactStore:
+    return stores[request.param]
+
+
+async def stored_description(store: ArtifactStore, js, s3_client, artifact_id: str) -> dict[str, str] | None:
+    """What the backend itself holds for an artifact (None: no such object), read with
+    the plain client of that backend."""
+    bucket = store.settings.artifact_bucket
+    if store.settings.artifact_store == "s3":
+        try:
+            head = s3_client.head_object(Bucket=bucket, Key=artifact_id)
+        except s3_client.exceptions.ClientError as exc:
+            assert exc.response["Error"]["Code"] in ("404", "NoSuchKey")
+            return None
+        return {"content_type": head["ContentType"], **head["Metadata"]}
+    object_store = await js.object_store(bucket)
+    try:
+        info = await object_store.get_info(artifact_id)
+    except NotFoundError:
+        return None
+    return json.loads(info.description)
+
+
+def reason_of(error: MediaTasksError | grpc.aio.AioRpcError) -> str:
+    if isinstance(error, MediaTasksError):
+        return error.reason
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            info = error_details_pb2.ErrorInfo()
+            status.details[0].Unpack(info)
+            return info.reason
+    return ""
+
+
+async def test_both_backends_are_in_play(stores):
+    assert type(stores["nats"].backend).__name__ == "JetStreamArtifacts"
+    assert isinstance(stores["s3"].backend, S3Artifacts)
+
+
+async def test_round_trip_keeps_bytes_and_metadata(store, js, s3_client):
+    data = b"WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n"
+    # A non-ASCII name: S3 metadata travels in HTTP headers, which are ASCII only.
+    put = await store.put_bytes(
+        data, content_type="text/vtt", filename="dir/Résumé 字幕.vtt", owner="alice", role="subtitles"
+    )
+    assert looks_like_artifact_id(put.artifact_id)
+    assert put.filename == "Résumé 字幕.vtt"  # no directory part
+    assert (put.size_bytes, put.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+    got, body = await store.get(put.artifact_id, owner="alice")
+    assert body == data
+    assert got == put
+    info = await store.get_info(put.artifact_id, owner="alice")
+    assert info == put
+    assert (info.content_type, info.role, info.url) == (
+        "text/vtt",
+        "subtitles",
+        f"/api/v1/media/artifacts/{put.artifact_id}",
+    )
+
+    raw = await stored_description(store, js, s3_client, put.artifact_id)
+    assert raw is not None
+    assert raw["content_type"] == "text/vtt"
+    assert raw["owner"] == "alice"
+    assert raw["sha256"] == hashlib.sha256(data).hexdigest()
+    if store.settings.artifact_store == "s3":
+        assert raw["filename"] == "R%C3%A9sum%C3%A9%20%E5%AD%97%E5%B9%95.vtt"  # percent-encoded UTF-8
+        assert raw["role"] == "subtitles"
+
+
+async def test_another_owners_artifact_is_not_found(store, tmp_path):
+    put = await store.put_bytes(b"private", content_type="text/plain", filename="a.txt", owner="alice")
+    for call in (
+        store.get(put.artifact_id, owner="bob"),
+        store.get_info(put.artifact_id, owner="bob"),
+        store.download_to(put.artifact_id, tmp_path / "stolen", owner="bob"),
+    ):
+        with pytest.raises(MediaTasksError) as refused:
+            await call
+        assert refused.value.reason == "ARTIFACT_NOT_FOUND"
+        assert refused.value.code == grpc.StatusCode.NOT_FOUND
+    assert not (tmp_path / "stolen").exists()  # refused before anything was written
+    # Internal callers (owner=None) see every artifact.
+    assert (await store.get(put.artifact_id))[1] == b"private"
+
+
+@pytest.mark.parametrize("artifact_id", [uuid.uuid4().hex, "../../etc/passwd", "", uuid.uuid4().hex.upper()])
+async def test_unknown_id_is_not_found(store, tmp_path, artifact_id):
+    for call in (
+        store.get(artifact_id),
+        store.get_info(artifact_id, owner="alice"),
+        store.download_to(artifact_id, tmp_path / "out"),
+    ):
+        with pytest.raises(MediaTasksError) as missing:
+            await call
+        assert missing.value.reason == "ARTIFACT_NOT_FOUND"
+
+
+async def test_delete_is_idempotent(store, js, s3_client):
+    first = await store.put_bytes(b"one", content_type="text/plain", filename="1.txt", owner="alice")
+    second = await store.put_bytes(b"two", content_type="text/plain", filename="2.txt", owner="alice")
+    kept = await store.put_bytes(b"kept", content_type="text/plain", filename="3.txt", owner="alice")
+    assert await stored_description(store, js, s3_client, first.artifact_id) is not None
+
+    ids = [first.artifact_id, second.artifact_id, first.artifact_id, uuid.uuid4().hex, "not-an-id"]
+    await store.delete_many(ids)
+    await store.delete_many(ids)  # again: nothing left to delete, and no error
+    await store.delete_many([])
+
+    for gone in (first, second):
+        assert await stored_description(store, js, s3_client, gone.artifact_id) is None
+        with pytest.raises(MediaTasksError) as missing:
+            await store.get(gone.artifact_id)
+        assert missing.value.reason == "ARTIFACT_NOT_FOUND"
+    assert (await store.get(kept.artifact_id))[1] == b"kept"
+
+
+async def test_five_megabyte_file_streams_in_and_out(store, tmp_path):
+    data = os.urandom(5 * 1024 * 1024 + 123)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    started = time.monotonic()
+    put = await store.put_file(source, owner="alice", role="video", filename="big.mp4")
+    assert (put.content_type, put.filename) == ("video/mp4", "big.mp4")
+    assert (put.size_bytes, put.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+    target = tmp_path / "copy.bin"
+    downloaded = await store.download_to(put.artifact_id, target, owner="alice")
+    assert target.read_bytes() == data
+    assert downloaded == put
+    _, body = await store.get(put.artifact_id, owner="alice")
+    assert body == data
+    assert time.monotonic() - started < 60
+
+
+async def test_download_to_and_empty_artifacts(store, tmp_path):
+    put = await store.put_bytes(
+        b"1\n00:00:00,000 --> 00:00:01,000\nhi\n", content_type="", filename="a.srt", owner="carol"
+    )
+    target = tmp_path / "a.srt"
+    artifact = await store.download_to(put.artifact_id, target, owner="carol")
+    assert target.read_bytes() == b"1\n00:00:00,000 --> 00:00:01,000\nhi\n"
+    assert artifact.size_bytes == target.stat().st_size
+    assert artifact.content_type == "application/octet-stream"
+
+    empty = await store.put_bytes(b"", content_type="text/plain", filename="empty.txt", owner="alice")
+    assert empty.size_bytes == 0
+    assert (await store.get(empty.artifact_id))[1] == b""
+    (tmp_path / "empty.txt").write_bytes(b"stale")
+    await store.download_to(empty.artifact_id, tmp_path / "empty.txt")
+    assert (tmp_path / "empty.txt").read_bytes() == b""
+
+
+# --- configuration and failure ---------------------------------------------------------
+
+
+async def test_s3_without_credentials_fails_at_construction_naming_the_variables():
+    settings = Settings(artifact_store="s3", s3_endpoint_url="http://127.0.0.1:9", s3_secret_access_key="changeme")
+    with pytest.raises(ConfigurationError) as refused:
+        ArtifactStore(None, settings)
+    assert "MEDIATASKS_S3_ACCESS_KEY_ID" in str(refused.value)
+    assert "MEDIATASKS_S3_SECRET_ACCESS_KEY" in str(refused.value)
+    # Configured, it builds without any network call.
+    ArtifactStore(None, settings.model_copy(update=S3_KEYS))
+
+
+async def test_unknown_artifact_store_fails_naming_the_variable():
+    with pytest.raises(ConfigurationError, match="MEDIATASKS_ARTIFACT_STORE must be one of nats, s3"):
+        ArtifactStore(None, Settings(artifact_store="gcs"))
+
+
+async def test_unreachable_s3_is_a_retryable_error_within_the_deadline():
+    with socket.socket() as probe:  # a loopback port that nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = ArtifactStore(
+        None,
+        Settings(
+            artifact_store="s3",
+            artifact_bucket=f"down-{uuid.uuid4().hex[:8]}",
+            s3_endpoint_url=f"http://127.0.0.1:{port}",
+            **S3_KEYS,
+        ),
+    )
+    started = time.monotonic()
+    with pytest.raises(MediaTasksError) as failed:
+        await store.put_bytes(b"x", content_type="text/plain", filename="x.txt", owner="alice")
+    assert failed.value.reason == "ARTIFACT_STORE_UNAVAILABLE"
+    assert failed.value.retryable
+    assert failed.value.code == grpc.StatusCode.UNAVAILABLE
+    assert time.monotonic() - started < 30  # bounded retries, not a hang
+
+
+# --- the registry's ArtifactService on S3, over gRPC --------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def s3_registry(stack_settings, s3_endpoint):
+    """A second, real registry whose artifact store is S3 (its own bucket)."""
+    from mediatasks.registry.service import start_registry
+
+    settings = stack_settings.model_copy(
+        update={
+            "artifact_store": "s3",
+            "artifact_bucket": f"registry-artifacts-{uuid.uuid4().hex[:8]}",
+            "s3_endpoint_url": s3_endpoint,
+            "grpc_port": 0,
+            **S3_KEYS,
+        }
+    )
+    runtime = await start_registry(settings)
+    yield runtime, settings
+    await runtime.stop()
+
+
+async def test_registry_uploads_and_serves_artifacts_from_s3(s3_registry, s3_client, js, stack_settings):
+    runtime, settings = s3_registry
+    alice = await runtime.api_keys.create(f"alice-{uuid.uuid4().hex[:6]}", name="s3-test")
+    bob = await runtime.api_keys.create(f"bob-{uuid.uuid4().hex[:6]}", name="s3-test")
+    data = b"\x89PNG\r\n\x1a\n" + os.urandom(2048)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.port}") as channel:
+        artifacts = tasks_pb2_grpc.ArtifactServiceStub(channel)
+        uploaded = await artifacts.UploadArtifact(
+            httpbody_pb2.HttpBody(content_type="image/png", data=data),
+            metadata=(("x-api-key", alice), ("x-filename", "cover.png")),
+            timeout=10,
+        )
+        assert (uploaded.content_type, uploaded.filename, uploaded.role) == ("image/png", "cover.png", "upload")
+        assert (uploaded.size_bytes, uploaded.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+        # It is in the S3 bucket, described there, and not in the JetStream object store.
+        head = s3_client.head_object(Bucket=settings.artifact_bucket, Key=uploaded.artifact_id)
+        assert (head["ContentType"], head["ContentLength"]) == ("image/png", len(data))
+        assert head["Metadata"]["filename"] == "cover.png"
+        with pytest.raises(MediaTasksError):
+            await ArtifactStore(js, stack_settings).get(uploaded.artifact_id)
+
+        request = tasks_pb2.GetArtifactRequest(artifact_id=uploaded.artifact_id)
+        call = artifacts.GetArtifact(request, metadata=(("x-api-key", alice),), timeout=10)
+        body = await call
+        assert (body.content_type, body.data) == ("image/png", data)
+        assert ("content-disposition", 'attachment; filename="cover.png"') in tuple(await call.initial_metadata())
+
+        for key, artifact_id in ((bob, uploaded.artifact_id), (alice, uuid.uuid4().hex)):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await artifacts.GetArtifact(
+                    tasks_pb2.GetArtifactRequest(artifact_id=artifact_id), metadata=(("x-api-key", key),), timeout=10
+                )
+            assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+            assert reason_of(refused.value) == "ARTIFACT_NOT_FOUND"
