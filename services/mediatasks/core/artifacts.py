@@ -80,11 +80,11 @@ def make_backend(js, settings: Settings) -> ArtifactBackend:
     :class:`ConfigurationError` naming the variables, so a service fails at start."""
     kind = settings.artifact_store.strip().lower()
     # Imported here so that a process on one backend never loads the other's client.
-    if kind in ("nats", "s3"):
+    if kind == "nats":
         from mediatasks.core.artifact_nats import JetStreamArtifacts
 
         return JetStreamArtifacts(js, settings.artifact_bucket)
-    if kind == "s3x":
+    if kind == "s3":
         from mediatasks.core.artifact_s3 import S3Artifacts
 
         return S3Artifacts.from_settings(settings)
