@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit_per_second=100000,
         env={
             "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "1000000",
+            "MEDIATASKS_OWNER_RATE_LIMIT_PER_SECOND": "0",
             "MEDIATASKS_QUEUE_BOUND": "1000000",
             "MEDIATASKS_CAPACITY_PER_TYPE": "1000000",
             "MEDIATASKS_WORKER_CONCURRENCY": str(args.worker_concurrency),

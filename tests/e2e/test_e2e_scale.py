@@ -34,6 +34,7 @@ def scaled(postgres_server):
         env={
             "MEDIATASKS_ACK_WAIT_SECONDS": "3",
             "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "1000000",
+            "MEDIATASKS_OWNER_RATE_LIMIT_PER_SECOND": "0",
             "MEDIATASKS_QUEUE_BOUND": "1000000",
             "MEDIATASKS_CAPACITY_PER_TYPE": "1000000",
             "MEDIATASKS_WORKER_CONCURRENCY": "16",

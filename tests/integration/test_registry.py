@@ -249,3 +249,27 @@ async def test_start_attempt_retried_by_the_same_worker_gets_the_same_attempt(re
         tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1, worker_id="w-2"), metadata=internal()
     )
     assert not duplicate.proceed and duplicate.reason == "ALREADY_RUNNING"
+
+
+async def test_service_limits_each_owners_request_rate(stack_settings, api_key, other_api_key):
+    """gRPC callers that bypass the gateway are limited per owner by the service itself."""
+    from mediatasks.registry.service import start_registry
+
+    limited = await start_registry(stack_settings.model_copy(update={"owner_rate_limit_per_second": 2.0}))
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{limited.port}")
+    try:
+        stub = tasks_pb2_grpc.TaskRegistryStub(channel)
+        request = tasks_pb2.ListTasksRequest(limit=1)
+        for _ in range(4):  # the burst
+            await stub.ListTasks(request, metadata=(("x-api-key", api_key),), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListTasks(request, metadata=(("x-api-key", api_key),), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert reason_of(refused.value) == "RATE_LIMITED"
+        await stub.ListTasks(request, metadata=(("x-api-key", other_api_key),), timeout=5)
+        # Internal calls (services, workers) are never limited.
+        for _ in range(10):
+            await stub.ListTasks(request, metadata=internal("alice"), timeout=5)
+    finally:
+        await channel.close()
+        await limited.stop()

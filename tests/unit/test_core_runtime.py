@@ -175,3 +175,20 @@ def test_jwt_verified_against_a_jwks_file(tmp_path):
     settings = Settings(jwks_file=str(jwks))
     token = jwt.encode({"sub": "frank"}, key, algorithm="RS256", headers={"kid": "k1"})
     assert _authenticate(settings, {"authorization": f"Bearer {token}"}).owner == "frank"
+
+
+def test_owner_rate_limiter_buckets_are_per_owner():
+    from mediatasks.core.ratelimit import OwnerRateLimiter
+
+    now = [0.0]
+    limiter = OwnerRateLimiter(rate=2, burst=4, clock=lambda: now[0])
+    for _ in range(4):
+        limiter.check("a")
+    with pytest.raises(MediaTasksError) as limited:
+        limiter.check("a")
+    assert limited.value.reason == "RATE_LIMITED" and limited.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    limiter.check("b")  # another owner has its own bucket
+    now[0] += 0.5  # one token back at 2/s
+    limiter.check("a")
+    with pytest.raises(MediaTasksError):
+        limiter.check("a")

@@ -23,6 +23,7 @@ from mediatasks.core import metrics, topology
 from mediatasks.core.auth import ApiKeyStore, Authenticator, current_principal
 from mediatasks.core.errors import DOMAIN, MediaTasksError
 from mediatasks.core.nats_conn import connect
+from mediatasks.core.ratelimit import OwnerRateLimiter
 from mediatasks.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,10 @@ async def abort_with_error(context: grpc.aio.ServicerContext, error: MediaTasksE
 class _Interceptor(grpc.aio.ServerInterceptor):
     """Authenticates, maps project errors to statuses, and measures every call."""
 
-    def __init__(self, service: str, authenticator: Authenticator) -> None:
+    def __init__(self, service: str, authenticator: Authenticator, limiter: OwnerRateLimiter) -> None:
         self.service = service
         self.authenticator = authenticator
+        self.limiter = limiter
 
     @contextlib.asynccontextmanager
     async def _serving(self, method_path: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
@@ -69,11 +71,14 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         try:
             metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             try:
-                current_principal.set(await self.authenticator.authenticate(metadata))
+                principal = await self.authenticator.authenticate(metadata)
             except MediaTasksError:
                 if method_path not in PUBLIC_METHODS:
                     raise
-                current_principal.set(None)
+                principal = None
+            current_principal.set(principal)
+            if principal is not None and not principal.internal:
+                self.limiter.check(principal.owner)
             yield
         except MediaTasksError as error:
             code = error.code.name
@@ -198,7 +203,15 @@ class ServiceRuntime:
             self.metrics_port = metrics.serve_metrics(self.settings.metrics_port)
         authenticator = Authenticator(self.settings, self.api_keys)
         self._server = grpc.aio.server(
-            interceptors=[_Interceptor(self.name, authenticator)],
+            interceptors=[
+                _Interceptor(
+                    self.name,
+                    authenticator,
+                    OwnerRateLimiter(
+                        self.settings.owner_rate_limit_per_second, 2 * self.settings.owner_rate_limit_per_second
+                    ),
+                )
+            ],
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),

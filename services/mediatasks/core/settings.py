@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     owner_concurrency_limit: int = Field(5, description="Tasks one owner may have queued or processing at once.")
     capacity_per_type: int = Field(20, description="Tasks of one type processing at once, cluster-wide.")
     queue_bound: int = Field(10000, description="Queued tasks of one type past which submit answers 503 SERVER_BUSY.")
+    owner_rate_limit_per_second: float = Field(
+        200.0, description="Requests per second one owner may make to one service process (0: no limit)."
+    )
     gateway_rate_limit_per_second: int = Field(
         100, description="Requests per second per API key or bearer token at the gateway (burst: twice that)."
     )
