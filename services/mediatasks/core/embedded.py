@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -67,17 +68,44 @@ class EnvoyConfigError(EmbeddedServerError):
     """``envoy --mode validate`` rejected a configuration; the message carries its output."""
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = LOOPBACK) -> int:
     """A TCP port that is free on ``host`` right now (never 4222 or 5432).
 
-    The port is only free at the moment of the call; launchers that pick it retry with
-    another port if the server then fails to bind it.
+    Chosen below the kernel's ephemeral range: a port the kernel hands out for port 0 is
+    also what it gives outgoing connections, so between this call and the server's bind a
+    client socket could take it ("Address already in use"). Ports are not handed out twice
+    by one process. Launchers that pick a port still retry if the server fails to bind it.
     """
-    for _ in range(50):
+    low, _high = _ephemeral_range()
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        if port in RESERVED_PORTS or port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    for _ in range(50):  # no room below the ephemeral range: let the kernel choose
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, 0))
             port = int(sock.getsockname()[1])
-        if port not in RESERVED_PORTS:
+        if port not in RESERVED_PORTS and port not in _handed_out:
+            _handed_out.add(port)
             return port
     raise EmbeddedServerError(f"no free TCP port found on {host}")
 
