@@ -85,6 +85,18 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
+        """Start everything; a port taken by someone else between choosing and binding it
+        makes a service exit, and then the whole start is tried again on new ports."""
+        for attempt in (1, 2, 3):
+            try:
+                self._start_once()
+                return
+            except StackError as error:
+                if "Address already in use" not in str(error) or attempt == 3:
+                    raise
+                log.warning("a port was taken while starting (%s); starting again", error)
+
+    def _start_once(self) -> None:
         self.state_dir = Path(self.state_dir).absolute()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
