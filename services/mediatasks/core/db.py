@@ -20,8 +20,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         raise RuntimeError("set MEDIATASKS_DATABASE_URL (postgresql+psycopg://user@host:port/db)")
     return create_async_engine(
         async_url(settings.database_url),
-        pool_size=10,
-        max_overflow=10,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size // 2,
         pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"connect_timeout": 10},

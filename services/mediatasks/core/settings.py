@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         "", description="PostgreSQL URL (postgresql+psycopg://...); empty starts an embedded one."
     )
     state_dir: str = Field(".state", description="Where mediatasks up keeps embedded servers' data and logs.")
+    db_pool_size: int = Field(
+        30, description="Database connections each registry process keeps open (plus half as many in bursts)."
+    )
 
     # --- this process ---------------------------------------------------------------
     grpc_host: str = "0.0.0.0"
