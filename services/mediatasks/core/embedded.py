@@ -682,6 +682,8 @@ class EmbeddedPostgres(_EmbeddedServer):
         socket_dirs = str(self.socket_dir) if len(str(socket_path)) < 100 else ""
         argv = [str(install / "bin" / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         argv += ["-k", socket_dirs, "-c", f"listen_addresses={LOOPBACK}"]
+        # Several stacks (each registry keeps a pool) may share one embedded server in tests.
+        argv += ["-c", "max_connections=400"]
         if not self.fsync:
             # Only an OS crash can lose data this way. synchronous_commit stays on: with it
             # off, a killed server loses commits it already acknowledged (task rows).
