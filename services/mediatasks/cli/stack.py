@@ -188,20 +188,23 @@ class Stack:
     def _wait_healthy(self, processes: list[ServiceProcess]) -> None:
         deadline = time.monotonic() + self.start_timeout
         for process in processes:
-            with grpc.insecure_channel(process.address) as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                while True:
-                    if not process.child.is_running():
-                        raise StackError(f"{process.child.name} exited:\n{process.child.log_tail()}")
-                    try:
-                        answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                        if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                            break
-                    except grpc.RpcError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise StackError(f"{process.child.name} not healthy:\n{process.child.log_tail()}")
-                    time.sleep(0.1)
+            while not self._serving(process):
+                if not process.child.is_running():
+                    raise StackError(f"{process.child.name} exited:\n{process.child.log_tail()}")
+                if time.monotonic() > deadline:
+                    raise StackError(f"{process.child.name} not healthy:\n{process.child.log_tail()}")
+                time.sleep(0.05)
+
+    @staticmethod
+    def _serving(process: ServiceProcess) -> bool:
+        """One gRPC health check on a channel of its own: a channel that met a closed port
+        backs off for seconds, long after the service has started listening."""
+        with grpc.insecure_channel(process.address) as channel:
+            try:
+                answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+            except grpc.RpcError:
+                return False
+        return answer.status == health_pb2.HealthCheckResponse.SERVING
 
     def _start_gateway(self) -> None:
         if self.http_port is None:
