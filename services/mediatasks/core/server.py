@@ -249,7 +249,7 @@ class ServiceRuntime:
         for stop in self._stoppers:
             try:
                 await asyncio.wait_for(stop(), timeout=grace)
-            except (TimeoutError, Exception):
+            except Exception:  # includes TimeoutError
                 log.exception("stopping a background loop of %s", self.name)
         for task in self._tasks:
             task.cancel()
@@ -259,7 +259,7 @@ class ServiceRuntime:
         if self.nc is not None and not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), timeout=5.0)
-            except (TimeoutError, Exception):
+            except Exception:  # includes TimeoutError
                 await self.nc.close()
         for cleanup in self._cleanups:
             try:

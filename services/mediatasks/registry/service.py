@@ -28,8 +28,10 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     engine = create_engine(settings)
     relay = OutboxRelay(engine, runtime.js, poll_seconds=settings.outbox_poll_seconds)
     webhooks = WebhookDispatcher(engine, runtime.js, settings)
-    servicer = TaskRegistryServicer(TaskStore(engine, settings), relay, settings, runtime.nc, runtime.js, webhooks)
     artifact_store = ArtifactStore(runtime.js, settings)
+    servicer = TaskRegistryServicer(
+        TaskStore(engine, settings), relay, settings, runtime.nc, runtime.js, webhooks, artifact_store
+    )
     artifacts = ArtifactServicer(artifact_store)
     housekeeper = Housekeeper(engine, artifact_store, settings)
     runtime.add_servicer(

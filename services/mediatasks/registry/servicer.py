@@ -13,6 +13,7 @@ from google.protobuf import json_format
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mediatasks.core import metrics, topology
+from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.auth import Principal, caller
 from mediatasks.core.catalog import submit_rpc
 from mediatasks.core.clients import InternalChannel
@@ -73,7 +74,10 @@ class LiveWorkers:
 
 
 class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
-    def __init__(self, store: TaskStore, relay: OutboxRelay, settings: Settings, nc, js, webhooks) -> None:
+    def __init__(
+        self, store: TaskStore, relay: OutboxRelay, settings: Settings, nc, js, webhooks, artifacts: ArtifactStore
+    ) -> None:
+        self.artifacts = artifacts
         self.store = store
         self.webhooks = webhooks
         self.relay = relay
@@ -267,9 +271,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
             return await self.CancelTask(tasks_pb2.CancelTaskRequest(task_id=request.task_id), context)
         task, artifact_ids = await self.store.delete(request.task_id, owner)
         if artifact_ids:
-            from mediatasks.core.artifacts import ArtifactStore
-
-            await ArtifactStore(self.js, self.settings).delete_many(artifact_ids)
+            await self.artifacts.delete_many(artifact_ids)
         return task
 
     async def RetryTask(self, request, context):

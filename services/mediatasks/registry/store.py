@@ -38,6 +38,7 @@ from mediatasks.registry.convert import (
     utcnow,
 )
 from mediatasks.registry.models import OutboxRow, ResultCacheRow, TaskLogRow, TaskRow
+from mediatasks.registry.paging import decode_token, encode_token, sort_spec
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 TASKS = TaskRow.__table__
@@ -399,8 +400,6 @@ class TaskStore:
         return int(ahead.scalar_one()) + 1
 
     async def list(self, owner: str | None, request: tasks_pb2.ListTasksRequest) -> tasks_pb2.ListTasksResponse:
-        from mediatasks.registry.paging import decode_token, encode_token, sort_spec
-
         limit = request.limit or 50
         if not 1 <= limit <= 200:
             raise invalid_input("limit must be between 1 and 200", field="limit")
