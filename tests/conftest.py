@@ -1,7 +1,7 @@
 """Shared fixtures: a real NATS JetStream and a real PostgreSQL for the whole session.
 
 By default both are embedded servers started from their PyPI wheels on free ports in
-temporary directories (see :mod:`mediatasks.core.embedded`). Set
+temporary directories (see :mod:`mediatasks.devstack.embedded`). Set
 ``MEDIATASKS_TEST_NATS_URL`` and/or ``MEDIATASKS_TEST_DATABASE_URL`` to run the same tests
 against existing servers instead (a fresh database is created on that PostgreSQL server
 and dropped at the end).
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mediatasks.core.embedded import (
+from mediatasks.devstack.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
     create_database,
@@ -171,8 +171,8 @@ def service_settings(stack_settings, registry_service):
 
 @pytest.fixture(scope="session")
 async def subtitle_service(service_settings):
-    from mediatasks.core.media_service import start_media_service
-    from mediatasks.services import media_service
+    from mediatasks.cli.services import media_service
+    from mediatasks.media_service import start_media_service
 
     runtime, parts = await start_media_service(media_service("subtitle"), service_settings)
     yield runtime

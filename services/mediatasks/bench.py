@@ -23,9 +23,9 @@ import grpc
 import httpx
 import nats
 
-from mediatasks.cli.stack import Stack
 from mediatasks.core.clients import channel_target
 from mediatasks.core.settings import Settings
+from mediatasks.devstack.stack import Stack
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2
 
 _BALANCED = [("grpc.lb_policy_name", "round_robin")]

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from mediatasks.cli.stack import Stack
-from mediatasks.core.embedded import EmbeddedNats, create_database, drop_database
 from mediatasks.core.settings import Settings
+from mediatasks.devstack.embedded import EmbeddedNats, create_database, drop_database
+from mediatasks.devstack.stack import Stack
 
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
 

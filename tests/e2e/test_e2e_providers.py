@@ -24,9 +24,9 @@ import httpx
 import pytest
 from helpers import error_reason, upload, wait_for
 from media import make_video
-from mediatasks.cli.stack import Stack
-from mediatasks.core.embedded import create_database, drop_database
 from mediatasks.core.settings import Settings
+from mediatasks.devstack.embedded import create_database, drop_database
+from mediatasks.devstack.stack import Stack
 from mediatasks.testing.fake_vendors import FakeVendors, running_fakes
 from PIL import Image
 

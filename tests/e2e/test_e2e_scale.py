@@ -14,8 +14,8 @@ import nats
 import pytest
 from helpers import isolated_stack
 from media import image_bytes
-from mediatasks.cli.stack import Stack
 from mediatasks.core.clients import channel_target
+from mediatasks.devstack.stack import Stack
 from mediatasks.v1 import image_pb2, image_pb2_grpc, subtitle_pb2, subtitle_pb2_grpc, tasks_pb2
 from sqlalchemy import create_engine, text
 

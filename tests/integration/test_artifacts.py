@@ -23,8 +23,8 @@ import nats
 import pytest
 from google.api import httpbody_pb2
 from google.rpc import error_details_pb2, status_pb2
-from mediatasks.core.artifact_s3 import S3Artifacts
 from mediatasks.core.artifacts import ArtifactStore, looks_like_artifact_id
+from mediatasks.core.artifacts.s3_backend import S3Artifacts
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.settings import ConfigurationError, Settings
 from mediatasks.v1 import tasks_pb2, tasks_pb2_grpc

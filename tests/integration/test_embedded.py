@@ -17,7 +17,7 @@ import httpx
 import nats
 import pytest
 import sqlalchemy as sa
-from mediatasks.core.embedded import (
+from mediatasks.devstack.embedded import (
     RESERVED_PORTS,
     EmbeddedEnvoy,
     EmbeddedNats,
@@ -344,7 +344,7 @@ def test_envoy_start_failure_reports_its_log(tmp_path: Path) -> None:
 
 _PARENT_SCRIPT = """
 import sys, threading, time
-from mediatasks.core.embedded import EmbeddedNats
+from mediatasks.devstack.embedded import EmbeddedNats
 server = EmbeddedNats(sys.argv[1])
 if sys.argv[2] == "hang":
     server.start()

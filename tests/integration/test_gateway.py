@@ -4,7 +4,7 @@ The upstream is a small grpc.aio server in this file implementing the generated
 ``TaskRegistryServicer`` / ``ArtifactServiceServicer`` (only what the tests call): it is a
 fixture for checking Envoy's configuration (transcoding, statuses, headers, SSE), not the
 registry; the real services get their own end-to-end tests. The config Envoy runs is the
-committed one, rendered for loopback by :func:`mediatasks.core.gateway.render_envoy_config`,
+committed one, rendered for loopback by :func:`mediatasks.devstack.gateway_config.render_envoy_config`,
 with the committed descriptor set.
 """
 
@@ -26,8 +26,8 @@ from google.api import httpbody_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from mediatasks.core.embedded import EmbeddedEnvoy, free_port, port_accepts
-from mediatasks.core.gateway import descriptor_path, write_envoy_config
+from mediatasks.devstack.embedded import EmbeddedEnvoy, free_port, port_accepts
+from mediatasks.devstack.gateway_config import descriptor_path, write_envoy_config
 from mediatasks.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.timeout(120)

@@ -16,22 +16,18 @@ import nats
 import pytest
 from mediatasks.core import topology
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.provider_jobs import check_provider_request
-from mediatasks.core.provider_status import ProviderStatusPublisher, provider_statuses, status_key
-from mediatasks.core.providers import (
-    AUDIO_TRANSCRIPTION,
-    IMAGE_GENERATION,
-    TRANSLATION,
-    ProviderRegistry,
-)
 from mediatasks.core.settings import Settings
-from mediatasks.providers.assemblyai_provider import AssemblyAIProvider
+from mediatasks.media.cues import Cue, CueRules
+from mediatasks.providers.base import AUDIO_TRANSCRIPTION, IMAGE_GENERATION, TRANSLATION
 from mediatasks.providers.contracts import VideoGenerationRequest
-from mediatasks.providers.gemini_provider import GeminiProvider
-from mediatasks.providers.local import PocketSphinxProvider
-from mediatasks.providers.openai_provider import OpenAIProvider
-from mediatasks.providers.stability_provider import StabilityProvider
-from mediatasks.subtitle.cues import Cue, CueRules
+from mediatasks.providers.jobs import check_provider_request
+from mediatasks.providers.router import ProviderRouter
+from mediatasks.providers.status import ProviderStatusPublisher, provider_statuses, status_key
+from mediatasks.providers.vendors.assemblyai_provider import AssemblyAIProvider
+from mediatasks.providers.vendors.gemini_provider import GeminiProvider
+from mediatasks.providers.vendors.openai_provider import OpenAIProvider
+from mediatasks.providers.vendors.pocketsphinx_provider import PocketSphinxProvider
+from mediatasks.providers.vendors.stability_provider import StabilityProvider
 from mediatasks.subtitle.translation import check_translation_request, rewrap, translate_cues
 from mediatasks.testing.fake_vendors import FakeVendors, running_fakes, settings_from_env
 from mediatasks.v1 import subtitle_pb2, tasks_pb2, tasks_pb2_grpc, video_pb2
@@ -65,7 +61,7 @@ def settings_for(fakes: FakeVendors, *vendors: str, **overrides: object) -> Sett
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def registry_for(settings: Settings, **kwargs: object) -> ProviderRegistry:
+def registry_for(settings: Settings, **kwargs: object) -> ProviderRouter:
     providers = [
         OpenAIProvider(settings, poll_interval_seconds=0.05),
         StabilityProvider(settings),
@@ -73,7 +69,7 @@ def registry_for(settings: Settings, **kwargs: object) -> ProviderRegistry:
         AssemblyAIProvider(settings, poll_interval_seconds=0.05),
         PocketSphinxProvider(settings),
     ]
-    return ProviderRegistry(settings, providers, **kwargs)  # type: ignore[arg-type]
+    return ProviderRouter(settings, providers, **kwargs)  # type: ignore[arg-type]
 
 
 def refusal(call) -> MediaTasksError:

@@ -26,8 +26,8 @@ import pytest
 import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from mediatasks.cli.main import build_parser
-from mediatasks.core.gateway import gateway_dir
 from mediatasks.core.settings import MEDIA_SERVICES, SERVICES, Settings
+from mediatasks.devstack.gateway_config import gateway_dir
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
-from mediatasks.core import gateway
-from mediatasks.core.embedded import EmbeddedEnvoy, EnvoyConfigError
 from mediatasks.core.settings import SERVICES
+from mediatasks.devstack import gateway_config as gateway
+from mediatasks.devstack.embedded import EmbeddedEnvoy, EnvoyConfigError
 
 pytestmark = pytest.mark.timeout(120)
 

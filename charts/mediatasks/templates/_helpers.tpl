@@ -253,7 +253,7 @@ The environment of one mediatasks service container. Context: (dict "root" $ "na
 {{/*
 gateway/envoy.yaml (copied to files/gateway/) with each service cluster's endpoints
 pointed at this release's Services. The file stays the one source of truth: only the
-addresses change, exactly as mediatasks.core.gateway does for local runs.
+addresses change, exactly as mediatasks.devstack.gateway_config does for local runs.
 */}}
 {{- define "mediatasks.envoyConfig" -}}
 {{- $root := . -}}

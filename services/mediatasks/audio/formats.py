@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from mediatasks.audio.sphinx import Transcript
 from mediatasks.core.errors import invalid_input
-from mediatasks.subtitle.cues import DEFAULT_RULES, CueRules, content_type, cues_from_words, render
+from mediatasks.media.cues import DEFAULT_RULES, CueRules, content_type, cues_from_words, render
+from mediatasks.media.transcript import Transcript
 
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt")
 
@@ -15,7 +15,7 @@ def render_transcript(transcript: Transcript, fmt: str, *, rules: CueRules = DEF
     """The transcript as ``(document, content_type)`` in ``json``, ``text``, ``srt`` or ``vtt``.
 
     JSON carries every word with its times and confidence; SRT/WebVTT group words into
-    cues with :func:`mediatasks.subtitle.cues.cues_from_words` (a transcript without
+    cues with :func:`mediatasks.media.cues.cues_from_words` (a transcript without
     words gives a valid, empty subtitle file).
     """
     name = (fmt or "").strip().lower()

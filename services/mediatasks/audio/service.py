@@ -2,7 +2,7 @@
 
 from mediatasks.audio.servicer import AudioServicer
 from mediatasks.audio.transcription import transcribe_job
-from mediatasks.core.media_service import MediaService
+from mediatasks.media_service import MediaService
 from mediatasks.v1 import audio_pb2_grpc
 
 SERVICE = MediaService(

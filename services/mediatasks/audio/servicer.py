@@ -5,7 +5,7 @@ from __future__ import annotations
 from mediatasks.audio.formats import TRANSCRIPT_FORMATS
 from mediatasks.audio.transcription import check_request
 from mediatasks.core.errors import invalid_input
-from mediatasks.core.media_service import MediaParts
+from mediatasks.media_service import MediaParts
 from mediatasks.v1 import audio_pb2_grpc
 
 

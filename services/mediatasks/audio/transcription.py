@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from mediatasks.audio.formats import render_transcript
 from mediatasks.core.jobs import fetch_input
-from mediatasks.core.provider_jobs import (
+from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.providers.base import AUDIO_TRANSCRIPTION
+from mediatasks.providers.contracts import TranscriptionRequest
+from mediatasks.providers.jobs import (
     check_provider_request,
     pinned_provider,
     registry_of,
     run_provider_call,
 )
-from mediatasks.core.providers import AUDIO_TRANSCRIPTION, ProviderRegistry
-from mediatasks.core.worker import JobContext, JobResult
-from mediatasks.providers import transcribe
-from mediatasks.providers.contracts import TranscriptionRequest
+from mediatasks.providers.operations import transcribe
+from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import audio_pb2, common_pb2
 
 _EXTENSIONS = {"json": "json", "text": "txt", "srt": "srt", "vtt": "vtt"}
 
 
-def check_request(request: audio_pb2.TranscribeRequest, providers: ProviderRegistry) -> str:
+def check_request(request: audio_pb2.TranscribeRequest, providers: ProviderRouter) -> str:
     """Refuse at submit what no configured provider can run (naming the settings to add)."""
     require = {"language": request.language or None, "speaker_labels": request.speaker_labels}
     return check_provider_request(providers, AUDIO_TRANSCRIPTION, request.provider, require, strategy=request.strategy)

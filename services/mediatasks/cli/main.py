@@ -21,8 +21,8 @@ def _serve(args: argparse.Namespace) -> int:
 
         asyncio.run(serve_registry(settings))
     else:
-        from mediatasks.core.media_service import serve_media_service
-        from mediatasks.services import media_service
+        from mediatasks.cli.services import media_service
+        from mediatasks.media_service import serve_media_service
 
         asyncio.run(serve_media_service(media_service(args.service), settings))
     return 0
@@ -40,7 +40,7 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     from mediatasks.cli.demo import run_demo
-    from mediatasks.cli.stack import Stack
+    from mediatasks.devstack.stack import Stack
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = get_settings()

@@ -77,7 +77,7 @@ class JobContext:
     workdir: Path
     settings: Settings
     artifacts: ArtifactStore
-    # The process's ProviderRegistry (mediatasks.core.providers), for cloud-backed jobs.
+    # The process's ProviderRouter (mediatasks.providers.router), for cloud-backed jobs.
     providers: object | None = None
     cancel_requested: bool = False
     # Set by provider adapters: whether the vendor confirmed it stopped the work.

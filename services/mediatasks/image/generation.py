@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from mediatasks.core.errors import invalid_input
-from mediatasks.core.provider_jobs import (
+from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.providers.base import IMAGE_GENERATION
+from mediatasks.providers.contracts import ImageGenerationRequest
+from mediatasks.providers.jobs import (
     check_provider_request,
     pinned_provider,
     registry_of,
     run_provider_call,
 )
-from mediatasks.core.providers import IMAGE_GENERATION, ProviderRegistry
-from mediatasks.core.worker import JobContext, JobResult
-from mediatasks.providers import generate_image
-from mediatasks.providers.contracts import ImageGenerationRequest
+from mediatasks.providers.operations import generate_image
+from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import image_pb2
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -38,7 +39,7 @@ def _wanted(request: image_pb2.GenerateImageRequest) -> ImageGenerationRequest:
     )
 
 
-def check_generation_request(request: image_pb2.GenerateImageRequest, providers: ProviderRegistry) -> str:
+def check_generation_request(request: image_pb2.GenerateImageRequest, providers: ProviderRouter) -> str:
     """Submit-time check: returns the pinned provider ("" when the strategy chooses)."""
     return check_provider_request(
         providers,

@@ -1,8 +1,8 @@
 """The image service as the runtime runs it (``mediatasks serve image``)."""
 
-from mediatasks.core.media_service import MediaService
 from mediatasks.image.handlers import transform
 from mediatasks.image.servicer import ImageServicer
+from mediatasks.media_service import MediaService
 from mediatasks.v1 import image_pb2_grpc
 
 

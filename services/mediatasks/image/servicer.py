@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mediatasks.core.errors import invalid_input
-from mediatasks.core.media_service import MediaParts
 from mediatasks.image.ops import operations_of
+from mediatasks.media_service import MediaParts
 from mediatasks.v1 import image_pb2_grpc
 
 OUTPUT_FORMATS = ("", "png", "jpeg", "jpg", "webp", "gif")

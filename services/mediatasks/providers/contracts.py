@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from mediatasks.audio.sphinx import Transcript, Word
-from mediatasks.core.providers import CallContext
+from mediatasks.media.transcript import Transcript, Word
+from mediatasks.providers.base import CallContext
 
 # --- image generation --------------------------------------------------------------------
 

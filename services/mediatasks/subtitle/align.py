@@ -30,19 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediatasks.audio.sphinx import (
+from mediatasks.core.errors import MediaTasksError, invalid_input
+from mediatasks.media.cues import Cue, cues_from_text, parse
+from mediatasks.media.sphinx import (
     BYTES_PER_SECOND,
     FRAME_SECONDS,
     ProgressCallback,
-    Word,
     check_audio_media,
     check_input_file,
     deadline_exceeded,
     read_pcm,
     report_progress,
 )
-from mediatasks.core.errors import MediaTasksError, invalid_input
-from mediatasks.subtitle.cues import Cue, cues_from_text, parse
+from mediatasks.media.transcript import Word
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediatasks.audio import sphinx
 from mediatasks.core.jobs import fetch_input, percent_progress
 from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.media import sphinx
+from mediatasks.media.cues import Cue, content_type, cues_from_text, cues_from_words, normalize_format, parse, render
 from mediatasks.subtitle import align
-from mediatasks.subtitle.cues import Cue, content_type, cues_from_text, cues_from_words, normalize_format, parse, render
 from mediatasks.subtitle.rules import rules_of
 from mediatasks.subtitle.translation import target_language, translate_job_cues, translate_paragraphs
 from mediatasks.v1 import subtitle_pb2

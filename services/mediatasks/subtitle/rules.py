@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediatasks.subtitle.cues import DEFAULT_RULES, CueRules
+from mediatasks.media.cues import DEFAULT_RULES, CueRules
 from mediatasks.v1 import subtitle_pb2
 
 

@@ -1,6 +1,6 @@
 """The subtitle service as the runtime runs it (``mediatasks serve subtitle``)."""
 
-from mediatasks.core.media_service import MediaService
+from mediatasks.media_service import MediaService
 from mediatasks.subtitle.handlers import generate_subtitles
 from mediatasks.subtitle.servicer import SubtitleServicer
 from mediatasks.v1 import subtitle_pb2_grpc

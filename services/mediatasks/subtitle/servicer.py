@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mediatasks.audio import sphinx
 from mediatasks.core.errors import invalid_input
-from mediatasks.core.media_service import MediaParts
-from mediatasks.subtitle.cues import normalize_format
+from mediatasks.media import sphinx
+from mediatasks.media.cues import normalize_format
+from mediatasks.media_service import MediaParts
 from mediatasks.subtitle.rules import rules_of
 from mediatasks.subtitle.translation import check_translation_request
 from mediatasks.v1 import subtitle_pb2_grpc

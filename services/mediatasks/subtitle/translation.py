@@ -15,17 +15,18 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from mediatasks.core.provider_jobs import (
+from mediatasks.core.worker import JobContext
+from mediatasks.media.cues import Cue, CueRules
+from mediatasks.providers.base import TRANSLATION, CallContext, normalize_language
+from mediatasks.providers.contracts import TranslationRequest
+from mediatasks.providers.jobs import (
     check_provider_request,
     pinned_provider,
     registry_of,
     run_provider_call,
 )
-from mediatasks.core.providers import TRANSLATION, CallContext, ProviderRegistry, normalize_language
-from mediatasks.core.worker import JobContext
-from mediatasks.providers import translate
-from mediatasks.providers.contracts import TranslationRequest
-from mediatasks.subtitle.cues import Cue, CueRules
+from mediatasks.providers.operations import translate
+from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import subtitle_pb2
 
 DEFAULT_SOURCE_LANGUAGE = "en"
@@ -40,7 +41,7 @@ def target_language(request: subtitle_pb2.GenerateSubtitlesRequest) -> str | Non
     return target
 
 
-def check_translation_request(request: subtitle_pb2.GenerateSubtitlesRequest, providers: ProviderRegistry) -> str:
+def check_translation_request(request: subtitle_pb2.GenerateSubtitlesRequest, providers: ProviderRouter) -> str:
     """Submit-time check: refuse a translation no configured provider can run (naming the
     variables to set). Returns the pinned provider ("" when none or no translation)."""
     target = target_language(request)
@@ -77,7 +78,7 @@ class TranslatedCues:
 
 
 async def translate_cues(
-    registry: ProviderRegistry,
+    registry: ProviderRouter,
     cues: Sequence[Cue],
     target: str,
     *,

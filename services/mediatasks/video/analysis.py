@@ -40,7 +40,7 @@ from typing import Any
 import pysubs2
 
 from mediatasks.core.errors import invalid_input, unsupported_media
-from mediatasks.video.ffmpeg import (
+from mediatasks.media.ffmpeg import (
     DEFAULT_TIMEOUT_SECONDS,
     MediaInfo,
     ProgressCallback,

@@ -18,21 +18,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from mediatasks.core.errors import invalid_input
-from mediatasks.core.provider_jobs import (
-    check_provider_request,
-    pinned_provider,
-    registry_of,
-    run_provider_call,
-)
-from mediatasks.core.providers import (
-    VIDEO_ANALYSIS,
-    VIDEO_GENERATION,
-    CallContext,
-    Provider,
-    ProviderRegistry,
-)
 from mediatasks.core.worker import JobContext, JobResult
-from mediatasks.providers import analyze_video
+from mediatasks.media.ffmpeg import probe
+from mediatasks.providers.base import VIDEO_ANALYSIS, VIDEO_GENERATION, CallContext, Provider
 from mediatasks.providers.contracts import (
     DEFAULT_ANALYSIS_PROMPT,
     GeneratedVideo,
@@ -40,8 +28,15 @@ from mediatasks.providers.contracts import (
     VideoGenerationRequest,
     VideoGenerator,
 )
+from mediatasks.providers.jobs import (
+    check_provider_request,
+    pinned_provider,
+    registry_of,
+    run_provider_call,
+)
+from mediatasks.providers.operations import analyze_video
+from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import video_pb2
-from mediatasks.video.ffmpeg import probe
 
 _RESOLUTIONS = {"480p": "854x480", "720p": "1280x720", "1080p": "1920x1080"}
 DEFAULT_SECONDS = 5.0  # the proto's documented default
@@ -81,7 +76,7 @@ def fit_length(requested: int, lengths: Iterable[int] | None) -> int | None:
     return min(longer) if longer else None
 
 
-def _candidate_lengths(providers: ProviderRegistry, only: str | None) -> dict[str, tuple[int, ...] | None]:
+def _candidate_lengths(providers: ProviderRouter, only: str | None) -> dict[str, tuple[int, ...] | None]:
     """Lengths made by each configured provider whose video offering is in service."""
     found: dict[str, tuple[int, ...] | None] = {}
     for status in providers.snapshot():
@@ -93,7 +88,7 @@ def _candidate_lengths(providers: ProviderRegistry, only: str | None) -> dict[st
     return found
 
 
-def check_generation_request(request: video_pb2.GenerateVideoRequest, providers: ProviderRegistry) -> str:
+def check_generation_request(request: video_pb2.GenerateVideoRequest, providers: ProviderRouter) -> str:
     """Submit-time check: some provider is configured, and the duration fits (see module)."""
     wanted = _wanted(request)
     provider = check_provider_request(providers, VIDEO_GENERATION, request.provider, strategy=request.strategy)
@@ -107,7 +102,7 @@ def check_generation_request(request: video_pb2.GenerateVideoRequest, providers:
     return provider
 
 
-def check_llm_score_request(request: video_pb2.AnalyzeVideoRequest, providers: ProviderRegistry) -> str:
+def check_llm_score_request(request: video_pb2.AnalyzeVideoRequest, providers: ProviderRouter) -> str:
     return check_provider_request(providers, VIDEO_ANALYSIS, request.provider, strategy=request.strategy)
 
 
@@ -125,7 +120,7 @@ def fitted_request(provider: Provider, wanted: VideoGenerationRequest) -> VideoG
 
 
 async def generate_fitted_video(
-    registry: ProviderRegistry,
+    registry: ProviderRouter,
     wanted: VideoGenerationRequest,
     *,
     ctx: CallContext | None = None,

@@ -9,9 +9,9 @@ from google.protobuf import json_format
 
 from mediatasks.core.jobs import fetch_input, stage_progress, store_output
 from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.media.ffmpeg import MediaInfo
 from mediatasks.v1 import common_pb2, video_pb2
 from mediatasks.video.analysis import analyze_video
-from mediatasks.video.ffmpeg import MediaInfo
 from mediatasks.video.operations import add_audio, burn_captions, images_to_video
 from mediatasks.video.styles import caption_style_of
 
@@ -103,7 +103,7 @@ async def mux_audio(ctx: JobContext) -> JobResult:
 
 
 async def analyze(ctx: JobContext) -> JobResult:
-    from mediatasks.audio import sphinx
+    from mediatasks.media import sphinx
 
     request: video_pb2.AnalyzeVideoRequest = ctx.input(video_pb2.AnalyzeVideoRequest)
     video = await fetch_input(ctx, request.video_url, "input_video")

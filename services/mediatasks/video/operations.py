@@ -2,7 +2,7 @@
 
 Each operation probes its inputs first (a "video" without a video stream, a corrupt or
 truncated file fails at once with ``UNSUPPORTED_MEDIA``), runs one ffmpeg process
-through :func:`mediatasks.video.ffmpeg.run_ffmpeg` (progress, timeout, cancellation),
+through :func:`mediatasks.media.ffmpeg.run_ffmpeg` (progress, timeout, cancellation),
 writes the result to a temporary name beside ``out_path`` and renames it into place
 only when ffmpeg succeeded, and returns the probed :class:`MediaInfo` of the output.
 
@@ -29,7 +29,7 @@ import grpc
 import pysubs2
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, unsupported_media
-from mediatasks.video.ffmpeg import (
+from mediatasks.media.ffmpeg import (
     DEFAULT_TIMEOUT_SECONDS,
     MediaInfo,
     ProgressCallback,

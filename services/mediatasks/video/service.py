@@ -1,6 +1,6 @@
 """The video service as the runtime runs it (``mediatasks serve video``)."""
 
-from mediatasks.core.media_service import MediaService
+from mediatasks.media_service import MediaService
 from mediatasks.v1 import video_pb2_grpc
 from mediatasks.video import handlers
 from mediatasks.video.servicer import VideoServicer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pysubs2
 
 from mediatasks.core.errors import invalid_input
-from mediatasks.core.media_service import MediaParts
+from mediatasks.media_service import MediaParts
 from mediatasks.v1 import video_pb2_grpc
 from mediatasks.video.analysis import parse_ratio
 from mediatasks.video.operations import parse_color

@@ -8,14 +8,15 @@ import signal
 import sys
 from pathlib import Path
 
-from mediatasks.core.providers import ProviderRegistry
 from mediatasks.core.settings import Settings
-from mediatasks.providers import default_providers, generate_image, transcribe, translate
 from mediatasks.providers.contracts import (
     ImageGenerationRequest,
     TranscriptionRequest,
     TranslationRequest,
 )
+from mediatasks.providers.operations import generate_image, transcribe, translate
+from mediatasks.providers.router import ProviderRouter
+from mediatasks.providers.vendors import default_providers
 from mediatasks.testing.fake_vendors import settings_from_env
 
 EXPECTED = {
@@ -41,7 +42,7 @@ async def test_all_fakes_start_print_their_settings_and_stop_on_sigint(audio_pat
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    registry: ProviderRegistry | None = None
+    registry: ProviderRouter | None = None
     try:
         assert process.stdout is not None
         header = await asyncio.wait_for(process.stdout.readline(), 60)
@@ -55,7 +56,7 @@ async def test_all_fakes_start_print_their_settings_and_stop_on_sigint(audio_pat
         assert all("127.0.0.1:" in env[k] for k in EXPECTED if not k.endswith("_API_KEY"))
 
         settings = Settings(**settings_from_env(env), provider_timeout_seconds=15)  # type: ignore[arg-type]
-        registry = ProviderRegistry(settings, default_providers(settings))
+        registry = ProviderRouter(settings, default_providers(settings))
         for strategy, vendor in (("quality", "openai"), ("cost", "stability")):
             image = await generate_image(registry, ImageGenerationRequest("x"), strategy=strategy)
             assert image.provider == vendor

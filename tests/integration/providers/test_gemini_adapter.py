@@ -12,14 +12,14 @@ from pathlib import Path
 import av
 import pytest
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.providers import CallContext
+from mediatasks.providers.base import CallContext
 from mediatasks.providers.contracts import (
     ImageGenerationRequest,
     TranslationRequest,
     VideoAnalysisRequest,
     VideoGenerationRequest,
 )
-from mediatasks.providers.gemini_provider import GeminiProvider
+from mediatasks.providers.vendors.gemini_provider import GeminiProvider
 from mediatasks.testing.fake_vendors import FakeVendors
 from PIL import Image
 from provider_test_helpers import SettingsFactory, cancel_after_call_reaches, wait_until

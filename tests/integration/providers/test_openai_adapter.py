@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.providers import CallContext
+from mediatasks.providers.base import CallContext
 from mediatasks.providers.contracts import (
     ImageGenerationRequest,
     TranscriptionRequest,
@@ -19,7 +19,7 @@ from mediatasks.providers.contracts import (
     VideoAnalysisRequest,
     VideoGenerationRequest,
 )
-from mediatasks.providers.openai_provider import OpenAIProvider
+from mediatasks.providers.vendors.openai_provider import OpenAIProvider
 from mediatasks.testing.fake_vendors import FakeVendors
 from PIL import Image
 from provider_test_helpers import SettingsFactory, cancel_after_call_reaches, wait_until

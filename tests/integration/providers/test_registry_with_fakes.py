@@ -11,23 +11,8 @@ from pathlib import Path
 
 import pytest
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.providers import (
-    AUDIO_TRANSCRIPTION,
-    IMAGE_GENERATION,
-    VIDEO_GENERATION,
-    CallContext,
-    ProviderRegistry,
-)
 from mediatasks.core.settings import Settings
-from mediatasks.providers import (
-    analyze_video,
-    default_providers,
-    generate_image,
-    generate_video,
-    transcribe,
-    translate,
-)
-from mediatasks.providers.assemblyai_provider import AssemblyAIProvider
+from mediatasks.providers.base import AUDIO_TRANSCRIPTION, IMAGE_GENERATION, VIDEO_GENERATION, CallContext
 from mediatasks.providers.contracts import (
     ImageGenerationRequest,
     TranscriptionRequest,
@@ -35,14 +20,24 @@ from mediatasks.providers.contracts import (
     VideoAnalysisRequest,
     VideoGenerationRequest,
 )
-from mediatasks.providers.gemini_provider import GeminiProvider
-from mediatasks.providers.local import PocketSphinxProvider
-from mediatasks.providers.openai_provider import OpenAIProvider
-from mediatasks.providers.stability_provider import StabilityProvider
+from mediatasks.providers.operations import (
+    analyze_video,
+    generate_image,
+    generate_video,
+    transcribe,
+    translate,
+)
+from mediatasks.providers.router import ProviderRouter
+from mediatasks.providers.vendors import default_providers
+from mediatasks.providers.vendors.assemblyai_provider import AssemblyAIProvider
+from mediatasks.providers.vendors.gemini_provider import GeminiProvider
+from mediatasks.providers.vendors.openai_provider import OpenAIProvider
+from mediatasks.providers.vendors.pocketsphinx_provider import PocketSphinxProvider
+from mediatasks.providers.vendors.stability_provider import StabilityProvider
 from mediatasks.testing.fake_vendors import FakeVendors
 from provider_test_helpers import SPEECH, SettingsFactory
 
-RegistryFactory = Callable[..., ProviderRegistry]
+RegistryFactory = Callable[..., ProviderRouter]
 
 
 def fast_providers(settings: Settings) -> list:
@@ -58,12 +53,12 @@ def fast_providers(settings: Settings) -> list:
 
 @pytest.fixture()
 async def make_registry(make_settings: SettingsFactory) -> AsyncIterator[RegistryFactory]:
-    made: list[ProviderRegistry] = []
+    made: list[ProviderRouter] = []
 
-    def build(*, today: date | None = None, **settings_overrides: object) -> ProviderRegistry:
+    def build(*, today: date | None = None, **settings_overrides: object) -> ProviderRouter:
         settings = make_settings(**settings_overrides)
         kwargs = {"today": (lambda: today)} if today else {}
-        registry = ProviderRegistry(settings, fast_providers(settings), **kwargs)  # type: ignore[arg-type]
+        registry = ProviderRouter(settings, fast_providers(settings), **kwargs)  # type: ignore[arg-type]
         made.append(registry)
         return registry
 

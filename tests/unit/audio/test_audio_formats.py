@@ -8,9 +8,9 @@ from pathlib import Path
 import pysubs2
 import pytest
 from mediatasks.audio.formats import render_transcript
-from mediatasks.audio.sphinx import Transcript, Word, transcribe
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.subtitle.cues import CueRules, parse
+from mediatasks.media.cues import CueRules, parse
+from mediatasks.media.sphinx import Transcript, Word, transcribe
 
 CLIP = Path(__file__).resolve().parents[2] / "fixtures" / "speech" / "train_station.wav"
 

@@ -17,8 +17,8 @@ from media import (
     processes_matching,
     truncate_copy,
 )
-from mediatasks.audio.sphinx import Transcript, transcribe
 from mediatasks.core.errors import MediaTasksError
+from mediatasks.media.sphinx import Transcript, transcribe
 
 SPEECH = Path(__file__).resolve().parents[2] / "fixtures" / "speech"
 CLIPS = sorted(SPEECH.glob("*.wav"))

@@ -6,20 +6,12 @@ import asyncio
 
 import pytest
 from mediatasks.core.errors import MediaTasksError, transient
-from mediatasks.core.providers import (
-    IMAGE_GENERATION,
-    CircuitBreaker,
-    CircuitState,
-    CostModel,
-    HealthStatus,
-    Offering,
-    Provider,
-    ProviderRegistry,
-    ProviderSpec,
-)
 from mediatasks.core.settings import Settings
-from mediatasks.providers import default_providers
+from mediatasks.providers.base import IMAGE_GENERATION, CostModel, HealthStatus, Offering, Provider, ProviderSpec
+from mediatasks.providers.circuit import CircuitBreaker, CircuitState
 from mediatasks.providers.contracts import GeneratedImages
+from mediatasks.providers.router import ProviderRouter
+from mediatasks.providers.vendors import default_providers
 
 
 class Clock:
@@ -73,14 +65,14 @@ def test_cancelled_trial_frees_the_slot() -> None:
     assert breaker.acquire()
 
 
-def _registry(clock: Clock) -> ProviderRegistry:
+def _registry(clock: Clock) -> ProviderRouter:
     settings = Settings(
         openai_api_key="sk-a",
         stability_api_key="sk-b",
         circuit_failure_threshold=2,
         circuit_reset_seconds=30,
     )
-    return ProviderRegistry(settings, default_providers(settings), clock=clock)
+    return ProviderRouter(settings, default_providers(settings), clock=clock)
 
 
 async def test_open_circuit_takes_provider_out_of_selection_until_half_open() -> None:
@@ -160,7 +152,7 @@ class OfflineImageProvider(Provider):
 
 async def test_unhealthy_provider_is_skipped_after_a_health_check() -> None:
     settings = Settings(stability_api_key="sk-b")
-    reg = ProviderRegistry(settings, [*default_providers(settings), OfflineImageProvider(settings)])
+    reg = ProviderRouter(settings, [*default_providers(settings), OfflineImageProvider(settings)])
     assert reg.select(IMAGE_GENERATION, "quality").name == "local-images"  # not checked yet
     await reg.check_health(timeout=1)
     assert reg.select(IMAGE_GENERATION, "quality").name == "stability"

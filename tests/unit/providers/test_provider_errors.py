@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.providers import ProviderRegistry
 from mediatasks.core.settings import ConfigurationError, Settings
-from mediatasks.providers import errors
+from mediatasks.providers.router import ProviderRouter
+from mediatasks.providers.vendors import errors
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_timeouts_are_transient_with_their_deadline() -> None:
 
 def test_bad_strategy_setting_fails_at_start_naming_the_variable() -> None:
     with pytest.raises(ConfigurationError, match="MEDIATASKS_PROVIDER_STRATEGY"):
-        ProviderRegistry(Settings(provider_strategy="fastest"), [])
+        ProviderRouter(Settings(provider_strategy="fastest"), [])
 
 
 def test_errors_are_project_errors() -> None:

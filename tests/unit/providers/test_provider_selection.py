@@ -13,21 +13,20 @@ from datetime import date
 import grpc
 import pytest
 from mediatasks.core.errors import MediaTasksError, transient
-from mediatasks.core.providers import (
+from mediatasks.core.settings import Settings
+from mediatasks.providers.base import (
     AUDIO_TRANSCRIPTION,
     IMAGE_GENERATION,
     TRANSLATION,
     VIDEO_GENERATION,
     CallContext,
     Provider,
-    ProviderRegistry,
     Strategy,
-    rank_key,
     unmet_requirement,
 )
-from mediatasks.core.settings import Settings
-from mediatasks.providers import default_providers
 from mediatasks.providers.contracts import GeneratedImages
+from mediatasks.providers.router import ProviderRouter, rank_key
+from mediatasks.providers.vendors import default_providers
 
 ALL_KEYS = {
     "openai_api_key": "sk-unit-openai",
@@ -37,14 +36,14 @@ ALL_KEYS = {
 }
 
 
-def registry(**overrides: object) -> ProviderRegistry:
+def registry(**overrides: object) -> ProviderRouter:
     today = overrides.pop("today", None)
     defaults = overrides.pop("default_strategies", None)
     settings = Settings(**{**ALL_KEYS, **overrides})  # type: ignore[arg-type]
     kwargs: dict[str, object] = {}
     if today is not None:
         kwargs["today"] = lambda: today
-    return ProviderRegistry(
+    return ProviderRouter(
         settings,
         default_providers(settings),
         default_strategies=defaults,  # type: ignore[arg-type]
@@ -128,7 +127,7 @@ def test_rank_key_orders_ties_by_name() -> None:
 
 
 def test_unconfigured_task_type_names_the_variables_to_set() -> None:
-    reg = ProviderRegistry(Settings(), default_providers(Settings()))
+    reg = ProviderRouter(Settings(), default_providers(Settings()))
     with pytest.raises(MediaTasksError) as caught:
         reg.ensure_available(IMAGE_GENERATION)
     error = caught.value
@@ -145,7 +144,7 @@ def test_unconfigured_task_type_names_the_variables_to_set() -> None:
 
 
 def test_transcription_is_always_available_offline_but_not_with_speaker_labels() -> None:
-    reg = ProviderRegistry(Settings(), default_providers(Settings()))
+    reg = ProviderRouter(Settings(), default_providers(Settings()))
     reg.ensure_available(AUDIO_TRANSCRIPTION)
     assert reg.select(AUDIO_TRANSCRIPTION).name == "pocketsphinx"
     with pytest.raises(MediaTasksError) as caught:
@@ -199,7 +198,7 @@ def test_sunset_offering_is_not_chosen_after_its_date() -> None:
     assert before.select(VIDEO_GENERATION, "cost").name == "openai"  # $0.10/s vs $0.40/s
     after = registry(today=date(2026, 9, 25))
     assert after.select(VIDEO_GENERATION, "cost").name == "gemini"
-    only_openai = ProviderRegistry(
+    only_openai = ProviderRouter(
         Settings(openai_api_key="sk-x"),
         default_providers(Settings(openai_api_key="sk-x")),
         today=lambda: date(2026, 9, 25),

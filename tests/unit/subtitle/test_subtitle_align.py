@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from media import ffmpeg, processes_matching
 from mediatasks.core.errors import MediaTasksError
+from mediatasks.media.cues import Cue, render
 from mediatasks.subtitle.align import (
     _number_words,
     align_text_to_audio,
     alignment_result,
     paragraphs,
 )
-from mediatasks.subtitle.cues import Cue, render
 
 SPEECH = Path(__file__).resolve().parents[2] / "fixtures" / "speech"
 CLIPS = [SPEECH / f"{name}.wav" for name in ("call_me_back", "train_station", "children_park")]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pysubs2
 import pytest
-from mediatasks.audio.sphinx import Word
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.subtitle.cues import (
+from mediatasks.media.cues import (
     Cue,
     CueRules,
     content_type,
@@ -15,6 +14,7 @@ from mediatasks.subtitle.cues import (
     parse,
     render,
 )
+from mediatasks.media.sphinx import Word
 
 STORY = (
     "The old lighthouse keeper climbed the spiral stairs every evening, just before sunset. "

@@ -17,7 +17,7 @@ from media import (
     truncate_copy,
 )
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.video.ffmpeg import probe, run_ffmpeg
+from mediatasks.media.ffmpeg import probe, run_ffmpeg
 
 
 async def wait_for_process(marker: str, timeout: float = 10.0) -> int:

@@ -24,7 +24,7 @@ from media import (
     truncate_copy,
 )
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.video.ffmpeg import probe
+from mediatasks.media.ffmpeg import probe
 from mediatasks.video.operations import (
     CaptionStyle,
     add_audio,

@@ -10,13 +10,13 @@ import grpc
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.clients import RegistryClient
 from mediatasks.core.logs import setup_logging
-from mediatasks.core.provider_status import ProviderStatusPublisher
-from mediatasks.core.providers import ProviderRegistry
 from mediatasks.core.server import ServiceRuntime
 from mediatasks.core.settings import Settings
 from mediatasks.core.submit import Submitter
 from mediatasks.core.worker import JobHandler, Worker
-from mediatasks.providers import default_providers
+from mediatasks.providers.router import ProviderRouter
+from mediatasks.providers.status import ProviderStatusPublisher
+from mediatasks.providers.vendors import default_providers
 
 
 @dataclass
@@ -28,7 +28,7 @@ class MediaParts:
     registry: RegistryClient
     artifacts: ArtifactStore
     submitter: Submitter
-    providers: ProviderRegistry
+    providers: ProviderRouter
 
 
 @dataclass
@@ -51,7 +51,7 @@ async def start_media_service(
     await runtime.connect()
     registry = RegistryClient(settings)
     artifacts = ArtifactStore(runtime.js, settings)
-    providers = ProviderRegistry(settings, default_providers(settings))
+    providers = ProviderRouter(settings, default_providers(settings))
     parts = MediaParts(settings, runtime, registry, artifacts, Submitter(settings, registry, artifacts), providers)
     servicer = service.make_servicer(parts)
     runtime.add_servicer(service.grpc_service, lambda server: service.add_to_server(servicer, server))

@@ -28,7 +28,8 @@ import openai
 from openai import AsyncOpenAI
 
 from mediatasks.core.errors import MediaTasksError, invalid_input
-from mediatasks.core.providers import (
+from mediatasks.core.settings import Settings
+from mediatasks.providers.base import (
     AUDIO_TRANSCRIPTION,
     IMAGE_GENERATION,
     TRANSLATION,
@@ -41,10 +42,6 @@ from mediatasks.core.providers import (
     ProviderSpec,
     normalize_language,
 )
-from mediatasks.core.settings import Settings
-from mediatasks.providers import errors
-from mediatasks.providers._calls import guarded
-from mediatasks.providers._media import extract_jpeg_frames
 from mediatasks.providers.contracts import (
     SCORE_SCHEMA,
     GeneratedImage,
@@ -62,6 +59,9 @@ from mediatasks.providers.contracts import (
     VideoGenerationRequest,
     Word,
 )
+from mediatasks.providers.vendors import errors
+from mediatasks.providers.vendors._calls import guarded
+from mediatasks.providers.vendors._media import extract_jpeg_frames
 
 log = logging.getLogger(__name__)
 

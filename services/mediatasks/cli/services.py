@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from mediatasks.core.media_service import MediaService
+from mediatasks.media_service import MediaService
 
 
 def media_service(name: str) -> MediaService:

@@ -10,8 +10,8 @@ Decoding is CPU-bound and runs in worker threads, one chunk of audio at a time, 
 progress is reported and cancellation honoured between chunks: on cancellation ffmpeg is
 killed and the decoding thread stops within one 30 ms frame.
 
-pocketsphinx and imageio_ffmpeg are imported lazily: :class:`Word` and
-:class:`Transcript` are used by modules (subtitles, renderers) that do not need them.
+pocketsphinx and imageio_ffmpeg are imported lazily, so importing this module (to check a
+request's language at submit, say) loads neither.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import grpc
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, unsupported_media
+from mediatasks.media.transcript import Transcript, Word
 
 log = logging.getLogger(__name__)
 
@@ -54,35 +53,6 @@ _NON_WORDS = {"<s>", "</s>", "<sil>"}
 _DURATION_LINE = re.compile(rb"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 ProgressCallback = Callable[[float], Awaitable[None] | None]
-
-
-@dataclass
-class Word:
-    """One recognized word: seconds from the start of the input, confidence in [0, 1]."""
-
-    text: str
-    start: float
-    end: float
-    confidence: float = 1.0
-
-
-@dataclass
-class Transcript:
-    """What was said, word by word; ``duration`` is the decoded audio's length in seconds."""
-
-    text: str
-    words: list[Word] = field(default_factory=list)
-    language: str = "en"
-    duration: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (times rounded to milliseconds)."""
-        data = asdict(self)
-        data["duration"] = round(self.duration, 3)
-        for word in data["words"]:
-            word["start"], word["end"] = round(word["start"], 3), round(word["end"], 3)
-            word["confidence"] = round(word["confidence"], 4)
-        return data
 
 
 def check_language(language: str | None) -> str:
@@ -111,7 +81,7 @@ def check_input_file(path: str | Path) -> Path:
 async def check_audio_media(path: Path) -> None:
     """Refuse truncated or corrupt containers before decoding: ffmpeg would decode what a
     cut-off file still holds and the job would "succeed" with a partial transcript."""
-    from mediatasks.video.ffmpeg import probe
+    from mediatasks.media.ffmpeg import probe
 
     info = await asyncio.to_thread(probe, path)
     if not info.has_audio:

@@ -45,7 +45,8 @@ from googleapiclient import discovery
 from googleapiclient import errors as googleapi_errors
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, unsupported_media
-from mediatasks.core.providers import (
+from mediatasks.core.settings import Settings
+from mediatasks.providers.base import (
     IMAGE_GENERATION,
     TRANSLATION,
     VIDEO_ANALYSIS,
@@ -56,10 +57,6 @@ from mediatasks.core.providers import (
     Provider,
     ProviderSpec,
 )
-from mediatasks.core.settings import Settings
-from mediatasks.providers import errors
-from mediatasks.providers._calls import guarded
-from mediatasks.providers._media import guess_mime, sniff_image_type
 from mediatasks.providers.contracts import (
     SCORE_SCHEMA,
     GeneratedImage,
@@ -72,6 +69,9 @@ from mediatasks.providers.contracts import (
     VideoAnalysisResult,
     VideoGenerationRequest,
 )
+from mediatasks.providers.vendors import errors
+from mediatasks.providers.vendors._calls import guarded
+from mediatasks.providers.vendors._media import guess_mime, sniff_image_type
 
 log = logging.getLogger(__name__)
 

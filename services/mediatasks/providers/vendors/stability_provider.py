@@ -25,18 +25,11 @@ import stability_sdk.interfaces.gooseai.generation.generation_pb2_grpc as genera
 from stability_sdk import api as stability_api
 
 from mediatasks.core.errors import MediaTasksError, invalid_input
-from mediatasks.core.providers import (
-    IMAGE_GENERATION,
-    CallContext,
-    CostModel,
-    Offering,
-    Provider,
-    ProviderSpec,
-)
 from mediatasks.core.settings import Settings
-from mediatasks.providers import errors
-from mediatasks.providers._calls import guarded
+from mediatasks.providers.base import IMAGE_GENERATION, CallContext, CostModel, Offering, Provider, ProviderSpec
 from mediatasks.providers.contracts import GeneratedImage, GeneratedImages, ImageGenerationRequest
+from mediatasks.providers.vendors import errors
+from mediatasks.providers.vendors._calls import guarded
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediatasks.core import metrics
-from mediatasks.core.artifacts import DESCRIPTION_KEYS, artifact_not_found
+from mediatasks.core.artifacts.backend import DESCRIPTION_KEYS, artifact_not_found
 from mediatasks.core.errors import MediaTasksError, transient
 from mediatasks.core.settings import ConfigurationError, Settings
 
@@ -88,7 +88,7 @@ def _decode(content_type: str, metadata: dict[str, str]) -> dict[str, str]:
 
 
 class S3Artifacts:
-    """The ``s3`` backend of :class:`mediatasks.core.artifacts.ArtifactStore`."""
+    """The ``s3`` backend of :class:`mediatasks.core.artifacts.store.ArtifactStore`."""
 
     def __init__(self, bucket: str, *, endpoint_url: str, access_key_id: str, secret_access_key: str, region: str):
         self.bucket = bucket

@@ -4,8 +4,8 @@ Each artifact is one object named by its id (uuid4 hex); its content type, file 
 owner, role and SHA-256 travel with the object, so every service can serve, check and
 delete it without the database. Where the objects live is ``MEDIATASKS_ARTIFACT_STORE``:
 ``nats`` (default) keeps them in a JetStream object store bucket
-(:mod:`mediatasks.core.artifact_nats`), ``s3`` in an S3-compatible bucket
-(:mod:`mediatasks.core.artifact_s3`); both are named ``MEDIATASKS_ARTIFACT_BUCKET``.
+(:mod:`mediatasks.core.artifacts.nats_backend`), ``s3`` in an S3-compatible bucket
+(:mod:`mediatasks.core.artifacts.s3_backend`); both are named ``MEDIATASKS_ARTIFACT_BUCKET``.
 :class:`ArtifactStore` is the one interface callers use; it owns the ids, checksums and
 owner checks, and a backend only moves bytes and descriptions.
 """
@@ -14,65 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import mimetypes
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
 
-import grpc
-
-from mediatasks.core.errors import MediaTasksError
+from mediatasks.core.artifacts.backend import (
+    ARTIFACT_STORES,
+    ArtifactBackend,
+    artifact_not_found,
+    guess_content_type,
+    looks_like_artifact_id,
+    safe_filename,
+)
 from mediatasks.core.settings import ConfigurationError, Settings
 from mediatasks.v1 import common_pb2
-
-ARTIFACT_STORES = ("nats", "s3")
-
-# The keys of an artifact's description (all values are strings).
-DESCRIPTION_KEYS = ("content_type", "filename", "owner", "role", "sha256")
-
-
-def artifact_not_found(artifact_id: str) -> MediaTasksError:
-    return MediaTasksError(grpc.StatusCode.NOT_FOUND, "ARTIFACT_NOT_FOUND", f"no artifact {artifact_id!r}")
-
-
-def looks_like_artifact_id(value: str) -> bool:
-    try:
-        return uuid.UUID(value).hex == value
-    except ValueError:
-        return False
-
-
-def safe_filename(name: str) -> str:
-    """A file name fit for a Content-Disposition header: no path, quotes or controls."""
-    base = Path(name.replace("\\", "/")).name
-    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '"\\;')
-    return cleaned[:200] or "file"
-
-
-def guess_content_type(filename: str, default: str = "application/octet-stream") -> str:
-    extra = {".srt": "application/x-subrip", ".vtt": "text/vtt", ".ass": "text/x-ssa", ".webp": "image/webp"}
-    suffix = Path(filename).suffix.lower()
-    return extra.get(suffix) or mimetypes.guess_type(filename)[0] or default
-
-
-class ArtifactBackend(Protocol):
-    """Where artifact bytes live. Unknown ids raise :func:`artifact_not_found`."""
-
-    async def put(self, artifact_id: str, source: bytes | Path, description: dict[str, str]) -> None:
-        """Store ``source`` (bytes, or a file streamed from disk) under ``artifact_id``."""
-
-    async def describe(self, artifact_id: str) -> tuple[dict[str, str], int]:
-        """The artifact's description and size in bytes."""
-
-    async def read(self, artifact_id: str) -> tuple[dict[str, str], bytes]:
-        """The artifact's description and bytes."""
-
-    async def read_into(self, artifact_id: str, path: Path) -> int:
-        """Write the artifact's bytes to ``path`` (streamed); the number written."""
-
-    async def delete(self, artifact_ids: list[str]) -> None:
-        """Remove these artifacts; ids that do not exist are no error."""
 
 
 def make_backend(js, settings: Settings) -> ArtifactBackend:
@@ -81,11 +36,11 @@ def make_backend(js, settings: Settings) -> ArtifactBackend:
     kind = settings.artifact_store.strip().lower()
     # Imported here so that a process on one backend never loads the other's client.
     if kind == "nats":
-        from mediatasks.core.artifact_nats import JetStreamArtifacts
+        from mediatasks.core.artifacts.nats_backend import JetStreamArtifacts
 
         return JetStreamArtifacts(js, settings.artifact_bucket)
     if kind == "s3":
-        from mediatasks.core.artifact_s3 import S3Artifacts
+        from mediatasks.core.artifacts.s3_backend import S3Artifacts
 
         return S3Artifacts.from_settings(settings)
     raise ConfigurationError(

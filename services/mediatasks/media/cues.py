@@ -18,14 +18,12 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pysubs2
 
 from mediatasks.core.errors import invalid_input
-
-if TYPE_CHECKING:
-    from mediatasks.audio.sphinx import Word
+from mediatasks.media.transcript import Word
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from mediatasks.core.jobs import stage_progress
-from mediatasks.core.providers import CallContext, ProviderRegistry, Strategy
 from mediatasks.core.worker import JobContext
+from mediatasks.providers.base import CallContext, Strategy
+from mediatasks.providers.router import ProviderRouter
 
 T = TypeVar("T")
 
 
 def check_provider_request(
-    providers: ProviderRegistry,
+    providers: ProviderRouter,
     task_type: str,
     provider: str,
     require: Mapping[str, Any] | None = None,
@@ -41,9 +42,9 @@ def pinned_provider(name: str) -> str | None:
     return name.strip().lower() or None
 
 
-def registry_of(ctx: JobContext) -> ProviderRegistry:
+def registry_of(ctx: JobContext) -> ProviderRouter:
     """The process's provider registry (the worker hands it to every job)."""
-    if not isinstance(ctx.providers, ProviderRegistry):
+    if not isinstance(ctx.providers, ProviderRouter):
         raise RuntimeError("this worker was started without a provider registry")
     return ctx.providers
 

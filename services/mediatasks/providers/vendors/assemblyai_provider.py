@@ -17,7 +17,8 @@ import assemblyai as aai
 import httpx
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, unsupported_media
-from mediatasks.core.providers import (
+from mediatasks.core.settings import Settings
+from mediatasks.providers.base import (
     AUDIO_TRANSCRIPTION,
     CallContext,
     CostModel,
@@ -26,9 +27,6 @@ from mediatasks.core.providers import (
     ProviderSpec,
     normalize_language,
 )
-from mediatasks.core.settings import Settings
-from mediatasks.providers import errors
-from mediatasks.providers._calls import guarded
 from mediatasks.providers.contracts import (
     Transcript,
     TranscriptionRequest,
@@ -36,6 +34,8 @@ from mediatasks.providers.contracts import (
     Utterance,
     Word,
 )
+from mediatasks.providers.vendors import errors
+from mediatasks.providers.vendors._calls import guarded
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 
-from mediatasks.audio import sphinx
-from mediatasks.core.providers import (
+from mediatasks.media import sphinx
+from mediatasks.providers.base import (
     AUDIO_TRANSCRIPTION,
     CallContext,
     CostModel,
@@ -41,7 +41,7 @@ SPEC = ProviderSpec(
 
 
 class PocketSphinxProvider(Provider):
-    """Offline English transcription (:func:`mediatasks.audio.sphinx.transcribe`).
+    """Offline English transcription (:func:`mediatasks.media.sphinx.transcribe`).
 
     Cancelling the calling task kills its ffmpeg and stops decoding; being local, the
     cancellation is always confirmed.

@@ -19,8 +19,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mediatasks.core import gateway
-from mediatasks.core.embedded import (
+from mediatasks.core.settings import MEDIA_SERVICES, Settings, child_environment
+from mediatasks.devstack import gateway_config
+from mediatasks.devstack.embedded import (
     ChildProcess,
     EmbeddedEnvoy,
     EmbeddedNats,
@@ -28,7 +29,6 @@ from mediatasks.core.embedded import (
     free_port,
     port_accepts,
 )
-from mediatasks.core.settings import MEDIA_SERVICES, Settings, child_environment
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -212,12 +212,12 @@ class Stack:
         upstreams = {service: self.replica_addresses(service) for service in ("registry", *self.media_services)}
         admin_port = free_port()
         config = self.state_dir / "envoy.yaml"
-        gateway.write_envoy_config(
+        gateway_config.write_envoy_config(
             config,
             listen_port=self.http_port,
             admin_port=admin_port,
             upstreams=upstreams,
-            descriptor_path=gateway.descriptor_path(),
+            descriptor_path=gateway_config.descriptor_path(),
             access_log_path=self.state_dir / "logs" / "envoy-access.log",
             rate_limit_per_second=self.rate_limit_per_second or self.settings.gateway_rate_limit_per_second,
         )

@@ -15,13 +15,13 @@ from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
 from nats.js.errors import BadRequestError, NotFoundError
 
 from mediatasks.core import metrics
-from mediatasks.core.artifacts import artifact_not_found
+from mediatasks.core.artifacts.backend import artifact_not_found
 
 log = logging.getLogger(__name__)
 
 
 class JetStreamArtifacts:
-    """The ``nats`` backend of :class:`mediatasks.core.artifacts.ArtifactStore`."""
+    """The ``nats`` backend of :class:`mediatasks.core.artifacts.store.ArtifactStore`."""
 
     def __init__(self, js, bucket: str) -> None:
         self.js = js

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.providers import CallContext
-from mediatasks.providers.errors import timed_out
+from mediatasks.providers.base import CallContext
+from mediatasks.providers.vendors.errors import timed_out
 
 log = logging.getLogger(__name__)
 

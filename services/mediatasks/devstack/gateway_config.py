@@ -5,7 +5,7 @@
 set at ``/etc/mediatasks/mediatasks.pb``). ``mediatasks up`` and the tests run the very
 same file through :func:`render_envoy_config`, which parses it as YAML and changes only
 the addresses, the descriptor path and the access log, so that what is tested is what is
-deployed. Run the result with :class:`mediatasks.core.embedded.EmbeddedEnvoy`.
+deployed. Run the result with :class:`mediatasks.devstack.embedded.EmbeddedEnvoy`.
 
 The gateway files live in ``gateway/`` at the top of the repository; the container image
 copies that directory beside the code. :func:`gateway_dir` finds it by walking up from this

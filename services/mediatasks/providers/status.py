@@ -1,7 +1,7 @@
 """Provider status publishing: what ``GET /api/v1/media/providers`` shows.
 
 The providers live in the media services (each process has its own
-:class:`~mediatasks.core.providers.ProviderRegistry`, with its own circuit breakers and
+:class:`~mediatasks.providers.router.ProviderRouter`, with its own circuit breakers and
 statistics) while the registry answers ``ListProviders``. So every media service that runs
 workers writes one entry per provider it uses into the JetStream KV bucket
 ``mediatasks-providers`` (key ``<service>.<provider>``, value the JSON of a
@@ -32,14 +32,14 @@ from typing import Any
 from google.protobuf import json_format
 
 from mediatasks.core import metrics, topology
-from mediatasks.core.providers import (
+from mediatasks.providers.base import (
     AUDIO_TRANSCRIPTION,
     IMAGE_GENERATION,
     TRANSLATION,
     VIDEO_ANALYSIS,
     VIDEO_GENERATION,
-    ProviderRegistry,
 )
+from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ SERVICE_TASK_TYPES: Mapping[str, tuple[str, ...]] = {
 
 
 def health_of(entry: Mapping[str, Any]) -> str:
-    """The ``ProviderStatus.health`` word of one :meth:`ProviderRegistry.snapshot` entry."""
+    """The ``ProviderStatus.health`` word of one :meth:`ProviderRouter.snapshot` entry."""
     if not entry["configured"]:
         return "unconfigured"
     if entry["circuit"] == "open":
@@ -75,7 +75,7 @@ def status_key(service: str, provider: str) -> str:
     return f"{service}.{provider}"
 
 
-def provider_statuses(registry: ProviderRegistry, service: str) -> list[tasks_pb2.ProviderStatus]:
+def provider_statuses(registry: ProviderRouter, service: str) -> list[tasks_pb2.ProviderStatus]:
     """The status of every provider ``service`` uses, from the registry's snapshot."""
     wanted = set(SERVICE_TASK_TYPES.get(service, ()))
     statuses: list[tasks_pb2.ProviderStatus] = []
@@ -113,7 +113,7 @@ class ProviderStatusPublisher:
     def __init__(
         self,
         js: Any,
-        registry: ProviderRegistry,
+        registry: ProviderRouter,
         service: str,
         *,
         interval: float = PUBLISH_INTERVAL_SECONDS,
