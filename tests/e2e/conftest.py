@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from helpers import isolated_stack
+from helpers.stacks import isolated_stack
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,7 @@ import av
 import httpx
 import pysubs2
 import pytest
-from helpers import error_reason, isolated_stack, upload, wait_for
-from media import (
+from helpers.media import (
     audio_samples,
     changed_pixels,
     count_video_frames,
@@ -32,6 +31,7 @@ from media import (
     rms,
     truncate_copy,
 )
+from helpers.stacks import error_reason, isolated_stack, upload, wait_for
 from PIL import Image
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 import pytest
-from helpers import error_reason, isolated_stack, upload, wait_for
+from helpers.stacks import error_reason, isolated_stack, upload, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.e2e

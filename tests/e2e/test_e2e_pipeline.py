@@ -10,8 +10,8 @@ import uuid
 
 import psutil
 import pytest
-from helpers import FINISHED, error_reason, upload, wait_for
-from media import image_bytes
+from helpers.media import image_bytes
+from helpers.stacks import FINISHED, error_reason, upload, wait_for
 
 pytestmark = pytest.mark.e2e
 

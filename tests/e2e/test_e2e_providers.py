@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import error_reason, upload, wait_for
-from media import make_video
+from helpers.media import make_video
+from helpers.stacks import error_reason, upload, wait_for
 from mediatasks.core.settings import Settings
 from mediatasks.devstack.embedded import create_database, drop_database
 from mediatasks.devstack.stack import Stack

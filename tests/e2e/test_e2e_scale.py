@@ -12,8 +12,8 @@ import time
 import grpc
 import nats
 import pytest
-from helpers import isolated_stack
-from media import image_bytes
+from helpers.media import image_bytes
+from helpers.stacks import isolated_stack
 from mediatasks.core.clients import channel_target
 from mediatasks.devstack.stack import Stack
 from mediatasks.v1 import image_pb2, image_pb2_grpc, subtitle_pb2, subtitle_pb2_grpc, tasks_pb2

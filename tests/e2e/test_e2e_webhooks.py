@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from helpers import isolated_stack
+from helpers.stacks import isolated_stack
 
 pytestmark = pytest.mark.e2e
 SECRET = "whsec_" + base64.b64encode(b"e2e-webhook-secret-key-32-bytes!").decode()

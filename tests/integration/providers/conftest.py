@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from media import make_tone, make_video
+from helpers.media import make_tone, make_video
+from helpers.providers import SettingsFactory
 from mediatasks.core.settings import Settings
 from mediatasks.testing.fake_vendors import FakeVendors, running_fakes, settings_from_env
-from provider_test_helpers import SettingsFactory
 
 
 @pytest.fixture(scope="session")

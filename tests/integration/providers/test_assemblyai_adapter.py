@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from helpers.providers import SettingsFactory, cancel_after_call_reaches, wait_until
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.providers.base import CallContext
 from mediatasks.providers.contracts import TranscriptionRequest
 from mediatasks.providers.vendors.assemblyai_provider import AssemblyAIProvider
 from mediatasks.testing.fake_vendors import FakeVendors
-from provider_test_helpers import SettingsFactory, cancel_after_call_reaches, wait_until
 
 
 @pytest.fixture()

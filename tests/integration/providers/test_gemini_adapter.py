@@ -11,6 +11,7 @@ from pathlib import Path
 
 import av
 import pytest
+from helpers.providers import SettingsFactory, cancel_after_call_reaches, wait_until
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.providers.base import CallContext
 from mediatasks.providers.contracts import (
@@ -22,7 +23,6 @@ from mediatasks.providers.contracts import (
 from mediatasks.providers.vendors.gemini_provider import GeminiProvider
 from mediatasks.testing.fake_vendors import FakeVendors
 from PIL import Image
-from provider_test_helpers import SettingsFactory, cancel_after_call_reaches, wait_until
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from helpers.providers import SPEECH, SettingsFactory
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.settings import Settings
 from mediatasks.providers.base import AUDIO_TRANSCRIPTION, IMAGE_GENERATION, VIDEO_GENERATION, CallContext
@@ -35,7 +36,6 @@ from mediatasks.providers.vendors.openai_provider import OpenAIProvider
 from mediatasks.providers.vendors.pocketsphinx_provider import PocketSphinxProvider
 from mediatasks.providers.vendors.stability_provider import StabilityProvider
 from mediatasks.testing.fake_vendors import FakeVendors
-from provider_test_helpers import SPEECH, SettingsFactory
 
 RegistryFactory = Callable[..., ProviderRouter]
 

@@ -9,13 +9,13 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from helpers.providers import SettingsFactory, cancel_after_call_reaches, wait_until
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.providers.base import CallContext
 from mediatasks.providers.contracts import ImageGenerationRequest
 from mediatasks.providers.vendors.stability_provider import StabilityProvider
 from mediatasks.testing.fake_vendors import FakeVendors
 from PIL import Image
-from provider_test_helpers import SettingsFactory, cancel_after_call_reaches, wait_until
 
 
 @pytest.fixture()

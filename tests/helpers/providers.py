@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mediatasks.core.settings import Settings
 
-SPEECH = Path(__file__).resolve().parents[2] / "fixtures" / "speech"
+SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
 
 # make_settings(only=("openai",), provider_timeout_seconds=1.0) -> Settings
 SettingsFactory = Callable[..., Settings]

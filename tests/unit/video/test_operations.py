@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from media import (
+from helpers.media import (
     audio_samples,
     changed_pixels,
     count_video_frames,

@@ -8,7 +8,7 @@ import time
 import zlib
 
 import pytest
-from media import image_bytes
+from helpers.media import image_bytes
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.image.transforms import (
     Convert,

@@ -29,7 +29,7 @@ from mediatasks.cli.main import build_parser
 from mediatasks.core.settings import MEDIA_SERVICES, SERVICES, Settings
 from mediatasks.devstack.gateway_config import gateway_dir
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO / "deploy" / "Dockerfile.dockerignore"
 COMPOSE = REPO / "deploy" / "compose.yaml"

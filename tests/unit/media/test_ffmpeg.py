@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from media import (
+from helpers.media import (
     make_image,
     make_tone,
     make_video,
@@ -174,7 +174,7 @@ def test_probe_audio_only_and_image(tmp_path: Path) -> None:
 def test_probe_applies_rotation_metadata(tmp_path: Path) -> None:
     video = make_video(tmp_path / "plain.mp4", seconds=1, size=(320, 240), with_audio=False)
     rotated = tmp_path / "rotated.mp4"
-    from media import ffmpeg
+    from helpers.media import ffmpeg
 
     ffmpeg("-display_rotation", "90", "-i", str(video), "-c", "copy", str(rotated))
     info = probe(rotated)

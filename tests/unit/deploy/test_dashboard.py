@@ -9,7 +9,7 @@ from pathlib import Path
 import mediatasks.core.metrics  # noqa: F401  (registers every metric)
 from prometheus_client import REGISTRY
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "mediatasks-dashboard.json"
+DASHBOARD = Path(__file__).resolve().parents[3] / "deploy" / "grafana" / "mediatasks-dashboard.json"
 
 
 def exported_names() -> set[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from media import ffmpeg, processes_matching
+from helpers.media import ffmpeg, processes_matching
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.media.cues import Cue, render
 from mediatasks.subtitle.align import (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pysubs2
 import pytest
-from media import (
+from helpers.media import (
     ffmpeg,
     make_silence,
     make_solid_video,

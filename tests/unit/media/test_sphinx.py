@@ -9,7 +9,7 @@ from array import array
 from pathlib import Path
 
 import pytest
-from media import (
+from helpers.media import (
     ffmpeg,
     make_silence,
     make_video,

@@ -27,7 +27,7 @@ from mediatasks.cli.main import build_parser
 from mediatasks.core import topology
 from mediatasks.core.settings import MEDIA_SERVICES, SERVICES, Settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "mediatasks"
 GATEWAY = REPO / "gateway"
 PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
