@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import grpc
 
 from mediatasks.core.artifacts import ArtifactStore
+from mediatasks.core.catalog import check_handlers
 from mediatasks.core.clients import RegistryClient
 from mediatasks.core.logs import setup_logging
 from mediatasks.core.server import ServiceRuntime
@@ -53,6 +54,12 @@ async def start_media_service(
     artifacts = ArtifactStore(runtime.js, settings)
     providers = ProviderRouter(settings, default_providers(settings))
     parts = MediaParts(settings, runtime, registry, artifacts, Submitter(settings, registry, artifacts), providers)
+    handlers = service.make_handlers(parts)
+    try:
+        check_handlers(service.name, handlers)
+    except RuntimeError:
+        await runtime.stop()
+        raise
     servicer = service.make_servicer(parts)
     runtime.add_servicer(service.grpc_service, lambda server: service.add_to_server(servicer, server))
     if run_workers:

@@ -1,7 +1,17 @@
-"""Which service, RPC and messages belong to each task type."""
+"""The catalog of task types: the one list every other place derives from.
+
+Each :class:`TaskKind` says which media service validates and runs a task type, the RPC
+that submits it, its request and result messages, and the provider operations its jobs may
+route through :mod:`mediatasks.providers`. From it come the JetStream subjects and
+consumers (:mod:`mediatasks.core.topology`), the services' names and addresses
+(:mod:`mediatasks.core.settings`), the provider operations and the providers each service
+publishes (:mod:`mediatasks.providers`), the registry's batch routing, and the check that a
+service's job handlers are exactly its task types (:func:`check_handlers`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
@@ -18,6 +28,9 @@ from mediatasks.v1 import (
     video_pb2_grpc,
 )
 
+# The provider operation that is not a task type of its own: a subtitle job translating.
+TRANSLATION = "translation"
+
 
 @dataclass(frozen=True)
 class TaskKind:
@@ -27,6 +40,8 @@ class TaskKind:
     method: str
     request: type[Message]
     result: type[Message]
+    # What its jobs may ask a provider to do (names of ``providers.base`` operations).
+    provider_operations: tuple[str, ...] = ()
 
 
 KINDS: dict[str, TaskKind] = {
@@ -39,6 +54,7 @@ KINDS: dict[str, TaskKind] = {
             "GenerateImage",
             image_pb2.GenerateImageRequest,
             image_pb2.GenerateImageResult,
+            ("image_generation",),
         ),
         TaskKind(
             "image_transform",
@@ -55,6 +71,7 @@ KINDS: dict[str, TaskKind] = {
             "GenerateVideo",
             video_pb2.GenerateVideoRequest,
             video_pb2.VideoResult,
+            ("video_generation",),
         ),
         TaskKind(
             "video_caption",
@@ -87,6 +104,7 @@ KINDS: dict[str, TaskKind] = {
             "AnalyzeVideo",
             video_pb2.AnalyzeVideoRequest,
             video_pb2.VideoAnalysisResult,
+            ("video_analysis",),
         ),
         TaskKind(
             "audio_transcription",
@@ -95,6 +113,7 @@ KINDS: dict[str, TaskKind] = {
             "Transcribe",
             audio_pb2.TranscribeRequest,
             audio_pb2.TranscriptionResult,
+            ("audio_transcription",),
         ),
         TaskKind(
             "subtitle_generation",
@@ -103,6 +122,7 @@ KINDS: dict[str, TaskKind] = {
             "GenerateSubtitles",
             subtitle_pb2.GenerateSubtitlesRequest,
             subtitle_pb2.SubtitleResult,
+            (TRANSLATION,),
         ),
     )
 }
@@ -118,3 +138,46 @@ def kind_of(task_type: str) -> TaskKind:
 def submit_rpc(task_type: str) -> tuple[str, type, str, type[Message]]:
     kind = kind_of(task_type)
     return kind.service, kind.stub, kind.method, kind.request
+
+
+# Media services in the order they are started and listed.
+MEDIA_SERVICES: tuple[str, ...] = tuple(dict.fromkeys(kind.service for kind in KINDS.values()))
+# Every provider operation some task type may run.
+PROVIDER_OPERATIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(op for kind in KINDS.values() for op in kind.provider_operations)
+)
+
+
+def task_types_of(service: str) -> tuple[str, ...]:
+    """The task types ``service`` validates and runs."""
+    return tuple(kind.task_type for kind in KINDS.values() if kind.service == service)
+
+
+def provider_operations_of(service: str) -> tuple[str, ...]:
+    """The provider operations the jobs of ``service`` may call."""
+    return tuple(
+        dict.fromkeys(op for kind in KINDS.values() if kind.service == service for op in kind.provider_operations)
+    )
+
+
+def kind_for_request(request: Message) -> TaskKind:
+    """The task kind whose submit RPC takes ``request`` (request types are unique)."""
+    return _BY_REQUEST[type(request)]
+
+
+def check_handlers(service: str, handled: Iterable[str]) -> None:
+    """Refuse a service whose job handlers are not exactly its catalog task types: a
+    type without a handler would sit in JetStream for ever; a handler without a type
+    would never be fed (no consumer, no submit path)."""
+    expected, got = set(task_types_of(service)), set(handled)
+    if expected != got:
+        missing, unknown = sorted(expected - got), sorted(got - expected)
+        raise RuntimeError(
+            f"the {service} service's job handlers differ from the catalog "
+            f"(no handler for {missing or 'none'}; handlers for unknown task types {unknown or 'none'})"
+        )
+
+
+_BY_REQUEST: dict[type[Message], TaskKind] = {kind.request: kind for kind in KINDS.values()}
+if len(_BY_REQUEST) != len(KINDS):
+    raise RuntimeError("every task type needs a request message of its own")

@@ -11,13 +11,15 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mediatasks.core.catalog import MEDIA_SERVICES
 from mediatasks.core.errors import MediaTasksError
 
 # Values that people paste from examples; treated as "not configured" so that a service
 # fails at start naming the variable instead of sending "changeme" to a vendor.
 _PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "your-api-key", "sk-...", "todo"}
 
-MEDIA_SERVICES = ("image", "video", "audio", "subtitle")
+# The processes that answer gRPC: the registry and the media services of the catalog
+# (each has an ``<name>_addr`` setting below).
 SERVICES = ("registry", *MEDIA_SERVICES)
 
 

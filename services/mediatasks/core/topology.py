@@ -25,6 +25,7 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
+from mediatasks.core.catalog import KINDS
 from mediatasks.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,18 +44,8 @@ PROVIDERS_TTL_SECONDS = 60.0
 PRIORITIES = ("urgent", "high", "medium", "low")
 DEFAULT_PRIORITY = "medium"
 
-# Task type -> the media service that runs it.
-TASK_TYPES: dict[str, str] = {
-    "image_generation": "image",
-    "image_transform": "image",
-    "video_generation": "video",
-    "video_caption": "video",
-    "video_img2vid": "video",
-    "video_add_audio": "video",
-    "video_analysis": "video",
-    "audio_transcription": "audio",
-    "subtitle_generation": "subtitle",
-}
+# Task type -> the media service that runs it (from the catalog).
+TASK_TYPES: dict[str, str] = {kind.task_type: kind.service for kind in KINDS.values()}
 
 
 def job_subject(task_type: str, priority: str) -> str:

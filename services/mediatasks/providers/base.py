@@ -21,20 +21,23 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from mediatasks.core.catalog import PROVIDER_OPERATIONS, TRANSLATION
 from mediatasks.core.errors import invalid_input
 from mediatasks.core.metrics import ERRORS
 from mediatasks.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Task types the provider layer runs. The first four are the task types of the same name;
-# ``translation`` is the chat call a subtitle job makes when it is asked to translate.
+# The operations a provider can offer are the catalog's (``PROVIDER_OPERATIONS``): the
+# provider-backed task types of the same names, and ``translation``, the chat call a
+# subtitle job makes when asked to translate. The names below are how code spells them.
 IMAGE_GENERATION = "image_generation"
 VIDEO_GENERATION = "video_generation"
 VIDEO_ANALYSIS = "video_analysis"
 AUDIO_TRANSCRIPTION = "audio_transcription"
-TRANSLATION = "translation"
-TASK_TYPES = (IMAGE_GENERATION, VIDEO_GENERATION, VIDEO_ANALYSIS, AUDIO_TRANSCRIPTION, TRANSLATION)
+OPERATIONS: tuple[str, ...] = PROVIDER_OPERATIONS
+if {IMAGE_GENERATION, VIDEO_GENERATION, VIDEO_ANALYSIS, AUDIO_TRANSCRIPTION, TRANSLATION} != set(OPERATIONS):
+    raise RuntimeError(f"the provider operations named here differ from the catalog's {OPERATIONS}")
 
 T = TypeVar("T")
 
@@ -87,6 +90,8 @@ class Offering:
     available_until: date | None = None
 
     def __post_init__(self) -> None:
+        if self.task_type not in OPERATIONS:
+            raise ValueError(f"{self.task_type!r} is no provider operation (one of {', '.join(OPERATIONS)})")
         if not (0.0 <= self.quality <= 1.0 and 0.0 <= self.speed <= 1.0):
             raise ValueError(f"{self.task_type}: quality and speed must be within 0..1")
 

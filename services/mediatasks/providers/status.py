@@ -14,7 +14,8 @@ second. The provider health checks (cheap, local) run on every full write. On sh
 service deletes its entries; the bucket's TTL (when this module creates it) removes those
 of a service that died. Replicas of one service write the same keys: the last one wins.
 
-A service lists the providers of the task types it runs (:data:`SERVICE_TASK_TYPES`);
+A service lists the providers of the operations its task types may call
+(:func:`mediatasks.core.catalog.provider_operations_of`);
 ``task_types`` of an entry are the ones that service uses the provider for. ``health`` is
 ``healthy``, ``open_circuit``, ``half_open``, ``unconfigured``, or ``unhealthy`` when the
 provider's own health check fails; ``success_rate`` and ``mean_latency_seconds`` cover the
@@ -32,13 +33,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from mediatasks.core import metrics, topology
-from mediatasks.providers.base import (
-    AUDIO_TRANSCRIPTION,
-    IMAGE_GENERATION,
-    TRANSLATION,
-    VIDEO_ANALYSIS,
-    VIDEO_GENERATION,
-)
+from mediatasks.core.catalog import provider_operations_of
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import tasks_pb2
 
@@ -49,14 +44,6 @@ CHANGE_CHECK_SECONDS = 1.0
 # Entries outlive a few missed writes, not a dead service.
 ENTRY_TTL_SECONDS = topology.PROVIDERS_TTL_SECONDS
 HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
-
-# The provider task types each media service's jobs call.
-SERVICE_TASK_TYPES: Mapping[str, tuple[str, ...]] = {
-    "image": (IMAGE_GENERATION,),
-    "video": (VIDEO_GENERATION, VIDEO_ANALYSIS),
-    "audio": (AUDIO_TRANSCRIPTION,),
-    "subtitle": (TRANSLATION,),
-}
 
 
 def health_of(entry: Mapping[str, Any]) -> str:
@@ -77,7 +64,7 @@ def status_key(service: str, provider: str) -> str:
 
 def provider_statuses(registry: ProviderRouter, service: str) -> list[tasks_pb2.ProviderStatus]:
     """The status of every provider ``service`` uses, from the registry's snapshot."""
-    wanted = set(SERVICE_TASK_TYPES.get(service, ()))
+    wanted = set(provider_operations_of(service))
     statuses: list[tasks_pb2.ProviderStatus] = []
     for entry in registry.snapshot():
         task_types = [t for t in entry["task_types"] if not wanted or t in wanted]

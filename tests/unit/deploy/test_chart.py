@@ -24,7 +24,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from mediatasks.cli.main import build_parser
-from mediatasks.core import topology
+from mediatasks.core import catalog, topology
 from mediatasks.core.settings import MEDIA_SERVICES, SERVICES, Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -432,10 +432,10 @@ def test_with_the_in_chart_database_the_registry_migrates_in_an_init_container(
 
 
 def _task_types_of(service: str) -> set[str]:
-    return {task_type for task_type, owner in topology.TASK_TYPES.items() if owner == service}
+    return set(catalog.task_types_of(service))
 
 
-def test_values_task_types_are_the_topology_task_types() -> None:
+def test_values_task_types_are_the_catalog_task_types() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     for service in SERVICES:
         assert set(values["services"][service]["taskTypes"]) == _task_types_of(service)
