@@ -39,9 +39,11 @@ chart-sync:
 check-protos: protos
 	git diff --exit-code -- services/mediatasks/v1 gateway/mediatasks.pb charts/mediatasks/files/gateway
 
+## lint: ruff (lint and format) over everything, mypy over hand-written code ([tool.mypy])
 lint:
 	$(BIN)/ruff check services tests deploy
 	$(BIN)/ruff format --check services tests deploy
+	$(BIN)/mypy services/mediatasks deploy/scripts
 
 bench: setup
 	$(BIN)/python -m mediatasks.bench

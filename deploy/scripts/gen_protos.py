@@ -11,6 +11,7 @@ import sys
 from importlib.resources import files
 from pathlib import Path
 
+import google.api
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,8 +21,6 @@ DESCRIPTOR = ROOT / "gateway" / "mediatasks.pb"
 
 
 def include_dirs() -> list[str]:
-    import google.api  # from googleapis-common-protos
-
     googleapis_root = Path(next(iter(google.api.__path__))).parent.parent
     well_known = Path(str(files("grpc_tools") / "_proto"))
     return [str(PROTOS), str(googleapis_root), str(well_known)]

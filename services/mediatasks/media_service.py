@@ -63,9 +63,7 @@ async def start_media_service(
     servicer = service.make_servicer(parts)
     runtime.add_servicer(service.grpc_service, lambda server: service.add_to_server(servicer, server))
     if run_workers:
-        worker = Worker(
-            settings, runtime.nc, runtime.js, registry, artifacts, service.make_handlers(parts), providers=providers
-        )
+        worker = Worker(settings, runtime.nc, runtime.js, registry, artifacts, handlers)
         runtime.add_background(worker.run, stop=worker.stop)
         # Only processes that run jobs have provider statistics worth showing.
         publisher = ProviderStatusPublisher(runtime.js, providers, service.name)

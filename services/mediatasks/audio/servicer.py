@@ -20,6 +20,4 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                 f"response_format must be one of {', '.join(TRANSCRIPT_FORMATS)}", field="response_format"
             )
         provider = check_request(request, self.parts.providers)
-        return await self.parts.submitter.submit(
-            "audio_transcription", request, context, provider=provider, model=request.model
-        )
+        return await self.parts.submitter.submit(request, context, provider=provider, model=request.model)

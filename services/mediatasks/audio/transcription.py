@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from mediatasks.audio.formats import render_transcript
-from mediatasks.core.jobs import fetch_input
-from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.core.worker import JobContext, JobResult, fetch_input
 from mediatasks.providers.base import AUDIO_TRANSCRIPTION
 from mediatasks.providers.contracts import TranscriptionRequest
-from mediatasks.providers.jobs import (
-    check_provider_request,
-    pinned_provider,
-    registry_of,
-    run_provider_call,
-)
+from mediatasks.providers.jobs import check_provider_request, pinned_provider, run_provider_call
 from mediatasks.providers.operations import transcribe
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import audio_pb2, common_pb2
@@ -26,8 +20,9 @@ def check_request(request: audio_pb2.TranscribeRequest, providers: ProviderRoute
     return check_provider_request(providers, AUDIO_TRANSCRIPTION, request.provider, require, strategy=request.strategy)
 
 
-async def transcribe_job(ctx: JobContext) -> JobResult:
-    request: audio_pb2.TranscribeRequest = ctx.input(audio_pb2.TranscribeRequest)
+async def transcribe_job(providers: ProviderRouter, ctx: JobContext) -> JobResult:
+    """The ``audio_transcription`` job (the service binds ``providers``)."""
+    request = ctx.input(audio_pb2.TranscribeRequest)
     audio = await fetch_input(ctx, request.audio_url, "input_audio")
     wanted = TranscriptionRequest(
         audio_path=str(audio),
@@ -38,7 +33,7 @@ async def transcribe_job(ctx: JobContext) -> JobResult:
     outcome = await run_provider_call(
         ctx,
         lambda call: transcribe(
-            registry_of(ctx),
+            providers,
             wanted,
             ctx=call,
             strategy=request.strategy or None,

@@ -11,11 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
+from mediatasks.core.logs import setup_logging
 from mediatasks.core.settings import SERVICES, get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
+    # lazy: each subcommand loads only the code it runs (here one service's)
     if args.service == "registry":
         from mediatasks.registry.service import serve_registry
 
@@ -29,8 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(_args: argparse.Namespace) -> int:
-    from mediatasks.core.logs import setup_logging
-    from mediatasks.registry import migrate
+    from mediatasks.registry import migrate  # lazy: loads Alembic, which only this command needs
 
     settings = get_settings()
     setup_logging("migrate", level=settings.log_level, json_lines=settings.log_json)
@@ -39,6 +42,7 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only the code it runs (here the local stack's)
     from mediatasks.cli.demo import run_demo
     from mediatasks.devstack.stack import Stack
 
@@ -85,6 +89,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _apikey(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only the code it runs (here the NATS client)
     from mediatasks.core import topology
     from mediatasks.core.auth import ApiKeyStore
     from mediatasks.core.nats_conn import connect
@@ -110,8 +115,6 @@ def _apikey(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    import httpx
-
     headers = {"X-API-Key": args.api_key} if args.api_key else {}
     url = f"{args.url}/api/v1/media/tasks/{args.task_id}"
     with httpx.Client(timeout=10.0, headers=headers) as client:

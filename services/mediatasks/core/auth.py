@@ -23,11 +23,16 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
+import jwt
 
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.settings import Settings
+
+if TYPE_CHECKING:
+    from jwt.algorithms import AllowedPublicKeys
 
 log = logging.getLogger(__name__)
 
@@ -129,15 +134,13 @@ class Authenticator:
             )
 
     @staticmethod
-    def _load_jwt_keys(settings: Settings) -> list[tuple[str, object]]:
-        keys: list[tuple[str, object]] = []
+    def _load_jwt_keys(settings: Settings) -> list[tuple[str, str | AllowedPublicKeys]]:
+        keys: list[tuple[str, str | AllowedPublicKeys]] = []
         if settings.jwt_hs256_secret:
             keys.append(("HS256", settings.jwt_hs256_secret))
         if settings.jwt_public_key_file:
             keys.append(("RS256", Path(settings.jwt_public_key_file).read_text()))
         if settings.jwks_file:
-            import jwt
-
             jwks = jwt.PyJWKSet.from_json(Path(settings.jwks_file).read_text())
             keys.extend((key.algorithm_name or "RS256", key.key) for key in jwks.keys)
         return keys
@@ -165,8 +168,6 @@ class Authenticator:
         raise unauthenticated("send an X-API-Key header or an Authorization: Bearer token")
 
     def _verify_jwt(self, token: str) -> str:
-        import jwt
-
         if not self._jwt_keys:
             raise unauthenticated("JWT is not configured on this server")
         last_error: Exception | None = None

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 
 from mediatasks.core.auth import INTERNAL_HEADER, OWNER_HEADER
 from mediatasks.core.errors import DOMAIN, MediaTasksError
@@ -36,11 +37,9 @@ def channel_target(address: str) -> str:
 
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> MediaTasksError:
     """Rebuild the project error (reason, metadata) that another service raised."""
-    from google.rpc import error_details_pb2, status_pb2
-
     reason, metadata = exc.code().name, {}
     for key, value in exc.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):  # "-bin" values are bytes
             status = status_pb2.Status.FromString(value)
             for detail in status.details:
                 info = error_details_pb2.ErrorInfo()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mediatasks.core.settings import Settings
@@ -28,8 +29,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def create_sync_engine(settings: Settings):
+def create_sync_engine(settings: Settings) -> sqlalchemy.Engine:
     """A synchronous engine, for Alembic migrations."""
-    from sqlalchemy import create_engine as create
-
-    return create(async_url(settings.database_url), connect_args={"connect_timeout": 10})
+    return sqlalchemy.create_engine(async_url(settings.database_url), connect_args={"connect_timeout": 10})

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import socket
 from pathlib import Path
+from typing import cast
 from urllib.parse import urljoin, urlsplit
 
 import grpc
@@ -49,7 +50,7 @@ async def check_url(url: str, settings: Settings, *, field: str = "url") -> None
     except (TimeoutError, OSError) as exc:
         raise invalid_input(f"{field}: cannot resolve host {parts.hostname!r}: {exc}", field=field) from None
     for info in infos:
-        address = info[4][0]
+        address = cast(str, info[4][0])  # an AF_INET or AF_INET6 sockaddr: (host, port, ...)
         if not _is_public(address):
             raise MediaTasksError(
                 grpc.StatusCode.INVALID_ARGUMENT,

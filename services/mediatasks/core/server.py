@@ -18,6 +18,8 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.auth import ApiKeyStore, Authenticator, current_principal
@@ -160,8 +162,8 @@ class ServiceRuntime:
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.settings = settings
-        self.nc = None
-        self.js = None
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
         self.port: int | None = None
         self.metrics_port: int | None = None
         self._service_names: list[str] = []
@@ -177,10 +179,10 @@ class ServiceRuntime:
 
     async def connect(self) -> None:
         """Connect to NATS, declare the streams and buckets this process uses."""
-        self.nc = await connect(self.settings, name=f"mediatasks-{self.name}")
-        self.js = self.nc.jetstream(timeout=self.settings.rpc_timeout_seconds)
-        await topology.ensure_streams(self.js, self.settings)
-        kv = await topology.ensure_kv(self.js, topology.APIKEYS_BUCKET)
+        self._nc = nc = await connect(self.settings, name=f"mediatasks-{self.name}")
+        self._js = js = nc.jetstream(timeout=self.settings.rpc_timeout_seconds)
+        await topology.ensure_streams(js, self.settings)
+        kv = await topology.ensure_kv(js, topology.APIKEYS_BUCKET)
         self.api_keys = ApiKeyStore(kv)
 
     def add_servicer(self, service_name: str, registrar: Registrar) -> None:
@@ -192,6 +194,20 @@ class ServiceRuntime:
         self._background.append(loop)
         if stop is not None:
             self._stoppers.append(stop)
+
+    @property
+    def nc(self) -> NATS:
+        """The NATS connection :meth:`connect` opened."""
+        if self._nc is None:
+            raise RuntimeError(f"{self.name}: connect() first")
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        """The JetStream context of :attr:`nc`."""
+        if self._js is None:
+            raise RuntimeError(f"{self.name}: connect() first")
+        return self._js
 
     def add_cleanup(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Awaited last on shutdown (close pools, channels)."""
@@ -256,11 +272,12 @@ class ServiceRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.stop(grace=min(grace, 5.0))
-        if self.nc is not None and not self.nc.is_closed:
+        nc = self._nc
+        if nc is not None and not nc.is_closed:
             try:
-                await asyncio.wait_for(self.nc.drain(), timeout=5.0)
+                await asyncio.wait_for(nc.drain(), timeout=5.0)
             except Exception:  # includes TimeoutError
-                await self.nc.close()
+                await nc.close()
         for cleanup in self._cleanups:
             try:
                 await cleanup()

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from mediatasks.core import topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.auth import caller
+from mediatasks.core.catalog import kind_for_request
 from mediatasks.core.clients import RegistryClient
 from mediatasks.core.errors import invalid_input
 from mediatasks.core.inputs import check_url, validate_ref
@@ -93,7 +94,6 @@ class Submitter:
 
     async def submit(
         self,
-        task_type: str,
         request: Message,
         context: grpc.aio.ServicerContext,
         *,
@@ -101,6 +101,8 @@ class Submitter:
         model: str = "",
         cacheable: bool = True,
     ) -> tasks_pb2.Task:
+        # The request's message type names its task type (the catalog keeps them unique).
+        task_type = kind_for_request(request).task_type
         options = options_of(request)
         if options.priority and options.priority.lower() not in topology.PRIORITIES:
             raise invalid_input(f"priority must be one of {', '.join(topology.PRIORITIES)}", field="priority")

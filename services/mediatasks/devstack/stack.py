@@ -19,6 +19,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mediatasks.core import topology
+from mediatasks.core.auth import ApiKeyStore
+from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import MEDIA_SERVICES, Settings, child_environment
 from mediatasks.devstack import gateway_config
 from mediatasks.devstack.embedded import (
@@ -229,10 +232,6 @@ class Stack:
         return asyncio.run(self._create_api_key(owner))
 
     async def _create_api_key(self, owner: str) -> str:
-        from mediatasks.core import topology
-        from mediatasks.core.auth import ApiKeyStore
-        from mediatasks.core.nats_conn import connect
-
         nc = await connect(Settings(nats_url=self.nats_url), name="mediatasks-up")
         try:
             kv = await topology.ensure_kv(nc.jetstream(), topology.APIKEYS_BUCKET)

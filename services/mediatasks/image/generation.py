@@ -6,12 +6,7 @@ from mediatasks.core.errors import invalid_input
 from mediatasks.core.worker import JobContext, JobResult
 from mediatasks.providers.base import IMAGE_GENERATION
 from mediatasks.providers.contracts import ImageGenerationRequest
-from mediatasks.providers.jobs import (
-    check_provider_request,
-    pinned_provider,
-    registry_of,
-    run_provider_call,
-)
+from mediatasks.providers.jobs import check_provider_request, pinned_provider, run_provider_call
 from mediatasks.providers.operations import generate_image
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import image_pb2
@@ -50,13 +45,14 @@ def check_generation_request(request: image_pb2.GenerateImageRequest, providers:
     )
 
 
-async def generate(ctx: JobContext) -> JobResult:
-    request: image_pb2.GenerateImageRequest = ctx.input(image_pb2.GenerateImageRequest)
+async def generate(providers: ProviderRouter, ctx: JobContext) -> JobResult:
+    """The ``image_generation`` job (the service binds ``providers``)."""
+    request = ctx.input(image_pb2.GenerateImageRequest)
     wanted = _wanted(request)
     images = await run_provider_call(
         ctx,
         lambda call: generate_image(
-            registry_of(ctx),
+            providers,
             wanted,
             ctx=call,
             strategy=request.strategy or None,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mediatasks.core.jobs import fetch_input
-from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.core.worker import JobContext, JobResult, fetch_input
 from mediatasks.image.ops import operations_of
 from mediatasks.image.transforms import DEFAULT_QUALITY, transform_image
 from mediatasks.v1 import image_pb2
@@ -14,7 +13,8 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "i
 
 
 async def transform(ctx: JobContext) -> JobResult:
-    request: image_pb2.TransformImageRequest = ctx.input(image_pb2.TransformImageRequest)
+    """The ``image_transform`` job."""
+    request = ctx.input(image_pb2.TransformImageRequest)
     source = await fetch_input(ctx, request.image_url, "source")
     await ctx.progress(30, "transforming")
     data, content_type, width, height = await asyncio.to_thread(

@@ -1,15 +1,19 @@
 """The image service as the runtime runs it (``mediatasks serve image``)."""
 
+from __future__ import annotations
+
+from functools import partial
+
+from mediatasks.core.worker import JobHandler
+from mediatasks.image.generation import generate
 from mediatasks.image.handlers import transform
 from mediatasks.image.servicer import ImageServicer
-from mediatasks.media_service import MediaService
+from mediatasks.media_service import MediaParts, MediaService
 from mediatasks.v1 import image_pb2_grpc
 
 
-def _handlers(parts):
-    from mediatasks.image.generation import generate
-
-    return {"image_transform": transform, "image_generation": generate}
+def _handlers(parts: MediaParts) -> dict[str, JobHandler]:
+    return {"image_transform": transform, "image_generation": partial(generate, parts.providers)}
 
 
 SERVICE = MediaService(

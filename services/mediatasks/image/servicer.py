@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mediatasks.core.errors import invalid_input
+from mediatasks.image.generation import check_generation_request
 from mediatasks.image.ops import operations_of
 from mediatasks.media_service import MediaParts
 from mediatasks.v1 import image_pb2_grpc
@@ -16,12 +17,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         self.parts = parts
 
     async def GenerateImage(self, request, context):
-        from mediatasks.image.generation import check_generation_request
-
         provider = check_generation_request(request, self.parts.providers)
-        return await self.parts.submitter.submit(
-            "image_generation", request, context, provider=provider, model=request.model
-        )
+        return await self.parts.submitter.submit(request, context, provider=provider, model=request.model)
 
     async def TransformImage(self, request, context):
         await self.parts.submitter.check_input(request.image_url, field="image_url")
@@ -32,4 +29,4 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         if request.quality and not 1 <= request.quality <= 100:
             raise invalid_input("quality must be between 1 and 100", field="quality")
         operations_of(request)  # INVALID_INPUT for an unknown op or missing sizes
-        return await self.parts.submitter.submit("image_transform", request, context)
+        return await self.parts.submitter.submit(request, context)

@@ -24,8 +24,15 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, transient, unsupported_media
+
+if TYPE_CHECKING:
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
+    from av.stream import Stream
+    from av.video.stream import VideoStream
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +71,7 @@ _LOG_PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
 @lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
     """The path of the ffmpeg binary shipped in the ``imageio-ffmpeg`` wheel."""
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # lazy: imageio-ffmpeg comes with the optional `media` extra
 
     return imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -328,7 +335,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     instead of half-way through a job. A missing path raises ``INVALID_INPUT``.
     Blocking: call it from async code with ``asyncio.to_thread``.
     """
-    import av
+    import av  # lazy: PyAV (the optional `media` extra) loads FFmpeg's native libraries
 
     path = Path(path)
     if not path.is_file():
@@ -390,7 +397,7 @@ def _av_reason(exc: BaseException) -> str:
     return str(strerror or exc).split(":")[0]
 
 
-def _stream_seconds(stream: object | None) -> float | None:
+def _stream_seconds(stream: Stream | None) -> float | None:
     if stream is None:
         return None
     duration, time_base = getattr(stream, "duration", None), getattr(stream, "time_base", None)
@@ -399,10 +406,10 @@ def _stream_seconds(stream: object | None) -> float | None:
     return float(duration * time_base)
 
 
-def _check_index_within_file(container: object, size: int, name: str) -> None:
+def _check_index_within_file(container: InputContainer, size: int, name: str) -> None:
     """A container index that points past the end of the file means it was truncated
     (MP4 with ``faststart`` opens fine even when half of its data is missing)."""
-    for stream in container.streams:  # type: ignore[attr-defined]
+    for stream in container.streams:
         entries = stream.index_entries
         if not len(entries):
             continue
@@ -412,14 +419,16 @@ def _check_index_within_file(container: object, size: int, name: str) -> None:
             raise unsupported_media(f"{name} is truncated: its index needs {end} bytes but the file has {size}")
 
 
-def _first_frame_rotation(container: object, video: object, audio: object, name: str) -> int:
+def _first_frame_rotation(
+    container: InputContainer, video: VideoStream | None, audio: AudioStream | None, name: str
+) -> int:
     """Decode the first frame of the main stream (bounded) and return its display rotation
     in degrees, clockwise, 0/90/180/270."""
-    import av
+    import av  # lazy: PyAV (the optional `media` extra) loads FFmpeg's native libraries
 
     stream = video if video is not None else audio
     try:
-        for count, packet in enumerate(container.demux(stream)):  # type: ignore[attr-defined]
+        for count, packet in enumerate(container.demux(stream)):
             if count >= _PROBE_PACKET_BUDGET:
                 break
             for frame in packet.decode():

@@ -30,6 +30,7 @@ from pathlib import Path
 import grpc
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, unsupported_media
+from mediatasks.media.ffmpeg import probe
 from mediatasks.media.transcript import Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,6 @@ def check_input_file(path: str | Path) -> Path:
 async def check_audio_media(path: Path) -> None:
     """Refuse truncated or corrupt containers before decoding: ffmpeg would decode what a
     cut-off file still holds and the job would "succeed" with a partial transcript."""
-    from mediatasks.media.ffmpeg import probe
-
     info = await asyncio.to_thread(probe, path)
     if not info.has_audio:
         raise unsupported_media(f"{path.name} has no audio stream")
@@ -198,7 +197,7 @@ class PcmStream:
         self._stderr_task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> PcmStream:
-        import imageio_ffmpeg  # lazy: heavy import only where media is decoded
+        import imageio_ffmpeg  # lazy: imageio-ffmpeg comes with the optional `media` extra
 
         command = [
             imageio_ffmpeg.get_ffmpeg_exe(),

@@ -160,8 +160,9 @@ class Translator(Protocol):
 
 # --- video analysis ----------------------------------------------------------------------
 
-# The structured score every analyzer returns (the shape seed 000's clients read:
-# ``score``, ``creative_score``, ``detected_issues``), as a JSON schema vendors enforce.
+# The structured score every analyzer returns, as a JSON schema vendors enforce. Its
+# ``score``, ``creative_score`` and ``detected_issues`` fields keep the names existing
+# clients read, so those clients keep working.
 SCORE_CRITERIA = (
     "hook",
     "visual_quality",

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from mediatasks.core.jobs import stage_progress
-from mediatasks.core.worker import JobContext
+from mediatasks.core.worker import JobContext, stage_progress
 from mediatasks.providers.base import CallContext, Strategy
 from mediatasks.providers.router import ProviderRouter
 
@@ -42,13 +41,6 @@ def pinned_provider(name: str) -> str | None:
     return name.strip().lower() or None
 
 
-def registry_of(ctx: JobContext) -> ProviderRouter:
-    """The process's provider registry (the worker hands it to every job)."""
-    if not isinstance(ctx.providers, ProviderRouter):
-        raise RuntimeError("this worker was started without a provider registry")
-    return ctx.providers
-
-
 async def run_provider_call(
     ctx: JobContext,
     call: Callable[[CallContext], Awaitable[T]],
@@ -65,4 +57,4 @@ async def run_provider_call(
     try:
         return await call(call_context)
     finally:
-        ctx.cancel_confirmed = bool(call_context.cancel_confirmed)
+        ctx.confirm_cancel(bool(call_context.cancel_confirmed))

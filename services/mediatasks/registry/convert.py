@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import overload
 
 from google.protobuf import any_pb2, timestamp_pb2
 
 from mediatasks.v1 import common_pb2, tasks_pb2
 
-Status = tasks_pb2.Task.Status
 QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 ACTIVE = frozenset({QUEUED, PROCESSING})
@@ -25,6 +25,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@overload
+def timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp: ...
+@overload
+def timestamp(value: None) -> None: ...
 def timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
@@ -42,7 +46,7 @@ def task_to_proto(row, *, include_input: bool = True) -> tasks_pb2.Task:
     task = tasks_pb2.Task(
         task_id=str(row.id),
         task_type=row.task_type,
-        status=Status.Value(row.status),
+        status=row.status,  # the enum's name, as stored
         progress=row.progress,
         stage=row.stage,
         priority=row.priority,

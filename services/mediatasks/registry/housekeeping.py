@@ -92,7 +92,7 @@ class Housekeeper:
             ).all()
             if not rows:
                 return 0, []
-            artifact_ids = []
+            artifact_ids: list[str] = []
             for row in rows:
                 # A cache hit points at another task's artifacts: those go with that task.
                 if row.output and not row.cache_hit:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    Table,
     Text,
     Uuid,
     text,
@@ -25,7 +27,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every model maps a plain table (none maps a join or a select), so ``Model.__table__``
+    # can be handed to insert(), update() and delete() as the Table it is.
+    __table__: ClassVar[Table]
 
 
 class TaskRow(Base):

@@ -10,7 +10,10 @@ import time
 
 import grpc
 from google.protobuf import json_format
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.kv import KeyValue
+from sqlalchemy import text
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
@@ -49,9 +52,9 @@ def _require_internal(principal: Principal) -> None:
 class LiveWorkers:
     """Which task types have a live worker, from the workers KV bucket (cached briefly)."""
 
-    def __init__(self, js) -> None:
+    def __init__(self, js: JetStreamContext) -> None:
         self.js = js
-        self._kv = None
+        self._kv: KeyValue | None = None
         self._cached_at = 0.0
         self._counts: dict[str, int] = {}
 
@@ -356,8 +359,6 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         return response
 
     async def GetHealth(self, request, context):
-        from sqlalchemy import text
-
         health = tasks_pb2.Health(status="ok", version="0.1.0")
         try:
             async with self.store.engine.connect() as conn:

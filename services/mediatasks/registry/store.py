@@ -8,15 +8,18 @@ task's current one is refused with ``STALE_ATTEMPT``.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -444,7 +447,7 @@ class TaskStore:
             response.next_page_token = encode_token(getattr(last, column_name), last.id, request.sort)
         return response
 
-    async def logs(self, task_id: str, owner: str | None, limit: int) -> list:
+    async def logs(self, task_id: str, owner: str | None, limit: int) -> Sequence[Row[Any]]:
         row = await self.get_row(task_id, owner)
         async with self.engine.connect() as conn:
             return (
@@ -533,7 +536,8 @@ class TaskStore:
             )
         return task
 
-    async def delete(self, task_id: str, owner: str | None) -> tuple[tasks_pb2.Task, list[str]]:
+    # ``builtins.list``: in this class ``list`` names the method above.
+    async def delete(self, task_id: str, owner: str | None) -> tuple[tasks_pb2.Task, builtins.list[str]]:
         """Delete a finished task; returns it and the artifact ids to remove."""
         async with self.engine.begin() as conn:
             row = await self._load(conn, parse_task_id(task_id), lock=True)
@@ -595,7 +599,7 @@ class TaskStore:
                     )
                     .returning(TASKS)
                 )
-            ).first()
+            ).one()
             task = task_to_proto(updated)
             await self._emit(conn, [_event_row(_event_task(task), "task.started", now)])
         return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
@@ -680,7 +684,7 @@ class TaskStore:
                     )
                     .returning(TASKS)
                 )
-            ).first()
+            ).one()  # the row is locked by _fenced_row, so the update returns it
             if row.cache_key:
                 await conn.execute(
                     pg_insert(CACHE)
@@ -718,7 +722,7 @@ class TaskStore:
                     raise task_not_found(request.task_id)
                 if row.status in TERMINAL:
                     return tasks_pb2.FailTaskResponse(task=task_to_proto(row))
-                values = {"dead_lettered_at": now}
+                values: dict[str, Any] = {"dead_lettered_at": now}
                 requeue = False
             elif request.error.reason == "CANCELLED":
                 row = await self._load(conn, parse_task_id(request.task_id), lock=True)
@@ -848,8 +852,8 @@ class TaskStore:
         self._mean_cache[task_type] = (now, float(value or 0.0))
         return float(value or 0.0)
 
-    async def dead_letters(self, owner: str | None, task_type: str, limit: int) -> list:
-        filters = [TASKS.c.dead_lettered_at.isnot(None)]
+    async def dead_letters(self, owner: str | None, task_type: str, limit: int) -> Sequence[Row[Any]]:
+        filters: list[ColumnElement[bool]] = [TASKS.c.dead_lettered_at.isnot(None)]
         if owner is not None:
             filters.append(TASKS.c.owner == owner)
         if task_type:

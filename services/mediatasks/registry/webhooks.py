@@ -30,9 +30,9 @@ Signatures
     "id.timestamp.body">``. The HMAC key: a secret of the form ``whsec_<base64>`` (the
     Standard Webhooks secret format) is base64-decoded and the bytes are the key, so
     existing verifier libraries work with it; any other secret is used as its UTF-8 bytes
-    (what those libraries do only if given the raw key). The seeds' ``X-Webhook-Signature:
-    sha256=<hex HMAC-SHA256 of the body>`` is keyed with the UTF-8 bytes of the secret
-    exactly as given, because that is how the seeds' verifier computes it.
+    (what those libraries do only if given the raw key). ``X-Webhook-Signature:
+    sha256=<hex HMAC-SHA256 of the body>`` is sent as well, keyed with the UTF-8 bytes of
+    the secret exactly as given, so that clients which verify that header keep working.
     A task without a secret gets unsigned deliveries (``webhook-id`` and
     ``webhook-timestamp`` only): a per-process default key would be a secret nobody can
     verify with, and different on every replica.
@@ -144,8 +144,9 @@ def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) ->
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def seed_signature(secret: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256 of the body>`` keyed with the secret's UTF-8 bytes."""
+def legacy_signature(secret: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of the body>`` keyed with the secret's UTF-8 bytes: the
+    ``X-Webhook-Signature`` that receivers verifying it expect."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
@@ -159,7 +160,7 @@ def delivery_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> d
     }
     if secret:
         headers["webhook-signature"] = standard_signature(secret, msg_id, timestamp, body)
-        headers["x-webhook-signature"] = seed_signature(secret, body)
+        headers["x-webhook-signature"] = legacy_signature(secret, body)
     return headers
 
 
@@ -187,7 +188,8 @@ def _task_dict(task: tasks_pb2.Task) -> dict:
 
 
 def build_payload(event: tasks_pb2.TaskEvent) -> bytes:
-    """The JSON body of an event's webhook: the seeds' shape plus the whole task.
+    """The JSON body of an event's webhook: the fields existing receivers parse, plus the
+    whole task.
 
     ``{"event_type", "event_id", "task_id", "timestamp", "data": {"status", "type",
     "progress" (0-100), "stage", "attempt", "output_data" | "error", ...}, "user_id",
@@ -738,7 +740,7 @@ class WebhookDispatcher:
                     )
                     .returning(DELIVERIES)
                 )
-            ).first()
+            ).one()  # the delivery is locked in this transaction, so the update returns it
         log.info("webhook %s redelivery requested (series %d)", key, row.series)
         self.kick()
         return _delivery_proto(row)

@@ -16,7 +16,8 @@ where free recognition would misread it. The strategy degrades gracefully:
 
 Words missing from the pronunciation dictionary are aligned as generic speech
 (``[SPEECH]``); numbers up to 999,999 are spelled out. :func:`paragraphs` then groups
-aligned cues into paragraphs at pauses, the result shape of seed 003.
+aligned cues into paragraphs at pauses (``start``, ``end``, ``text`` and the cues), the
+shape existing clients of aligned transcripts read.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediatasks.core.jobs import fetch_input, percent_progress
-from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.core.worker import JobContext, JobResult, fetch_input, percent_progress
 from mediatasks.media import sphinx
 from mediatasks.media.cues import Cue, content_type, cues_from_text, cues_from_words, normalize_format, parse, render
+from mediatasks.providers.router import ProviderRouter
 from mediatasks.subtitle import align
 from mediatasks.subtitle.rules import rules_of
 from mediatasks.subtitle.translation import target_language, translate_job_cues, translate_paragraphs
@@ -24,15 +24,18 @@ def _subtitle_text(path: Path) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-async def generate_subtitles(ctx: JobContext) -> JobResult:
-    request: subtitle_pb2.GenerateSubtitlesRequest = ctx.input(subtitle_pb2.GenerateSubtitlesRequest)
+async def generate_subtitles(providers: ProviderRouter, ctx: JobContext) -> JobResult:
+    """The ``subtitle_generation`` job; ``providers`` (bound by the service) translates."""
+    request = ctx.input(subtitle_pb2.GenerateSubtitlesRequest)
     fmt = normalize_format(request.format or "srt")
     rules = rules_of(request)
     timeout = ctx.settings.job_timeout_seconds
     result = subtitle_pb2.SubtitleResult(format=fmt, language=(request.source_language or "en").lower())
 
     if request.media_url and (request.subtitles_url or request.text):
-        # Alignment (seed 003): the given subtitle text, timed by the speech in the media.
+        # Alignment: the text is already right (a script, a hand-made file), only its
+        # timing is not, so the speech in the media times the given words rather than
+        # a transcript replacing them.
         media = await fetch_input(ctx, request.media_url, "media")
         if request.subtitles_url:
             source = await fetch_input(ctx, request.subtitles_url, "source_subtitles")
@@ -68,7 +71,7 @@ async def generate_subtitles(ctx: JobContext) -> JobResult:
     provider, model, cost = "local", "", 0.0
     target = target_language(request)
     if target:
-        translated = await translate_job_cues(ctx, request, cues, rules)
+        translated = await translate_job_cues(providers, ctx, request, cues, rules)
         translate_paragraphs(result.paragraphs, cues, translated.cues)
         cues = translated.cues
         result.language = target

@@ -36,4 +36,4 @@ class SubtitleServicer(subtitle_pb2_grpc.SubtitleServiceServicer):
         provider = check_translation_request(request, self.parts.providers)
         await self.parts.submitter.check_input(request.media_url, field="media_url", required=False)
         await self.parts.submitter.check_input(request.subtitles_url, field="subtitles_url", required=False)
-        return await self.parts.submitter.submit("subtitle_generation", request, context, provider=provider)
+        return await self.parts.submitter.submit(request, context, provider=provider)

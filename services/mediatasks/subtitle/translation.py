@@ -19,12 +19,7 @@ from mediatasks.core.worker import JobContext
 from mediatasks.media.cues import Cue, CueRules
 from mediatasks.providers.base import TRANSLATION, CallContext, normalize_language
 from mediatasks.providers.contracts import TranslationRequest
-from mediatasks.providers.jobs import (
-    check_provider_request,
-    pinned_provider,
-    registry_of,
-    run_provider_call,
-)
+from mediatasks.providers.jobs import check_provider_request, pinned_provider, run_provider_call
 from mediatasks.providers.operations import translate
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import subtitle_pb2
@@ -101,6 +96,7 @@ async def translate_cues(
 
 
 async def translate_job_cues(
+    providers: ProviderRouter,
     ctx: JobContext,
     request: subtitle_pb2.GenerateSubtitlesRequest,
     cues: Sequence[Cue],
@@ -114,7 +110,7 @@ async def translate_job_cues(
     return await run_provider_call(
         ctx,
         lambda call: translate_cues(
-            registry_of(ctx),
+            providers,
             cues,
             target,
             source=request.source_language or None,

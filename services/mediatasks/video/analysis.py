@@ -1,7 +1,7 @@
 """Local video analysis: facts, aspect ratio, key frames, loudness, transcript, safe zone.
 
 :func:`analyze_video` probes the file once, then runs the independent steps at the same
-time (seed ``000``, "Processamento Paralelo"): key-frame extraction, loudness
+time, so an analysis takes about as long as its slowest step: key-frame extraction, loudness
 measurement, audio extraction + transcription, and the subtitle safe-zone check. If one
 step fails the others are cancelled (their ffmpeg processes killed) and the error is
 raised. The result is a JSON-serialisable dict (no ``inf``/``NaN``).
@@ -376,12 +376,12 @@ async def _gather_or_cancel(steps: dict[str, Coroutine[Any, Any, Any]]) -> dict[
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
         raise
-    failed = [task for task in done if not task.cancelled() and task.exception() is not None]
-    if failed:
+    failures = [error for task in done if not task.cancelled() and (error := task.exception()) is not None]
+    if failures:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        raise failed[0].exception()  # type: ignore[misc]
+        raise failures[0]
     return {name: task.result() for name, task in tasks.items()}
 
 
@@ -393,7 +393,7 @@ class _CombinedProgress:
         self._weights = weights
         self._done = dict.fromkeys(weights, 0.0)
 
-    def for_step(self, name: str) -> ProgressCallback:
+    def for_step(self, name: str) -> Callable[[float, str], Awaitable[None]]:
         async def update(percent: float, _stage: str) -> None:
             self._done[name] = percent
             total = sum(self._weights.values())

@@ -28,12 +28,7 @@ from mediatasks.providers.contracts import (
     VideoGenerationRequest,
     VideoGenerator,
 )
-from mediatasks.providers.jobs import (
-    check_provider_request,
-    pinned_provider,
-    registry_of,
-    run_provider_call,
-)
+from mediatasks.providers.jobs import check_provider_request, pinned_provider, run_provider_call
 from mediatasks.providers.operations import analyze_video
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import video_pb2
@@ -137,13 +132,14 @@ async def generate_fitted_video(
     return await registry.run(VIDEO_GENERATION, call, strategy, ctx=ctx, only=only)
 
 
-async def generate(ctx: JobContext) -> JobResult:
-    request: video_pb2.GenerateVideoRequest = ctx.input(video_pb2.GenerateVideoRequest)
+async def generate(providers: ProviderRouter, ctx: JobContext) -> JobResult:
+    """The ``video_generation`` job (the service binds ``providers``)."""
+    request = ctx.input(video_pb2.GenerateVideoRequest)
     wanted = _wanted(request)
     video = await run_provider_call(
         ctx,
         lambda call: generate_fitted_video(
-            registry_of(ctx),
+            providers,
             wanted,
             ctx=call,
             strategy=request.strategy or None,
@@ -180,14 +176,16 @@ class LlmScore:
     cost_usd: float
 
 
-async def llm_score(ctx: JobContext, request: video_pb2.AnalyzeVideoRequest, video: Path) -> LlmScore:
+async def llm_score(
+    providers: ProviderRouter, ctx: JobContext, request: video_pb2.AnalyzeVideoRequest, video: Path
+) -> LlmScore:
     """The structured LLM score of ``video`` (the ``llm_score`` part of an analysis)."""
     prompt = DEFAULT_ANALYSIS_PROMPT + (f"\n\n{request.prompt}" if request.prompt else "")
     wanted = VideoAnalysisRequest(video_path=str(video), prompt=prompt)
     outcome = await run_provider_call(
         ctx,
         lambda call: analyze_video(
-            registry_of(ctx),
+            providers,
             wanted,
             ctx=call,
             strategy=request.strategy or None,

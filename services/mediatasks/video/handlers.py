@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import cast
 
 from google.protobuf import json_format
 
-from mediatasks.core.jobs import fetch_input, stage_progress, store_output
-from mediatasks.core.worker import JobContext, JobResult
+from mediatasks.core.worker import JobContext, JobResult, fetch_input, stage_progress, store_output
+from mediatasks.media import sphinx
 from mediatasks.media.ffmpeg import MediaInfo
+from mediatasks.media.transcript import Transcript
+from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import common_pb2, video_pb2
 from mediatasks.video.analysis import analyze_video
-from mediatasks.video.operations import add_audio, burn_captions, images_to_video
+from mediatasks.video.generation import llm_score
+from mediatasks.video.operations import AudioFitMode, add_audio, burn_captions, images_to_video
 from mediatasks.video.styles import caption_style_of
 
 
@@ -32,7 +36,8 @@ def _output_name(requested: str, default: str) -> str:
 
 
 async def caption(ctx: JobContext) -> JobResult:
-    request: video_pb2.BurnCaptionsRequest = ctx.input(video_pb2.BurnCaptionsRequest)
+    """The ``video_caption`` job."""
+    request = ctx.input(video_pb2.BurnCaptionsRequest)
     video = await fetch_input(ctx, request.video_url, "input_video")
     if request.subtitles:
         subtitles = ctx.workdir / "captions.txt"
@@ -59,7 +64,8 @@ async def caption(ctx: JobContext) -> JobResult:
 
 
 async def slideshow(ctx: JobContext) -> JobResult:
-    request: video_pb2.ImagesToVideoRequest = ctx.input(video_pb2.ImagesToVideoRequest)
+    """The ``video_img2vid`` job."""
+    request = ctx.input(video_pb2.ImagesToVideoRequest)
     items = []
     for index, image in enumerate(request.images):
         path = await fetch_input(ctx, image.image_url, f"image_{index:04d}", percent=5 * index / len(request.images))
@@ -82,7 +88,8 @@ async def slideshow(ctx: JobContext) -> JobResult:
 
 
 async def mux_audio(ctx: JobContext) -> JobResult:
-    request: video_pb2.AddAudioRequest = ctx.input(video_pb2.AddAudioRequest)
+    """The ``video_add_audio`` job."""
+    request = ctx.input(video_pb2.AddAudioRequest)
     video = await fetch_input(ctx, request.video_url, "input_video")
     audio = await fetch_input(ctx, request.audio_url, "input_audio", percent=4)
     out = ctx.workdir / "output.mp4"
@@ -90,7 +97,7 @@ async def mux_audio(ctx: JobContext) -> JobResult:
         video,
         audio,
         out,
-        mode=(request.mode or "pad").lower(),
+        mode=cast(AudioFitMode, (request.mode or "pad").lower()),  # add_audio refuses other values
         replace=not request.keep_original_audio,
         volume=request.volume or 1.0,
         on_progress=stage_progress(ctx, 5, 95),
@@ -102,14 +109,13 @@ async def mux_audio(ctx: JobContext) -> JobResult:
     return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
 
 
-async def analyze(ctx: JobContext) -> JobResult:
-    from mediatasks.media import sphinx
-
-    request: video_pb2.AnalyzeVideoRequest = ctx.input(video_pb2.AnalyzeVideoRequest)
+async def analyze(providers: ProviderRouter, ctx: JobContext) -> JobResult:
+    """The ``video_analysis`` job; ``providers`` (bound by the service) runs its LLM score."""
+    request = ctx.input(video_pb2.AnalyzeVideoRequest)
     video = await fetch_input(ctx, request.video_url, "input_video")
     subtitles = await fetch_input(ctx, request.subtitles_url, "subtitles", percent=3) if request.subtitles_url else None
 
-    async def transcribe(wav: Path):
+    async def transcribe(wav: Path) -> Transcript:
         return await sphinx.transcribe(wav, timeout=ctx.settings.job_timeout_seconds)
 
     local = analyze_video(
@@ -124,10 +130,10 @@ async def analyze(ctx: JobContext) -> JobResult:
     )
     provider, model, cost = "local", "", 0.0
     if request.llm_score:
-        # The LLM score runs beside the local steps (seed 000: upload in parallel).
-        from mediatasks.video.generation import llm_score
-
-        report, scored = await asyncio.gather(local, llm_score(ctx, request, video))
+        # The LLM score is a vendor round trip of its own (upload, then wait for the
+        # model), independent of the local steps: running both at once makes the job
+        # as long as the slower one instead of their sum.
+        report, scored = await asyncio.gather(local, llm_score(providers, ctx, request, video))
         report["llm_score"] = scored.score
         provider, model, cost = scored.provider, scored.model, scored.cost_usd
     else:

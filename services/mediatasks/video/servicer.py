@@ -8,6 +8,7 @@ from mediatasks.core.errors import invalid_input
 from mediatasks.media_service import MediaParts
 from mediatasks.v1 import video_pb2_grpc
 from mediatasks.video.analysis import parse_ratio
+from mediatasks.video.generation import check_generation_request, check_llm_score_request
 from mediatasks.video.operations import parse_color
 from mediatasks.video.styles import caption_style_of
 
@@ -53,12 +54,8 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
         self.parts = parts
 
     async def GenerateVideo(self, request, context):
-        from mediatasks.video.generation import check_generation_request
-
         provider = check_generation_request(request, self.parts.providers)
-        return await self.parts.submitter.submit(
-            "video_generation", request, context, provider=provider, model=request.model
-        )
+        return await self.parts.submitter.submit(request, context, provider=provider, model=request.model)
 
     async def BurnCaptions(self, request, context):
         await self.parts.submitter.check_input(request.video_url, field="video_url")
@@ -68,7 +65,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
             _check_inline_subtitles(request.subtitles)
         await self.parts.submitter.check_input(request.subtitles_url, field="subtitles_url", required=False)
         caption_style_of(request.style).validate()
-        return await self.parts.submitter.submit("video_caption", request, context)
+        return await self.parts.submitter.submit(request, context)
 
     async def ImagesToVideo(self, request, context):
         if not 1 <= len(request.images) <= MAX_SLIDES:
@@ -86,7 +83,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
                     field="images",
                 )
             await self.parts.submitter.check_input(image.image_url, field=f"images[{index}].image_url")
-        return await self.parts.submitter.submit("video_img2vid", request, context)
+        return await self.parts.submitter.submit(request, context)
 
     async def AddAudio(self, request, context):
         await self.parts.submitter.check_input(request.video_url, field="video_url")
@@ -95,7 +92,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
             raise invalid_input("mode must be pad, trim or loop", field="mode")
         if request.volume and not 0 < request.volume <= 10:
             raise invalid_input("volume must be > 0 and <= 10", field="volume")
-        return await self.parts.submitter.submit("video_add_audio", request, context)
+        return await self.parts.submitter.submit(request, context)
 
     async def AnalyzeVideo(self, request, context):
         await self.parts.submitter.check_input(request.video_url, field="video_url")
@@ -106,7 +103,5 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
             raise invalid_input("frame_count must be between 1 and 20", field="frame_count")
         provider = ""
         if request.llm_score:
-            from mediatasks.video.generation import check_llm_score_request
-
             provider = check_llm_score_request(request, self.parts.providers)
-        return await self.parts.submitter.submit("video_analysis", request, context, provider=provider)
+        return await self.parts.submitter.submit(request, context, provider=provider)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from mediatasks.v1 import video_pb2
-from mediatasks.video.operations import CaptionStyle
+from mediatasks.video.operations import CaptionPosition, CaptionStyle
 
 
 def caption_style_of(style: video_pb2.CaptionStyle) -> CaptionStyle:
@@ -16,6 +18,7 @@ def caption_style_of(style: video_pb2.CaptionStyle) -> CaptionStyle:
         outline_color=style.outline_color or defaults.outline_color,
         outline=style.outline or defaults.outline,
         bold=style.bold,
-        position=(style.position or defaults.position).lower(),
+        # CaptionStyle refuses a position outside the Literal with INVALID_ARGUMENT.
+        position=cast(CaptionPosition, (style.position or defaults.position).lower()),
         margin_v=style.margin_v or None,
     )

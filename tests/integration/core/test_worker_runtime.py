@@ -81,7 +81,7 @@ async def test_highest_priority_first(harness):
     order: list[str] = []
 
     async def record(ctx: JobContext) -> JobResult:
-        order.append(ctx.task.priority)
+        order.append(ctx.priority)
         return done(ctx)
 
     # Queued before any worker of this type exists, so the worker sees all of them at once.
@@ -118,7 +118,7 @@ async def test_cancel_stops_the_running_handler(harness):
         try:
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
-            ctx.cancel_confirmed = True
+            ctx.confirm_cancel(True)
             stopped.set()
             raise
         return done(ctx)

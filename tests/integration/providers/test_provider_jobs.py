@@ -10,11 +10,13 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 
 import grpc
 import nats
 import pytest
 from mediatasks.core import topology
+from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.settings import Settings
 from mediatasks.media.cues import Cue, CueRules
@@ -28,8 +30,10 @@ from mediatasks.providers.vendors.gemini_provider import GeminiProvider
 from mediatasks.providers.vendors.openai_provider import OpenAIProvider
 from mediatasks.providers.vendors.pocketsphinx_provider import PocketSphinxProvider
 from mediatasks.providers.vendors.stability_provider import StabilityProvider
+from mediatasks.subtitle.handlers import generate_subtitles
 from mediatasks.subtitle.translation import check_translation_request, rewrap, translate_cues
 from mediatasks.testing.fake_vendors import FakeVendors, running_fakes, settings_from_env
+from mediatasks.testing.jobs import JobEnvironment
 from mediatasks.v1 import subtitle_pb2, tasks_pb2, tasks_pb2_grpc, video_pb2
 from mediatasks.video.generation import check_generation_request, fit_length, generate_fitted_video
 
@@ -223,6 +227,25 @@ async def test_translated_cues_keep_their_times(fakes):
     ]
     assert fakes.openai.count("chat") == 1
     assert [c.text for c in cues][0] == "Call me back\nwhen you can."  # inputs untouched
+
+
+async def test_a_subtitle_job_translates_through_the_router_its_service_binds(fakes, nats_url):
+    settings = settings_for(fakes, "openai", nats_url=nats_url)
+    registry = registry_for(settings)
+    nc = await nats.connect(nats_url)
+    env = JobEnvironment(settings, ArtifactStore(nc.jetstream(), settings), owner=f"tr-{uuid.uuid4().hex[:6]}")
+    request = subtitle_pb2.GenerateSubtitlesRequest(text="See you there.", target_language="es")
+    try:
+        done = await asyncio.wait_for(env.run(partial(generate_subtitles, registry), request), timeout=30)
+    finally:
+        await registry.aclose()
+        await nc.close()
+    result = done.result
+    assert isinstance(result, subtitle_pb2.SubtitleResult)
+    assert (done.provider, result.language) == ("openai", "es") and done.cost_usd > 0
+    assert "[es] See you there." in result.content
+    assert fakes.openai.count("chat") == 1
+    assert env.cancel_confirmed is False  # run_provider_call records the call's answer
 
 
 # --- provider status ---------------------------------------------------------------------

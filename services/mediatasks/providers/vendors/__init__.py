@@ -13,6 +13,7 @@ from mediatasks.providers.base import Provider
 def default_providers(settings: Settings) -> list[Provider]:
     """Every provider the project ships, configured or not (the router only picks
     configured ones, and its snapshot shows the others with the variables to set)."""
+    # lazy: each adapter imports its vendor's SDK, which only a routing process should pay for
     from mediatasks.providers.vendors.assemblyai_provider import AssemblyAIProvider
     from mediatasks.providers.vendors.gemini_provider import GeminiProvider
     from mediatasks.providers.vendors.openai_provider import OpenAIProvider

@@ -6,8 +6,14 @@ import io
 import logging
 import mimetypes
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediatasks.core.errors import invalid_input, unsupported_media
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ def extract_jpeg_frames(path: str, count: int = 4, max_side: int = 512) -> list[
     if not source.is_file():
         raise invalid_input(f"video file not found: {source.name}")
     try:
-        with av.open(str(source)) as container:
+        with av.open(str(source), mode="r") as container:
             if not container.streams.video:
                 raise unsupported_media(f"{source.name} has no video stream")
             stream = container.streams.video[0]
@@ -68,19 +74,18 @@ def extract_jpeg_frames(path: str, count: int = 4, max_side: int = 512) -> list[
     return frames
 
 
-def _duration_seconds(container: object, stream: object) -> float:
-    duration = getattr(container, "duration", None)
-    if duration:
-        return float(duration) / 1_000_000  # av.time_base
-    if getattr(stream, "duration", None) and getattr(stream, "time_base", None):
-        return float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
+def _duration_seconds(container: InputContainer, stream: VideoStream) -> float:
+    if container.duration:
+        return float(container.duration) / 1_000_000  # av.time_base
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
     return 0.0
 
 
-def _frame_at(container: object, stream: object, seconds: float) -> object | None:
-    offset = int(seconds / float(stream.time_base)) if stream.time_base else 0  # type: ignore[attr-defined]
-    container.seek(offset, stream=stream, any_frame=False, backward=True)  # type: ignore[attr-defined]
-    for frame in container.decode(stream):  # type: ignore[attr-defined]
+def _frame_at(container: InputContainer, stream: VideoStream, seconds: float) -> VideoFrame | None:
+    offset = int(seconds / float(stream.time_base)) if stream.time_base else 0
+    container.seek(offset, stream=stream, any_frame=False, backward=True)
+    for frame in container.decode(stream):
         if frame.time is None or frame.time >= seconds - 0.05:
             return frame
     return None

@@ -30,7 +30,7 @@ import logging
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httplib2
 import httpx
@@ -154,7 +154,9 @@ class _FileClient(genai_client.FileServiceClient):
         super().__init__(*args, **kwargs)
 
     def _setup_discovery_api(self, metadata: Any = ()) -> None:
-        api_key = self._client_options.api_key
+        # The SDK's __init__ turns a dict or None into ClientOptions; the attribute keeps its
+        # declared union type.
+        api_key = cast(client_options_lib.ClientOptions, self._client_options).api_key
         http = httplib2.Http(timeout=self._upload_timeout)
         try:
             response, content = http.request(
@@ -474,7 +476,8 @@ def _json_config(schema: dict[str, Any]) -> protos.GenerationConfig:
 def to_schema(schema: dict[str, Any]) -> protos.Schema:
     """A JSON schema (the subset the contracts use) as Gemini's ``Schema`` proto."""
     kind = schema.get("type", "string").upper()
-    out = protos.Schema(type_=protos.Type[kind])
+    # proto-plus is untyped, so mypy cannot tell that Type is an Enum indexed by name.
+    out = protos.Schema(type_=protos.Type[kind])  # type: ignore[misc]
     if schema.get("description"):
         out.description = schema["description"]
     if schema.get("enum"):
@@ -610,8 +613,10 @@ def _google_status(error: google_exceptions.GoogleAPICallError) -> str | None:
     if error.grpc_status_code is not None:
         return str(error.grpc_status_code.name)
     response = getattr(error, "response", None)
+    if response is None:
+        return None
     try:
-        return str(response.json()["error"]["status"])  # type: ignore[union-attr]
+        return str(response.json()["error"]["status"])
     except (AttributeError, ValueError, KeyError, TypeError):
         return None
 

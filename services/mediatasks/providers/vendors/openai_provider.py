@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
 
 from mediatasks.core.errors import MediaTasksError, invalid_input
 from mediatasks.core.settings import Settings
@@ -346,7 +348,7 @@ class OpenAIProvider(Provider):
             text += "\n\nVideo facts: " + json.dumps(request.context, ensure_ascii=False)
         if request.transcript:
             text += "\n\nTranscript of the audio:\n" + request.transcript
-        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        content: list[ChatCompletionContentPartParam] = [{"type": "text", "text": text}]
         for frame in frames:
             data_url = "data:image/jpeg;base64," + base64.b64encode(frame).decode("ascii")
             content.append({"type": "image_url", "image_url": {"url": data_url, "detail": "low"}})
@@ -369,26 +371,25 @@ class OpenAIProvider(Provider):
         model: str,
         *,
         system: str,
-        user: list[dict[str, Any]],
+        user: list[ChatCompletionContentPartParam],
         schema_name: str,
         schema: dict[str, Any],
         seconds: float,
         ctx: CallContext | None,
     ) -> tuple[dict[str, Any], float]:
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
+        response_format: ResponseFormatJSONSchema = {
+            "type": "json_schema",
+            "json_schema": {"name": schema_name, "strict": True, "schema": schema},
+        }
         response = await guarded(
             NAME,
             seconds,
             self.client.chat.completions.create(
-                model=model,
-                messages=[
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": user},  # type: ignore[typeddict-item]
-                ],
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": schema_name, "strict": True, "schema": schema},
-                },
-                timeout=seconds,
+                model=model, messages=messages, response_format=response_format, timeout=seconds
             ),
             self._map,
             ctx=ctx,
@@ -442,7 +443,7 @@ class OpenAIProvider(Provider):
                 model=model,
                 seconds=seconds,
                 size=size,
-                timeout=30.0,  # type: ignore[arg-type]
+                timeout=30.0,
             )
             job["id"] = ctx.vendor_job_id = video.id
             while video.status in ("queued", "in_progress"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -30,7 +31,8 @@ class RecordedCall:
     route: str
     method: str
     path: str
-    headers: dict[str, str]
+    # HTTP headers, or gRPC metadata (whose "-bin" keys carry bytes).
+    headers: Mapping[str, str | bytes]
     json: object | None = None
     fields: dict[str, str] = field(default_factory=dict)
     body_bytes: int = 0

@@ -101,8 +101,9 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, list[FormPart]]
         if not name:
             continue
         name = str(name).removesuffix("[]")
-        payload = part.get_payload(decode=True) or b""
-        parts.setdefault(name, []).append(FormPart(name, payload, part.get_filename(), part.get_content_type()))
+        payload = part.get_payload(decode=True)  # bytes, or None for a nested multipart part
+        data = payload if isinstance(payload, bytes) else b""
+        parts.setdefault(name, []).append(FormPart(name, data, part.get_filename(), part.get_content_type()))
     return parts
 
 
@@ -227,6 +228,7 @@ class FakeHTTPVendor(ScriptedFake):
                 self.script.record_abort(name)
                 handler.close_connection = True
                 return
+        response: Response | None
         if fault is not None and fault.status:
             response = self.error_response(fault, request)
         else:
@@ -272,7 +274,7 @@ class FakeHTTPVendor(ScriptedFake):
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = handler.rfile.readline(1024)
             size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)

@@ -26,7 +26,7 @@ def color_for(text: str) -> tuple[int, int, int]:
 @functools.lru_cache(maxsize=64)
 def image_bytes(width: int, height: int, color: tuple[int, int, int] = (40, 120, 200), fmt: str = "png") -> bytes:
     """A solid-colour image encoded as ``fmt`` (png, jpeg, webp)."""
-    from PIL import Image
+    from PIL import Image  # lazy: Pillow comes with the optional `media` extra
 
     image = Image.new("RGB", (max(1, width), max(1, height)), color)
     buffer = io.BytesIO()
@@ -37,7 +37,7 @@ def image_bytes(width: int, height: int, color: tuple[int, int, int] = (40, 120,
 @functools.lru_cache(maxsize=16)
 def mp4_bytes(width: int, height: int, seconds: float) -> bytes:
     """An H.264 MP4 test pattern of ``seconds`` at a tenth of ``width`` x ``height``."""
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # lazy: imageio-ffmpeg comes with the optional `media` extra
 
     w = max(16, (width // VIDEO_SCALE) // 2 * 2)
     h = max(16, (height // VIDEO_SCALE) // 2 * 2)
@@ -61,9 +61,9 @@ def mp4_bytes(width: int, height: int, seconds: float) -> bytes:
 def media_duration(data: bytes, default: float = 3.0) -> float:
     """The duration of encoded audio/video bytes (PyAV), or ``default`` when unknown."""
     try:
-        import av
+        import av  # lazy: PyAV (the optional `media` extra) loads FFmpeg's native libraries
 
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), mode="r") as container:
             if container.duration:
                 return float(container.duration) / 1_000_000
             for stream in container.streams:

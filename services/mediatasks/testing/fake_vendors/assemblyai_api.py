@@ -123,7 +123,7 @@ class FakeAssemblyAI(FakeHTTPVendor):
         timed = spread_words(self.transcript_text, duration)
         speakers = bool(record.get("speaker_labels"))
         half = max(1, len(timed) // 2)
-        words = [
+        words: list[dict[str, Any]] = [
             {
                 "text": text,
                 "start": int(start * 1000),

@@ -1,4 +1,4 @@
-"""Helpers job handlers share: fetching inputs, progress bridges, storing outputs."""
+"""Steps most job handlers share: fetching inputs, bridging progress, storing outputs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from mediatasks.core.inputs import fetch_to
-from mediatasks.core.worker import JobContext
+from mediatasks.core.worker.context import JobContext
 from mediatasks.v1 import common_pb2
 
 
 async def fetch_input(ctx: JobContext, ref: str, name: str, *, percent: float = 2.0) -> Path:
-    """Download an input (URL or artifact id) into the job's work directory."""
+    """Download an input (URL or artifact id) into the job's work directory as ``name``."""
     await ctx.progress(percent, "downloading")
     return await fetch_to(ref, ctx.workdir / name, ctx.settings, ctx.artifacts, ctx.owner)
 
@@ -36,5 +36,6 @@ def percent_progress(ctx: JobContext, low: float, high: float, stage: str) -> Ca
 
 
 async def store_output(ctx: JobContext, path: Path, *, role: str, filename: str | None = None) -> common_pb2.Artifact:
+    """Upload a finished output file as an artifact of the task's owner."""
     await ctx.progress(97, "uploading")
     return await ctx.artifacts.put_file(path, owner=ctx.owner, role=role, filename=filename)

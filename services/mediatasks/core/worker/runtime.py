@@ -8,10 +8,11 @@ highest priority first but starting from the lowest one on every
 published, so an idle worker costs nothing and a new job starts within a round trip.
 
 For each job: StartAttempt (fencing number), run the handler while heart-beating the
-message with ``in_progress()``, listen for cancellation, then CompleteTask or FailTask,
-then ack (or nak with the registry's backoff). A job delivered more than
-``max_deliver`` times goes to MEDIATASKS_DLQ and its task to FAILED
-``DELIVERY_EXHAUSTED``.
+message with ``in_progress()``, listen for cancellation, then CompleteTask or FailTask.
+How that ended is an :class:`~.settlement.Outcome`, and :mod:`.settlement` alone decides
+from it whether the message is acked, naked (with the registry's backoff), terminated or
+left alone. A job delivered more than ``max_deliver`` times goes to MEDIATASKS_DLQ and its
+task to FAILED ``DELIVERY_EXHAUSTED``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import nats.errors
-from google.protobuf.message import Message
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
@@ -39,6 +43,9 @@ from mediatasks.core.clients import RegistryClient
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.logs import current_task_id
 from mediatasks.core.settings import Settings
+from mediatasks.core.worker._attempt import STARTING, AttemptState, Progress
+from mediatasks.core.worker.context import JobCancelled, JobContext, JobHandler, JobResult
+from mediatasks.core.worker.settlement import STALE_ATTEMPT, Outcome, OutcomeKind, settle
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 log = logging.getLogger(__name__)
@@ -48,96 +55,21 @@ _IDLE_POLL_SECONDS = 0.5  # also catches AckWait and nak-delay redeliveries (no 
 _PROGRESS_MIN_INTERVAL = 0.25
 
 
-class JobCancelled(Exception):
-    """Raised inside a handler's context when the task was cancelled by a client."""
-
-
-@dataclass
-class JobResult:
-    """What a handler returns: the typed result and the artifacts it stored."""
-
-    result: Message
-    artifacts: list[common_pb2.Artifact] = field(default_factory=list)
-    provider: str = "local"
-    model: str = ""
-    cost_usd: float = 0.0
-
-
-@dataclass
-class JobContext:
-    """Everything a job handler needs; created by the runtime for one attempt.
-
-    Progress is sent by a background reporter, not by the handler's own await: a handler
-    records its progress and goes on, and the latest state reaches the registry at most
-    every ``_PROGRESS_MIN_INTERVAL`` seconds (a job that ends sooner sends none at all).
-    """
-
-    task: tasks_pb2.Task
-    attempt: int
-    workdir: Path
-    settings: Settings
-    artifacts: ArtifactStore
-    # The process's ProviderRouter (mediatasks.providers.router), for cloud-backed jobs.
-    providers: object | None = None
-    cancel_requested: bool = False
-    # Set by provider adapters: whether the vendor confirmed it stopped the work.
-    cancel_confirmed: bool = False
-    latest: tuple[int, str] = (0, "starting")
-    pending_logs: list[str] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def task_id(self) -> str:
-        return self.task.task_id
-
-    @property
-    def owner(self) -> str:
-        return self.task.owner
-
-    def input(self, message_type: type[Message]) -> Message:
-        """The task's typed request."""
-        request = message_type()
-        if not self.task.input.Unpack(request):
-            raise MediaTasksError(
-                grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT", f"task input is not a {message_type.__name__}"
-            )
-        return request
-
-    def log(self, line: str) -> None:
-        """Queue a log line for the task (sent with the next progress report)."""
-        self.pending_logs.append(line)
-        self.changed.set()
-
-    async def progress(self, percent: float, stage: str) -> None:
-        """Record progress (0–100) and the current stage; the runtime reports it."""
-        if self.cancel_requested:
-            raise JobCancelled()
-        value = (max(0, min(100, int(percent))), stage)
-        if value != self.latest:
-            self.latest = value
-            self.changed.set()
-
-
-JobHandler = Callable[[JobContext], Awaitable[JobResult]]
-
-
 class Worker:
     """Pulls and runs the jobs of the given task types."""
 
     def __init__(
         self,
         settings: Settings,
-        nc,
-        js,
+        nc: NATS,
+        js: JetStreamContext,
         registry: RegistryClient,
         artifacts: ArtifactStore,
         handlers: dict[str, JobHandler],
         *,
         concurrency: int | None = None,
-        providers: object | None = None,
     ) -> None:
         self.settings = settings
-        self.providers = providers
         self.nc = nc
         self.js = js
         self.registry = registry
@@ -148,9 +80,12 @@ class Worker:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._doorbell = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._running: dict[str, asyncio.Task] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
         self._picks = 0
-        self._subs: list = []
+        self._subs: list[Subscription] = []
+        self._liveness: KeyValue | None = None
+        self._inbox = ""
+        self._pull_sub: Subscription | None = None
 
     # --- fetching -------------------------------------------------------------------
 
@@ -158,15 +93,14 @@ class Worker:
         for task_type in self.handlers:
             for priority in topology.PRIORITIES:
                 await topology.ensure_job_consumer(self.js, task_type, priority, self.settings)
-
-            async def ring(_msg) -> None:
-                self._doorbell.set()
-
-            self._subs.append(await self.nc.subscribe(f"mediatasks.jobs.{task_type}.*", cb=ring))
+            self._subs.append(await self.nc.subscribe(topology.job_subject(task_type, "*"), cb=self._ring))
         self._liveness = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=topology.WORKERS_TTL_SECONDS)
         self._inbox = self.nc.new_inbox()
         self._pull_sub = await self.nc.subscribe(self._inbox, pending_msgs_limit=1024)
         self._subs.append(self._pull_sub)
+
+    async def _ring(self, _msg: Msg) -> None:
+        self._doorbell.set()
 
     def _pick_order(self) -> list[tuple[str, str]]:
         """(task type, priority) pairs in the order to try for this pick."""
@@ -179,13 +113,14 @@ class Worker:
         types = types[shift:] + types[:shift]
         return [(t, p) for p in priorities for t in types]
 
-    async def _pull(self, task_type: str, priority: str):
+    async def _pull(self, task_type: str, priority: str) -> Msg | None:
         """One job from one consumer without waiting, or None when it has none.
 
         Pull requests carry this worker's own inbox as reply subject: JetStream delivers
         a pulled message with its original subject, which the client's request/reply
         muxer cannot route, so a plain subscription on a private inbox receives them.
         """
+        assert self._pull_sub is not None, "pulled before _setup"
         subject = f"$JS.API.CONSUMER.MSG.NEXT.{topology.JOBS_STREAM}.{topology.job_consumer(task_type, priority)}"
         await self.nc.publish(subject, b'{"batch":1,"no_wait":true}', reply=self._inbox)
         while True:
@@ -200,7 +135,7 @@ class Worker:
                 return None  # 404 No Messages, 408 Request Timeout, 409 ...
             return msg
 
-    async def _next_job(self):
+    async def _next_job(self) -> Msg | None:
         while not self._stopping.is_set():
             self._doorbell.clear()
             for task_type, priority in self._pick_order():
@@ -212,6 +147,7 @@ class Worker:
         return None
 
     async def _heartbeat_liveness(self) -> None:
+        assert self._liveness is not None, "beating before _setup"
         while not self._stopping.is_set():
             for task_type in self.handlers:
                 try:
@@ -259,14 +195,23 @@ class Worker:
                 if msg is None:
                     self._slots.release()
                     break
-                key = f"{msg.reply}"
-                task = asyncio.create_task(self._run_job(msg))
-                self._running[key] = task
-                task.add_done_callback(lambda _t, k=key: (self._running.pop(k, None), self._slots.release()))
+                self._start(msg)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+
+    def _start(self, msg: Msg) -> None:
+        """Run one job in the background; its slot is freed when it ends."""
+        key = f"{msg.reply}"
+        task = asyncio.create_task(self._run_job(msg))
+        self._running[key] = task
+
+        def finished(_task: asyncio.Task[None]) -> None:
+            self._running.pop(key, None)
+            self._slots.release()
+
+        task.add_done_callback(finished)
 
     async def stop(self) -> None:
         """Stop fetching; let running jobs finish within the grace period, then hand them back."""
@@ -285,23 +230,47 @@ class Worker:
 
     # --- running one job ---------------------------------------------------------------
 
-    async def _run_job(self, msg) -> None:
+    async def _run_job(self, msg: Msg) -> None:
+        """Run one delivery to its outcome, then settle its message as the outcome says."""
         job = tasks_pb2.Job.FromString(msg.data)
         token = current_task_id.set(job.task_id)
+        outcome: Outcome | None = None
         try:
-            await self._run_job_inner(msg, job)
+            outcome = await self._outcome_of(msg, job)
+            await settle(msg, outcome.settlement)
         except asyncio.CancelledError:
-            # Worker shutdown: give the job back for immediate redelivery elsewhere.
+            outcome = Outcome(OutcomeKind.SHUTDOWN)
+            # Handing the job back is worth a try even when NATS is going away too; if
+            # it fails, AckWait redelivers the message all the same.
             with contextlib.suppress(Exception):
-                await msg.nak()
+                await settle(msg, outcome.settlement)
             raise
         except Exception:
+            outcome = Outcome(OutcomeKind.RUNTIME_CRASH)
             log.exception("job %s crashed the runtime; it will be redelivered", job.task_id)
             metrics.ERRORS.labels("worker", "RUNTIME").inc()
+            await settle(msg, outcome.settlement)
         finally:
             current_task_id.reset(token)
+            if outcome is not None and outcome.metric_label is not None:
+                metrics.JOBS.labels(job.task_type, outcome.metric_label).inc()
 
-    async def _dead_letter(self, msg, job: tasks_pb2.Job, deliveries: int) -> None:
+    async def _outcome_of(self, msg: Msg, job: tasks_pb2.Job) -> Outcome:
+        deliveries = msg.metadata.num_delivered or 0
+        if deliveries > self.settings.max_deliver:
+            await self._dead_letter(msg, job, deliveries)
+            return Outcome(OutcomeKind.DEAD_LETTERED)
+        started = await self.registry.call(
+            self.registry.stub.StartAttempt,
+            tasks_pb2.StartAttemptRequest(task_id=job.task_id, delivery_count=deliveries, worker_id=self.worker_id),
+            retries=3,
+        )
+        if not started.proceed:
+            return Outcome.not_started(started.reason)
+        return await self._attempt(msg, job, started)
+
+    async def _dead_letter(self, msg: Msg, job: tasks_pb2.Job, deliveries: int) -> None:
+        """Copy the job to the dead-letter stream and fail its task (the caller terms it)."""
         reason = f"delivered {deliveries} times without finishing (max_deliver={self.settings.max_deliver})"
         headers = {
             "Nats-Msg-Id": f"{job.task_id}:dlq:{msg.metadata.sequence.stream}",
@@ -316,132 +285,130 @@ class Worker:
             tasks_pb2.FailTaskRequest(task_id=job.task_id, attempt=0, error=error),
             retries=3,
         )
-        await msg.term()
-        metrics.JOBS.labels(job.task_type, "dead_lettered").inc()
         log.error("job %s dead-lettered: %s", job.task_id, reason)
 
-    async def _run_job_inner(self, msg, job: tasks_pb2.Job) -> None:
-        deliveries = msg.metadata.num_delivered
-        if deliveries > self.settings.max_deliver:
-            await self._dead_letter(msg, job, deliveries)
-            return
-        started = await self.registry.call(
-            self.registry.stub.StartAttempt,
-            tasks_pb2.StartAttemptRequest(task_id=job.task_id, delivery_count=deliveries, worker_id=self.worker_id),
-            retries=3,
-        )
-        if not started.proceed:
-            if started.reason == "CAPACITY":
-                await msg.nak(delay=1.0)
-            else:
-                await msg.ack()
-            return
-        handler = self.handlers[job.task_type]
-        workdir = Path(tempfile.mkdtemp(prefix=f"mt-{job.task_id[:8]}-", dir=self.settings.work_dir or None))
+    async def _attempt(self, msg: Msg, job: tasks_pb2.Job, started: tasks_pb2.StartAttemptResponse) -> Outcome:
+        """Run the handler with its supervisors (heartbeat, progress, cancellation) around it."""
         attempt = started.attempt
-
+        state = AttemptState()
+        workdir = Path(tempfile.mkdtemp(prefix=f"mt-{job.task_id[:8]}-", dir=self.settings.work_dir or None))
         ctx = JobContext(
-            task=started.task,
+            started.task,
             attempt=attempt,
             workdir=workdir,
             settings=self.settings,
             artifacts=self.artifacts,
-            providers=self.providers,
+            state=state,
         )
-        run = asyncio.create_task(handler(ctx))
+        run = asyncio.create_task(_call(self.handlers[job.task_type], ctx))
 
         def cancel_job() -> None:
-            ctx.cancel_requested = True
+            state.cancel_requested = True
             run.cancel()
 
-        async def on_cancel(_m) -> None:
+        async def on_cancel(_msg: Msg) -> None:
             cancel_job()
 
-        cancel_sub = await self.nc.subscribe(topology.cancel_subject(job.task_id), cb=on_cancel)
-        heartbeat = asyncio.create_task(self._keep_alive(msg))
-        reporter = asyncio.create_task(self._report_progress(ctx, job.task_id, attempt, cancel_job))
         t0 = time.perf_counter()
-        outcome = "completed"
+        supervisors: list[asyncio.Task[None]] = []
+        cancel_sub: Subscription | None = None
         try:
-            try:
-                result = await asyncio.wait_for(asyncio.shield(run), timeout=self.settings.job_timeout_seconds)
-            except TimeoutError:
-                run.cancel()
-                with contextlib.suppress(BaseException):
-                    await run
-                raise MediaTasksError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    "JOB_TIMEOUT",
-                    f"the job ran longer than {self.settings.job_timeout_seconds:.0f}s",
-                    retryable=True,
-                ) from None
-            except asyncio.CancelledError:
-                if not ctx.cancel_requested:
-                    run.cancel()
-                    raise  # worker shutdown
-                raise JobCancelled() from None
-            except JobCancelled:
-                ctx.cancel_requested = True
-                raise
-            output = tasks_pb2.TaskOutput(artifacts=result.artifacts)
-            output.result.Pack(result.result)
-            try:
-                await self.registry.call(
-                    self.registry.stub.CompleteTask,
-                    tasks_pb2.CompleteTaskRequest(
-                        task_id=job.task_id,
-                        attempt=attempt,
-                        output=output,
-                        provider=result.provider,
-                        model=result.model,
-                        cost_usd=result.cost_usd,
-                    ),
-                    retries=5,
-                )
-            except MediaTasksError as error:
-                if error.reason in ("STALE_ATTEMPT", "TASK_CANCELLED"):
-                    # A newer attempt owns the task (or it was cancelled): drop our result and
-                    # leave the message to whoever holds it now.
-                    outcome = "stale"
-                    log.warning("result of attempt %d dropped: %s", attempt, error)
-                    await self.artifacts.delete_many(a.artifact_id for a in result.artifacts)
-                    if error.reason == "TASK_CANCELLED":
-                        await msg.ack()
-                    return
-                raise
-            await msg.ack()
-        except JobCancelled:
-            outcome = "cancelled"
-            error = common_pb2.TaskError(code="CANCELLED", reason="CANCELLED", message="cancelled by the client")
-            with contextlib.suppress(MediaTasksError):
-                await self.registry.call(
-                    self.registry.stub.FailTask,
-                    tasks_pb2.FailTaskRequest(
-                        task_id=job.task_id, attempt=attempt, error=error, cancel_confirmed=ctx.cancel_confirmed
-                    ),
-                )
-            await msg.ack()
-        except MediaTasksError as failure:
-            outcome = "retry" if failure.retryable else "failed"
-            await self._fail(msg, job, attempt, failure)
-        except Exception as exc:
-            # A bug or an unexpected library error: retryable, bounded by max_attempts.
-            outcome = "retry"
-            log.exception("handler for %s raised", job.task_type)
-            failure = MediaTasksError(
-                grpc.StatusCode.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}", retryable=True
-            )
-            await self._fail(msg, job, attempt, failure)
+            cancel_sub = await self.nc.subscribe(topology.cancel_subject(job.task_id), cb=on_cancel)
+            supervisors.append(asyncio.create_task(self._keep_alive(msg)))
+            supervisors.append(asyncio.create_task(self._report_progress(state, job.task_id, attempt, cancel_job)))
+            return await self._finish(job, attempt, state, run)
         finally:
-            heartbeat.cancel()
-            reporter.cancel()
-            with contextlib.suppress(Exception):
-                await cancel_sub.unsubscribe()
+            run.cancel()  # a no-op once it ended; stops it when the runtime itself failed
+            for supervisor in supervisors:
+                supervisor.cancel()
+            if cancel_sub is not None:
+                with contextlib.suppress(Exception):
+                    await cancel_sub.unsubscribe()
             shutil.rmtree(workdir, ignore_errors=True)
-            metrics.JOBS.labels(job.task_type, outcome).inc()
             metrics.JOB_DURATION.labels(job.task_type).observe(time.perf_counter() - t0)
 
-    async def _fail(self, msg, job: tasks_pb2.Job, attempt: int, failure: MediaTasksError) -> None:
+    async def _finish(
+        self, job: tasks_pb2.Job, attempt: int, state: AttemptState, run: asyncio.Task[JobResult]
+    ) -> Outcome:
+        """Wait for the handler and record how it ended with the registry."""
+        try:
+            result = await self._result_of(run, state)
+            return await self._complete(job, attempt, result)
+        except JobCancelled:
+            return await self._record_cancelled(job, attempt, state)
+        except MediaTasksError as failure:
+            return await self._fail(job, attempt, failure)
+        except Exception as exc:
+            # A bug or an unexpected library error: retryable, bounded by max_attempts.
+            log.exception("handler for %s raised", job.task_type)
+            internal = MediaTasksError(
+                grpc.StatusCode.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}", retryable=True
+            )
+            return await self._fail(job, attempt, internal)
+
+    async def _result_of(self, run: asyncio.Task[JobResult], state: AttemptState) -> JobResult:
+        """The handler's result, within the job timeout; :class:`JobCancelled` when it was
+        cancelled; ``CancelledError`` (propagated) when the worker is shutting down."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(run), timeout=self.settings.job_timeout_seconds)
+        except TimeoutError:
+            run.cancel()
+            with contextlib.suppress(BaseException):
+                await run
+            raise MediaTasksError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "JOB_TIMEOUT",
+                f"the job ran longer than {self.settings.job_timeout_seconds:.0f}s",
+                retryable=True,
+            ) from None
+        except asyncio.CancelledError:
+            if not state.cancel_requested:
+                run.cancel()
+                raise  # worker shutdown
+            raise JobCancelled() from None
+        except JobCancelled:
+            state.cancel_requested = True
+            raise
+
+    async def _complete(self, job: tasks_pb2.Job, attempt: int, result: JobResult) -> Outcome:
+        output = tasks_pb2.TaskOutput(artifacts=result.artifacts)
+        output.result.Pack(result.result)
+        request = tasks_pb2.CompleteTaskRequest(
+            task_id=job.task_id,
+            attempt=attempt,
+            output=output,
+            provider=result.provider,
+            model=result.model,
+            cost_usd=result.cost_usd,
+        )
+        try:
+            await self.registry.call(self.registry.stub.CompleteTask, request, retries=5)
+        except MediaTasksError as error:
+            refused = Outcome.complete_refused(error.reason)
+            if refused is None:
+                raise
+            # A newer attempt owns the task, or it was cancelled: our result is not the
+            # task's, so its artifacts would only take space.
+            log.warning("result of attempt %d dropped: %s", attempt, error)
+            await self.artifacts.delete_many(a.artifact_id for a in result.artifacts)
+            return refused
+        return Outcome(OutcomeKind.COMPLETED)
+
+    async def _record_cancelled(self, job: tasks_pb2.Job, attempt: int, state: AttemptState) -> Outcome:
+        error = common_pb2.TaskError(code="CANCELLED", reason="CANCELLED", message="cancelled by the client")
+        request = tasks_pb2.FailTaskRequest(
+            task_id=job.task_id, attempt=attempt, error=error, cancel_confirmed=state.cancel_confirmed
+        )
+        try:
+            await self.registry.call(self.registry.stub.FailTask, request)
+        except MediaTasksError as refusal:
+            # CancelTask already ended the task; this call only adds the vendor's
+            # confirmation to it. Refused (the attempt was stopped as stale, not
+            # cancelled), there is nothing to add.
+            log.info("cancelled attempt %d not recorded: %s", attempt, refusal)
+        return Outcome(OutcomeKind.CANCELLED)
+
+    async def _fail(self, job: tasks_pb2.Job, attempt: int, failure: MediaTasksError) -> Outcome:
         error = common_pb2.TaskError(
             code=failure.code.name, reason=failure.reason, message=failure.message, retryable=failure.retryable
         )
@@ -452,24 +419,26 @@ class Worker:
                 retries=5,
             )
         except MediaTasksError as exc:
-            if exc.reason in ("STALE_ATTEMPT", "TASK_CANCELLED"):
-                return
-            raise
-        if response.requeued:
-            await msg.nak(delay=response.retry_delay_seconds)
-        else:
-            await msg.ack()
+            refused = Outcome.fail_refused(exc.reason)
+            if refused is None:
+                raise
+            return refused
+        return Outcome.failed(requeued=response.requeued, retry_delay_seconds=response.retry_delay_seconds)
 
-    async def _report_progress(self, ctx: JobContext, task_id: str, attempt: int, cancel_job) -> None:
+    # --- supervising one job -------------------------------------------------------------
+
+    async def _report_progress(
+        self, state: AttemptState, task_id: str, attempt: int, cancel_job: Callable[[], None]
+    ) -> None:
         """Send the job's latest progress and logs, at most every _PROGRESS_MIN_INTERVAL."""
-        sent: tuple[int, str] = (0, "starting")
+        sent: Progress = STARTING
         while True:
             await asyncio.sleep(_PROGRESS_MIN_INTERVAL)
-            await ctx.changed.wait()
-            ctx.changed.clear()
-            if ctx.latest == sent and not ctx.pending_logs:
+            await state.changed.wait()
+            state.changed.clear()
+            if state.latest == sent and not state.pending_logs:
                 continue
-            sent, logs, ctx.pending_logs = ctx.latest, ctx.pending_logs, []
+            sent, logs = state.latest, state.take_logs()
             try:
                 response = await self.registry.call(
                     self.registry.stub.ReportProgress,
@@ -478,7 +447,7 @@ class Worker:
                     ),
                 )
             except MediaTasksError as error:
-                if error.reason == "STALE_ATTEMPT":
+                if error.reason == STALE_ATTEMPT:
                     # A newer attempt owns the task: this one's work is wasted; stop it.
                     log.warning("attempt %d of %s is stale; stopping it", attempt, task_id)
                     cancel_job()
@@ -489,7 +458,7 @@ class Worker:
                 cancel_job()
                 return
 
-    async def _keep_alive(self, msg) -> None:
+    async def _keep_alive(self, msg: Msg) -> None:
         interval = max(0.5, self.settings.ack_wait_seconds / 3)
         while True:
             await asyncio.sleep(interval)
@@ -497,3 +466,8 @@ class Worker:
                 await msg.in_progress()
             except Exception as exc:
                 log.warning("in_progress heartbeat failed: %s", exc)
+
+
+async def _call(handler: JobHandler, ctx: JobContext) -> JobResult:
+    """``handler(ctx)`` as a coroutine (a handler may return any awaitable), for create_task."""
+    return await handler(ctx)
