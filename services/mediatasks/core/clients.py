@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -50,9 +52,32 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> MediaTasksError:
         if key == "x-http-status":
             http_status = int(value)
     retryable = exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    retry_after = _retry_delay(exc) if retryable else None
     return MediaTasksError(
-        exc.code(), reason, exc.details() or "", retryable=retryable, metadata=metadata, http_status=http_status
+        exc.code(),
+        reason,
+        exc.details() or "",
+        retryable=retryable,
+        metadata=metadata,
+        http_status=http_status,
+        retry_after_seconds=retry_after,
     )
+
+
+def _retry_delay(exc: grpc.aio.AioRpcError) -> float | None:
+    """The RetryInfo delay the other service sent, if any."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            for detail in status_pb2.Status.FromString(value).details:
+                retry = error_details_pb2.RetryInfo()
+                if detail.Unpack(retry):
+                    return retry.retry_delay.ToTimedelta().total_seconds()
+    return None
+
+
+def _name(method: Callable[..., Any]) -> str:
+    path = getattr(method, "_method", b"")
+    return path.decode().rsplit("/", 1)[-1] if isinstance(path, bytes) else str(path or method)
 
 
 class InternalChannel:
@@ -76,10 +101,15 @@ class InternalChannel:
         owner: str | None = None,
         timeout: float | None = None,
         retries: int = 0,
+        retry_for: float = 0.0,
     ) -> Any:
-        """Call with a deadline; UNAVAILABLE is retried ``retries`` times with backoff."""
+        """Call with a deadline; UNAVAILABLE (the service or its database restarting) is
+        retried with backoff ``retries`` times, or for ``retry_for`` seconds, whichever
+        allows more. Only calls that are idempotent may ask for retries."""
         delay = 0.2
-        for attempt in range(retries + 1):
+        give_up_at = time.monotonic() + retry_for
+        attempt = 0
+        while True:
             try:
                 return await method(
                     request,
@@ -87,13 +117,14 @@ class InternalChannel:
                     timeout=timeout or self.settings.rpc_timeout_seconds,
                 )
             except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < retries:
-                    log.warning("%s unavailable, retrying in %.1fs", method, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+                attempt += 1
+                again = attempt <= retries or time.monotonic() + delay < give_up_at
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and again:
+                    log.warning("%s unavailable (%s), retrying in %.1fs", _name(method), exc.details(), delay)
+                    await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                    delay = min(delay * 2, 2.0)
                     continue
                 raise error_from_rpc(exc) from exc
-        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await self.channel.close()

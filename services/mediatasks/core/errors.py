@@ -11,8 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import grpc
+import nats.errors
+import nats.js.errors
+import psycopg
+import sqlalchemy.exc
 
 DOMAIN = "mediatasks"
+# FailTask reason of a worker that stops mid-job and hands the task back: the registry
+# queues it again at once, using none of its attempt budget.
+WORKER_SHUTDOWN = "WORKER_SHUTDOWN"
 
 
 class MediaTasksError(Exception):
@@ -33,6 +40,7 @@ class MediaTasksError(Exception):
         retryable: bool = False,
         metadata: Mapping[str, str] | None = None,
         http_status: int | None = None,
+        retry_after_seconds: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -41,6 +49,8 @@ class MediaTasksError(Exception):
         self.retryable = retryable
         self.metadata = dict(metadata or {})
         self.http_status = http_status
+        # Sent as google.rpc.RetryInfo: how long a client should wait before trying again.
+        self.retry_after_seconds = retry_after_seconds
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
@@ -74,3 +84,46 @@ def transient(reason: str, message: str) -> MediaTasksError:
 
 def not_found(reason: str, message: str) -> MediaTasksError:
     return MediaTasksError(grpc.StatusCode.NOT_FOUND, reason, message)
+
+
+# What a dependency that is down or restarting raises: the database (refused or dropped
+# connections, an exhausted pool), NATS (no servers, a closed connection, a JetStream API
+# that is recovering), and the network underneath. None of these says anything about
+# the request: the same call is expected to work once the dependency is back.
+_OUTAGES: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.NoServersError,
+    nats.errors.NoRespondersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+    nats.errors.TimeoutError,
+    nats.js.errors.ServiceUnavailableError,
+    ConnectionError,
+    TimeoutError,
+)
+OUTAGE_RETRY_AFTER_SECONDS = 1.0
+
+
+def dependency_outage(exc: BaseException) -> MediaTasksError | None:
+    """``exc`` as the retryable UNAVAILABLE ``DEPENDENCY_UNAVAILABLE`` it is when it comes
+    from a database or NATS outage (never INTERNAL, which no client retries); else None."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        pass  # a dropped connection surfacing as another DBAPI error class
+    elif not isinstance(exc, _OUTAGES):
+        return None
+    which = "the database" if isinstance(exc, sqlalchemy.exc.SQLAlchemyError | psycopg.Error) else "a dependency"
+    return MediaTasksError(
+        grpc.StatusCode.UNAVAILABLE,
+        "DEPENDENCY_UNAVAILABLE",
+        f"{which} is unavailable for a moment ({type(exc).__name__}); try again",
+        retryable=True,
+        retry_after_seconds=OUTAGE_RETRY_AFTER_SECONDS,
+    )

@@ -36,6 +36,10 @@ PROVIDER_COST = Counter("mediatasks_provider_cost_usd_total", "What providers ch
 WEBHOOK_DELIVERIES = Counter("mediatasks_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"])
 OUTBOX_LAG = Gauge("mediatasks_outbox_lag_seconds", "Age of the oldest unpublished outbox row")
 OUTBOX_PUBLISHED = Counter("mediatasks_outbox_published_total", "Outbox rows relayed to JetStream", ["kind"])
+OUTBOX_PARKED = Counter(
+    "mediatasks_outbox_parked_total", "Outbox rows JetStream refused for good, set aside with their reason", ["kind"]
+)
+RECONCILED = Counter("mediatasks_reconciled_total", "Stranded tasks the reconciler moved on", ["kind"])
 ERRORS = Counter("mediatasks_errors_total", "Errors handled without failing the process", ["component", "reason"])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import signal
 import time
@@ -23,7 +24,7 @@ from nats.js import JetStreamContext
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.auth import ApiKeyStore, Authenticator, current_principal
-from mediatasks.core.errors import DOMAIN, MediaTasksError
+from mediatasks.core.errors import DOMAIN, MediaTasksError, dependency_outage
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.ratelimit import OwnerRateLimiter
 from mediatasks.core.settings import Settings
@@ -42,10 +43,15 @@ PUBLIC_METHODS = frozenset(
 
 
 def status_details(error: MediaTasksError) -> bytes:
-    """The ``grpc-status-details-bin`` payload: google.rpc.Status with one ErrorInfo."""
+    """The ``grpc-status-details-bin`` payload: google.rpc.Status with one ErrorInfo, and a
+    RetryInfo when the error says how long to wait."""
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
     status = status_pb2.Status(code=error.code.value[0], message=error.message)
     status.details.add().Pack(info)
+    if error.retry_after_seconds is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromTimedelta(datetime.timedelta(seconds=error.retry_after_seconds))
+        status.details.add().Pack(retry)
     return status.SerializeToString()
 
 
@@ -91,13 +97,16 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         except asyncio.CancelledError:
             code = "CANCELLED"
             raise
-        except Exception:
-            code = "INTERNAL"
-            log.exception("%s failed", method)
-            metrics.ERRORS.labels(self.service, "INTERNAL").inc()
-            await abort_with_error(
-                context, MediaTasksError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; see the service log")
-            )
+        except Exception as exc:
+            failure = dependency_outage(exc)
+            if failure is not None:
+                log.warning("%s: %s", method, failure.message)
+            else:
+                log.exception("%s failed", method)
+                failure = MediaTasksError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; see the service log")
+            code = failure.code.name
+            metrics.ERRORS.labels(self.service, failure.reason).inc()
+            await abort_with_error(context, failure)
         finally:
             metrics.RPC_REQUESTS.labels(self.service, method, code).inc()
             metrics.RPC_DURATION.labels(self.service, method).observe(time.perf_counter() - started)
@@ -185,16 +194,6 @@ class ServiceRuntime:
         kv = await topology.ensure_kv(js, topology.APIKEYS_BUCKET)
         self.api_keys = ApiKeyStore(kv)
 
-    def add_servicer(self, service_name: str, registrar: Registrar) -> None:
-        self._service_names.append(service_name)
-        self._registrars.append(registrar)
-
-    def add_background(self, loop: Background, stop: Callable[[], Awaitable[None]] | None = None) -> None:
-        """A coroutine run for the life of the process; ``stop`` is awaited on drain."""
-        self._background.append(loop)
-        if stop is not None:
-            self._stoppers.append(stop)
-
     @property
     def nc(self) -> NATS:
         """The NATS connection :meth:`connect` opened."""
@@ -208,6 +207,16 @@ class ServiceRuntime:
         if self._js is None:
             raise RuntimeError(f"{self.name}: connect() first")
         return self._js
+
+    def add_servicer(self, service_name: str, registrar: Registrar) -> None:
+        self._service_names.append(service_name)
+        self._registrars.append(registrar)
+
+    def add_background(self, loop: Background, stop: Callable[[], Awaitable[None]] | None = None) -> None:
+        """A coroutine run for the life of the process; ``stop`` is awaited on drain."""
+        self._background.append(loop)
+        if stop is not None:
+            self._stoppers.append(stop)
 
     def add_cleanup(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Awaited last on shutdown (close pools, channels)."""

@@ -57,6 +57,22 @@ class Settings(BaseSettings):
     audio_addr: str = "audio:50051"
     subtitle_addr: str = "subtitle:50051"
     rpc_timeout_seconds: float = Field(10.0, description="Deadline of every internal gRPC call.")
+    reconcile_interval_seconds: float = Field(15.0, description="How often the registry looks for stranded tasks.")
+    reconcile_after_seconds: float = Field(
+        120.0,
+        description="How long an active task may show no sign of life (workers beat every AckWait) before the "
+        "reconciler requeues it or gives it its missing job; keep it several AckWaits long.",
+    )
+    registry_retry_seconds: float = Field(
+        60.0,
+        description="How long a worker retries StartAttempt, CompleteTask and FailTask (idempotent per attempt) "
+        "while the registry or its database is unavailable; its job's message is kept alive meanwhile.",
+    )
+    submit_retry_seconds: float = Field(
+        8.0,
+        description="How long a media service retries CreateTask (same idempotency key) while the registry "
+        "or its database is unavailable, before answering UNAVAILABLE.",
+    )
 
     # --- jobs and the worker runtime ------------------------------------------------
     worker_concurrency: int = Field(4, description="Jobs one worker process runs at once.")

@@ -120,7 +120,11 @@ class Submitter:
             cache_key=cache_key(task_type, request, provider, model) if cacheable else "",
         )
         packed.input.Pack(request)
-        task = await self.registry.call(self.registry.stub.CreateTask, packed, retries=2)
+        # The idempotency key makes this safe to repeat: a registry replica dying, or its
+        # database restarting, costs the client a few seconds, not an error.
+        task = await self.registry.call(
+            self.registry.stub.CreateTask, packed, retry_for=self.settings.submit_retry_seconds
+        )
         wait = prefer_wait(metadata)
         if wait and task.status in _UNFINISHED:
             task = await self.registry.call(

@@ -47,8 +47,13 @@ class TaskRow(Base):
     input: Mapped[bytes] = mapped_column(LargeBinary)  # serialized google.protobuf.Any
     output: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # serialized TaskOutput
     error: Mapped[dict | None] = mapped_column(JSONB, nullable=True)
+    # The fencing number: every start of the task takes the next one.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
+    # Attempts that ended in a retryable failure (bounded by max_attempts) and attempts
+    # that started and vanished without an end (bounded by the max_deliver setting).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lost_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     provider: Mapped[str] = mapped_column(String(64), default="")
     model: Mapped[str] = mapped_column(String(128), default="")
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
@@ -99,6 +104,13 @@ class TaskRow(Base):
             postgresql_where=text("status = 'QUEUED' AND queued_reason = 'owner_concurrency_limit'"),
         ),
         Index("ix_tasks_dead_lettered", "dead_lettered_at", postgresql_where=text("dead_lettered_at IS NOT NULL")),
+        # The reconciler looks for active tasks that stopped showing signs of life.
+        Index(
+            "ix_tasks_active_updated",
+            "status",
+            "updated_at",
+            postgresql_where=text("status IN ('QUEUED', 'PROCESSING')"),
+        ),
     )
 
 
@@ -112,6 +124,14 @@ class OutboxRow(Base):
     msg_id: Mapped[str] = mapped_column(String(128))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # Set when JetStream refused the message for good (too large, say): the relay skips it.
+    parked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    park_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ix_outbox_pending", "id", postgresql_where=text("parked_at IS NULL")),
+        Index("ix_outbox_parked", "parked_at", postgresql_where=text("parked_at IS NOT NULL")),
+    )
 
 
 class TaskLogRow(Base):

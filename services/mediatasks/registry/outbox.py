@@ -5,6 +5,13 @@ round trip) and on a slow timer (so rows left by a crashed replica are never str
 Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several registry replicas share the
 work without waiting on each other, and published with ``Nats-Msg-Id`` so a relay that
 publishes and then dies before deleting its rows never duplicates a job.
+
+Each row is published on its own: a row that fails affects only itself. A failure that
+may pass (NATS restarting, a timeout) leaves the row for the next round; a refusal that
+never will (a payload over the server's limit, a subject no stream takes) parks the row
+with its reason (``parked_at``): it is counted in ``mediatasks_outbox_parked_total``,
+reported by ``/health``, and when it carried a job, its task fails with
+``JOB_UNPUBLISHABLE`` instead of waiting for ever.
 """
 
 from __future__ import annotations
@@ -13,24 +20,59 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, select
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core import metrics
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.models import OutboxRow
+from mediatasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
 OUTBOX = OutboxRow.__table__
 _BATCH = 500
+JOB_PREFIX = "mediatasks.jobs."
+
+# Told a task id and why its job can never be published.
+UnpublishableJob = Callable[[str, str], Awaitable[Any]]
+
+
+def refused_for_good(error: BaseException) -> str | None:
+    """Why JetStream will never take this message, or None when trying again may work."""
+    if isinstance(error, nats.errors.MaxPayloadError):
+        return f"the message is larger than the server's max_payload ({error})"
+    if isinstance(error, nats.js.errors.NoStreamResponseError):
+        return None  # no stream answered: JetStream recovering after a restart
+    if isinstance(error, nats.js.errors.ServiceUnavailableError):
+        return None
+    if isinstance(error, nats.js.errors.APIError) and error.code in (400, 413):
+        return f"JetStream refused the message: {error.description or error}"
+    return None
+
+
+def kind_of(subject: str) -> str:
+    return "job" if subject.startswith(JOB_PREFIX) else "event"
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, js, *, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        js: JetStreamContext,
+        *,
+        poll_seconds: float,
+        on_unpublishable_job: UnpublishableJob | None = None,
+    ) -> None:
         self.engine = engine
         self.js = js
         self.poll_seconds = poll_seconds
+        self.on_unpublishable_job = on_unpublishable_job
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_lag_check = 0.0
@@ -60,10 +102,13 @@ class OutboxRelay:
         self._wake.set()
 
     async def relay_once(self) -> int:
+        """Publish one batch; returns how many rows were published or parked."""
+        parked: list[tuple[Any, str]] = []
         async with self.engine.begin() as conn:
             rows = (
                 await conn.execute(
                     select(OUTBOX.c.id, OUTBOX.c.subject, OUTBOX.c.msg_id, OUTBOX.c.payload)
+                    .where(OUTBOX.c.parked_at.is_(None))
                     .order_by(OUTBOX.c.id)
                     .limit(_BATCH)
                     .with_for_update(skip_locked=True)
@@ -73,13 +118,67 @@ class OutboxRelay:
                 return 0
             # Publish concurrently; JetStream orders by arrival, and per-task event order
             # only matters within one task, whose rows come from serialised transactions.
-            await asyncio.gather(
-                *(self.js.publish(row.subject, row.payload, headers={"Nats-Msg-Id": row.msg_id}) for row in rows)
+            outcomes = await asyncio.gather(
+                *(self.js.publish(row.subject, row.payload, headers={"Nats-Msg-Id": row.msg_id}) for row in rows),
+                return_exceptions=True,
             )
-            await conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows])))
-        for row in rows:
-            metrics.OUTBOX_PUBLISHED.labels("job" if row.subject.startswith("mediatasks.jobs.") else "event").inc()
-        return len(rows)
+            published = [
+                row for row, outcome in zip(rows, outcomes, strict=True) if not isinstance(outcome, BaseException)
+            ]
+            failed = [(row, o) for row, o in zip(rows, outcomes, strict=True) if isinstance(o, BaseException)]
+            if published:
+                await conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in published])))
+            for row, error in failed:
+                if isinstance(error, asyncio.CancelledError):
+                    raise error
+                reason = refused_for_good(error)
+                if reason is None:
+                    continue  # left for the next round; the others are not held back
+                await conn.execute(
+                    update(OUTBOX).where(OUTBOX.c.id == row.id).values(parked_at=utcnow(), park_reason=reason[:2000])
+                )
+                parked.append((row, reason))
+        for row in published:
+            metrics.OUTBOX_PUBLISHED.labels(kind_of(row.subject)).inc()
+        await self._after_parking(parked)
+        transient = len(failed) - len(parked)
+        if transient:
+            log.warning("outbox: %d of %d messages not published yet (%s)", transient, len(rows), failed[0][1])
+            metrics.ERRORS.labels("outbox", "PUBLISH").inc(transient)
+            if not published and not parked:
+                raise RuntimeError(f"nothing published: {failed[0][1]!r}")
+        return len(published) + len(parked)
+
+    async def _after_parking(self, parked: Sequence[tuple[Any, str]]) -> None:
+        for row, reason in parked:
+            kind = kind_of(row.subject)
+            metrics.OUTBOX_PARKED.labels(kind).inc()
+            log.error("outbox row %s (%s %s) parked: %s", row.id, kind, row.msg_id, reason)
+            if kind == "job" and self.on_unpublishable_job is not None:
+                task_id = tasks_pb2.Job.FromString(row.payload).task_id
+                try:
+                    await self.on_unpublishable_job(task_id, reason)
+                except Exception:  # the reconciler meets the task again later
+                    log.exception("failing task %s after its job was parked", task_id)
+                    metrics.ERRORS.labels("outbox", "PARKED_TASK").inc()
+
+    async def parked_summary(self) -> tuple[int, str]:
+        """How many rows are parked, and the newest one's reason."""
+        async with self.engine.connect() as conn:
+            count = (
+                await conn.execute(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.parked_at.is_not(None)))
+            ).scalar_one()
+            reason = ""
+            if count:
+                reason = (
+                    await conn.execute(
+                        select(OUTBOX.c.park_reason)
+                        .where(OUTBOX.c.parked_at.is_not(None))
+                        .order_by(OUTBOX.c.parked_at.desc())
+                        .limit(1)
+                    )
+                ).scalar_one()
+        return int(count), reason or ""
 
     async def _update_lag(self) -> None:
         now = time.monotonic()
@@ -87,5 +186,7 @@ class OutboxRelay:
             return
         self._last_lag_check = now
         async with self.engine.connect() as conn:
-            oldest = (await conn.execute(select(func.min(OUTBOX.c.created_at)))).scalar_one()
+            oldest = (
+                await conn.execute(select(func.min(OUTBOX.c.created_at)).where(OUTBOX.c.parked_at.is_(None)))
+            ).scalar_one()
         metrics.OUTBOX_LAG.set((utcnow() - oldest).total_seconds() if oldest else 0.0)

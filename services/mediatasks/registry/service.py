@@ -13,6 +13,7 @@ from mediatasks.registry import migrate
 from mediatasks.registry.artifacts_servicer import ArtifactServicer
 from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.registry.outbox import OutboxRelay
+from mediatasks.registry.reconciler import Reconciler
 from mediatasks.registry.servicer import TaskRegistryServicer
 from mediatasks.registry.store import TaskStore
 from mediatasks.registry.webhooks import WebhookDispatcher
@@ -26,12 +27,13 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     runtime = ServiceRuntime("registry", settings)
     await runtime.connect()
     engine = create_engine(settings)
-    relay = OutboxRelay(engine, runtime.js, poll_seconds=settings.outbox_poll_seconds)
+    store = TaskStore(engine, settings)
+    relay = OutboxRelay(
+        engine, runtime.js, poll_seconds=settings.outbox_poll_seconds, on_unpublishable_job=store.fail_unpublishable
+    )
     webhooks = WebhookDispatcher(engine, runtime.js, settings)
     artifact_store = ArtifactStore(runtime.js, settings)
-    servicer = TaskRegistryServicer(
-        TaskStore(engine, settings), relay, settings, runtime.nc, runtime.js, webhooks, artifact_store
-    )
+    servicer = TaskRegistryServicer(store, relay, settings, runtime.nc, runtime.js, webhooks, artifact_store)
     artifacts = ArtifactServicer(artifact_store)
     housekeeper = Housekeeper(engine, artifact_store, settings)
     runtime.add_servicer(
@@ -44,6 +46,8 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
 
     runtime.add_background(relay.run, stop=relay.stop)
     runtime.add_background(housekeeper.run, stop=housekeeper.stop)
+    reconciler = Reconciler(store, runtime.js, servicer.workers, relay, settings)
+    runtime.add_background(reconciler.run, stop=reconciler.stop)
     runtime.add_background(webhooks.run, stop=webhooks.stop)
     runtime.add_cleanup(engine.dispose)
     await runtime.start()

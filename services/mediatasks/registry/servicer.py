@@ -10,9 +10,7 @@ import time
 
 import grpc
 from google.protobuf import json_format
-from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.kv import KeyValue
 from sqlalchemy import text
 
 from mediatasks.core import metrics, topology
@@ -24,6 +22,7 @@ from mediatasks.core.errors import MediaTasksError, invalid_input
 from mediatasks.core.server import set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import ACTIVE, task_to_proto, timestamp, utcnow
+from mediatasks.registry.live_workers import LiveWorkers
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.store import TaskStore, task_error
 from mediatasks.v1 import tasks_pb2, tasks_pb2_grpc
@@ -47,33 +46,6 @@ def _require_internal(principal: Principal) -> None:
         raise MediaTasksError(
             grpc.StatusCode.PERMISSION_DENIED, "INTERNAL_ONLY", "this call is for mediatasks services only"
         )
-
-
-class LiveWorkers:
-    """Which task types have a live worker, from the workers KV bucket (cached briefly)."""
-
-    def __init__(self, js: JetStreamContext) -> None:
-        self.js = js
-        self._kv: KeyValue | None = None
-        self._cached_at = 0.0
-        self._counts: dict[str, int] = {}
-
-    async def counts(self) -> dict[str, int]:
-        now = time.monotonic()
-        if now - self._cached_at < 2.0:
-            return self._counts
-        counts: dict[str, int] = {}
-        try:
-            if self._kv is None:
-                self._kv = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=topology.WORKERS_TTL_SECONDS)
-            keys = await self._kv.keys()
-        except Exception:  # nats.js.errors.NoKeysError when empty, or NATS down
-            keys = []
-        for key in keys:
-            task_type = key.split(".", 1)[0]
-            counts[task_type] = counts.get(task_type, 0) + 1
-        self._counts, self._cached_at = counts, now
-        return counts
 
 
 class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
@@ -377,6 +349,13 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         else:
             health.dependencies["nats"] = "disconnected"
             health.status = "degraded"
+        try:
+            parked, reason = await asyncio.wait_for(self.relay.parked_summary(), timeout=3.0)
+            health.dependencies["outbox"] = f"{parked} parked message(s); newest: {reason}" if parked else "ok"
+            if parked:
+                health.status = "degraded"
+        except Exception as exc:  # the database check above already says why
+            health.dependencies["outbox"] = f"unknown: {exc}"
         for task_type, count in (await self.workers.counts()).items():
             health.workers[task_type] = count
         return health

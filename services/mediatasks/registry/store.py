@@ -14,17 +14,17 @@ import hashlib
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, Text, and_, cast, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediatasks.core import topology
-from mediatasks.core.errors import MediaTasksError, invalid_input
+from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, invalid_input
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import (
     ACTIVE,
@@ -520,8 +520,9 @@ class TaskStore:
                         next_attempt_at=None,
                         dead_lettered_at=None,
                         cancel_confirmed=False,
-                        # A manual retry grants a fresh budget of attempts on top of those used.
-                        max_attempts=row.attempt + max(1, row.max_attempts),
+                        # A manual retry grants a fresh budget of attempts.
+                        failures=0,
+                        lost_attempts=0,
                     )
                     .returning(TASKS)
                 )
@@ -561,17 +562,9 @@ class TaskStore:
                 return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
             if row.status in TERMINAL:
                 return tasks_pb2.StartAttemptResponse(proceed=False, reason=row.status)
-            if row.status == QUEUED:
-                running = (
-                    await conn.execute(
-                        select(func.count())
-                        .select_from(TASKS)
-                        .where(TASKS.c.task_type == row.task_type, TASKS.c.status == PROCESSING)
-                    )
-                ).scalar_one()
-                if running >= self.settings.capacity_per_type:
-                    # Global capacity: the job waits in JetStream (the worker naks it).
-                    return tasks_pb2.StartAttemptResponse(proceed=False, reason="CAPACITY")
+            if row.status == QUEUED and not await self._below_capacity(conn, row.task_type):
+                # Global capacity: the job waits in JetStream (the worker naks it).
+                return tasks_pb2.StartAttemptResponse(proceed=False, reason="CAPACITY")
             claim = f"{request.worker_id}/{request.delivery_count}"
             if row.status == PROCESSING and request.worker_id and row.claim == claim:
                 # The same worker asking again for the same delivery: its first call
@@ -581,6 +574,13 @@ class TaskStore:
                 # A job message the relay published twice (dedupe window passed): the first
                 # delivery's attempt is alive; this copy must not start a second one.
                 return tasks_pb2.StartAttemptResponse(proceed=False, reason="ALREADY_RUNNING")
+            lost_attempts = row.lost_attempts
+            if row.status == PROCESSING:
+                # JetStream redelivered a job whose attempt never ended: that attempt is lost.
+                lost_attempts += 1
+                if lost_attempts >= self.settings.max_deliver:
+                    await self._dead_letter(conn, row, lost_attempts, now)
+                    return tasks_pb2.StartAttemptResponse(proceed=False, reason="DEAD_LETTERED")
             attempt = row.attempt + 1
             updated = (
                 await conn.execute(
@@ -596,6 +596,7 @@ class TaskStore:
                         next_attempt_at=None,
                         queued_reason="",
                         claim=claim,
+                        lost_attempts=lost_attempts,
                     )
                     .returning(TASKS)
                 )
@@ -603,6 +604,47 @@ class TaskStore:
             task = task_to_proto(updated)
             await self._emit(conn, [_event_row(_event_task(task), "task.started", now)])
         return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
+
+    async def _below_capacity(self, conn: AsyncConnection, task_type: str) -> bool:
+        """Whether one more ``task_type`` job may start, decided under a transaction-scoped
+        advisory lock per type: concurrent starts (any replica) count one after another, so
+        together they never overshoot ``capacity_per_type``."""
+        await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"capacity:{task_type}", 0))))
+        running = (
+            await conn.execute(
+                select(func.count())
+                .select_from(TASKS)
+                .where(TASKS.c.task_type == task_type, TASKS.c.status == PROCESSING)
+            )
+        ).scalar_one()
+        return running < self.settings.capacity_per_type
+
+    async def _dead_letter(self, conn: AsyncConnection, row: Any, lost_attempts: int, now: dt.datetime) -> None:
+        """End a task whose attempts keep vanishing (a job that kills its worker, say)."""
+        error = common_pb2.TaskError(
+            code="ABORTED",
+            reason="DELIVERY_EXHAUSTED",
+            message=f"{lost_attempts} attempts started and never finished (max_deliver={self.settings.max_deliver})",
+            retryable=False,
+        )
+        updated = (
+            await conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id == row.id)
+                .values(
+                    status=FAILED,
+                    stage="failed",
+                    error=error_to_json(error),
+                    lost_attempts=lost_attempts,
+                    dead_lettered_at=now,
+                    updated_at=now,
+                    completed_at=now,
+                )
+                .returning(TASKS)
+            )
+        ).one()
+        await self._emit(conn, [_event_row(_event_task(task_to_proto(updated)), EVENT_FOR_STATUS[FAILED], now)])
+        await self._release_held(conn, row.owner, now)
 
     async def _fenced_row(self, conn: AsyncConnection, task_id: str, attempt: int):
         row = await self._load(conn, parse_task_id(task_id), lock=True)
@@ -637,7 +679,7 @@ class TaskStore:
                     )
                     .returning(TASKS)
                 )
-            ).first()
+            ).one()  # the row is locked by _fenced_row
             if request.log_lines:
                 await conn.execute(
                     insert(LOGS),
@@ -653,7 +695,10 @@ class TaskStore:
                     ],
                 )
             task = None
-            if emit_event:
+            # A heartbeat (nothing new) refreshes updated_at, the reconciler's sign of life,
+            # but is no progress event.
+            changed = updated.progress != row.progress or updated.stage != row.stage or bool(request.log_lines)
+            if emit_event and changed:
                 task = _event_task(task_to_proto(updated, include_input=False))
                 await self._emit(conn, [_event_row(task, "task.progress", now)])
         return False, task
@@ -705,6 +750,151 @@ class TaskStore:
             await self._release_held(conn, row.owner, now)
         return task
 
+    async def fail_unpublishable(self, task_id: str, reason: str) -> bool:
+        """Fail a task whose job message JetStream refused for good (the outbox relay
+        parked it): it can never reach a worker, so waiting would strand it. True when the
+        task was failed; a task that already moved on is left alone."""
+        now = utcnow()
+        error = common_pb2.TaskError(
+            code="FAILED_PRECONDITION",
+            reason="JOB_UNPUBLISHABLE",
+            message=f"the job could not be queued: {reason}",
+            retryable=False,
+        )
+        async with self.engine.begin() as conn:
+            row = await self._load(conn, parse_task_id(task_id), lock=True)
+            if row is None or row.status != QUEUED:
+                return False
+            updated = (
+                await conn.execute(
+                    update(TASKS)
+                    .where(TASKS.c.id == row.id)
+                    .values(
+                        status=FAILED,
+                        stage="failed",
+                        error=error_to_json(error),
+                        updated_at=now,
+                        completed_at=now,
+                    )
+                    .returning(TASKS)
+                )
+            ).one()
+            task = task_to_proto(updated)
+            await self._emit(conn, [_event_row(_event_task(task), EVENT_FOR_STATUS[FAILED], now)])
+            await self._release_held(conn, row.owner, now)
+        return True
+
+    # --- reconciliation -------------------------------------------------------------
+
+    async def requeue_lost(self, task_types: Iterable[str], silent_since: dt.datetime, limit: int = 200) -> int:
+        """PROCESSING tasks of ``task_types`` whose attempt showed no sign of life (start,
+        progress, heartbeat) since ``silent_since``: their worker is gone and no delivery
+        of their job is coming (a stale attempt acked it, say). Each lost attempt counts
+        against ``max_deliver``: the task is queued again with a new job (the next start
+        fences the lost attempt out) or, with the budget used up, dead-lettered."""
+        types = list(task_types)
+        if not types:
+            return 0
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(TASKS)
+                    .where(
+                        TASKS.c.status == PROCESSING, TASKS.c.updated_at < silent_since, TASKS.c.task_type.in_(types)
+                    )
+                    .order_by(TASKS.c.updated_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                lost_attempts = row.lost_attempts + 1
+                if lost_attempts >= self.settings.max_deliver:
+                    await self._dead_letter(conn, row, lost_attempts, now)
+                    continue
+                updated = (
+                    await conn.execute(
+                        update(TASKS)
+                        .where(TASKS.c.id == row.id)
+                        .values(
+                            status=QUEUED,
+                            stage="requeued_after_lost_worker",
+                            lost_attempts=lost_attempts,
+                            updated_at=now,
+                        )
+                        .returning(TASKS)
+                    )
+                ).one()
+                task = task_to_proto(updated, include_input=False)
+                await self._emit(
+                    conn,
+                    [
+                        _event_row(_event_task(task), "task.retrying", now),
+                        _job_row(task, f"{row.id}:lost:{row.attempt}", now),
+                    ],
+                )
+        return len(rows)
+
+    async def stale_queued(self, quiet_since: dt.datetime) -> dict[tuple[str, str], int]:
+        """(task type, priority) -> how many QUEUED tasks there have waited since
+        ``quiet_since`` (held tasks, which have no job by design, are not counted)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(TASKS.c.task_type, TASKS.c.priority, func.count())
+                    .where(
+                        TASKS.c.status == QUEUED,
+                        TASKS.c.queued_reason == "",
+                        TASKS.c.updated_at < quiet_since,
+                        or_(TASKS.c.next_attempt_at.is_(None), TASKS.c.next_attempt_at < quiet_since),
+                    )
+                    .group_by(TASKS.c.task_type, TASKS.c.priority)
+                )
+            ).all()
+        return {(task_type, priority): count for task_type, priority, count in rows}
+
+    async def republish_missing(self, task_type: str, priority: str, quiet_since: dt.datetime, limit: int = 500) -> int:
+        """Give a new job to QUEUED tasks of one (type, priority) that waited since
+        ``quiet_since`` with none in the outbox: the caller has seen that JetStream holds
+        no job of theirs (the consumer has nothing pending), so without this they would
+        wait for ever. A duplicate job would be harmless: fencing starts one attempt."""
+        now = utcnow()
+        pending_job = (
+            select(OUTBOX.c.id)
+            .where(OUTBOX.c.parked_at.is_(None), OUTBOX.c.msg_id.startswith(cast(TASKS.c.id, Text)))
+            .exists()
+        )
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(TASKS)
+                    .where(
+                        TASKS.c.status == QUEUED,
+                        TASKS.c.task_type == task_type,
+                        TASKS.c.priority == priority,
+                        TASKS.c.queued_reason == "",
+                        TASKS.c.updated_at < quiet_since,
+                        or_(TASKS.c.next_attempt_at.is_(None), TASKS.c.next_attempt_at < quiet_since),
+                        ~pending_job,
+                    )
+                    .order_by(TASKS.c.priority_rank, TASKS.c.created_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await conn.execute(update(TASKS).where(TASKS.c.id.in_([row.id for row in rows])).values(updated_at=now))
+            await self._emit(
+                conn,
+                [
+                    _job_row(task_to_proto(row, include_input=False), f"{row.id}:requeued:{uuid.uuid4().hex[:8]}", now)
+                    for row in rows
+                ],
+            )
+        return len(rows)
+
     def backoff(self, attempt: int) -> float:
         """Seconds before the next attempt: the schedule's step, with ±20% jitter."""
         schedule = self.settings.retry_schedule() or [30.0]
@@ -737,11 +927,23 @@ class TaskStore:
                     )
                 ).first()
                 return tasks_pb2.FailTaskResponse(task=task_to_proto(updated))
+            elif request.error.reason == WORKER_SHUTDOWN:
+                # A worker stopping hands its job back: no budget is used, it runs again now.
+                row = await self._fenced_row(conn, request.task_id, request.attempt)
+                updated = (
+                    await conn.execute(
+                        update(TASKS)
+                        .where(TASKS.c.id == row.id)
+                        .values(status=QUEUED, stage="queued", updated_at=now, next_attempt_at=None)
+                        .returning(TASKS)
+                    )
+                ).one()
+                return tasks_pb2.FailTaskResponse(task=task_to_proto(updated), requeued=True, retry_delay_seconds=0.0)
             else:
                 row = await self._fenced_row(conn, request.task_id, request.attempt)
-                values = {}
-                requeue = request.error.retryable and row.attempt < row.max_attempts
-            delay = self.backoff(row.attempt) if requeue else 0.0
+                values = {"failures": row.failures + 1}
+                requeue = request.error.retryable and row.failures + 1 < row.max_attempts
+            delay = self.backoff(row.failures + 1) if requeue else 0.0
             if requeue:
                 values.update(
                     status=QUEUED,

@@ -4,6 +4,7 @@ priorities, heartbeats past AckWait, cancellation, retries and the dead-letter q
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import grpc
@@ -132,9 +133,11 @@ async def test_cancel_stops_the_running_handler(harness):
     assert final.status == tasks_pb2.Task.CANCELLED
 
 
-async def test_transient_failures_retry_then_dead_letter(harness):
+async def test_transient_failures_use_max_attempts_not_the_delivery_budget(harness):
     registry, nc, settings = harness
-    settings = settings.model_copy(update={"max_deliver": 3, "retry_schedule_seconds": "0.1"})
+    # max_attempts above max_deliver: every retry happens (the delivery budget counts
+    # attempts that vanish, not failures the registry recorded).
+    settings = settings.model_copy(update={"max_deliver": 3, "retry_schedule_seconds": "0.05"})
     calls = 0
 
     async def flaky(ctx: JobContext) -> JobResult:
@@ -142,18 +145,64 @@ async def test_transient_failures_retry_then_dead_letter(harness):
         calls += 1
         raise transient("UPSTREAM_DOWN", "the vendor is down")
 
-    task = await create(registry, "image_generation", max_attempts=10)
+    task = await create(registry, "image_generation", max_attempts=6)
     async with Running(nc, settings, {"image_generation": flaky}):
         failed = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.FAILED)
-    assert failed.error.reason == "DELIVERY_EXHAUSTED" and calls == 3
+    assert failed.error.reason == "UPSTREAM_DOWN" and calls == 6 and failed.attempt == 6
     letters = await registry.ListDeadLetters(
         tasks_pb2.ListDeadLettersRequest(task_type="image_generation"), metadata=INTERNAL
     )
-    assert task.task_id in [item.task_id for item in letters.items]
-    js = nc.jetstream()
-    last = await js.get_last_msg(topology.DLQ_STREAM, topology.dlq_subject("image_generation"))
-    assert tasks_pb2.Job.FromString(last.data).task_id == task.task_id
-    assert "delivered 4 times" in last.headers["Mediatasks-Reason"]
+    assert task.task_id not in [item.task_id for item in letters.items]
+
+
+async def test_a_job_the_registry_dead_lettered_goes_to_the_dlq_stream(harness):
+    registry, nc, settings = harness
+    task = await create(registry, "image_generation")
+    # Attempts that started and vanished (workers killed mid-job): this test takes the
+    # deliveries itself, starts an attempt on each and hands the message back unsettled,
+    # max_deliver - 1 times. Each redelivery of a job still PROCESSING costs one.
+    js_api = f"$JS.API.CONSUMER.MSG.NEXT.{topology.JOBS_STREAM}.{topology.job_consumer('image_generation', 'medium')}"
+    await topology.ensure_job_consumer(nc.jetstream(), "image_generation", "medium", settings)
+    inbox = nc.new_inbox()
+    pulled = await nc.subscribe(inbox)
+    for _ in range(settings.max_deliver):
+        while True:
+            await nc.publish(js_api, b'{"batch":1,"expires":2000000000}', reply=inbox)
+            msg = await pulled.next_msg(timeout=5)
+            if not msg.headers or not msg.headers.get("Status"):
+                break
+        assert tasks_pb2.Job.FromString(msg.data).task_id == task.task_id
+        started = await registry.StartAttempt(
+            tasks_pb2.StartAttemptRequest(
+                task_id=task.task_id,
+                delivery_count=msg.metadata.num_delivered,
+                worker_id=f"gone-{msg.metadata.num_delivered}",
+            ),
+            metadata=INTERNAL,
+        )
+        assert started.proceed
+        await msg.nak()
+    await pulled.unsubscribe()
+    calls = 0
+
+    async def never(ctx: JobContext) -> JobResult:
+        nonlocal calls
+        calls += 1
+        return done(ctx)
+
+    async with Running(nc, settings, {"image_generation": never}):
+        failed = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.FAILED)
+        js = nc.jetstream()
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            with contextlib.suppress(Exception):
+                last = await js.get_last_msg(topology.DLQ_STREAM, topology.dlq_subject("image_generation"))
+                if tasks_pb2.Job.FromString(last.data).task_id == task.task_id:
+                    break
+            assert asyncio.get_running_loop().time() < deadline, "no dead letter"
+            await asyncio.sleep(0.1)
+    assert failed.error.reason == "DELIVERY_EXHAUSTED" and calls == 0
+    assert "kept vanishing" in last.headers["Mediatasks-Reason"]
 
 
 async def test_retryable_failure_then_success(harness):

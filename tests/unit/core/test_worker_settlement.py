@@ -27,6 +27,10 @@ EXPECTED: list[tuple[Outcome, Settlement, str | None]] = [
     (Outcome(K.FAILED_FINAL), Settlement(Action.ACK), "failed"),
     (Outcome(K.FAIL_REFUSED_STALE), Settlement(Action.LEAVE), "stale"),
     (Outcome(K.FAIL_REFUSED_CANCELLED), Settlement(Action.LEAVE), "stale"),
+    # A superseded attempt never settles the message: it may be the newer attempt's.
+    (Outcome(K.SUPERSEDED), Settlement(Action.LEAVE), "stale"),
+    # A result the registry never recorded is not a failure: the job runs again.
+    (Outcome(K.UNRECORDED), Settlement(Action.LEAVE), "unrecorded"),
     (Outcome(K.DEAD_LETTERED), Settlement(Action.TERM), "dead_lettered"),
     (Outcome(K.SHUTDOWN), Settlement(Action.NAK), "shutdown"),
     (Outcome(K.RUNTIME_CRASH), Settlement(Action.LEAVE), None),
@@ -49,6 +53,8 @@ def test_start_attempt_refusals() -> None:
     assert Outcome.not_started("CAPACITY").settlement == Settlement(Action.NAK_DELAY, 1.0)
     for reason in ("ALREADY_FINISHED", "TASK_CANCELLED", ""):
         assert Outcome.not_started(reason).settlement == Settlement(Action.ACK)
+    # The registry counts started attempts and dead-letters; the worker then terms.
+    assert Outcome.not_started("DEAD_LETTERED").settlement == Settlement(Action.TERM)
 
 
 def test_fail_task_answers() -> None:

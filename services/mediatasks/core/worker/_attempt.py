@@ -26,6 +26,8 @@ class AttemptState:
     # Set on every new progress value or log line; the worker's reporter waits on it.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_requested: bool = False
+    # The registry said a newer attempt owns the task: this one stops, and settles nothing.
+    superseded: bool = False
     # Whether the vendor said it stopped the work (set through JobContext.confirm_cancel).
     cancel_confirmed: bool = False
     # Called synchronously with every change, for runners that record each one rather

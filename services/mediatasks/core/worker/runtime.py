@@ -40,7 +40,7 @@ from nats.js.kv import KeyValue
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.clients import RegistryClient
-from mediatasks.core.errors import MediaTasksError
+from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError
 from mediatasks.core.logs import current_task_id
 from mediatasks.core.settings import Settings
 from mediatasks.core.worker._attempt import STARTING, AttemptState, Progress
@@ -257,21 +257,22 @@ class Worker:
 
     async def _outcome_of(self, msg: Msg, job: tasks_pb2.Job) -> Outcome:
         deliveries = msg.metadata.num_delivered or 0
-        if deliveries > self.settings.max_deliver:
-            await self._dead_letter(msg, job, deliveries)
-            return Outcome(OutcomeKind.DEAD_LETTERED)
         started = await self.registry.call(
             self.registry.stub.StartAttempt,
             tasks_pb2.StartAttemptRequest(task_id=job.task_id, delivery_count=deliveries, worker_id=self.worker_id),
-            retries=3,
+            retry_for=self.settings.registry_retry_seconds,
         )
         if not started.proceed:
-            return Outcome.not_started(started.reason)
+            outcome = Outcome.not_started(started.reason)
+            if outcome.kind is OutcomeKind.DEAD_LETTERED:
+                await self._dead_letter(msg, job, deliveries)
+            return outcome
         return await self._attempt(msg, job, started)
 
     async def _dead_letter(self, msg: Msg, job: tasks_pb2.Job, deliveries: int) -> None:
-        """Copy the job to the dead-letter stream and fail its task (the caller terms it)."""
-        reason = f"delivered {deliveries} times without finishing (max_deliver={self.settings.max_deliver})"
+        """Copy the job to the dead-letter stream (the registry already failed its task,
+        counting the attempts that started; the caller terms the message)."""
+        reason = f"its attempts kept vanishing (max_deliver={self.settings.max_deliver}); {deliveries} deliveries"
         headers = {
             "Nats-Msg-Id": f"{job.task_id}:dlq:{msg.metadata.sequence.stream}",
             "Mediatasks-Reason": reason,
@@ -279,12 +280,6 @@ class Worker:
             "Mediatasks-Task-Type": job.task_type,
         }
         await self.js.publish(topology.dlq_subject(job.task_type), msg.data, headers=headers)
-        error = common_pb2.TaskError(code="ABORTED", reason="DELIVERY_EXHAUSTED", message=reason, retryable=False)
-        await self.registry.call(
-            self.registry.stub.FailTask,
-            tasks_pb2.FailTaskRequest(task_id=job.task_id, attempt=0, error=error),
-            retries=3,
-        )
         log.error("job %s dead-lettered: %s", job.task_id, reason)
 
     async def _attempt(self, msg: Msg, job: tasks_pb2.Job, started: tasks_pb2.StartAttemptResponse) -> Outcome:
@@ -333,11 +328,15 @@ class Worker:
         """Wait for the handler and record how it ended with the registry."""
         try:
             result = await self._result_of(run, state)
-            return await self._complete(job, attempt, result)
         except JobCancelled:
+            if state.superseded:
+                return Outcome(OutcomeKind.SUPERSEDED)
             return await self._record_cancelled(job, attempt, state)
         except MediaTasksError as failure:
             return await self._fail(job, attempt, failure)
+        except asyncio.CancelledError:
+            await self._hand_back(job, attempt)
+            raise
         except Exception as exc:
             # A bug or an unexpected library error: retryable, bounded by max_attempts.
             log.exception("handler for %s raised", job.task_type)
@@ -345,6 +344,26 @@ class Worker:
                 grpc.StatusCode.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}", retryable=True
             )
             return await self._fail(job, attempt, internal)
+        # Finished work is recorded, never failed: a registry that cannot be reached is
+        # not the job's fault (see _complete).
+        return await self._complete(job, attempt, result)
+
+    async def _hand_back(self, job: tasks_pb2.Job, attempt: int) -> None:
+        """The worker is stopping mid-job: give the task back to the registry so its next
+        start uses no attempt budget (best effort; otherwise it counts as a lost attempt)."""
+        error = common_pb2.TaskError(
+            code="UNAVAILABLE", reason=WORKER_SHUTDOWN, message="worker stopped", retryable=True
+        )
+        try:
+            await asyncio.wait_for(
+                self.registry.call(
+                    self.registry.stub.FailTask,
+                    tasks_pb2.FailTaskRequest(task_id=job.task_id, attempt=attempt, error=error),
+                ),
+                timeout=2.0,
+            )
+        except Exception as exc:  # includes TimeoutError: the registry is gone too
+            log.warning("could not hand %s back on shutdown: %s", job.task_id, exc)
 
     async def _result_of(self, run: asyncio.Task[JobResult], state: AttemptState) -> JobResult:
         """The handler's result, within the job timeout; :class:`JobCancelled` when it was
@@ -382,14 +401,20 @@ class Worker:
             cost_usd=result.cost_usd,
         )
         try:
-            await self.registry.call(self.registry.stub.CompleteTask, request, retries=5)
+            await self.registry.call(
+                self.registry.stub.CompleteTask, request, retry_for=self.settings.registry_retry_seconds
+            )
         except MediaTasksError as error:
             refused = Outcome.complete_refused(error.reason)
             if refused is None:
-                raise
-            # A newer attempt owns the task, or it was cancelled: our result is not the
-            # task's, so its artifacts would only take space.
-            log.warning("result of attempt %d dropped: %s", attempt, error)
+                # The registry stayed unreachable: the message is left, AckWait redelivers
+                # it and the job runs again; this attempt's outputs are nobody's.
+                log.error("result of attempt %d of %s not recorded: %s", attempt, job.task_id, error)
+                refused = Outcome(OutcomeKind.UNRECORDED)
+            else:
+                # A newer attempt owns the task, or it was cancelled: our result is not
+                # the task's, so its artifacts would only take space.
+                log.warning("result of attempt %d dropped: %s", attempt, error)
             await self.artifacts.delete_many(a.artifact_id for a in result.artifacts)
             return refused
         return Outcome(OutcomeKind.COMPLETED)
@@ -400,12 +425,14 @@ class Worker:
             task_id=job.task_id, attempt=attempt, error=error, cancel_confirmed=state.cancel_confirmed
         )
         try:
-            await self.registry.call(self.registry.stub.FailTask, request)
+            await self.registry.call(
+                self.registry.stub.FailTask, request, retry_for=self.settings.registry_retry_seconds
+            )
         except MediaTasksError as refusal:
-            # CancelTask already ended the task; this call only adds the vendor's
-            # confirmation to it. Refused (the attempt was stopped as stale, not
-            # cancelled), there is nothing to add.
+            # The registry did not confirm the task is cancelled (it answered stale: a newer
+            # attempt owns it): the message may be that attempt's, so it is left alone.
             log.info("cancelled attempt %d not recorded: %s", attempt, refusal)
+            return Outcome.fail_refused(refusal.reason) or Outcome(OutcomeKind.SUPERSEDED)
         return Outcome(OutcomeKind.CANCELLED)
 
     async def _fail(self, job: tasks_pb2.Job, attempt: int, failure: MediaTasksError) -> Outcome:
@@ -416,7 +443,7 @@ class Worker:
             response = await self.registry.call(
                 self.registry.stub.FailTask,
                 tasks_pb2.FailTaskRequest(task_id=job.task_id, attempt=attempt, error=error),
-                retries=5,
+                retry_for=self.settings.registry_retry_seconds,
             )
         except MediaTasksError as exc:
             refused = Outcome.fail_refused(exc.reason)
@@ -430,15 +457,22 @@ class Worker:
     async def _report_progress(
         self, state: AttemptState, task_id: str, attempt: int, cancel_job: Callable[[], None]
     ) -> None:
-        """Send the job's latest progress and logs, at most every _PROGRESS_MIN_INTERVAL."""
+        """Send the job's latest progress and logs, at most every _PROGRESS_MIN_INTERVAL,
+        and at least every AckWait even when nothing changed: that report is the attempt's
+        sign of life to the registry's reconciler."""
         sent: Progress = STARTING
+        beat = max(1.0, self.settings.ack_wait_seconds)
+        last_report = time.monotonic()
         while True:
             await asyncio.sleep(_PROGRESS_MIN_INTERVAL)
-            await state.changed.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.changed.wait(), timeout=max(0.0, last_report + beat - time.monotonic()))
             state.changed.clear()
-            if state.latest == sent and not state.pending_logs:
+            due = time.monotonic() - last_report >= beat
+            if state.latest == sent and not state.pending_logs and not due:
                 continue
             sent, logs = state.latest, state.take_logs()
+            last_report = time.monotonic()
             try:
                 response = await self.registry.call(
                     self.registry.stub.ReportProgress,
@@ -448,8 +482,10 @@ class Worker:
                 )
             except MediaTasksError as error:
                 if error.reason == STALE_ATTEMPT:
-                    # A newer attempt owns the task: this one's work is wasted; stop it.
+                    # A newer attempt owns the task: this one's work is wasted; stop it
+                    # without touching the message (it may be the newer attempt's).
                     log.warning("attempt %d of %s is stale; stopping it", attempt, task_id)
+                    state.superseded = True
                     cancel_job()
                     return
                 log.warning("progress report failed: %s", error)

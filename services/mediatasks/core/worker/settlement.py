@@ -15,15 +15,22 @@ Why each row is what it is:
   delay: the job is fine, it just cannot start yet.
 * A retryable failure is naked with the registry's backoff, which it computed from the
   attempt number and the retry schedule.
-* A stale attempt (a newer delivery owns the task) leaves the message alone: it may be
-  the very message the newer attempt is working from, and acking or naking it would
-  pull it from under that attempt. AckWait redelivers it if nobody holds it any more.
-  A FailTask refused because the task was cancelled meanwhile is left too; its
-  redelivery is refused by StartAttempt and acked then.
-* A job delivered more than ``max_deliver`` times is terminated: JetStream stops
-  redelivering it (a copy went to the dead-letter stream).
-* On worker shutdown the message is naked without delay so another worker takes it at
-  once; after a crash of the runtime itself it is left for AckWait to redeliver.
+* An attempt that is not current any more (a newer delivery owns the task: the registry
+  refused its progress, result or failure as stale) never acks, naks or terms: JetStream
+  acks by stream sequence, so the message it holds is the very message the newer attempt
+  is working from. AckWait redelivers it if nobody holds it any more. A FailTask refused
+  because the task was cancelled meanwhile is left too; its redelivery is refused by
+  StartAttempt and acked then.
+* A cancelled attempt is acked only once the registry confirmed the task is cancelled.
+* A result the registry could not record (it stayed unavailable for the whole retry
+  budget) is not a failed job: the message is left, so AckWait redelivers it and the job
+  runs again, instead of finished work being marked FAILED.
+* A job whose attempts kept vanishing is dead-lettered by the registry (it counts the
+  attempts that started, not deliveries, so capacity refusals, shutdowns and outages cost
+  nothing); the worker copies it to the dead-letter stream and terminates the message.
+* On worker shutdown the registry takes the job back (no attempt used) and the message is
+  naked without delay so another worker takes it at once; after a crash of the runtime
+  itself it is left for AckWait to redeliver.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ CAPACITY_RETRY_SECONDS = 1.0
 # Registry refusal reasons that mean "this attempt no longer owns the task".
 STALE_ATTEMPT = "STALE_ATTEMPT"
 TASK_CANCELLED = "TASK_CANCELLED"
+# StartAttempt's reason when the registry dead-lettered the task instead of starting it.
+DEAD_LETTERED = "DEAD_LETTERED"
 
 
 class Action(enum.Enum):
@@ -71,7 +80,9 @@ class OutcomeKind(enum.Enum):
     FAILED_FINAL = enum.auto()  # FailTask: no retry left, or not retryable
     FAIL_REFUSED_STALE = enum.auto()  # FailTask: a newer attempt owns the task
     FAIL_REFUSED_CANCELLED = enum.auto()  # FailTask: cancelled meanwhile
-    DEAD_LETTERED = enum.auto()  # delivered more than max_deliver times
+    SUPERSEDED = enum.auto()  # ReportProgress: a newer attempt owns the task; stopped
+    UNRECORDED = enum.auto()  # CompleteTask: the registry stayed unavailable
+    DEAD_LETTERED = enum.auto()  # StartAttempt: too many attempts started and vanished
     SHUTDOWN = enum.auto()  # the worker stopped before the attempt ended
     RUNTIME_CRASH = enum.auto()  # the runtime itself failed (registry or NATS unreachable)
 
@@ -89,6 +100,8 @@ _TABLE: dict[OutcomeKind, tuple[Action, str | None]] = {
     OutcomeKind.FAILED_FINAL: (Action.ACK, "failed"),
     OutcomeKind.FAIL_REFUSED_STALE: (Action.LEAVE, "stale"),
     OutcomeKind.FAIL_REFUSED_CANCELLED: (Action.LEAVE, "stale"),
+    OutcomeKind.SUPERSEDED: (Action.LEAVE, "stale"),
+    OutcomeKind.UNRECORDED: (Action.LEAVE, "unrecorded"),
     OutcomeKind.DEAD_LETTERED: (Action.TERM, "dead_lettered"),
     OutcomeKind.SHUTDOWN: (Action.NAK, "shutdown"),
     OutcomeKind.RUNTIME_CRASH: (Action.LEAVE, None),
@@ -107,6 +120,8 @@ class Outcome:
         """StartAttempt answered ``proceed=false`` with ``reason``."""
         if reason == "CAPACITY":
             return cls(OutcomeKind.NOT_STARTED_CAPACITY, CAPACITY_RETRY_SECONDS)
+        if reason == DEAD_LETTERED:
+            return cls(OutcomeKind.DEAD_LETTERED)
         return cls(OutcomeKind.NOT_STARTED_OTHER)
 
     @classmethod

@@ -1,0 +1,408 @@
+"""``make chaos``: run real jobs while the platform's processes and servers fail, then
+count what a client would see. Prints one JSON object.
+
+Scenario ``restarts`` (default): ``--jobs`` subtitle jobs are submitted over gRPC, each with
+its own idempotency key, retried on the errors a client is told to retry (UNAVAILABLE,
+DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED), while the harness SIGKILLs and restarts
+workers ``--worker-kills`` times, SIGKILLs a registry replica (and starts it again),
+restarts NATS and restarts PostgreSQL. Then it waits for every accepted task to end.
+
+Scenario ``stale``: slow slideshow jobs on two video workers; one worker is frozen
+(SIGSTOP) for longer than AckWait while it runs jobs, so JetStream hands them to the other
+worker (a newer attempt); it is thawed, and the other worker is SIGKILLed mid-job and
+started again. A stale attempt must not strand the job of the newer one.
+
+The figures: ``accepted`` (submits answered with a task), ``lost`` (accepted but not ended,
+or missing), ``completed_twice`` (more than one ``task.completed`` event), ``failed``
+(ended FAILED), ``client_errors`` (submits that got an error a client does not retry).
+Everything runs on this machine on its own embedded NATS and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import io
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import nats
+from sqlalchemy import create_engine, text
+
+from mediatasks.core.clients import channel_target
+from mediatasks.core.settings import Settings
+from mediatasks.devstack.stack import ServiceProcess, Stack
+from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2, video_pb2, video_pb2_grpc
+
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+}
+_BALANCED = [("grpc.lb_policy_name", "round_robin")]
+_TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+@dataclass
+class Tally:
+    """What the clients saw."""
+
+    accepted: dict[int, str] = field(default_factory=dict)  # job index -> task id
+    client_errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    retries: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+@dataclass
+class FaultLog:
+    """What the harness did, with seconds since the run began."""
+
+    began: float = field(default_factory=time.monotonic)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, fault: str, **detail: Any) -> None:
+        self.events.append({"at_s": round(time.monotonic() - self.began, 2), "fault": fault, **detail})
+
+    def counts(self) -> dict[str, int]:
+        return dict(collections.Counter(event["fault"] for event in self.events))
+
+
+async def submit_with_retries(call: Callable[[], Any], tally: Tally, index: int, *, budget_seconds: float) -> None:
+    """Submit one job as a careful client would: same idempotency key on every try,
+    retry only what the API says is retryable, give up after ``budget_seconds``."""
+    deadline = time.monotonic() + budget_seconds
+    delay = 0.1
+    while True:
+        try:
+            task = await call()
+            tally.accepted[index] = task.task_id
+            return
+        except grpc.aio.AioRpcError as error:
+            if error.code() in RETRYABLE and time.monotonic() < deadline:
+                tally.retries[error.code().name] += 1
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+                continue
+            detail = (error.details() or "")[:120]
+            tally.client_errors[f"{error.code().name}: {detail}"] += 1
+            return
+
+
+async def _paced(count: int, rate: float, one: Callable[[int], Any], concurrency: int = 64) -> None:
+    gate = asyncio.Semaphore(concurrency)
+    start = time.monotonic()
+
+    async def run(index: int) -> None:
+        async with gate:
+            await one(index)
+
+    pending = []
+    for index in range(count):
+        due = start + index / rate
+        if (delay := due - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+        pending.append(asyncio.create_task(run(index)))
+    await asyncio.gather(*pending)
+
+
+def _kill(process: ServiceProcess, faults: FaultLog, what: str) -> None:
+    pid = process.child.pid
+    if pid is not None and process.child.is_running():
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while process.child.is_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        faults.note(what, process=process.child.name)
+
+
+def _restart(stack: Stack, process: ServiceProcess) -> None:
+    stack.restart(process)
+
+
+def restarts_plan(stack: Stack, worker_kills: int) -> list[tuple[str, Callable[[FaultLog], None]]]:
+    """The faults of the ``restarts`` scenario, in order, spread over the run."""
+    workers = [p for p in stack.processes if p.service != "registry"]
+    registries = [p for p in stack.processes if p.service == "registry"]
+
+    def kill_worker(number: int) -> Callable[[FaultLog], None]:
+        def fault(faults: FaultLog) -> None:
+            victim = workers[number % len(workers)]
+            _kill(victim, faults, "worker_sigkill")
+            _restart(stack, victim)
+
+        return fault
+
+    def kill_registry(faults: FaultLog) -> None:
+        victim = registries[-1]
+        _kill(victim, faults, "registry_sigkill")
+        time.sleep(2.0)
+        _restart(stack, victim)
+
+    def restart_nats(faults: FaultLog) -> None:
+        assert stack.nats is not None
+        faults.note("nats_restart")
+        stack.nats.restart()
+
+    def restart_postgres(faults: FaultLog) -> None:
+        assert stack.postgres is not None
+        faults.note("postgres_restart")
+        stack.postgres.stop()
+        time.sleep(1.0)
+        stack.postgres.start()
+
+    plan: list[tuple[str, Callable[[FaultLog], None]]] = [(f"worker-{n}", kill_worker(n)) for n in range(worker_kills)]
+    # The infrastructure faults land among the worker kills, not all at the end.
+    for position, (name, fault) in zip(
+        (len(plan) // 4, len(plan) // 2, (3 * len(plan)) // 4),
+        (("registry", kill_registry), ("nats", restart_nats), ("postgres", restart_postgres)),
+        strict=True,
+    ):
+        plan.insert(position, (name, fault))
+    return plan
+
+
+async def run_faults(plan: list[tuple[str, Callable[[FaultLog], None]]], faults: FaultLog, interval: float) -> None:
+    for _name, fault in plan:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(fault, faults)
+
+
+def final_states(database_url: str, task_ids: list[str], timeout: float) -> dict[str, str]:
+    """Each task's status once all have ended or ``timeout`` passed."""
+    engine = create_engine(database_url, pool_pre_ping=True)
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    rows = conn.execute(
+                        text("SELECT CAST(id AS text), status FROM tasks WHERE CAST(id AS text) = ANY(:ids)"),
+                        {"ids": task_ids},
+                    ).all()
+                states = {task_id: status for task_id, status in rows}
+            except Exception:  # the database is still coming back: ask again
+                states = states or {}
+            ended = sum(1 for s in states.values() if s in _TERMINAL)
+            if ended == len(task_ids) or time.monotonic() > deadline:
+                return states
+            time.sleep(1.0)
+    finally:
+        engine.dispose()
+
+
+async def completions(nats_url: str) -> collections.Counter[str]:
+    """How many ``task.completed`` events each task has in MEDIATASKS_EVENTS."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        total = (await js.stream_info("MEDIATASKS_EVENTS")).state.messages
+        sub = await js.subscribe("mediatasks.events.>", ordered_consumer=True)
+        counts: collections.Counter[str] = collections.Counter()
+        for _ in range(total):
+            event = tasks_pb2.TaskEvent.FromString((await sub.next_msg(timeout=10)).data)
+            if event.event_type == "task.completed":
+                counts[event.task_id] += 1
+        await sub.unsubscribe()
+        return counts
+    finally:
+        await nc.close()
+
+
+def summarize(tally: Tally, states: dict[str, str], completed: collections.Counter[str], jobs: int) -> dict[str, Any]:
+    task_ids = list(tally.accepted.values())
+    statuses = collections.Counter(states.get(t, "MISSING") for t in task_ids)
+    return {
+        "jobs": jobs,
+        "accepted": len(set(task_ids)),
+        "lost": sum(1 for t in task_ids if states.get(t) not in _TERMINAL),
+        "completed_twice": sum(1 for t in task_ids if completed[t] > 1),
+        "failed": statuses.get("FAILED", 0),
+        "client_errors": sum(tally.client_errors.values()),
+        "statuses": dict(statuses),
+        "client_error_kinds": dict(tally.client_errors.most_common(10)),
+        "client_retries": dict(tally.retries),
+    }
+
+
+# --- scenarios ------------------------------------------------------------------------
+
+
+async def restarts_scenario(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    channel = grpc.aio.insecure_channel(channel_target(stack.replica_addresses("subtitle")), options=_BALANCED)
+    stub = subtitle_pb2_grpc.SubtitleServiceStub(channel)
+    tally, faults = Tally(), FaultLog()
+    run_id = os.urandom(4).hex()
+
+    async def one(index: int) -> None:
+        metadata = (("x-api-key", stack.api_key), ("idempotency-key", f"chaos-{run_id}-{index}"))
+        request = subtitle_pb2.GenerateSubtitlesRequest(text=f"Chaos job {index}. It must end once.", no_cache=True)
+        await submit_with_retries(
+            lambda: stub.GenerateSubtitles(request, metadata=metadata, timeout=15),
+            tally,
+            index,
+            budget_seconds=args.client_budget,
+        )
+
+    began = time.monotonic()
+    fault_task = asyncio.create_task(run_faults(restarts_plan(stack, args.worker_kills), faults, args.fault_interval))
+    await _paced(args.jobs, args.rate, one)
+    await fault_task
+    submitted = time.monotonic() - began
+    await channel.close()
+    states = await asyncio.to_thread(
+        final_states, stack.database_url, list(tally.accepted.values()), args.settle_timeout
+    )
+    result = summarize(tally, states, await completions(stack.nats_url), args.jobs)
+    result.update(
+        scenario="restarts",
+        faults=faults.counts(),
+        fault_log=faults.events,
+        submit_seconds=round(submitted, 1),
+        elapsed_seconds=round(time.monotonic() - began, 1),
+    )
+    return result
+
+
+def _png(width: int, height: int) -> bytes:
+    from PIL import Image  # lazy: only the stale scenario makes an image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 90, 160)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def stale_scenario(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}) as client:
+        answer = await client.post("/api/v1/media/uploads", content=_png(64, 48), headers={"content-type": "image/png"})
+        answer.raise_for_status()
+        image_id = answer.json()["artifact_id"]
+    channel = grpc.aio.insecure_channel(channel_target(stack.replica_addresses("video")), options=_BALANCED)
+    stub = video_pb2_grpc.VideoServiceStub(channel)
+    tally, faults = Tally(), FaultLog()
+    run_id = os.urandom(4).hex()
+
+    async def one(index: int) -> None:
+        metadata = (("x-api-key", stack.api_key), ("idempotency-key", f"stale-{run_id}-{index}"))
+        request = video_pb2.ImagesToVideoRequest(
+            images=[video_pb2.SlideImage(id="a", image_url=image_id, duration=args.slide_seconds)],
+            width=320,
+            height=240,
+            fps=25,
+            no_cache=True,
+        )
+        await submit_with_retries(
+            lambda: stub.ImagesToVideo(request, metadata=metadata, timeout=15),
+            tally,
+            index,
+            budget_seconds=args.client_budget,
+        )
+
+    began = time.monotonic()
+    await _paced(args.jobs, args.rate, one)
+    frozen, other = [p for p in stack.processes if p.service == "video"][:2]
+    ack_wait = float(stack.env.get("MEDIATASKS_ACK_WAIT_SECONDS", "3"))
+
+    def freeze_thaw_kill() -> None:
+        time.sleep(1.0)  # both workers are running jobs now
+        assert frozen.child.pid is not None
+        os.kill(frozen.child.pid, signal.SIGSTOP)
+        faults.note("worker_sigstop", process=frozen.child.name)
+        time.sleep(ack_wait * 2.5)  # its jobs are redelivered to the other worker meanwhile
+        os.kill(frozen.child.pid, signal.SIGCONT)
+        faults.note("worker_sigcont", process=frozen.child.name)
+        time.sleep(1.0)  # the thawed worker meets its stale attempts
+        _kill(other, faults, "worker_sigkill")
+        _restart(stack, other)
+
+    await asyncio.to_thread(freeze_thaw_kill)
+    await channel.close()
+    states = await asyncio.to_thread(
+        final_states, stack.database_url, list(tally.accepted.values()), args.settle_timeout
+    )
+    result = summarize(tally, states, await completions(stack.nats_url), args.jobs)
+    result.update(
+        scenario="stale",
+        faults=faults.counts(),
+        fault_log=faults.events,
+        elapsed_seconds=round(time.monotonic() - began, 1),
+    )
+    return result
+
+
+def build_stack(state_dir: Path, args: argparse.Namespace) -> Stack:
+    service = "video" if args.scenario == "stale" else "subtitle"
+    return Stack(
+        state_dir,
+        settings=Settings(),
+        media_services=(service,),
+        replicas={"registry": args.registries, service: args.workers},
+        rate_limit_per_second=100000,
+        env={
+            "MEDIATASKS_ACK_WAIT_SECONDS": str(args.ack_wait),
+            "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "1000000",
+            "MEDIATASKS_OWNER_RATE_LIMIT_PER_SECOND": "0",
+            "MEDIATASKS_QUEUE_BOUND": "1000000",
+            "MEDIATASKS_CAPACITY_PER_TYPE": "1000000",
+            "MEDIATASKS_WORKER_CONCURRENCY": str(args.worker_concurrency),
+            "MEDIATASKS_RETRY_SCHEDULE_SECONDS": "0.5,1,2",
+            "MEDIATASKS_SHUTDOWN_GRACE_SECONDS": "2",
+            "MEDIATASKS_LOG_LEVEL": "WARNING",
+        },
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    parse = argparse.ArgumentParser(prog="mediatasks-chaos", description=__doc__)
+    parse.add_argument("--scenario", choices=("restarts", "stale"), default="restarts")
+    parse.add_argument("--jobs", type=int, default=2000)
+    parse.add_argument(
+        "--rate", type=float, default=25.0, help="offered submits per second (the faults take about a minute)"
+    )
+    parse.add_argument("--worker-kills", type=int, default=20)
+    parse.add_argument("--fault-interval", type=float, default=1.0, help="seconds between faults")
+    parse.add_argument("--registries", type=int, default=2)
+    parse.add_argument("--workers", type=int, default=3, help="worker processes of the scenario's service")
+    parse.add_argument("--worker-concurrency", type=int, default=16)
+    parse.add_argument("--ack-wait", type=float, default=3.0)
+    parse.add_argument("--slide-seconds", type=float, default=30.0, help="stale scenario: length of each video")
+    parse.add_argument("--client-budget", type=float, default=120.0, help="seconds a client keeps retrying a submit")
+    parse.add_argument("--settle-timeout", type=float, default=300.0, help="seconds to wait for every task to end")
+    return parse
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    state = Path(tempfile.mkdtemp(prefix=f"mediatasks-chaos-{args.scenario}-"))
+    stack = build_stack(state, args)
+    stack.start()
+    try:
+        scenario = stale_scenario if args.scenario == "stale" else restarts_scenario
+        result = asyncio.run(scenario(stack, args))
+    finally:
+        stack.stop()
+    result["state_dir"] = str(state)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    result = run(parser().parse_args(argv))
+    json.dump(result, sys.stdout, indent=2)
+    print()
+    bad = result["lost"] + result["completed_twice"] + result["failed"] + result["client_errors"]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
