@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import time
 import urllib.parse
 
 import httpx
@@ -134,9 +135,24 @@ def assert_status_json(response: httpx.Response, what: str) -> None:
         assert any(reasons), f"{what} -> no ErrorInfo reason: {body}"
 
 
+class PacedClient(httpx.Client):
+    """The gateway limits each credential's request rate (429, itself a JSON error):
+    a fuzz run is many requests, so on a 429 it checks the body, waits and sends again."""
+
+    def request(self, *args, **kwargs):  # type: ignore[override]
+        for _ in range(20):
+            response = super().request(*args, **kwargs)
+            if response.status_code != 429:
+                return response
+            assert_status_json(response, "rate limited")
+            time.sleep(1.0)
+        return response
+
+
 @pytest.fixture(scope="module")
 def client(stack):
-    with httpx.Client(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}, timeout=60.0) as c:
+    key = stack.create_api_key(f"fuzz-{random.randrange(1 << 30)}")
+    with PacedClient(base_url=stack.http_url, headers={"X-API-Key": key}, timeout=60.0) as c:
         yield c
 
 

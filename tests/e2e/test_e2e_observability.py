@@ -122,7 +122,7 @@ def test_statistics_and_health(rest):
     assert set(stats["queue_by_priority"]) == {"urgent", "high", "medium", "low"}
     health = rest.get("/api/v1/media/health").json()
     assert health["status"] == "ok", health
-    assert health["dependencies"] == {"postgresql": "ok", "nats": "ok"}
+    assert health["dependencies"] == {"postgresql": "ok", "nats": "ok", "outbox": "ok"}
     assert health["workers"]["subtitle_generation"] >= 1
 
 

@@ -14,9 +14,11 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from nats.aio.client import Client as NATS
@@ -24,7 +26,7 @@ from nats.js import JetStreamContext
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.auth import ApiKeyStore, Authenticator, current_principal
-from mediatasks.core.errors import DOMAIN, MediaTasksError, dependency_outage
+from mediatasks.core.errors import DOMAIN, MediaTasksError, dependency_outage, invalid_input
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.ratelimit import OwnerRateLimiter
 from mediatasks.core.settings import Settings
@@ -117,17 +119,17 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             return None
         method_path = handler_call_details.method
 
+        decode = _tolerant(handler.request_deserializer)
+
         if handler.unary_unary:
             behavior = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 async with self._serving(method_path, context):
-                    return await behavior(request, context)
+                    return await behavior(_decoded(request), context)
 
             return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                unary, request_deserializer=decode, response_serializer=handler.response_serializer
             )
 
         if handler.unary_stream:
@@ -135,15 +137,40 @@ class _Interceptor(grpc.aio.ServerInterceptor):
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 async with self._serving(method_path, context):
-                    async for item in stream_behavior(request, context):
+                    async for item in stream_behavior(_decoded(request), context):
                         yield item
 
             return grpc.unary_stream_rpc_method_handler(
-                unary_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                unary_stream, request_deserializer=decode, response_serializer=handler.response_serializer
             )
         return handler
+
+
+@dataclass(frozen=True)
+class _Undecodable:
+    """A request body that is no valid message (invalid UTF-8 in a string, nesting past the
+    parser's limit): grpc would answer UNKNOWN; it becomes INVALID_ARGUMENT instead."""
+
+    reason: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:
+            return _Undecodable(str(exc))
+
+    return decode
+
+
+def _decoded(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise invalid_input(f"the request could not be decoded: {request.reason}")
+    return request
 
 
 async def set_http_status(context: grpc.aio.ServicerContext, status: int) -> None:
@@ -241,6 +268,11 @@ class ServiceRuntime:
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
+                # As much header as the gateway lets through (Envoy's 60 KiB default), so
+                # an oversized credential is refused by the interceptor with a reason
+                # instead of by the transport with a bare RESOURCE_EXHAUSTED.
+                ("grpc.max_metadata_size", 64 * 1024),
+                ("grpc.absolute_max_metadata_size", 64 * 1024),
             ],
         )
         for registrar in self._registrars:

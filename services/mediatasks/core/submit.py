@@ -31,6 +31,9 @@ _PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+(?:\.\d+)?)")
 MAX_SYNC_WAIT = 60.0
 _UNFINISHED = (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING)
 
+# The registry stores keys in a column of this width.
+MAX_IDEMPOTENCY_KEY = 200
+
 
 def options_of(request: Message) -> common_pb2.SubmitOptions:
     """The SubmitOptions carried at the top level of a media request (fields 100+)."""
@@ -109,13 +112,18 @@ class Submitter:
         if options.webhook_url:
             await check_url(options.webhook_url, self.settings, field="webhook_url")
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        client_key = metadata.get("idempotency-key", "")
+        if len(client_key) > MAX_IDEMPOTENCY_KEY or not client_key.isprintable():
+            raise invalid_input(
+                f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} printable characters", field="idempotency-key"
+            )
         packed = tasks_pb2.CreateTaskRequest(
             task_type=task_type,
             owner=caller().owner,
             options=options,
             # Without a client key, a per-submit one still makes this service's own retries
             # (a registry replica dying after commit) return the task instead of a twin.
-            idempotency_key=metadata.get("idempotency-key", "") or f"auto:{uuid.uuid4().hex}",
+            idempotency_key=client_key or f"auto:{uuid.uuid4().hex}",
             provider=provider,
             cache_key=cache_key(task_type, request, provider, model) if cacheable else "",
         )

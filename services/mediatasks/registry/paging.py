@@ -19,6 +19,14 @@ _SORTS = {
 }
 
 
+def page_limit(limit: int, *, default: int, maximum: int) -> int:
+    """A list call's ``limit``: 0 means ``default``; outside 1..``maximum`` is INVALID_INPUT."""
+    value = limit or default
+    if not 1 <= value <= maximum:
+        raise invalid_input(f"limit must be between 1 and {maximum}", field="limit")
+    return value
+
+
 def sort_spec(sort: str) -> tuple[str, bool]:
     """(column, descending) for a sort parameter; newest first by default."""
     if not sort:

@@ -24,7 +24,7 @@ from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import ACTIVE, task_to_proto, timestamp, utcnow
 from mediatasks.registry.live_workers import LiveWorkers
 from mediatasks.registry.outbox import OutboxRelay
-from mediatasks.registry.store import TaskStore, task_error
+from mediatasks.registry.store import TaskStore, parse_task_id, task_error
 from mediatasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,9 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         return await self.wait_for_end(request.task_id, _owner_scope(caller()), timeout)
 
     async def wait_for_end(self, task_id: str, owner: str | None, timeout: float) -> tasks_pb2.Task:
+        # The id becomes a NATS subject: anything but a task id (a wildcard, a dot) is an
+        # unknown task, never a subscription to other tasks' events.
+        task_id = str(parse_task_id(task_id))
         ended = asyncio.Event()
 
         async def on_event(msg) -> None:

@@ -41,7 +41,7 @@ from mediatasks.registry.convert import (
     utcnow,
 )
 from mediatasks.registry.models import OutboxRow, ResultCacheRow, TaskLogRow, TaskRow
-from mediatasks.registry.paging import decode_token, encode_token, sort_spec
+from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 TASKS = TaskRow.__table__
@@ -403,9 +403,7 @@ class TaskStore:
         return int(ahead.scalar_one()) + 1
 
     async def list(self, owner: str | None, request: tasks_pb2.ListTasksRequest) -> tasks_pb2.ListTasksResponse:
-        limit = request.limit or 50
-        if not 1 <= limit <= 200:
-            raise invalid_input("limit must be between 1 and 200", field="limit")
+        limit = page_limit(request.limit, default=50, maximum=200)
         if request.offset < 0:
             raise invalid_input("offset must not be negative", field="offset")
         column_name, descending = sort_spec(request.sort)
@@ -451,7 +449,12 @@ class TaskStore:
         row = await self.get_row(task_id, owner)
         async with self.engine.connect() as conn:
             return (
-                await conn.execute(select(LOGS).where(LOGS.c.task_id == row.id).order_by(LOGS.c.id).limit(limit or 500))
+                await conn.execute(
+                    select(LOGS)
+                    .where(LOGS.c.task_id == row.id)
+                    .order_by(LOGS.c.id)
+                    .limit(page_limit(limit, default=500, maximum=5000))
+                )
             ).all()
 
     # --- client actions -----------------------------------------------------------
@@ -1063,7 +1066,10 @@ class TaskStore:
         async with self.engine.connect() as conn:
             return (
                 await conn.execute(
-                    select(TASKS).where(*filters).order_by(TASKS.c.dead_lettered_at.desc()).limit(limit or 50)
+                    select(TASKS)
+                    .where(*filters)
+                    .order_by(TASKS.c.dead_lettered_at.desc())
+                    .limit(page_limit(limit, default=50, maximum=500))
                 )
             ).all()
 
