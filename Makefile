@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup up test test-unit protos chart-sync check-protos lint bench clean
+.PHONY: setup up test test-unit protos chart-sync check-protos lint bench chaos clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,11 @@ lint:
 
 bench: setup
 	$(BIN)/python -m mediatasks.bench
+
+## chaos: 2,000 jobs while workers, a registry, NATS and PostgreSQL fail, then the stale-attempt scenario (JSON)
+chaos: setup
+	$(BIN)/python -m mediatasks.chaos
+	$(BIN)/python -m mediatasks.chaos --scenario stale --jobs 12 --workers 2 --worker-concurrency 4 --rate 10
 
 clean:
 	rm -rf $(VENV) .state

@@ -314,20 +314,47 @@ async def stale_scenario(stack: Stack, args: argparse.Namespace) -> dict[str, An
     await _paced(args.jobs, args.rate, one)
     frozen, other = [p for p in stack.processes if p.service == "video"][:2]
     ack_wait = float(stack.env.get("MEDIATASKS_ACK_WAIT_SECONDS", "3"))
+    engine = create_engine(stack.database_url)
+
+    def claimed_by(process: ServiceProcess) -> set[str]:
+        """Tasks running an attempt of ``process`` (claims are ``<host>-<pid>-…/<n>``)."""
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT CAST(id AS text) FROM tasks WHERE status = 'PROCESSING' AND claim LIKE :pattern"),
+                {"pattern": f"%-{process.child.pid}-%"},
+            ).all()
+        return {row[0] for row in rows}
+
+    def wait_for(what: str, predicate: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"stale scenario: {what} did not happen within {timeout:.0f}s")
+            time.sleep(0.1)
 
     def freeze_thaw_kill() -> None:
-        time.sleep(1.0)  # both workers are running jobs now
+        wait_for("a job starting on the first worker", lambda: bool(claimed_by(frozen)), 60)
         assert frozen.child.pid is not None
         os.kill(frozen.child.pid, signal.SIGSTOP)
-        faults.note("worker_sigstop", process=frozen.child.name)
-        time.sleep(ack_wait * 2.5)  # its jobs are redelivered to the other worker meanwhile
+        held = claimed_by(frozen)
+        faults.note("worker_sigstop", process=frozen.child.name, jobs=len(held))
+        # Its heartbeats stop: after AckWait JetStream hands those jobs to the other worker,
+        # which starts newer attempts of them.
+        wait_for(
+            "the frozen worker's jobs restarting elsewhere",
+            lambda: bool(held & claimed_by(other)),
+            max(30.0, ack_wait * 6),
+        )
         os.kill(frozen.child.pid, signal.SIGCONT)
-        faults.note("worker_sigcont", process=frozen.child.name)
-        time.sleep(1.0)  # the thawed worker meets its stale attempts
-        _kill(other, faults, "worker_sigkill")
+        faults.note("worker_sigcont", process=frozen.child.name, taken_over=len(held & claimed_by(other)))
+        time.sleep(max(1.5, ack_wait / 2))  # the thawed worker meets its stale attempts
+        _kill(other, faults, "worker_sigkill")  # mid-job: the newer attempts vanish
         _restart(stack, other)
 
-    await asyncio.to_thread(freeze_thaw_kill)
+    try:
+        await asyncio.to_thread(freeze_thaw_kill)
+    finally:
+        engine.dispose()
     await channel.close()
     states = await asyncio.to_thread(
         final_states, stack.database_url, list(tally.accepted.values()), args.settle_timeout
@@ -360,6 +387,9 @@ def build_stack(state_dir: Path, args: argparse.Namespace) -> Stack:
             "MEDIATASKS_RETRY_SCHEDULE_SECONDS": "0.5,1,2",
             "MEDIATASKS_SHUTDOWN_GRACE_SECONDS": "2",
             "MEDIATASKS_LOG_LEVEL": "WARNING",
+            # Stranded tasks are looked at after a few AckWaits, not the default two minutes.
+            "MEDIATASKS_RECONCILE_AFTER_SECONDS": str(args.ack_wait * 4),
+            "MEDIATASKS_RECONCILE_INTERVAL_SECONDS": str(args.ack_wait),
         },
     )
 
@@ -377,7 +407,12 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--workers", type=int, default=3, help="worker processes of the scenario's service")
     parse.add_argument("--worker-concurrency", type=int, default=16)
     parse.add_argument("--ack-wait", type=float, default=3.0)
-    parse.add_argument("--slide-seconds", type=float, default=30.0, help="stale scenario: length of each video")
+    parse.add_argument(
+        "--slide-seconds",
+        type=float,
+        default=1200.0,
+        help="stale scenario: length of each (still) video; ~10 s of work",
+    )
     parse.add_argument("--client-budget", type=float, default=120.0, help="seconds a client keeps retrying a submit")
     parse.add_argument("--settle-timeout", type=float, default=300.0, help="seconds to wait for every task to end")
     return parse

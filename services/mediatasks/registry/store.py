@@ -630,6 +630,13 @@ class TaskStore:
             message=f"{lost_attempts} attempts started and never finished (max_deliver={self.settings.max_deliver})",
             retryable=False,
         )
+        await self._end_failed(conn, row, error, now, lost_attempts=lost_attempts, dead_lettered_at=now)
+
+    async def _end_failed(
+        self, conn: AsyncConnection, row: Any, error: common_pb2.TaskError, now: dt.datetime, **values: Any
+    ) -> tasks_pb2.Task:
+        """Move ``row``'s task to FAILED with ``error`` (and ``values``), tell the events
+        stream, and let the owner's next held task in."""
         updated = (
             await conn.execute(
                 update(TASKS)
@@ -638,16 +645,17 @@ class TaskStore:
                     status=FAILED,
                     stage="failed",
                     error=error_to_json(error),
-                    lost_attempts=lost_attempts,
-                    dead_lettered_at=now,
                     updated_at=now,
                     completed_at=now,
+                    **values,
                 )
                 .returning(TASKS)
             )
         ).one()
-        await self._emit(conn, [_event_row(_event_task(task_to_proto(updated)), EVENT_FOR_STATUS[FAILED], now)])
+        task = task_to_proto(updated)
+        await self._emit(conn, [_event_row(_event_task(task), EVENT_FOR_STATUS[FAILED], now)])
         await self._release_held(conn, row.owner, now)
+        return task
 
     async def _fenced_row(self, conn: AsyncConnection, task_id: str, attempt: int):
         row = await self._load(conn, parse_task_id(task_id), lock=True)
@@ -768,23 +776,7 @@ class TaskStore:
             row = await self._load(conn, parse_task_id(task_id), lock=True)
             if row is None or row.status != QUEUED:
                 return False
-            updated = (
-                await conn.execute(
-                    update(TASKS)
-                    .where(TASKS.c.id == row.id)
-                    .values(
-                        status=FAILED,
-                        stage="failed",
-                        error=error_to_json(error),
-                        updated_at=now,
-                        completed_at=now,
-                    )
-                    .returning(TASKS)
-                )
-            ).one()
-            task = task_to_proto(updated)
-            await self._emit(conn, [_event_row(_event_task(task), EVENT_FOR_STATUS[FAILED], now)])
-            await self._release_held(conn, row.owner, now)
+            await self._end_failed(conn, row, error, now)
         return True
 
     # --- reconciliation -------------------------------------------------------------
