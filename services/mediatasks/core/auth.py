@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 INTERNAL_HEADER = "x-mediatasks-internal"
 OWNER_HEADER = "x-mediatasks-owner"
 ANONYMOUS = "anonymous"
+# The owner an internal call names to read every owner's tasks. No credential can carry
+# it: API keys and JWT subjects naming it are refused.
+ALL_OWNERS = "*"
 API_KEY_PREFIX = "mt_"
 
 
@@ -69,6 +72,13 @@ def unauthenticated(message: str) -> MediaTasksError:
     return MediaTasksError(grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", message)
 
 
+def check_owner_name(owner: str) -> str:
+    """``owner`` if it can name a tenant: not empty, printable, not the all-owners marker."""
+    if not owner or not owner.strip() or owner == ALL_OWNERS or not owner.isprintable() or len(owner) > 255:
+        raise unauthenticated(f"{owner!r} cannot be an owner")
+    return owner
+
+
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -85,6 +95,7 @@ class ApiKeyStore:
         self._cache: dict[str, tuple[float, str | None]] = {}
 
     async def create(self, owner: str, name: str = "") -> str:
+        check_owner_name(owner)
         key = new_api_key()
         record = {"owner": owner, "name": name, "created_at": time.time(), "revoked": False}
         await self._kv.put(hash_api_key(key), json.dumps(record).encode())
@@ -149,9 +160,7 @@ class Authenticator:
         internal = metadata.get(INTERNAL_HEADER)
         if internal is not None:
             token = self.settings.internal_token
-            if token and hmac.compare_digest(internal, token):
-                return Principal(metadata.get(OWNER_HEADER) or ANONYMOUS, "internal")
-            if not token and self.settings.auth_disabled:
+            if (token and hmac.compare_digest(internal, token)) or (not token and self.settings.auth_disabled):
                 return Principal(metadata.get(OWNER_HEADER) or ANONYMOUS, "internal")
             raise unauthenticated("bad internal token")
         api_key = metadata.get("x-api-key")
@@ -159,7 +168,7 @@ class Authenticator:
             owner = await self.api_keys.owner_of(api_key) if self.api_keys else None
             if owner is None:
                 raise unauthenticated("unknown or revoked API key")
-            return Principal(owner, "api_key")
+            return Principal(check_owner_name(owner), "api_key")
         bearer = metadata.get("authorization", "")
         if bearer.lower().startswith("bearer "):
             return Principal(self._verify_jwt(bearer[7:].strip()), "jwt")
@@ -171,10 +180,24 @@ class Authenticator:
         if not self._jwt_keys:
             raise unauthenticated("JWT is not configured on this server")
         last_error: Exception | None = None
+        settings = self.settings
+        # A token must expire; audience and issuer are checked when this server names them.
+        required = (
+            ["sub", "exp"] + (["aud"] if settings.jwt_audience else []) + (["iss"] if settings.jwt_issuer else [])
+        )
         for algorithm, key in self._jwt_keys:
             try:
-                claims = jwt.decode(token, key, algorithms=[algorithm], options={"require": ["sub"]})
-                return str(claims["sub"])
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[algorithm],
+                    audience=settings.jwt_audience or None,
+                    issuer=settings.jwt_issuer or None,
+                    leeway=settings.jwt_leeway_seconds,
+                    options={"require": required, "verify_aud": bool(settings.jwt_audience)},
+                )
             except jwt.PyJWTError as exc:
                 last_error = exc
+                continue
+            return check_owner_name(str(claims["sub"]))
         raise unauthenticated(f"invalid token: {last_error}")

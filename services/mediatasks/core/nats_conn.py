@@ -26,9 +26,15 @@ async def connect(settings: Settings, *, name: str) -> NATS:
     async def on_reconnect() -> None:
         log.info("nats reconnected")
 
+    credentials: dict[str, str] = {}
+    if settings.nats_user:
+        credentials.update(user=settings.nats_user, password=settings.nats_password)
+    if settings.nats_creds_file:
+        credentials["user_credentials"] = settings.nats_creds_file
     return await nats.connect(
         settings.nats_url,
         name=name,
+        **credentials,
         connect_timeout=5,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     # --- infrastructure -------------------------------------------------------------
     nats_url: str = Field("", description="NATS server URL; empty starts an embedded one (mediatasks up).")
+    nats_user: str = Field("", description="NATS user (with nats_password), unless the URL carries it.")
+    nats_password: str = Field("", description="NATS password of nats_user.")
+    nats_creds_file: str = Field("", description="NATS credentials file (NKEY/JWT, decentralized auth).")
     database_url: str = Field(
         "", description="PostgreSQL URL (postgresql+psycopg://...); empty starts an embedded one."
     )
@@ -95,6 +98,14 @@ class Settings(BaseSettings):
     jwt_hs256_secret: str = ""
     jwt_public_key_file: str = ""
     jwks_file: str = ""
+    jwt_audience: str = Field("", description="When set, JWTs must carry this aud.")
+    jwt_issuer: str = Field("", description="When set, JWTs must carry this iss.")
+    jwt_leeway_seconds: float = Field(30.0, description="Clock skew allowed on exp, nbf and iat.")
+    secrets_key: str = Field(
+        "",
+        description="Key that encrypts webhook secrets at rest (any string; a long random one). "
+        "Empty: derived from MEDIATASKS_INTERNAL_TOKEN.",
+    )
     internal_token: str = Field("", description="Shared secret services use to call each other (empty: none).")
     owner_concurrency_limit: int = Field(5, description="Tasks one owner may have queued or processing at once.")
     capacity_per_type: int = Field(20, description="Tasks of one type processing at once, cluster-wide.")

@@ -480,8 +480,11 @@ class EmbeddedNats(_EmbeddedServer):
         port: int | None = None,
         monitor_port: int | None = None,
         start_timeout: float = 20.0,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(state_dir, start_timeout)
+        # (user, password) every client must present; None: no authentication.
+        self.credentials = credentials
         self._port_given = port is not None
         self._monitor_port_given = monitor_port is not None
         self.port = port or 0
@@ -492,7 +495,16 @@ class EmbeddedNats(_EmbeddedServer):
 
     @property
     def url(self) -> str:
-        """``nats://127.0.0.1:PORT`` (valid once started)."""
+        """``nats://[user:password@]127.0.0.1:PORT`` (valid once started): what a client
+        connects with, credentials included."""
+        if self.credentials:
+            user, password = self.credentials
+            return f"nats://{user}:{password}@{LOOPBACK}:{self.port}"
+        return self.plain_url
+
+    @property
+    def plain_url(self) -> str:
+        """``nats://127.0.0.1:PORT``, without credentials."""
         return f"nats://{LOOPBACK}:{self.port}"
 
     @property
@@ -535,6 +547,8 @@ class EmbeddedNats(_EmbeddedServer):
     def _spawn(self, binary: Path) -> None:
         argv = [binary, "-js", "-sd", self.store_dir, "-a", LOOPBACK]
         argv += ["-p", self.port, "-m", self.monitor_port]
+        if self.credentials:
+            argv += ["--user", self.credentials[0], "--pass", self.credentials[1]]
         child = ChildProcess(self.name, argv, self.log_path, cwd=self.state_dir)
         self._child = child
         child.start()

@@ -146,7 +146,9 @@ class Stack:
         if self.settings.nats_url:
             self.nats_url = self.settings.nats_url
         else:
-            self.nats = EmbeddedNats(self.state_dir / "nats")
+            # Authentication on, as in production: a process without the stack's
+            # credentials cannot read its jobs, artifacts or API keys.
+            self.nats = EmbeddedNats(self.state_dir / "nats", credentials=("mediatasks", secrets.token_hex(16)))
             self.nats_url = self.nats.start()
         if self.settings.database_url:
             self.database_url = self.settings.database_url
@@ -157,12 +159,14 @@ class Stack:
     def service_env(self) -> dict[str, str]:
         """Settings every service process of this stack shares."""
         env = {
-            "MEDIATASKS_NATS_URL": self.nats_url,
+            "MEDIATASKS_NATS_URL": self.nats.plain_url if self.nats and self.nats.credentials else self.nats_url,
             "MEDIATASKS_DATABASE_URL": self.database_url,
             "MEDIATASKS_INTERNAL_TOKEN": self.internal_token,
             "MEDIATASKS_GRPC_HOST": LOOPBACK,
             "MEDIATASKS_LOG_JSON": "true",
         }
+        if self.nats is not None and self.nats.credentials:
+            env["MEDIATASKS_NATS_USER"], env["MEDIATASKS_NATS_PASSWORD"] = self.nats.credentials
         for service in ("registry", *self.media_services):
             env[f"MEDIATASKS_{service.upper()}_ADDR"] = self.replica_addresses(service)
         env.update(self.env)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
-from mediatasks.core.auth import Principal, caller
+from mediatasks.core.auth import ALL_OWNERS, Principal, caller, current_principal
 from mediatasks.core.catalog import submit_rpc
 from mediatasks.core.clients import InternalChannel
 from mediatasks.core.errors import MediaTasksError, invalid_input
@@ -35,8 +35,9 @@ _BATCH_LIMIT = 50
 
 
 def _owner_scope(principal: Principal) -> str | None:
-    """Owner filter for reads: internal calls without an end user see every task."""
-    if principal.internal and principal.owner == "anonymous":
+    """Owner filter for reads: only an internal call that names every owner (``*``)
+    sees every task; a missing or empty owner never widens what a caller sees."""
+    if principal.internal and principal.owner == ALL_OWNERS:
         return None
     return principal.owner
 
@@ -113,6 +114,9 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
                 body = json_format.MessageToDict(item.input_data)
                 if item.priority:
                     body["priority"] = item.priority
+                # A batch never refuses an item for the owner's concurrency limit: items
+                # past it are accepted and wait their turn, in batch order.
+                body["wait_turn"] = True
                 try:
                     typed = json_format.ParseDict(body, request_class())
                 except json_format.ParseError as exc:
@@ -125,8 +129,9 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
                 result.error.CopyFrom(task_error(error.code.name, error.reason, error.message))
             return result
 
-        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(request.tasks)))
-        response.results.extend(results)
+        # One after another, so held items queue in the order the client gave them.
+        for index, item in enumerate(request.tasks):
+            response.results.append(await one(index, item))
         return response
 
     # --- reads ----------------------------------------------------------------------
@@ -334,6 +339,14 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         return response
 
     async def GetHealth(self, request, context):
+        health = await self._health()
+        if current_principal.get() is None:
+            # Anonymous callers (load balancers, uptime checks) learn up or degraded only:
+            # dependency errors and worker counts are for operators with a credential.
+            return tasks_pb2.Health(status=health.status, version=health.version)
+        return health
+
+    async def _health(self) -> tasks_pb2.Health:
         health = tasks_pb2.Health(status="ok", version="0.1.0")
         try:
             async with self.store.engine.connect() as conn:

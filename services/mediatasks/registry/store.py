@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2
 from sqlalchemy import ColumnElement, Row, Text, and_, cast, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediatasks.core import topology
+from mediatasks.core.catalog import KINDS
 from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, invalid_input
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import (
@@ -42,6 +44,7 @@ from mediatasks.registry.convert import (
 )
 from mediatasks.registry.models import OutboxRow, ResultCacheRow, TaskLogRow, TaskRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
+from mediatasks.registry.secrets import SecretBox
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 TASKS = TaskRow.__table__
@@ -51,6 +54,7 @@ CACHE = ResultCacheRow.__table__
 
 
 OWNER_LIMIT_REASON = "owner_concurrency_limit"
+CONCURRENCY_RETRY_AFTER_SECONDS = 5.0
 # Concurrent submits of one owner that may race past the limit check without its lock.
 _LOCK_HEADROOM = 64
 
@@ -69,6 +73,12 @@ def stale_attempt(task_id: str, attempt: int, current: int) -> MediaTasksError:
         "STALE_ATTEMPT",
         f"attempt {attempt} of task {task_id} is not the current attempt ({current})",
     )
+
+
+def owner_cache_key(owner: str, cache_key: str) -> str:
+    """The result-cache key of ``cache_key`` for ``owner``: cache entries belong to their
+    owner, so another owner's identical input never gets (or learns of) this output."""
+    return hashlib.sha256(f"{owner}\x00{cache_key}".encode()).hexdigest()
 
 
 def parse_task_id(task_id: str) -> uuid.UUID:
@@ -108,6 +118,18 @@ def _job_row(task: tasks_pb2.Task, msg_id: str, now: dt.datetime) -> dict:
     }
 
 
+def _without_secrets(task_type: str, packed: any_pb2.Any) -> any_pb2.Any:
+    """The task's input as stored and shown (``GetTask``): the request without its
+    ``webhook_secret``, which is kept apart, encrypted, and never returned."""
+    request = KINDS[task_type].request()
+    if not packed.Unpack(request) or not request.DESCRIPTOR.fields_by_name.get("webhook_secret"):
+        return packed
+    request.ClearField("webhook_secret")
+    cleaned = any_pb2.Any()
+    cleaned.Pack(request)
+    return cleaned
+
+
 def _event_task(task: tasks_pb2.Task) -> tasks_pb2.Task:
     """The task as carried in events: without its (possibly large) input."""
     slim = tasks_pb2.Task()
@@ -134,6 +156,7 @@ class TaskStore:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        self.secrets = SecretBox(settings)
         # Approximate figures read on hot paths, refreshed at most every few seconds.
         self._queued_cache: dict[str, tuple[float, int]] = {}
         self._mean_cache: dict[str, tuple[float, float]] = {}
@@ -171,7 +194,7 @@ class TaskStore:
         max_attempts = options.max_attempts or self.settings.max_attempts
         if not 1 <= max_attempts <= 10:
             raise invalid_input("max_attempts must be between 1 and 10", field="max_attempts")
-        input_bytes = request.input.SerializeToString(deterministic=True)
+        input_bytes = _without_secrets(request.task_type, request.input).SerializeToString(deterministic=True)
         request_hash = hashlib.sha256(
             request.task_type.encode() + input_bytes + options.SerializeToString(deterministic=True)
         ).hexdigest()
@@ -183,14 +206,18 @@ class TaskStore:
                 if existing is not None:
                     return existing, Outgoing()
             cached = None
-            if request.cache_key and not options.no_cache:
+            cache_key = owner_cache_key(owner, request.cache_key) if request.cache_key else ""
+            if cache_key and not options.no_cache:
                 cached = (
-                    await conn.execute(
-                        select(CACHE).where(CACHE.c.cache_key == request.cache_key, CACHE.c.expires_at > now)
-                    )
+                    await conn.execute(select(CACHE).where(CACHE.c.cache_key == cache_key, CACHE.c.expires_at > now))
                 ).first()
-            # Last before the inserts: admission takes the owner's lock, held to commit.
-            held = await self._admission(conn, owner, request.task_type, options.wait_turn)
+            # A cache hit uses no slot and no queue: it skips admission. Otherwise admission
+            # comes last before the inserts: it takes the owner's lock, held to commit.
+            held = (
+                False
+                if cached is not None
+                else await self._admission(conn, owner, request.task_type, options.wait_turn)
+            )
             task_id = uuid.uuid4()
             values = {
                 "id": task_id,
@@ -212,14 +239,14 @@ class TaskStore:
                 "cache_hit": False,
                 "cancel_confirmed": False,
                 "webhook_url": options.webhook_url,
-                "webhook_secret": options.webhook_secret,
+                "webhook_secret": self.secrets.seal(options.webhook_secret),
                 "webhook_events": list(options.webhook_events),
                 "metadata": dict(options.metadata),
                 "queued_reason": OWNER_LIMIT_REASON if held else "",
                 "claim": "",
                 "idempotency_key": request.idempotency_key or None,
                 "request_hash": request_hash,
-                "cache_key": request.cache_key or None,
+                "cache_key": cache_key or None,
                 "dead_lettered_at": None,
                 "created_at": now,
                 "started_at": None,
@@ -255,9 +282,7 @@ class TaskStore:
             outbox = [_event_row(slim, "task.created", now)]
             outgoing = Outgoing(events=1)
             if cached is not None:
-                await conn.execute(
-                    update(CACHE).where(CACHE.c.cache_key == request.cache_key).values(hits=CACHE.c.hits + 1)
-                )
+                await conn.execute(update(CACHE).where(CACHE.c.cache_key == cache_key).values(hits=CACHE.c.hits + 1))
                 outbox.append(_event_row(slim, "task.completed", now))
                 outgoing.events += 1
             elif not held:
@@ -301,6 +326,9 @@ class TaskStore:
             f"owner has {active} tasks queued or running; the limit is {self.settings.owner_concurrency_limit} "
             "(send wait_turn: true to queue behind them)",
             metadata={"limit": str(self.settings.owner_concurrency_limit)},
+            # Waiting and trying again is exactly right: one of the owner's tasks will end.
+            retryable=True,
+            retry_after_seconds=CONCURRENCY_RETRY_AFTER_SECONDS,
         )
 
     async def _active_count(self, conn: AsyncConnection, owner: str) -> int:
@@ -352,7 +380,10 @@ class TaskStore:
                 .returning(TASKS)
             )
         ).first()
-        await self._emit(conn, [_job_row(task_to_proto(updated, include_input=False), str(row.id), now)])
+        # Keyed by attempt: a task held again after a retry must not collide with its first
+        # job in JetStream's duplicate window, yet a relay retry of this row still dedupes.
+        msg_id = f"{row.id}:turn:{row.attempt}" if row.attempt else str(row.id)
+        await self._emit(conn, [_job_row(task_to_proto(updated, include_input=False), msg_id, now)])
         return 1
 
     async def _by_idempotency_key(self, conn, owner: str, key: str, request_hash: str):
@@ -485,7 +516,15 @@ class TaskStore:
                 await conn.execute(
                     update(TASKS)
                     .where(TASKS.c.id == row.id)
-                    .values(status=CANCELLED, stage="cancelled", error=error, updated_at=now, completed_at=now)
+                    .values(
+                        status=CANCELLED,
+                        stage="cancelled",
+                        error=error,
+                        updated_at=now,
+                        completed_at=now,
+                        # A held task that is cancelled is no longer waiting for its turn.
+                        queued_reason="",
+                    )
                     .returning(TASKS)
                 )
             ).first()
@@ -508,13 +547,17 @@ class TaskStore:
                     f"only FAILED or CANCELLED tasks can be retried; task {task_id} is {row.status}",
                     http_status=409,
                 )
+            # A retry is a new submit for the owner's limit: past it, the task waits its turn
+            # (held, not published), so retrying thousands of tasks cannot crowd others out.
+            held = await self._admission(conn, row.owner, row.task_type, wait_turn=True)
             updated = (
                 await conn.execute(
                     update(TASKS)
                     .where(TASKS.c.id == row.id)
                     .values(
                         status=QUEUED,
-                        stage="queued",
+                        stage="waiting_for_turn" if held else "queued",
+                        queued_reason=OWNER_LIMIT_REASON if held else "",
                         progress=0,
                         error=None,
                         output=None,
@@ -531,13 +574,10 @@ class TaskStore:
                 )
             ).first()
             task = task_to_proto(updated)
-            await self._emit(
-                conn,
-                [
-                    _event_row(_event_task(task), "task.retrying", now),
-                    _job_row(task, f"{task_id}:retry:{row.attempt}:{uuid.uuid4().hex[:8]}", now),
-                ],
-            )
+            outbox = [_event_row(_event_task(task), "task.retrying", now)]
+            if not held:
+                outbox.append(_job_row(task, f"{task_id}:retry:{row.attempt}:{uuid.uuid4().hex[:8]}", now))
+            await self._emit(conn, outbox)
         return task
 
     # ``builtins.list``: in this class ``list`` names the method above.

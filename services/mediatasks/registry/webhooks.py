@@ -84,6 +84,7 @@ from mediatasks.core.inputs import check_url
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.models import TaskRow, WebhookDeliveryRow
+from mediatasks.registry.secrets import SecretBox
 from mediatasks.registry.store import parse_task_id, task_not_found
 
 # Imported for their side effect: every typed result packed in a TaskOutput's ``Any``
@@ -320,6 +321,7 @@ class WebhookDispatcher:
         self.js = js
         self.settings = settings
         self.durable = durable
+        self.secrets = SecretBox(settings)
         self._stopping = False
         self._wake = asyncio.Event()
         self._finished = asyncio.Event()
@@ -592,7 +594,7 @@ class WebhookDispatcher:
                 series=r.series,
                 series_attempts=r.series_attempts,
                 url=r.webhook_url,
-                secret=r.webhook_secret,
+                secret=self.secrets.open(r.webhook_secret),
                 lease=lease,
             )
             for r in rows

@@ -18,7 +18,8 @@ from mediatasks.core.worker import JobContext, JobResult, Worker
 from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-INTERNAL = (("x-mediatasks-internal", "test-internal-token"),)  # no owner: sees every task
+# Every owner ("*"): these tests read the tasks they made for many owners.
+INTERNAL = (("x-mediatasks-internal", "test-internal-token"), ("x-mediatasks-owner", "*"))
 
 
 @pytest.fixture(scope="module")

@@ -388,3 +388,29 @@ def test_servers_do_not_outlive_their_parent(tmp_path: Path, how: str) -> None:
             parent.wait(timeout=5)
         if pid and not _wait_gone(pid, port, timeout=0):
             os.kill(pid, signal.SIGKILL)  # the test failed: do not leave the server behind
+
+
+async def test_nats_with_authentication_refuses_a_service_without_credentials(tmp_path: Path) -> None:
+    import nats
+    import nats.errors
+    from mediatasks.core.nats_conn import connect
+    from mediatasks.core.settings import Settings
+
+    server = EmbeddedNats(tmp_path / "authed", credentials=("mediatasks", "s3cret-s3cret"))
+    server.start()
+    try:
+        assert "mediatasks:s3cret-s3cret@" in server.url
+        plain = Settings(nats_url=server.plain_url)
+        with pytest.raises((nats.errors.Error, OSError)):
+            await nats.connect(server.plain_url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+        authed = await connect(
+            plain.model_copy(update={"nats_user": "mediatasks", "nats_password": "s3cret-s3cret"}), name="t"
+        )
+        try:
+            await authed.jetstream().account_info()  # JetStream is there for the user
+        finally:
+            await authed.close()
+        via_url = await nats.connect(server.url)
+        await via_url.close()
+    finally:
+        server.stop()

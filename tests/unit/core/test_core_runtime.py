@@ -110,9 +110,40 @@ def test_jwt_bearer_gives_the_owner_from_sub():
     with pytest.raises(MediaTasksError) as refused:
         _authenticate(settings, {"authorization": f"Bearer {forged}"})
     assert refused.value.reason == "UNAUTHENTICATED"
-    expired = jwt.encode({"sub": "carol", "exp": int(time.time()) - 5}, settings.jwt_hs256_secret, algorithm="HS256")
+    # Expired past the clock-skew leeway (30 s by default).
+    expired = jwt.encode({"sub": "carol", "exp": int(time.time()) - 120}, settings.jwt_hs256_secret, algorithm="HS256")
     with pytest.raises(MediaTasksError):
         _authenticate(settings, {"authorization": f"Bearer {expired}"})
+
+
+@pytest.mark.parametrize(
+    ("claims", "settings_extra"),
+    [
+        ({"sub": "carol"}, {}),  # no exp: a token that never expires is refused
+        ({"sub": "", "exp": "FUTURE"}, {}),  # an empty subject names nobody
+        ({"sub": "*", "exp": "FUTURE"}, {}),  # the all-owners marker is no owner
+        ({"sub": "carol", "exp": "FUTURE", "aud": "other"}, {"jwt_audience": "mediatasks"}),
+        ({"sub": "carol", "exp": "FUTURE"}, {"jwt_audience": "mediatasks"}),  # aud required when configured
+        ({"sub": "carol", "exp": "FUTURE", "iss": "evil"}, {"jwt_issuer": "https://idp.example"}),
+    ],
+    ids=["no-exp", "empty-sub", "star-sub", "wrong-aud", "missing-aud", "wrong-iss"],
+)
+def test_jwts_that_are_refused(claims: dict, settings_extra: dict) -> None:
+    settings = Settings(jwt_hs256_secret="s3cret-for-tests-only-32-bytes-long!", **settings_extra)
+    claims = {k: (int(time.time()) + 60 if v == "FUTURE" else v) for k, v in claims.items()}
+    token = jwt.encode(claims, settings.jwt_hs256_secret, algorithm="HS256")
+    with pytest.raises(MediaTasksError) as refused:
+        _authenticate(settings, {"authorization": f"Bearer {token}"})
+    assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_jwt_audience_and_issuer_accepted_when_they_match() -> None:
+    settings = Settings(
+        jwt_hs256_secret="s3cret-for-tests-only-32-bytes-long!", jwt_audience="mediatasks", jwt_issuer="https://idp"
+    )
+    claims = {"sub": "dave", "exp": int(time.time()) + 60, "aud": "mediatasks", "iss": "https://idp"}
+    token = jwt.encode(claims, settings.jwt_hs256_secret, algorithm="HS256")
+    assert _authenticate(settings, {"authorization": f"Bearer {token}"}).owner == "dave"
 
 
 def test_no_credentials_refused_unless_auth_is_disabled(caplog):
@@ -173,7 +204,7 @@ def test_jwt_verified_against_a_jwks_file(tmp_path):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk]}))
     settings = Settings(jwks_file=str(jwks))
-    token = jwt.encode({"sub": "frank"}, key, algorithm="RS256", headers={"kid": "k1"})
+    token = jwt.encode({"sub": "frank", "exp": int(time.time()) + 60}, key, algorithm="RS256", headers={"kid": "k1"})
     assert _authenticate(settings, {"authorization": f"Bearer {token}"}).owner == "frank"
 
 
