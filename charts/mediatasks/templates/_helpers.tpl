@@ -121,6 +121,30 @@ app.kubernetes.io/component: {{ .name }}
 {{- else }}
 {{- fail "set externalNats.url, externalNats.existingSecret or nats.enabled" }}
 {{- end }}
+{{- if .Values.externalNats.credentialsSecret }}
+- name: MEDIATASKS_NATS_CREDS_FILE
+  value: {{ printf "/etc/mediatasks/nats/%s" .Values.externalNats.credentialsSecretKey | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The NATS credentials file's volume mount and volume, when externalNats.credentialsSecret is set. Context: the root. */}}
+{{- define "mediatasks.natsCredsMount" -}}
+{{- if .Values.externalNats.credentialsSecret }}
+- name: nats-creds
+  mountPath: /etc/mediatasks/nats
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "mediatasks.natsCredsVolume" -}}
+{{- if .Values.externalNats.credentialsSecret }}
+- name: nats-creds
+  secret:
+    secretName: {{ .Values.externalNats.credentialsSecret }}
+    items:
+      - key: {{ .Values.externalNats.credentialsSecretKey }}
+        path: {{ .Values.externalNats.credentialsSecretKey }}
+{{- end }}
 {{- end -}}
 
 {{/*

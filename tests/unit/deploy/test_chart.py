@@ -691,3 +691,19 @@ def test_readme_lists_every_value() -> None:
         if not any(".".join(parts[:n]) in documented for n in range(1, len(parts) + 1)):
             undocumented.append(leaf)
     assert undocumented == []
+
+
+def test_a_nats_credentials_file_is_mounted_for_every_service() -> None:
+    manifests = render({"externalNats": {"credentialsSecret": "nats-creds", "credentialsSecretKey": "worker.creds"}})
+    for service in SERVICES:
+        pod = one(manifests, "Deployment", service_name(service))["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        path = env_of(container)["MEDIATASKS_NATS_CREDS_FILE"]["value"]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "nats-creds")
+        assert path == f"{mount['mountPath']}/worker.creds" and mount["readOnly"] is True
+        volume = next(v for v in pod["volumes"] if v["name"] == "nats-creds")
+        assert volume["secret"]["secretName"] == "nats-creds"
+    # Without it, nothing is mounted and the setting is absent.
+    plain = one(render(None), "Deployment", service_name("registry"))["spec"]["template"]["spec"]
+    assert "MEDIATASKS_NATS_CREDS_FILE" not in env_of(plain["containers"][0])
+    assert all(v["name"] != "nats-creds" for v in plain["volumes"])
