@@ -130,11 +130,19 @@ def _without_secrets(task_type: str, packed: any_pb2.Any) -> any_pb2.Any:
     return cleaned
 
 
+# Events (watch, SSE, webhooks) stay small whatever a job produced: a result bigger than
+# this (a ten-hour transcript, say) travels by reference; GET …/result has it whole.
+EVENT_RESULT_LIMIT_BYTES = 32 * 1024
+
+
 def _event_task(task: tasks_pb2.Task) -> tasks_pb2.Task:
-    """The task as carried in events: without its (possibly large) input."""
+    """The task as carried in events: without its (possibly large) input, and without its
+    result when that is over :data:`EVENT_RESULT_LIMIT_BYTES` (its artifacts stay)."""
     slim = tasks_pb2.Task()
     slim.CopyFrom(task)
     slim.ClearField("input")
+    if slim.output.result.ByteSize() > EVENT_RESULT_LIMIT_BYTES:
+        slim.output.ClearField("result")
     return slim
 
 

@@ -209,6 +209,9 @@ def build_payload(event: tasks_pb2.TaskEvent) -> bytes:
     }
     if task.status == tasks_pb2.Task.COMPLETED:
         data["output_data"] = task_json.get("output", {})
+        if not task.output.HasField("result"):
+            # Too large for an event (see store.EVENT_RESULT_LIMIT_BYTES): fetch it.
+            data["output_data"]["result_url"] = f"/api/v1/media/tasks/{task.task_id}/result"
     if task.HasField("error"):
         data["error"] = task_json["error"]
     if task.HasField("next_attempt_at"):

@@ -115,3 +115,53 @@ async def test_a_task_whose_job_cannot_be_published_fails_with_the_reason(regist
     finally:
         await engine.dispose()
         await channel.close()
+
+
+async def test_a_ten_hour_transcript_completes_and_its_events_stay_small(registry_service, nats_url) -> None:
+    from mediatasks.v1 import audio_pb2
+
+    owner = f"long-{uuid.uuid4().hex[:6]}"
+    # As the services' own channels do: results of several MB are fine over gRPC.
+    channel = grpc.aio.insecure_channel(
+        f"127.0.0.1:{registry_service.port}", options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    )
+    registry = tasks_pb2_grpc.TaskRegistryStub(channel)
+    nc = await nats.connect(nats_url)
+    try:
+        request = tasks_pb2.CreateTaskRequest(
+            task_type="audio_transcription", owner=owner, idempotency_key=uuid.uuid4().hex
+        )
+        request.input.Pack(audio_pb2.TranscribeRequest(audio_url="a" * 32))
+        task = await registry.CreateTask(request, metadata=internal(owner))
+        started = await registry.StartAttempt(
+            tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1, worker_id="long"),
+            metadata=internal("*"),
+        )
+        # 120,000 words over ten hours: megabytes, far over NATS's 1 MiB message limit.
+        words = [common_pb2.Word(text=f"word{n}", start=n * 0.3, end=n * 0.3 + 0.25) for n in range(120_000)]
+        result = audio_pb2.TranscriptionResult(
+            text=" ".join(w.text for w in words), words=words, duration_seconds=36_000.0
+        )
+        output = tasks_pb2.TaskOutput()
+        output.result.Pack(result)
+        assert output.ByteSize() > 2 * 1024 * 1024
+        sub = await nc.subscribe(f"mediatasks.events.{task.task_id}")
+        await registry.CompleteTask(
+            tasks_pb2.CompleteTaskRequest(task_id=task.task_id, attempt=started.attempt, output=output),
+            metadata=internal("*"),
+        )
+        # The completion event arrives (so SSE, watch and webhooks learn of it), small.
+        while True:
+            msg = await sub.next_msg(timeout=10)
+            event = tasks_pb2.TaskEvent.FromString(msg.data)
+            if event.event_type == "task.completed":
+                break
+        assert len(msg.data) < 64 * 1024 and not event.task.output.HasField("result")
+        whole = await registry.GetTaskResult(
+            tasks_pb2.GetTaskResultRequest(task_id=task.task_id), metadata=internal(owner)
+        )
+        back = audio_pb2.TranscriptionResult()
+        assert whole.result.result.Unpack(back) and len(back.words) == 120_000
+    finally:
+        await nc.close()
+        await channel.close()
