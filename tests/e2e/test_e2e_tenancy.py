@@ -65,3 +65,28 @@ def test_a_batch_past_the_owner_limit_queues_instead_of_refusing(limited) -> Non
     assert len(spans) == 50 and peak <= LIMIT, peak
     # The held ones started in the order the batch gave them.
     assert [starts[i] for i in held] == sorted(starts[i] for i in held)
+
+
+def test_over_the_limit_answers_429_with_retry_after(limited) -> None:
+    long_text = " ".join(f"Sentence number {k} of a long script." for k in range(400))
+    with httpx.Client(base_url=limited.http_url, headers={"X-API-Key": limited.api_key}, timeout=60) as client:
+        for n in range(30):
+            answer = client.post("/api/v1/media/subtitles/generate", json={"text": f"{n}. {long_text}"})
+            if answer.status_code == 429:
+                break
+            assert answer.status_code == 202, answer.text
+        assert answer.status_code == 429, "the owner limit was never reached"
+        body = answer.json()
+        assert body["details"][0]["reason"] == "CONCURRENCY_LIMIT"
+        assert int(answer.headers["retry-after"]) >= 1
+
+
+def test_priority_aliases(limited) -> None:
+    with httpx.Client(base_url=limited.http_url, headers={"X-API-Key": limited.api_key}, timeout=60) as client:
+        answer = client.post(
+            "/api/v1/media/subtitles/generate", json={"text": "Alias.", "priority": "critical", "wait_turn": True}
+        )
+        assert answer.status_code in (200, 202), answer.text
+        assert answer.json()["priority"] == "urgent"
+        refused = client.post("/api/v1/media/subtitles/generate", json={"text": "No.", "priority": "whenever"})
+        assert refused.status_code == 400 and "critical" in refused.json()["message"]

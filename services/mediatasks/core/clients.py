@@ -51,8 +51,12 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> MediaTasksError:
     for key, value in exc.trailing_metadata() or ():
         if key == "x-http-status":
             http_status = int(value)
-    retryable = exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-    retry_after = _retry_delay(exc) if retryable else None
+    # A RetryInfo says the callee expects the same call to work later (a full owner limit).
+    retry_after = _retry_delay(exc)
+    retryable = retry_after is not None or exc.code() in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    )
     return MediaTasksError(
         exc.code(),
         reason,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import math
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -61,6 +62,9 @@ async def abort_with_error(context: grpc.aio.ServicerContext, error: MediaTasksE
     trailing: list[tuple[str, str | bytes]] = [("grpc-status-details-bin", status_details(error))]
     if error.http_status:
         trailing.append((HTTP_STATUS_HEADER, str(error.http_status)))
+    if error.retry_after_seconds is not None:
+        # Becomes the REST answer's Retry-After header (429 and 503 clients look for it).
+        trailing.append(("retry-after", str(max(1, math.ceil(error.retry_after_seconds)))))
     await context.abort(error.code, error.message, trailing_metadata=tuple(trailing))
 
 

@@ -107,8 +107,11 @@ class Submitter:
         # The request's message type names its task type (the catalog keeps them unique).
         task_type = kind_for_request(request).task_type
         options = options_of(request)
-        if options.priority and options.priority.lower() not in topology.PRIORITIES:
-            raise invalid_input(f"priority must be one of {', '.join(topology.PRIORITIES)}", field="priority")
+        priority = topology.priority_of(options.priority)
+        if priority is None:
+            names = ", ".join([*topology.PRIORITIES, *topology.PRIORITY_ALIASES])
+            raise invalid_input(f"priority must be one of {names}", field="priority")
+        options.priority = priority
         if options.webhook_url:
             await check_url(options.webhook_url, self.settings, field="webhook_url")
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}

@@ -43,6 +43,17 @@ PROVIDERS_TTL_SECONDS = 60.0
 # Highest first: the order a worker tries them in.
 PRIORITIES = ("urgent", "high", "medium", "low")
 DEFAULT_PRIORITY = "medium"
+# Other names clients use for the same levels (the background-tasks API says these).
+PRIORITY_ALIASES = {"critical": "urgent", "normal": "medium"}
+
+
+def priority_of(name: str) -> str | None:
+    """The priority ``name`` means (case-insensitive, aliases resolved; "" the default),
+    or None when it names none."""
+    key = (name or DEFAULT_PRIORITY).strip().lower()
+    key = PRIORITY_ALIASES.get(key, key)
+    return key if key in PRIORITIES else None
+
 
 # Task type -> the media service that runs it (from the catalog).
 TASK_TYPES: dict[str, str] = {kind.task_type: kind.service for kind in KINDS.values()}

@@ -194,8 +194,8 @@ class TaskStore:
 
     async def create(self, request: tasks_pb2.CreateTaskRequest) -> tuple[tasks_pb2.Task, Outgoing]:
         options = request.options
-        priority = (options.priority or topology.DEFAULT_PRIORITY).lower()
-        if priority not in PRIORITY_RANK:
+        priority = topology.priority_of(options.priority)
+        if priority is None:
             raise invalid_input(f"priority must be one of {', '.join(topology.PRIORITIES)}", field="priority")
         if request.task_type not in topology.TASK_TYPES:
             raise invalid_input(f"unknown task_type {request.task_type!r}", field="task_type")
