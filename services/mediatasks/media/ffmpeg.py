@@ -7,6 +7,11 @@ opus); the wheel has no ffprobe, so :func:`probe` reads containers with PyAV ins
 group, turns ``-progress pipe:1`` output into throttled percent callbacks, and makes sure
 the process is gone when the call ends for any reason: success, failure, timeout or the
 awaiting task being cancelled (the job's cancel signal).
+
+User files are opened with local files as the only protocol and a whitelist of media
+container formats (:func:`input_args` for ffmpeg, the same options in :func:`probe` for
+PyAV): ffmpeg detects formats from content, and playlists (HLS), concat lists or
+manifests (DASH, IMF) would make it read other files or URLs.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, transient, unsupported_media
+from mediatasks.core.inputs import refuse_reference_formats
 
 if TYPE_CHECKING:
     from av.audio.stream import AudioStream
@@ -46,6 +52,51 @@ PROGRESS_MIN_INTERVAL_SECONDS = 0.25
 # SIGKILLed, so this only matters if the kernel is very slow).
 _REAP_TIMEOUT_SECONDS = 2.0
 
+# Demuxers user inputs may be read with (ffmpeg's names; a name with commas, such as
+# "mov,mp4,m4a,3gp,3g2,mj2", matches when any of its parts is listed). Anything else is
+# refused before its header is read: notably hls, dash, concat, imf, sdp/rtp/rtsp (they
+# open further files or URLs), avisynth and dvdvideo (they run scripts or read devices).
+INPUT_FORMATS = ",".join(
+    (
+        # video containers and elementary streams
+        "mov", "matroska", "avi", "flv", "mpegts", "mpeg", "mpegvideo", "m4v", "h264", "hevc",
+        "obu", "ivf", "ogg", "asf", "mxf", "dv", "nut", "rm", "wtv", "yuv4mpegpipe", "mjpeg",
+        # audio
+        "mp3", "aac", "ac3", "eac3", "flac", "wav", "w64", "aiff", "caf", "au", "amr", "amrnb",
+        "amrwb", "ape", "wv", "tta", "mpc", "mpc8", "dts", "dtshd", "truehd", "mlp", "loas",
+        "tak", "dsf", "voc", "gsm", "xwma",
+        # still and animated images
+        "image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif",
+        "gif_pipe", "apng", "webp_anim", "qoi_pipe", "pam_pipe", "pbm_pipe", "pgm_pipe",
+        "ppm_pipe", "psd_pipe", "jpegxl_pipe", "jpegxl_anim", "j2k_pipe", "dpx_pipe",
+        "exr_pipe", "hdr_pipe", "pcx_pipe", "sgi_pipe", "sunrast_pipe",
+    )
+)  # fmt: skip
+INPUT_PROTOCOLS = "file"
+
+
+def input_args(path: str | os.PathLike[str]) -> list[str]:
+    """The ffmpeg arguments that open ``path`` as one input: ``-protocol_whitelist file
+    -format_whitelist <INPUT_FORMATS> -i <absolute path>``.
+
+    Put per-input options such as ``-ss`` or ``-stream_loop`` before them. The path is made
+    absolute, so it is never read as an option or a ``protocol:`` URL.
+    """
+    return [
+        "-protocol_whitelist",
+        INPUT_PROTOCOLS,
+        "-format_whitelist",
+        INPUT_FORMATS,
+        "-i",
+        os.path.abspath(path),
+    ]
+
+
+# What ffmpeg prints when an input breaks the whitelists above, and the reason to give.
+_POLICY_FAILURES = (
+    ("Format not on whitelist", "its container format is not one mediatasks accepts"),
+    ("not on whitelist", "it refers to a file or URL that may not be opened"),
+)
 # Short, stable phrases ffmpeg prints for the failures users cause; the first one found
 # in the stderr tail becomes the error message instead of a wall of log lines.
 _KNOWN_FAILURES = (
@@ -116,6 +167,9 @@ class ProgressReporter:
 def _error_reason(stderr_tail: Sequence[str]) -> str:
     """A short human reason for an ffmpeg failure, picked from its last stderr lines."""
     text = "\n".join(stderr_tail)
+    for phrase, reason in _POLICY_FAILURES:
+        if phrase in text:
+            return reason
     for phrase in _KNOWN_FAILURES:
         if phrase in text:
             return phrase
@@ -332,8 +386,11 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     Besides the header, it checks that the file's sample index (when the container has
     one, as MP4/MOV do) does not point past the end of the file, and decodes one frame,
     so truncated or corrupt files fail here with ``UNSUPPORTED_MEDIA`` and a clear reason
-    instead of half-way through a job. A missing path raises ``INVALID_INPUT``.
-    Blocking: call it from async code with ``asyncio.to_thread``.
+    instead of half-way through a job. A playlist or manifest (HLS, concat, DASH, IMF,
+    SDP) or a container format outside :data:`INPUT_FORMATS` also fails with
+    ``UNSUPPORTED_MEDIA``, before anything it names is opened; only local files are
+    read. A missing path raises ``INVALID_INPUT``. Blocking: call it from async code
+    with ``asyncio.to_thread``.
     """
     import av  # lazy: PyAV (the optional `media` extra) loads FFmpeg's native libraries
 
@@ -343,8 +400,18 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     size = path.stat().st_size
     if size == 0:
         raise unsupported_media(f"{path.name} is empty (0 bytes)")
+    refuse_reference_formats(path)  # a clear reason; the format whitelist refuses them too
     try:
-        container = av.open(str(path), mode="r", metadata_errors="replace")
+        container = av.open(
+            str(path.absolute()),
+            mode="r",
+            container_options={"protocol_whitelist": INPUT_PROTOCOLS, "format_whitelist": INPUT_FORMATS},
+            metadata_errors="replace",
+        )
+    except av.error.ArgumentError as exc:  # EINVAL: mostly a format off the whitelist
+        raise unsupported_media(
+            f"{path.name} is not readable media in a container format mediatasks accepts: {_av_reason(exc)}"
+        ) from None
     except av.error.FFmpegError as exc:
         raise unsupported_media(f"{path.name} is not readable media: {_av_reason(exc)}") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:

@@ -30,7 +30,7 @@ from pathlib import Path
 import grpc
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, unsupported_media
-from mediatasks.media.ffmpeg import probe
+from mediatasks.media.ffmpeg import input_args, probe
 from mediatasks.media.transcript import Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -206,11 +206,8 @@ class PcmStream:
             "-nostats",
             "-loglevel",
             "info",
-            # Local files only: a playlist inside an upload must not fetch URLs.
-            "-protocol_whitelist",
-            "file,pipe",
-            "-i",
-            str(self.path),
+            # Local files and media formats only: a playlist must not open other files or URLs.
+            *input_args(self.path),
             "-map",
             "0:a:0",
             "-vn",

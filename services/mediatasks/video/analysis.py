@@ -45,6 +45,7 @@ from mediatasks.media.ffmpeg import (
     MediaInfo,
     ProgressCallback,
     ProgressReporter,
+    input_args,
     probe,
     run_ffmpeg,
     run_ffmpeg_capture,
@@ -266,7 +267,7 @@ async def extract_frames(
     workdir.mkdir(parents=True, exist_ok=True)
     args: list[str] = []
     for at in times:
-        args += ["-ss", f"{at:.3f}", "-i", os.fspath(path)]
+        args += ["-ss", f"{at:.3f}", *input_args(path)]
     outputs = []
     for index, at in enumerate(times):
         target = workdir / f"frame_{index:03d}.jpg"
@@ -300,7 +301,7 @@ async def measure_loudness(
     audio stream, with ffmpeg's EBU R128 scanner (``ebur128=peak=true``). Silence gives
     ``integrated_lufs: None`` and ``silent: True``; a -inf peak is ``None``."""
     tail = await run_ffmpeg_capture(
-        ["-i", os.fspath(path), "-map", "0:a:0", "-af", "ebur128=peak=true:framelog=verbose",
+        [*input_args(path), "-map", "0:a:0", "-af", "ebur128=peak=true:framelog=verbose",
          "-f", "null", "-"],
         expected_duration=duration,
         on_progress=on_progress,
@@ -336,7 +337,7 @@ async def extract_speech_audio(
 ) -> Path:
     """The first audio stream as 16 kHz mono 16-bit WAV (what speech recognisers take)."""
     await run_ffmpeg(
-        ["-i", os.fspath(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000",
+        [*input_args(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000",
          "-c:a", "pcm_s16le", "-f", "wav", os.fspath(target)],
         expected_duration=duration,
         on_progress=on_progress,

@@ -33,6 +33,7 @@ from mediatasks.media.ffmpeg import (
     DEFAULT_TIMEOUT_SECONDS,
     MediaInfo,
     ProgressCallback,
+    input_args,
     probe,
     run_ffmpeg,
     run_ffmpeg_capture,
@@ -280,7 +281,7 @@ async def burn_captions(
         filters = [subtitles_filter]
         if info.width % 2 or info.height % 2:  # yuv420p needs even dimensions
             filters.append("pad=ceil(iw/2)*2:ceil(ih/2)*2")
-        args = ["-i", os.fspath(video), "-vf", ",".join(filters), "-map", "0:v:0"]
+        args = [*input_args(video), "-vf", ",".join(filters), "-map", "0:v:0"]
         if info.has_audio:
             audio_codec = ["copy"] if info.audio_codec == "aac" else ["aac", "-b:a", AUDIO_BITRATE]
             args += ["-map", "0:a:0", "-c:a", *audio_codec]
@@ -393,7 +394,7 @@ async def images_to_video(
     args: list[str] = []
     graph: list[str] = []
     for index, ((image, _), frames) in enumerate(zip(items, frame_counts, strict=True)):
-        args += ["-i", os.path.abspath(image)]  # absolute: never read as an option or protocol
+        args += input_args(image)
         graph.append(
             f"[{index}:v:0]trim=end_frame=1,"  # first frame only (animated GIF, WebP)
             f"scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
@@ -474,10 +475,10 @@ async def add_audio(
     else:
         graph = f"{new_audio}[aout]"
 
-    args = ["-i", os.fspath(video)]
+    args = input_args(video)
     if mode == "loop":
         args += ["-stream_loop", "-1"]
-    args += ["-i", os.fspath(audio), "-filter_complex", graph, "-map", "0:v:0", "-map", "[aout]"]
+    args += [*input_args(audio), "-filter_complex", graph, "-map", "0:v:0", "-map", "[aout]"]
     if video_info.video_codec in _MP4_COPYABLE_VIDEO:  # rotation metadata is copied too
         args += ["-c:v", "copy"]
     else:

@@ -17,7 +17,7 @@ from helpers.media import (
     truncate_copy,
 )
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.media.ffmpeg import probe, run_ffmpeg
+from mediatasks.media.ffmpeg import input_args, probe, run_ffmpeg
 
 
 async def wait_for_process(marker: str, timeout: float = 10.0) -> int:
@@ -241,3 +241,123 @@ def test_probe_cost_does_not_grow_with_length(tmp_path: Path) -> None:
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+# ------------------------------------------------------------ inputs: files and formats
+
+
+@pytest.fixture
+def segment(tmp_path: Path) -> Path:
+    """A real MPEG-TS clip that playlists below refer to, beside them."""
+    return make_video(tmp_path / "segment.ts", seconds=1, size=(64, 48), with_audio=False)
+
+
+def hls_playlist(path: Path, segment: Path) -> Path:
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{segment.name}\n#EXT-X-ENDLIST\n")
+    return path
+
+
+def concat_list(path: Path, segment: Path) -> Path:
+    path.write_text(f"ffconcat version 1.0\nfile '{segment.name}'\n")
+    return path
+
+
+PLAYLISTS = [
+    pytest.param(hls_playlist, "HLS", id="hls"),
+    pytest.param(concat_list, "concat", id="concat"),
+]
+
+
+@pytest.mark.parametrize(("write", "named"), PLAYLISTS)
+def test_probe_refuses_playlists_before_opening_them(tmp_path: Path, segment: Path, write, named: str) -> None:
+    playlist = write(tmp_path / "input_video", segment)
+    with pytest.raises(MediaTasksError) as caught:
+        probe(playlist)
+    assert caught.value.reason == "UNSUPPORTED_MEDIA"
+    assert named in caught.value.message and "input_video" in caught.value.message
+
+
+@pytest.mark.parametrize(("write", "named"), PLAYLISTS)
+async def test_ffmpeg_inputs_refuse_playlists_that_plain_ffmpeg_follows(
+    tmp_path: Path, segment: Path, write, named: str
+) -> None:
+    # .m3u8: the name under which ffmpeg's HLS demuxer takes a playlist at all.
+    playlist = write(tmp_path / f"list_{named}.m3u8", segment)
+    # Without the whitelists ffmpeg reads the playlist and the file it names.
+    await run_ffmpeg(["-i", str(playlist), "-f", "null", "-"], timeout=30)
+    with pytest.raises(MediaTasksError) as caught:
+        await run_ffmpeg([*input_args(playlist), "-f", "null", "-"], timeout=30)
+    assert caught.value.reason == "UNSUPPORTED_MEDIA"
+    assert "container format is not one mediatasks accepts" in caught.value.message
+
+
+def test_probe_refuses_formats_off_the_whitelist_even_without_a_known_signature(tmp_path: Path) -> None:
+    # A WebVTT file is valid input for ffmpeg, but not a container mediatasks reads media from.
+    vtt = tmp_path / "input_video"
+    vtt.write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n")
+    with pytest.raises(MediaTasksError) as caught:
+        probe(vtt)
+    assert caught.value.reason == "UNSUPPORTED_MEDIA"
+    assert "container format mediatasks accepts" in caught.value.message
+
+
+@pytest.mark.parametrize(("write", "named"), PLAYLISTS)
+async def test_playlists_given_as_video_or_audio_inputs_fail_the_operation(
+    tmp_path: Path, segment: Path, write, named: str
+) -> None:
+    from mediatasks.video.operations import add_audio, burn_captions
+
+    playlist = write(tmp_path / "input_video", segment)
+    captions = tmp_path / "captions.srt"
+    captions.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    with pytest.raises(MediaTasksError) as caught:
+        await burn_captions(playlist, captions, tmp_path / "out.mp4", timeout=30)
+    assert caught.value.reason == "UNSUPPORTED_MEDIA" and named in caught.value.message
+
+    video = make_video(tmp_path / "v.mp4", seconds=1, size=(64, 48), with_audio=False)
+    with pytest.raises(MediaTasksError) as caught:
+        await add_audio(video, playlist, tmp_path / "out.mp4", timeout=30)
+    assert caught.value.reason == "UNSUPPORTED_MEDIA" and named in caught.value.message
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_input_args_open_local_files_only(tmp_path: Path) -> None:
+    args = input_args("http://169.254.169.254/latest")
+    assert args[:2] == ["-protocol_whitelist", "file"]
+    assert args[2] == "-format_whitelist" and "hls" not in args[3].split(",")
+    assert args[4] == "-i" and args[5].startswith("/")  # a path, never a URL or an option
+
+
+def _webm(path: Path) -> Path:
+    return make_video(path, 1, (64, 48), video_codec=("libvpx-vp9", "-deadline", "realtime"), audio_codec=("libopus",))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda p: make_video(p.with_suffix(".mp4"), 1, (64, 48)), id="mp4"),
+        pytest.param(lambda p: make_video(p.with_suffix(".mkv"), 1, (64, 48)), id="mkv"),
+        pytest.param(lambda p: make_video(p.with_suffix(".mov"), 1, (64, 48)), id="mov"),
+        pytest.param(lambda p: make_video(p.with_suffix(".avi"), 1, (64, 48)), id="avi"),
+        pytest.param(lambda p: make_video(p.with_suffix(".ts"), 1, (64, 48)), id="ts"),
+        pytest.param(lambda p: _webm(p.with_suffix(".webm")), id="webm"),
+        pytest.param(lambda p: make_tone(p.with_suffix(".wav"), 1), id="wav"),
+        pytest.param(lambda p: make_tone(p.with_suffix(".mp3"), 1), id="mp3"),
+        pytest.param(lambda p: make_tone(p.with_suffix(".m4a"), 1), id="m4a"),
+        pytest.param(lambda p: make_tone(p.with_suffix(".ogg"), 1), id="ogg"),
+        pytest.param(lambda p: make_tone(p.with_suffix(".flac"), 1), id="flac"),
+        pytest.param(lambda p: make_image(p.with_suffix(".png")), id="png"),
+        pytest.param(lambda p: make_image(p.with_suffix(".jpg")), id="jpg"),
+        pytest.param(lambda p: make_image(p.with_suffix(".gif")), id="gif"),
+        pytest.param(lambda p: make_image(p.with_suffix(".webp")), id="webp"),
+        pytest.param(lambda p: make_image(p.with_suffix(".bmp")), id="bmp"),
+        pytest.param(lambda p: make_image(p.with_suffix(".tiff")), id="tiff"),
+    ],
+)
+async def test_common_media_passes_the_whitelists_without_a_file_extension(tmp_path: Path, make) -> None:
+    # Inputs are stored under names without an extension: the format comes from content.
+    made = make(tmp_path / "made")
+    path = made.rename(tmp_path / "input")
+    info = probe(path)
+    assert info.has_video or info.has_audio
+    await run_ffmpeg([*input_args(path), "-frames:v", "1", "-t", "0.5", "-f", "null", "-"], timeout=30)
