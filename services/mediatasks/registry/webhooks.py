@@ -80,7 +80,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.inputs import check_url
+from mediatasks.core.inputs import fetch_client, pinned_stream, resolve_url
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.models import TaskRow, WebhookDeliveryRow
@@ -342,11 +342,9 @@ class WebhookDispatcher:
         """Consume events and send deliveries until :meth:`stop`."""
         self._finished.clear()
         timeout = self.settings.webhook_timeout_seconds
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=_MAX_IN_FLIGHT),
-        )
+        # The same client as input fetches: no proxies from the environment, no redirects,
+        # no connection reused across host names (each POST goes to its checked address).
+        self._client = fetch_client(httpx.Timeout(timeout))
         try:
             # A TaskGroup: should one loop ever crash, the other is cancelled with it.
             async with asyncio.TaskGroup() as group:
@@ -608,7 +606,7 @@ class WebhookDispatcher:
         assert self._client is not None
         timeout = self.settings.webhook_timeout_seconds
         try:
-            await check_url(claim.url, self.settings, field="webhook_url")
+            target = await resolve_url(claim.url, self.settings, field="webhook_url")
         except MediaTasksError as error:
             # An unresolvable host may be a passing DNS failure; a refused one is not.
             retryable = "cannot resolve" in error.message
@@ -617,7 +615,11 @@ class WebhookDispatcher:
         try:
             async with asyncio.timeout(timeout):
                 # Streamed and closed unread: the receiver's answer body is not wanted.
-                async with self._client.stream("POST", claim.url, content=claim.payload, headers=headers) as response:
+                # To the address that was checked: a DNS answer that changes now cannot
+                # turn the delivery towards an internal address.
+                async with pinned_stream(
+                    self._client, "POST", target, content=claim.payload, headers=headers
+                ) as response:
                     status = response.status_code
                     retry_after = _retry_after(response.headers.get("retry-after"))
         except (TimeoutError, httpx.TimeoutException):
