@@ -44,7 +44,8 @@ Retries
     once. 408, 429, 3xx (redirects are never followed), 5xx, timeouts and connection
     errors: ``retrying`` until the attempts run out (then ``failed``); a 429/503
     ``Retry-After`` lengthens the wait. A target refused by the SSRF rules
-    (:func:`mediatasks.core.inputs.check_url`, checked before every attempt) fails the
+    (:func:`mediatasks.core.inputs.resolve_url`, checked before every attempt; the POST then goes
+    to that checked address) fails the
     delivery at once. :meth:`WebhookDispatcher.redeliver` starts a new series with the
     same body and ``webhook-id``.
 """
