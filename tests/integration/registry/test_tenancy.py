@@ -85,7 +85,7 @@ async def test_retries_wait_their_turn_and_a_cancel_ends_the_wait(registry, stac
     owner, other = f"retrier-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
     limit = stack_settings.owner_concurrency_limit
     failed: list[tasks_pb2.Task] = []
-    for n in range(40):  # one at a time, each failed for good
+    for n in range(200):  # one at a time, each failed for good
         task = await registry.CreateTask(_request(owner, text=f"fails {n}"), metadata=internal(owner))
         started = await registry.StartAttempt(
             tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1, worker_id=f"w{n}"),
