@@ -48,6 +48,11 @@ lint:
 bench: setup
 	$(BIN)/python -m mediatasks.bench
 
+## bench-media: WER and real-time factor of offline speech to text, Whisper beside PocketSphinx, on synthetic speech (JSON)
+.PHONY: bench-media
+bench-media: setup
+	$(BIN)/python -m mediatasks.bench_media
+
 ## chaos: 2,000 jobs while workers, a registry, NATS and PostgreSQL fail, then the stale-attempt scenario (JSON)
 chaos: setup
 	$(BIN)/python -m mediatasks.chaos

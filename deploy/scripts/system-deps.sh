@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the media workers need at run time; installed only when missing.
 # fonts-dejavu-core: the font libass draws burned-in captions with (no font, no captions).
+# flite, espeak-ng: speech synthesizers `make bench-media` makes its test speech with (and
+# tests/fixtures/speech/make_speech.sh the committed fixtures); the services never run them.
 set -euo pipefail
-needed=(fonts-dejavu-core)
+needed=(fonts-dejavu-core flite espeak-ng)
 missing=()
 for package in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"core", "media", "providers", "v1"},
     "cli": {"core", "registry", "media_service", "devstack", "v1", *MEDIA_SERVICES},
     "bench": {"core", "devstack", "v1"},
+    "bench_media": {"core", "devstack", "media", "providers", "v1"},
     "chaos": {"core", "devstack", "v1"},
 }
 

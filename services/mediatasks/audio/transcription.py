@@ -1,23 +1,37 @@
-"""Transcription jobs, on whichever provider the registry picks (PocketSphinx offline)."""
+"""Transcription jobs, on whichever provider the router picks (Whisper offline)."""
 
 from __future__ import annotations
 
 from mediatasks.audio.formats import render_transcript
 from mediatasks.core.worker import JobContext, JobResult, fetch_input
-from mediatasks.providers.base import AUDIO_TRANSCRIPTION
 from mediatasks.providers.contracts import TranscriptionRequest
-from mediatasks.providers.jobs import check_provider_request, pinned_provider, run_provider_call
-from mediatasks.providers.operations import transcribe
+from mediatasks.providers.jobs import pinned_provider, run_provider_call
+from mediatasks.providers.operations import check_transcription, transcribe
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import audio_pb2, common_pb2
 
 _EXTENSIONS = {"json": "json", "text": "txt", "srt": "srt", "vtt": "vtt"}
+# Formats cut into cues from word times.
+_TIMED_FORMATS = ("srt", "vtt")
+
+
+def _needs_words(request: audio_pb2.TranscribeRequest) -> bool:
+    return (request.response_format or "json").lower() in _TIMED_FORMATS
 
 
 def check_request(request: audio_pb2.TranscribeRequest, providers: ProviderRouter) -> str:
-    """Refuse at submit what no configured provider can run (naming the settings to add)."""
-    require = {"language": request.language or None, "speaker_labels": request.speaker_labels}
-    return check_provider_request(providers, AUDIO_TRANSCRIPTION, request.provider, require, strategy=request.strategy)
+    """Refuse at submit what no configured provider can run (naming the settings to add);
+    returns the pinned provider ("" when none)."""
+    pinned = pinned_provider(request.provider)
+    check_transcription(
+        providers,
+        request.language or None,
+        only=pinned,
+        speaker_labels=request.speaker_labels,
+        word_timestamps=_needs_words(request),
+        strategy=request.strategy,
+    )
+    return pinned or ""
 
 
 async def transcribe_job(providers: ProviderRouter, ctx: JobContext) -> JobResult:
@@ -29,6 +43,7 @@ async def transcribe_job(providers: ProviderRouter, ctx: JobContext) -> JobResul
         language=request.language or None,
         model=request.model or None,
         speaker_labels=request.speaker_labels,
+        word_timestamps=_needs_words(request),
     )
     outcome = await run_provider_call(
         ctx,

@@ -104,7 +104,7 @@ KINDS: dict[str, TaskKind] = {
             "AnalyzeVideo",
             video_pb2.AnalyzeVideoRequest,
             video_pb2.VideoAnalysisResult,
-            ("video_analysis",),
+            ("video_analysis", "audio_transcription"),
         ),
         TaskKind(
             "audio_transcription",
@@ -122,7 +122,7 @@ KINDS: dict[str, TaskKind] = {
             "GenerateSubtitles",
             subtitle_pb2.GenerateSubtitlesRequest,
             subtitle_pb2.SubtitleResult,
-            (TRANSLATION,),
+            (TRANSLATION, "audio_transcription"),
         ),
     )
 }

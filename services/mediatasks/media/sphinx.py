@@ -1,4 +1,10 @@
-"""Offline English speech-to-text with PocketSphinx 5 and its bundled en-us model.
+"""Offline English speech-to-text with PocketSphinx 5 and its bundled en-us model, and the
+PCM decoding every local speech engine shares (:class:`PcmStream`, :func:`read_pcm`).
+
+PocketSphinx is no longer a transcription provider (Whisper is the offline one,
+:mod:`mediatasks.providers.vendors.whisper_provider`): :func:`transcribe` stays as the
+baseline ``make bench-media`` measures Whisper against, and the decoder does the forced
+alignment of :mod:`mediatasks.subtitle.align`.
 
 Any audio or video input is decoded by ffmpeg (``imageio_ffmpeg``'s binary, run as an
 asyncio subprocess) to 16 kHz mono signed 16-bit PCM. The PCM is cut into speech regions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,3 +34,22 @@ class Transcript:
             word["start"], word["end"] = round(word["start"], 3), round(word["end"], 3)
             word["confidence"] = round(word["confidence"], 4)
         return data
+
+
+def ordered_words(words: Iterable[Word], *, end: float | None = None) -> list[Word]:
+    """``words`` in their spoken order with consistent times, rounded to milliseconds: each
+    starts no earlier than the previous one ended, ends no earlier than it starts, and
+    none starts or ends past ``end`` (the media's length) or before 0.
+
+    Engines' word times come from attention weights or frame counts: they may overlap by
+    a frame or run past the audio's last sample, which subtitles must never do.
+    """
+    limit = float("inf") if end is None else max(0.0, end)
+    result: list[Word] = []
+    previous = 0.0
+    for word in words:
+        start = round(min(max(word.start, previous, 0.0), limit), 3)
+        stop = round(min(max(word.end, start), limit), 3)
+        result.append(Word(word.text, start, stop, min(1.0, max(0.0, word.confidence))))
+        previous = stop
+    return result

@@ -1,7 +1,7 @@
 """What a provider is: the types every adapter and the router share.
 
 A *provider* is one vendor integration (OpenAI, Stability, Gemini, AssemblyAI) or one local
-engine (PocketSphinx) that can run one or more *operations* (the provider-backed task
+engine (Whisper on faster-whisper) that can run one or more *operations* (the provider-backed task
 types of :mod:`mediatasks.core.catalog`, plus ``translation``). For each operation it
 declares an :class:`Offering`: the default model, capabilities (sizes, formats, languages,
 max duration...), cost per unit, and quality/speed scores between 0 and 1.

@@ -65,13 +65,19 @@ class ImageGenerator(Protocol):
 
 @dataclass(frozen=True)
 class TranscriptionRequest:
-    """Speech to text. ``language`` is an ISO 639-1 code (``None``: detect)."""
+    """Speech to text. ``language`` is an ISO 639-1 code (``None``: detect).
+
+    ``word_timestamps`` asks for a provider that times every word (subtitles are cut
+    from word times); every shipped transcriber does, so it only narrows the choice when
+    a provider that does not is added.
+    """
 
     audio_path: str
     language: str | None = None
     model: str | None = None
     speaker_labels: bool = False
     prompt: str | None = None
+    word_timestamps: bool = False
 
     def requirements(self) -> dict[str, Any]:
         try:
@@ -81,7 +87,19 @@ class TranscriptionRequest:
         return {
             "language": self.language,
             "speaker_labels": self.speaker_labels,
+            "word_timestamps": self.word_timestamps,
             "file_bytes": size,
+        }
+
+    @staticmethod
+    def submit_requirements(
+        language: str | None, *, speaker_labels: bool = False, word_timestamps: bool = False
+    ) -> dict[str, Any]:
+        """What a request will require, known at submit time (before the file is)."""
+        return {
+            "language": language or None,
+            "speaker_labels": speaker_labels,
+            "word_timestamps": word_timestamps,
         }
 
 
@@ -256,16 +274,23 @@ class VideoAnalyzer(Protocol):
 
 @dataclass(frozen=True)
 class VideoGenerationRequest:
-    """Text to video. ``size`` is ``WIDTHxHEIGHT``; vendors snap to what they support."""
+    """Text (and optionally a starting image) to video. ``size`` is ``WIDTHxHEIGHT``;
+    vendors snap to what they support. ``image_path`` is a local image the video starts
+    from: only offerings with the ``image_input`` capability take one."""
 
     prompt: str
     seconds: int = 4
     size: str = "1280x720"
     model: str | None = None
     negative_prompt: str | None = None
+    image_path: str | None = None
 
     def requirements(self) -> dict[str, Any]:
-        return {"seconds": self.seconds}
+        return {"seconds": self.seconds, **self.routing_requirements()}
+
+    def routing_requirements(self) -> dict[str, Any]:
+        """What the provider must support whatever length it rounds the video to."""
+        return {"image_input": self.image_path is not None}
 
 
 @dataclass

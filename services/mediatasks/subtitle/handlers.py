@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from mediatasks.core.worker import JobContext, JobResult, fetch_input, percent_progress
-from mediatasks.media import sphinx
 from mediatasks.media.cues import Cue, content_type, cues_from_text, cues_from_words, normalize_format, parse, render
+from mediatasks.media.ffmpeg import probe
+from mediatasks.media.transcript import ordered_words
+from mediatasks.providers.base import normalize_language
+from mediatasks.providers.operations import combine_calls
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.subtitle import align
 from mediatasks.subtitle.rules import rules_of
+from mediatasks.subtitle.speech import transcribe_media
 from mediatasks.subtitle.translation import target_language, translate_job_cues, translate_paragraphs
 from mediatasks.v1 import subtitle_pb2
 
@@ -25,12 +30,16 @@ def _subtitle_text(path: Path) -> str:
 
 
 async def generate_subtitles(providers: ProviderRouter, ctx: JobContext) -> JobResult:
-    """The ``subtitle_generation`` job; ``providers`` (bound by the service) translates."""
+    """The ``subtitle_generation`` job; ``providers`` (bound by the service) transcribe
+    speech and translate."""
     request = ctx.input(subtitle_pb2.GenerateSubtitlesRequest)
     fmt = normalize_format(request.format or "srt")
     rules = rules_of(request)
     timeout = ctx.settings.job_timeout_seconds
     result = subtitle_pb2.SubtitleResult(format=fmt, language=(request.source_language or "en").lower())
+    target = target_language(request)
+    # Each provider call's (provider, model, cost), in the order they ran.
+    calls: list[tuple[str, str, float]] = []
 
     if request.media_url and (request.subtitles_url or request.text):
         # Alignment: the text is already right (a script, a hand-made file), only its
@@ -52,14 +61,18 @@ async def generate_subtitles(providers: ProviderRouter, ctx: JobContext) -> JobR
                 entry.cues.add(start=cue.start, end=cue.end, text=cue.text)
     elif request.media_url:
         media = await fetch_input(ctx, request.media_url, "media")
-        transcript = await sphinx.transcribe(
-            media,
-            timeout=timeout,
-            language=request.source_language or "en",
-            on_progress=percent_progress(ctx, 10, 85, "transcribing"),
-        )
+        info = await asyncio.to_thread(probe, media)
+        heard = await transcribe_media(providers, ctx, request, media, translates=target is not None, low=10, high=85)
+        calls.append((heard.provider, heard.model, heard.cost_usd))
+        if heard.language:
+            result.language = normalize_language(heard.language)
         await ctx.progress(90, "segmenting")
-        cues = cues_from_words(transcript.words, rules, media_end=transcript.duration or None)
+        # The probed length bounds the cues: a provider may round the duration it reports
+        # (AssemblyAI: whole seconds) or time a last word past the final sample.
+        media_end = info.duration_seconds or heard.duration or None
+        cues = cues_from_words(ordered_words(heard.words, end=media_end), rules, media_end=media_end)
+        if target is not None and normalize_language(target) == result.language:
+            target = None  # the speech is already in the wanted language
     elif request.subtitles_url:
         # Translation of a given file (no media to align to): its cues as they are.
         source = await fetch_input(ctx, request.subtitles_url, "source_subtitles")
@@ -68,14 +81,13 @@ async def generate_subtitles(providers: ProviderRouter, ctx: JobContext) -> JobR
         await ctx.progress(30, "timing")
         cues = cues_from_text(request.text, rules)
 
-    provider, model, cost = "local", "", 0.0
-    target = target_language(request)
     if target:
         translated = await translate_job_cues(providers, ctx, request, cues, rules)
         translate_paragraphs(result.paragraphs, cues, translated.cues)
         cues = translated.cues
         result.language = target
-        provider, model, cost = translated.provider or provider, translated.model, translated.cost_usd
+        calls.append((translated.provider, translated.model, translated.cost_usd))
+    provider, model, cost = combine_calls(calls)
 
     content = render(cues, fmt)
     await ctx.progress(95, "uploading")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from mediatasks.core.errors import invalid_input
-from mediatasks.media import sphinx
 from mediatasks.media.cues import normalize_format
 from mediatasks.media_service import MediaParts
 from mediatasks.subtitle.rules import rules_of
-from mediatasks.subtitle.translation import check_translation_request
+from mediatasks.subtitle.speech import check_speech_request
+from mediatasks.subtitle.translation import check_translation_request, target_language
 from mediatasks.v1 import subtitle_pb2_grpc
 
 MAX_TEXT_CHARS = 200_000
@@ -29,11 +29,11 @@ class SubtitleServicer(subtitle_pb2_grpc.SubtitleServiceServicer):
             raise invalid_input(f"text is longer than {MAX_TEXT_CHARS} characters", field="text")
         normalize_format(request.format or "srt")
         rules_of(request)  # raises INVALID_INPUT for out-of-range layout rules
-        if request.media_url:
-            # Speech in media is transcribed or aligned offline (PocketSphinx): refuse a
-            # language it cannot decode now, not after the task has been queued.
-            sphinx.check_language(request.source_language or None)
-        provider = check_translation_request(request, self.parts.providers)
+        # A language nothing can transcribe or align is refused now, not after the task
+        # has been queued.
+        translates = target_language(request) is not None
+        speech_provider = check_speech_request(request, self.parts.providers, translates=translates)
+        provider = check_translation_request(request, self.parts.providers) or speech_provider
         await self.parts.submitter.check_input(request.media_url, field="media_url", required=False)
         await self.parts.submitter.check_input(request.subtitles_url, field="subtitles_url", required=False)
         return await self.parts.submitter.submit(request, context, provider=provider)

@@ -20,8 +20,9 @@ from mediatasks.media.cues import Cue, CueRules
 from mediatasks.providers.base import TRANSLATION, CallContext, normalize_language
 from mediatasks.providers.contracts import TranslationRequest
 from mediatasks.providers.jobs import check_provider_request, pinned_provider, run_provider_call
-from mediatasks.providers.operations import translate
+from mediatasks.providers.operations import pin_for, translate
 from mediatasks.providers.router import ProviderRouter
+from mediatasks.subtitle.speech import job_operations
 from mediatasks.v1 import subtitle_pb2
 
 DEFAULT_SOURCE_LANGUAGE = "en"
@@ -42,9 +43,14 @@ def check_translation_request(request: subtitle_pb2.GenerateSubtitlesRequest, pr
     target = target_language(request)
     if target is None:
         return ""
-    return check_provider_request(
-        providers, TRANSLATION, request.provider, {"language": target}, strategy=request.strategy
-    )
+    only = translation_pin(providers, request)
+    return check_provider_request(providers, TRANSLATION, only or "", {"language": target}, strategy=request.strategy)
+
+
+def translation_pin(providers: ProviderRouter, request: subtitle_pb2.GenerateSubtitlesRequest) -> str | None:
+    """The provider the translation is pinned to: the one the client named, when it
+    translates or when the job calls nothing else it offers (see ``pin_for``)."""
+    return pin_for(providers, pinned_provider(request.provider), TRANSLATION, job_operations(request, True))
 
 
 def rewrap(text: str, rules: CueRules) -> str:
@@ -117,7 +123,7 @@ async def translate_job_cues(
             rules=rules,
             ctx=call,
             strategy=request.strategy or None,
-            only=pinned_provider(request.provider),
+            only=translation_pin(providers, request),
         ),
         low=85,
         high=95,

@@ -7,6 +7,15 @@ length the chosen provider makes that is at least as long: 5 s becomes 6 s on Ve
 than the longest video of every provider that could be chosen (the pinned provider, or
 every configured one) is refused with ``INVALID_INPUT`` naming that limit, so whichever
 provider the strategy or a failover picks later can make it.
+
+The other fields are used, never ignored. ``style`` ("cinematic", "documentary", ...) is
+said in the prompt, which is how Sora and Veo take a style. ``image_url`` is the image the
+video starts from: only offerings with the ``image_input`` capability (Sora) take one, so
+such a request routes to them alone and is refused at submit when none is configured or in
+service. ``fps``: no vendor lets a client choose the frame rate, so a video whose rate
+differs from the one asked is re-timed here with ffmpeg (frames repeated or dropped; the
+length is kept) and the result reports the rate it has; without ``fps`` the vendor's rate
+is kept.
 """
 
 from __future__ import annotations
@@ -18,9 +27,16 @@ from pathlib import Path
 from typing import Any, cast
 
 from mediatasks.core.errors import invalid_input
-from mediatasks.core.worker import JobContext, JobResult
-from mediatasks.media.ffmpeg import probe
-from mediatasks.providers.base import VIDEO_ANALYSIS, VIDEO_GENERATION, CallContext, Provider
+from mediatasks.core.worker import JobContext, JobResult, fetch_input, stage_progress
+from mediatasks.media.ffmpeg import MediaInfo, input_args, probe, run_ffmpeg
+from mediatasks.providers.base import (
+    AUDIO_TRANSCRIPTION,
+    VIDEO_ANALYSIS,
+    VIDEO_GENERATION,
+    CallContext,
+    Provider,
+    unmet_requirement,
+)
 from mediatasks.providers.contracts import (
     DEFAULT_ANALYSIS_PROMPT,
     GeneratedVideo,
@@ -29,16 +45,24 @@ from mediatasks.providers.contracts import (
     VideoGenerator,
 )
 from mediatasks.providers.jobs import check_provider_request, pinned_provider, run_provider_call
-from mediatasks.providers.operations import analyze_video
+from mediatasks.providers.operations import analyze_video, check_transcription, pin_for
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import video_pb2
 
 _RESOLUTIONS = {"480p": "854x480", "720p": "1280x720", "1080p": "1920x1080"}
 DEFAULT_SECONDS = 5.0  # the proto's documented default
 MAX_SECONDS = 60.0
+MAX_FPS = 120
+MAX_STYLE_CHARS = 100
+# A vendor video within this many frames per second of the asked rate is kept as it is.
+FPS_TOLERANCE = 0.01
 
 
-def _wanted(request: video_pb2.GenerateVideoRequest) -> VideoGenerationRequest:
+def _styled(prompt: str, style: str) -> str:
+    return f"{prompt.strip()}\n\nVisual style: {style}." if style else prompt
+
+
+def _wanted(request: video_pb2.GenerateVideoRequest, image_path: str | None = None) -> VideoGenerationRequest:
     if not request.prompt.strip():
         raise invalid_input("prompt is required", field="prompt")
     if request.duration and not 0 < request.duration <= MAX_SECONDS:
@@ -46,11 +70,19 @@ def _wanted(request: video_pb2.GenerateVideoRequest) -> VideoGenerationRequest:
     size = _RESOLUTIONS.get((request.resolution or "720p").lower(), request.resolution)
     if "x" not in size:
         raise invalid_input("resolution must be 480p, 720p, 1080p or WIDTHxHEIGHT", field="resolution")
+    style = " ".join(request.style.split())
+    if len(style) > MAX_STYLE_CHARS:
+        raise invalid_input(f"style must be at most {MAX_STYLE_CHARS} characters", field="style")
+    if request.fps and not 1 <= request.fps <= MAX_FPS:
+        raise invalid_input(f"fps must be between 1 and {MAX_FPS}", field="fps")
+    if request.image_url and image_path is None:
+        image_path = request.image_url  # at submit: only whether there is an image counts
     return VideoGenerationRequest(
-        prompt=request.prompt,
+        prompt=_styled(request.prompt, style),
         seconds=int(math.ceil(request.duration or DEFAULT_SECONDS)),
         size=size,
         model=request.model or None,
+        image_path=image_path,
     )
 
 
@@ -71,14 +103,19 @@ def fit_length(requested: int, lengths: Iterable[int] | None) -> int | None:
     return min(longer) if longer else None
 
 
-def _candidate_lengths(providers: ProviderRouter, only: str | None) -> dict[str, tuple[int, ...] | None]:
-    """Lengths made by each configured provider whose video offering is in service."""
+def _candidate_lengths(
+    providers: ProviderRouter, only: str | None, wanted: VideoGenerationRequest
+) -> dict[str, tuple[int, ...] | None]:
+    """Lengths made by each configured provider whose video offering is in service and
+    can take ``wanted`` (a starting image, say)."""
     found: dict[str, tuple[int, ...] | None] = {}
     for status in providers.snapshot():
         if not status["configured"] or (only and status["name"] != only):
             continue
         for offering in status["offerings"]:
-            if offering["task_type"] == VIDEO_GENERATION and offering["available"]:
+            if offering["task_type"] != VIDEO_GENERATION or not offering["available"]:
+                continue
+            if unmet_requirement(offering["capabilities"], wanted.routing_requirements()) is None:
                 found[status["name"]] = supported_lengths(offering["capabilities"])
     return found
 
@@ -86,8 +123,10 @@ def _candidate_lengths(providers: ProviderRouter, only: str | None) -> dict[str,
 def check_generation_request(request: video_pb2.GenerateVideoRequest, providers: ProviderRouter) -> str:
     """Submit-time check: some provider is configured, and the duration fits (see module)."""
     wanted = _wanted(request)
-    provider = check_provider_request(providers, VIDEO_GENERATION, request.provider, strategy=request.strategy)
-    for name, lengths in _candidate_lengths(providers, provider or None).items():
+    provider = check_provider_request(
+        providers, VIDEO_GENERATION, request.provider, wanted.routing_requirements(), strategy=request.strategy
+    )
+    for name, lengths in _candidate_lengths(providers, provider or None, wanted).items():
         if fit_length(wanted.seconds, lengths) is None:
             longest = max(lengths or (0,))
             raise invalid_input(
@@ -97,8 +136,28 @@ def check_generation_request(request: video_pb2.GenerateVideoRequest, providers:
     return provider
 
 
-def check_llm_score_request(request: video_pb2.AnalyzeVideoRequest, providers: ProviderRouter) -> str:
-    return check_provider_request(providers, VIDEO_ANALYSIS, request.provider, strategy=request.strategy)
+def analysis_operations(request: video_pb2.AnalyzeVideoRequest) -> tuple[str, ...]:
+    """The provider operations a video analysis calls."""
+    return (AUDIO_TRANSCRIPTION,) * request.transcribe + (VIDEO_ANALYSIS,) * request.llm_score
+
+
+def check_analysis_request(request: video_pb2.AnalyzeVideoRequest, providers: ProviderRouter) -> str:
+    """Submit-time check of an analysis's provider calls (transcript, LLM score): each is
+    pinned to the named provider when it offers it (see ``pin_for``). Returns the pinned
+    provider ("" when none)."""
+    named = pinned_provider(request.provider)
+    operations = analysis_operations(request)
+    if request.transcribe:
+        check_transcription(
+            providers,
+            None,
+            only=pin_for(providers, named, AUDIO_TRANSCRIPTION, operations),
+            strategy=request.strategy,
+        )
+    if request.llm_score:
+        only = pin_for(providers, named, VIDEO_ANALYSIS, operations)
+        check_provider_request(providers, VIDEO_ANALYSIS, only or "", strategy=request.strategy)
+    return (named or "") if operations else ""
 
 
 def fitted_request(provider: Provider, wanted: VideoGenerationRequest) -> VideoGenerationRequest:
@@ -129,13 +188,31 @@ async def generate_fitted_video(
         generator = cast(VideoGenerator, provider)
         return await generator.generate_video(fitted_request(provider, wanted), ctx)
 
-    return await registry.run(VIDEO_GENERATION, call, strategy, ctx=ctx, only=only)
+    return await registry.run(
+        VIDEO_GENERATION, call, strategy, ctx=ctx, only=only, require=wanted.routing_requirements()
+    )
+
+
+async def retime(source: Path, target: Path, fps: int, seconds: float, *, ctx: JobContext) -> MediaInfo:
+    """``source`` re-encoded at ``fps`` frames per second (frames repeated or dropped, the
+    length and the audio kept); the new file's facts."""
+    await run_ffmpeg(
+        [*input_args(source), "-map", "0:v:0", "-map", "0:a:0?", "-vf", f"fps={fps}",
+         "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+         "-c:a", "copy", "-movflags", "+faststart", str(target)],
+        expected_duration=seconds,
+        on_progress=stage_progress(ctx, 90, 96),
+        stage="retiming",
+        timeout=ctx.settings.job_timeout_seconds,
+    )  # fmt: skip
+    return probe(target)
 
 
 async def generate(providers: ProviderRouter, ctx: JobContext) -> JobResult:
     """The ``video_generation`` job (the service binds ``providers``)."""
     request = ctx.input(video_pb2.GenerateVideoRequest)
-    wanted = _wanted(request)
+    image = await fetch_input(ctx, request.image_url, "input_image") if request.image_url else None
+    wanted = _wanted(request, str(image) if image else None)
     video = await run_provider_call(
         ctx,
         lambda call: generate_fitted_video(
@@ -151,6 +228,11 @@ async def generate(providers: ProviderRouter, ctx: JobContext) -> JobResult:
     path = ctx.workdir / "generated.mp4"
     path.write_bytes(video.data)
     info = probe(path)  # a vendor answer that is not a video fails the job here, with a reason
+    if request.fps and abs((info.fps or 0.0) - request.fps) > FPS_TOLERANCE:
+        ctx.log(f"{video.provider} made {info.fps or 0:g} fps; re-timed to the {request.fps} fps asked")
+        retimed = ctx.workdir / "retimed.mp4"
+        info = await retime(path, retimed, request.fps, info.duration_seconds or video.seconds, ctx=ctx)
+        path = retimed
     artifact = await ctx.artifacts.put_file(path, owner=ctx.owner, role="video", filename="generated.mp4")
     result = video_pb2.VideoResult(
         video=artifact,
@@ -182,6 +264,7 @@ async def llm_score(
     """The structured LLM score of ``video`` (the ``llm_score`` part of an analysis)."""
     prompt = DEFAULT_ANALYSIS_PROMPT + (f"\n\n{request.prompt}" if request.prompt else "")
     wanted = VideoAnalysisRequest(video_path=str(video), prompt=prompt)
+    only = pin_for(providers, pinned_provider(request.provider), VIDEO_ANALYSIS, analysis_operations(request))
     outcome = await run_provider_call(
         ctx,
         lambda call: analyze_video(
@@ -189,7 +272,7 @@ async def llm_score(
             wanted,
             ctx=call,
             strategy=request.strategy or None,
-            only=pinned_provider(request.provider),
+            only=only,
         ),
         low=5,
         high=85,

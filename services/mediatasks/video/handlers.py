@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from google.protobuf import json_format
 
 from mediatasks.core.worker import JobContext, JobResult, fetch_input, stage_progress, store_output
-from mediatasks.media import sphinx
 from mediatasks.media.ffmpeg import MediaInfo
-from mediatasks.media.transcript import Transcript
+from mediatasks.providers.base import AUDIO_TRANSCRIPTION, CallContext
+from mediatasks.providers.contracts import TranscriptionRequest, TranscriptionResult
+from mediatasks.providers.jobs import pinned_provider
+from mediatasks.providers.operations import combine_calls, pin_for, transcribe
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import common_pb2, video_pb2
 from mediatasks.video.analysis import analyze_video
-from mediatasks.video.generation import llm_score
+from mediatasks.video.generation import analysis_operations, llm_score
 from mediatasks.video.operations import AudioFitMode, add_audio, burn_captions, images_to_video
 from mediatasks.video.styles import caption_style_of
 
@@ -110,34 +112,54 @@ async def mux_audio(ctx: JobContext) -> JobResult:
 
 
 async def analyze(providers: ProviderRouter, ctx: JobContext) -> JobResult:
-    """The ``video_analysis`` job; ``providers`` (bound by the service) runs its LLM score."""
+    """The ``video_analysis`` job; ``providers`` (bound by the service) transcribe its
+    speech and run its LLM score."""
     request = ctx.input(video_pb2.AnalyzeVideoRequest)
     video = await fetch_input(ctx, request.video_url, "input_video")
     subtitles = await fetch_input(ctx, request.subtitles_url, "subtitles", percent=3) if request.subtitles_url else None
+    heard: list[TranscriptionResult] = []
+    only = pin_for(providers, pinned_provider(request.provider), AUDIO_TRANSCRIPTION, analysis_operations(request))
 
-    async def transcribe(wav: Path) -> Transcript:
-        return await sphinx.transcribe(wav, timeout=ctx.settings.job_timeout_seconds)
+    async def transcribe_speech(wav: Path) -> dict[str, Any]:
+        # The analysis reports its own combined progress; this call only has to honour
+        # the job's deadline and record whether a cancelled vendor call was confirmed.
+        call = CallContext(timeout_seconds=ctx.settings.job_timeout_seconds)
+        try:
+            outcome = await transcribe(
+                providers,
+                TranscriptionRequest(audio_path=str(wav)),
+                ctx=call,
+                strategy=request.strategy or None,
+                only=only,
+            )
+        finally:
+            if call.cancel_confirmed is not None:
+                ctx.confirm_cancel(call.cancel_confirmed)
+        heard.append(outcome)
+        return {**outcome.transcript.to_dict(), "provider": outcome.provider, "model": outcome.model}
 
     local = analyze_video(
         video,
         ctx.workdir / "analysis",
         target_aspect_ratios=list(request.target_aspect_ratios) or ["9:16"],
         frame_count=request.frame_count or 3,
-        transcribe=transcribe if request.transcribe else None,
+        transcribe=transcribe_speech if request.transcribe else None,
         subtitles_path=subtitles,
         on_progress=stage_progress(ctx, 5, 85),
         timeout=ctx.settings.job_timeout_seconds,
     )
-    provider, model, cost = "local", "", 0.0
+    calls: list[tuple[str, str, float]] = []
     if request.llm_score:
         # The LLM score is a vendor round trip of its own (upload, then wait for the
         # model), independent of the local steps: running both at once makes the job
         # as long as the slower one instead of their sum.
         report, scored = await asyncio.gather(local, llm_score(providers, ctx, request, video))
         report["llm_score"] = scored.score
-        provider, model, cost = scored.provider, scored.model, scored.cost_usd
+        calls.append((scored.provider, scored.model, scored.cost_usd))
     else:
         report = await local
+    calls[:0] = [(h.provider, h.model, h.cost_usd) for h in heard]
+    provider, model, cost = combine_calls(calls)
     frames = []
     for index, frame in enumerate(report.get("frames") or []):
         path = Path(frame["path"])

@@ -8,7 +8,7 @@ from mediatasks.core.errors import invalid_input
 from mediatasks.media_service import MediaParts
 from mediatasks.v1 import video_pb2_grpc
 from mediatasks.video.analysis import parse_ratio
-from mediatasks.video.generation import check_generation_request, check_llm_score_request
+from mediatasks.video.generation import check_analysis_request, check_generation_request
 from mediatasks.video.operations import parse_color
 from mediatasks.video.styles import caption_style_of
 
@@ -55,6 +55,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
 
     async def GenerateVideo(self, request, context):
         provider = check_generation_request(request, self.parts.providers)
+        await self.parts.submitter.check_input(request.image_url, field="image_url", required=False)
         return await self.parts.submitter.submit(request, context, provider=provider, model=request.model)
 
     async def BurnCaptions(self, request, context):
@@ -101,7 +102,5 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
             parse_ratio(ratio)
         if request.frame_count and not 1 <= request.frame_count <= 20:
             raise invalid_input("frame_count must be between 1 and 20", field="frame_count")
-        provider = ""
-        if request.llm_score:
-            provider = check_llm_score_request(request, self.parts.providers)
+        provider = check_analysis_request(request, self.parts.providers)
         return await self.parts.submitter.submit(request, context, provider=provider)

@@ -28,8 +28,8 @@ from mediatasks.providers.status import ProviderStatusPublisher, provider_status
 from mediatasks.providers.vendors.assemblyai_provider import AssemblyAIProvider
 from mediatasks.providers.vendors.gemini_provider import GeminiProvider
 from mediatasks.providers.vendors.openai_provider import OpenAIProvider
-from mediatasks.providers.vendors.pocketsphinx_provider import PocketSphinxProvider
 from mediatasks.providers.vendors.stability_provider import StabilityProvider
+from mediatasks.providers.vendors.whisper_provider import WhisperProvider
 from mediatasks.subtitle.handlers import generate_subtitles
 from mediatasks.subtitle.translation import check_translation_request, rewrap, translate_cues
 from mediatasks.testing.fake_vendors import FakeVendors, running_fakes, settings_from_env
@@ -71,7 +71,7 @@ def registry_for(settings: Settings, **kwargs: object) -> ProviderRouter:
         StabilityProvider(settings),
         GeminiProvider(settings, poll_interval_seconds=0.05),
         AssemblyAIProvider(settings, poll_interval_seconds=0.05),
-        PocketSphinxProvider(settings),
+        WhisperProvider(settings),
     ]
     return ProviderRouter(settings, providers, **kwargs)  # type: ignore[arg-type]
 
@@ -276,9 +276,12 @@ def test_status_follows_configuration_and_the_circuit_breaker(fakes):
     assert set(by_name(provider_statuses(registry, "audio"))) == {
         "openai",
         "assemblyai",
-        "pocketsphinx",
+        "whisper",
     }
-    assert by_name(provider_statuses(registry, "subtitle"))["openai"].task_types == [TRANSLATION]
+    # Subtitles from speech transcribe, so the subtitle service lists transcribers too.
+    subtitle = by_name(provider_statuses(registry, "subtitle"))
+    assert subtitle["openai"].task_types == [AUDIO_TRANSCRIPTION, TRANSLATION]
+    assert subtitle["whisper"].task_types == [AUDIO_TRANSCRIPTION]
 
     breaker = registry.breaker("openai")
     breaker.record_failure()

@@ -28,8 +28,12 @@ def test_task_types_and_provider_operations_per_service() -> None:
         "video_add_audio",
         "video_analysis",
     }
-    assert catalog.provider_operations_of("subtitle") == (catalog.TRANSLATION,)
-    assert set(catalog.provider_operations_of("video")) == {base.VIDEO_GENERATION, base.VIDEO_ANALYSIS}
+    assert set(catalog.provider_operations_of("subtitle")) == {catalog.TRANSLATION, base.AUDIO_TRANSCRIPTION}
+    assert set(catalog.provider_operations_of("video")) == {
+        base.VIDEO_GENERATION,
+        base.VIDEO_ANALYSIS,
+        base.AUDIO_TRANSCRIPTION,
+    }
     assert catalog.provider_operations_of("nonexistent") == ()
     assert set(base.OPERATIONS) == set(catalog.PROVIDER_OPERATIONS)
 

@@ -70,7 +70,7 @@ def test_static_strategies_pick_by_offering_scores(strategy: Strategy, expected:
 def test_transcription_quality_prefers_assemblyai_and_cost_prefers_offline() -> None:
     reg = registry()
     assert reg.select(AUDIO_TRANSCRIPTION, "quality").name == "assemblyai"
-    assert reg.select(AUDIO_TRANSCRIPTION, "cost").name == "pocketsphinx"
+    assert reg.select(AUDIO_TRANSCRIPTION, "cost").name == "whisper"
     assert reg.select(AUDIO_TRANSCRIPTION, "speed").name == "openai"
 
 
@@ -146,7 +146,7 @@ def test_unconfigured_task_type_names_the_variables_to_set() -> None:
 def test_transcription_is_always_available_offline_but_not_with_speaker_labels() -> None:
     reg = ProviderRouter(Settings(), default_providers(Settings()))
     reg.ensure_available(AUDIO_TRANSCRIPTION)
-    assert reg.select(AUDIO_TRANSCRIPTION).name == "pocketsphinx"
+    assert reg.select(AUDIO_TRANSCRIPTION).name == "whisper"
     with pytest.raises(MediaTasksError) as caught:
         reg.ensure_available(AUDIO_TRANSCRIPTION, {"speaker_labels": True})
     assert caught.value.metadata["settings"] == "MEDIATASKS_OPENAI_API_KEY,MEDIATASKS_ASSEMBLYAI_API_KEY"
@@ -266,12 +266,14 @@ async def test_without_failover_or_other_vendors_the_transient_error_is_raised()
 def test_snapshot_reports_configuration_without_secrets() -> None:
     reg = registry(gemini_api_key="")
     snapshot = {entry["name"]: entry for entry in reg.snapshot()}
-    assert set(snapshot) == {"openai", "stability", "gemini", "assemblyai", "pocketsphinx"}
+    assert set(snapshot) == {"openai", "stability", "gemini", "assemblyai", "whisper"}
     gemini = snapshot["gemini"]
     assert gemini["configured"] is False and gemini["healthy"] is False
     assert {"name": "MEDIATASKS_GEMINI_API_KEY", "required": True, "set": False} in gemini["settings"]
     assert snapshot["openai"]["configured"] is True
-    assert snapshot["pocketsphinx"]["settings"] == []
+    # The offline model needs no variable; its knobs are listed as optional.
+    assert snapshot["whisper"]["configured"] is True
+    assert not any(variable["required"] for variable in snapshot["whisper"]["settings"])
     dumped = json.dumps(reg.snapshot())
     for secret in ALL_KEYS.values():
         assert secret not in dumped

@@ -3,7 +3,8 @@
 Image generation (GPT Image; legacy DALL-E parameters when such a model is named),
 transcription (Whisper ``verbose_json`` with word timings; ``gpt-4o-transcribe-diarize``
 when speaker labels are wanted), chat for subtitle translation and for scoring a video from
-stills and its transcript, and video generation (Sora, ``client.videos``).
+stills and its transcript, and video generation (Sora, ``client.videos``), from text or from
+a starting image (``input_reference``, fitted to the video's size as Sora requires).
 
 The SDK's own retries are off (``max_retries=0``): the worker retries transient failures
 with backoff and the registry fails over to another vendor, and hidden retries inside one
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import logging
 import math
@@ -158,7 +160,7 @@ SPEC = ProviderSpec(
             quality=0.85,
             speed=0.4,
             cost=CostModel(VIDEO_PRICE_PER_SECOND[VIDEO_MODEL], "video_second"),
-            capabilities={"durations": list(VIDEO_SECONDS), "sizes": list(VIDEO_SIZES)},
+            capabilities={"durations": list(VIDEO_SECONDS), "sizes": list(VIDEO_SIZES), "image_input": True},
             available_until=SORA_SHUTDOWN,
         ),
     ),
@@ -429,6 +431,9 @@ class OpenAIProvider(Provider):
             prompt = f"{prompt}\n\nAvoid: {request.negative_prompt}"
         ctx = ctx or CallContext()
         job: dict[str, str] = {}
+        extra: dict[str, Any] = {}
+        if request.image_path:
+            extra["input_reference"] = await asyncio.to_thread(_reference_image, Path(request.image_path), size)
 
         async def cancel_at_vendor() -> bool:
             if not job.get("id"):
@@ -444,6 +449,7 @@ class OpenAIProvider(Provider):
                 seconds=seconds,
                 size=size,
                 timeout=30.0,
+                **extra,
             )
             job["id"] = ctx.vendor_job_id = video.id
             while video.status in ("queued", "in_progress"):
@@ -541,6 +547,22 @@ def _image_cost(response: Any, model: str, quality: str, count: int) -> float:
     if model.startswith("dall-e"):
         return round(DALLE_PRICE.get(quality, DALLE_PRICE["standard"]) * count, 6)
     return round(IMAGE_PRICE.get(quality, IMAGE_PRICE["auto"]) * count, 6)
+
+
+def _reference_image(path: Path, size: str) -> tuple[str, bytes, str]:
+    """The starting image as Sora takes it: a PNG of exactly the video's size (scaled to
+    cover it, centre-cropped), as an upload tuple. Blocking; run it in a thread."""
+    from PIL import Image, ImageOps  # lazy: Pillow comes with the optional `media` extra
+
+    width, height = (int(v) for v in size.split("x"))
+    try:
+        with Image.open(path) as image:
+            fitted = ImageOps.fit(ImageOps.exif_transpose(image).convert("RGB"), (width, height))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise invalid_input(f"the starting image cannot be read: {error}", field="image_url") from error
+    buffer = io.BytesIO()
+    fitted.save(buffer, format="PNG")
+    return ("reference.png", buffer.getvalue(), "image/png")
 
 
 def _snap_video_size(size: str) -> str:

@@ -12,6 +12,15 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# What the fake transcribers answer for speech in these languages (the pangram of each), so
+# a test can tell that a request in that language reached them and came back in it.
+TRANSCRIPTS_BY_LANGUAGE = {
+    "fr": "portez ce vieux whisky au juge blond qui fume",
+    "es": "el veloz murciélago hindú comía feliz cardillo y kiwi",
+    "pt": "um pequeno jabuti xereta viu dez cegonhas felizes",
+    "de": "zwölf boxkämpfer jagen viktor quer über den großen sylter deich",
+}
+
 # Fake videos are real H.264 MP4s of the requested length, rendered at a tenth of the
 # requested size so that tests on small machines stay fast.
 VIDEO_SCALE = 10
@@ -81,3 +90,20 @@ def spread_words(text: str, duration: float) -> list[tuple[str, float, float]]:
         return []
     step = max(duration, 0.1) / len(words)
     return [(word, round(i * step, 3), round((i + 0.9) * step, 3)) for i, word in enumerate(words)]
+
+
+def spoken_text(default: str, by_language: dict[str, str], language: str | None) -> str:
+    """What a fake transcriber hears: the sentence of the language asked for, if it has one."""
+    code = (language or "").strip().lower().replace("_", "-").split("-", 1)[0]
+    return by_language.get(code, default)
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of encoded image bytes, or None when they are no image."""
+    from PIL import Image  # lazy: Pillow comes with the optional `media` extra
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None

@@ -4,7 +4,9 @@ Answers are the JSON the ``assemblyai`` SDK parses (``TranscriptResponse``: mill
 word times, ``utterances`` when ``speaker_labels`` was asked, ``language_code``,
 ``audio_duration`` in whole seconds) and errors are ``{"error": "..."}``. A transcript is
 ``queued``, then ``processing``, then ``completed`` after :attr:`polls_until_complete`
-reads, saying :attr:`transcript_text` spread over the uploaded audio's real duration
+reads, saying :attr:`transcript_text` (or, asked for a ``language_code`` of
+:attr:`transcripts_by_language`, that language's sentence) spread over the uploaded audio's
+real duration
 (``error`` with :attr:`transcript_error` when that is set).
 """
 
@@ -16,7 +18,7 @@ from typing import Any
 
 from mediatasks.testing.fake_vendors._faults import Fault
 from mediatasks.testing.fake_vendors._http import FakeHTTPVendor, Request, Response
-from mediatasks.testing.fake_vendors._media import media_duration, spread_words
+from mediatasks.testing.fake_vendors._media import TRANSCRIPTS_BY_LANGUAGE, media_duration, spoken_text, spread_words
 
 _CDN = "https://cdn.assemblyai.com/upload/"
 _DEFAULT_MESSAGES = {
@@ -44,6 +46,8 @@ class FakeAssemblyAI(FakeHTTPVendor):
 
     def _defaults(self) -> None:
         self.transcript_text = "the quick brown fox jumps over the lazy dog"
+        # What a transcript asked for in one of these languages says instead.
+        self.transcripts_by_language: dict[str, str] = dict(TRANSCRIPTS_BY_LANGUAGE)
         self.polls_until_complete = 2
         self.transcript_error: str | None = None
         self.uploads: dict[str, float] = {}
@@ -120,7 +124,9 @@ class FakeAssemblyAI(FakeHTTPVendor):
             return Response.json(record)
 
     def _completed(self, record: dict[str, Any], duration: float) -> dict[str, Any]:
-        timed = spread_words(self.transcript_text, duration)
+        timed = spread_words(
+            spoken_text(self.transcript_text, self.transcripts_by_language, record.get("language_code")), duration
+        )
         speakers = bool(record.get("speaker_labels"))
         half = max(1, len(timed) // 2)
         words: list[dict[str, Any]] = [

@@ -6,7 +6,9 @@ the SDK's status-to-exception mapping, ``b64_json`` images, ``verbose_json`` /
 lifecycle (queued, in_progress, completed) with MP4 content.
 
 Default behaviour, so results are predictable: transcriptions say :attr:`transcript_text`
-spread over the uploaded audio's real duration; a chat request whose JSON schema is named
+(or, asked for a language of :attr:`transcripts_by_language`, that language's sentence)
+spread over the uploaded audio's real duration; a video job with a starting image
+(``input_reference``) is refused unless the image has the video's size, as Sora does; a chat request whose JSON schema is named
 ``translations`` answers ``"[<target>] <text>"`` for every input text; one named
 ``video_score`` answers a score whose summary counts the frames and transcript words it
 got; a video completes after :attr:`video_polls` status reads.
@@ -25,10 +27,13 @@ from typing import Any
 from mediatasks.testing.fake_vendors._faults import Fault
 from mediatasks.testing.fake_vendors._http import FakeHTTPVendor, Request, Response
 from mediatasks.testing.fake_vendors._media import (
+    TRANSCRIPTS_BY_LANGUAGE,
     color_for,
     image_bytes,
+    image_size,
     media_duration,
     mp4_bytes,
+    spoken_text,
     spread_words,
 )
 
@@ -71,6 +76,8 @@ class FakeOpenAI(FakeHTTPVendor):
 
     def _defaults(self) -> None:
         self.transcript_text = "the quick brown fox jumps over the lazy dog"
+        # What a transcription asked for in one of these languages says instead.
+        self.transcripts_by_language: dict[str, str] = dict(TRANSCRIPTS_BY_LANGUAGE)
         self.video_polls = 2
         self.chat_reply: Callable[[dict[str, Any]], str] | None = None
         self.video_failure: tuple[str, str] | None = None
@@ -165,7 +172,7 @@ class FakeOpenAI(FakeHTTPVendor):
         duration = round(media_duration(audio), 3)
         fmt = request.field("response_format", "json")
         language = request.field("language")
-        words = spread_words(self.transcript_text, duration)
+        words = spread_words(spoken_text(self.transcript_text, self.transcripts_by_language, language), duration)
         text = " ".join(w for w, _, _ in words)
         usage = {"type": "duration", "seconds": duration}
         if fmt == "text":
@@ -251,6 +258,18 @@ class FakeOpenAI(FakeHTTPVendor):
 
     def _video_create(self, request: Request) -> Response:
         video_id = f"video_{uuid.uuid4().hex[:16]}"
+        reference = request.form().get("input_reference")
+        size = request.field("size", "720x1280")
+        if reference:
+            # Sora refuses a starting image whose size is not the video's.
+            found = image_size(reference[0].data)
+            if found is None:
+                return self.error_response(Fault(None, 400, None, "input_reference is not an image."), request)
+            if f"{found[0]}x{found[1]}" != size:
+                message = (
+                    f"Inpaint image must match the requested width and height ({size}); got {found[0]}x{found[1]}."
+                )
+                return self.error_response(Fault(None, 400, None, message), request)
         record = {
             "id": video_id,
             "object": "video",
@@ -258,7 +277,7 @@ class FakeOpenAI(FakeHTTPVendor):
             "model": request.field("model", "sora-2"),
             "prompt": request.field("prompt"),
             "seconds": request.field("seconds", "4"),
-            "size": request.field("size", "720x1280"),
+            "size": size,
             "status": "queued",
             "progress": 0,
             "completed_at": None,
@@ -267,7 +286,12 @@ class FakeOpenAI(FakeHTTPVendor):
             "remixed_from_video_id": None,
         }
         with self._lock:
-            self.videos[video_id] = {"record": record, "polls": 0, "deleted": False}
+            self.videos[video_id] = {
+                "record": record,
+                "polls": 0,
+                "deleted": False,
+                "input_reference": reference[0].data if reference else None,
+            }
         return Response.json(record)
 
     def _video(self, request: Request) -> dict[str, Any] | None:
