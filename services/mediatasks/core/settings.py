@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(3600.0, description="Upper bound on one attempt of one job.")
     dedupe_window_seconds: float = 120.0
     task_ttl_seconds: float = Field(7 * 86400, description="Tasks expire (410 TASK_EXPIRED) this long after creation.")
+    tombstone_ttl_seconds: float = Field(
+        30 * 86400, description="How long a purged task still answers 410 TASK_EXPIRED (then 404)."
+    )
     events_max_age_seconds: float = Field(7 * 86400, description="How long task events stay in MEDIATASKS_EVENTS.")
     outbox_poll_seconds: float = Field(
         0.5, description="Sweep interval of the outbox relay (it is also woken on commit)."

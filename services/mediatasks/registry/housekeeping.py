@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import utcnow
-from mediatasks.registry.models import ResultCacheRow, TaskRow
+from mediatasks.registry.models import ExpiredTaskRow, ResultCacheRow, TaskRow
 from mediatasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
 TASKS = TaskRow.__table__
 CACHE = ResultCacheRow.__table__
+TOMBSTONES = ExpiredTaskRow.__table__
 _BATCH = 500
 _QUEUE_GAUGE_SECONDS = 5.0
 
@@ -66,7 +69,7 @@ class Housekeeper:
 
     async def sweep(self) -> dict[str, int]:
         """One round; returns what it removed (tasks, artifacts, cache entries)."""
-        removed = {"tasks": 0, "artifacts": 0, "cache_entries": 0}
+        removed = {"tasks": 0, "artifacts": 0, "cache_entries": 0, "tombstones": 0}
         while True:
             purged, artifact_ids = await self._purge_expired_batch()
             if artifact_ids:
@@ -76,6 +79,7 @@ class Housekeeper:
             if purged < _BATCH:
                 break
         removed["cache_entries"] = await self._trim_cache()
+        removed["tombstones"] = await self._drop_old_tombstones()
         if any(removed.values()):
             log.info("housekeeping removed %s", removed)
         return removed
@@ -84,7 +88,7 @@ class Housekeeper:
         async with self.engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(TASKS.c.id, TASKS.c.output, TASKS.c.cache_hit)
+                    select(TASKS.c.id, TASKS.c.owner, TASKS.c.expires_at, TASKS.c.output, TASKS.c.cache_hit)
                     .where(TASKS.c.expires_at <= utcnow())
                     .limit(_BATCH)
                     .with_for_update(skip_locked=True)
@@ -98,8 +102,20 @@ class Housekeeper:
                 if row.output and not row.cache_hit:
                     output = tasks_pb2.TaskOutput.FromString(row.output)
                     artifact_ids.extend(a.artifact_id for a in output.artifacts)
+            # Expired stays expired: a tombstone answers 410 once the row is gone.
+            await conn.execute(
+                pg_insert(TOMBSTONES)
+                .values([{"id": row.id, "owner": row.owner, "expired_at": row.expires_at} for row in rows])
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
             await conn.execute(delete(TASKS).where(TASKS.c.id.in_([row.id for row in rows])))
         return len(rows), artifact_ids
+
+    async def _drop_old_tombstones(self) -> int:
+        cutoff = utcnow() - dt.timedelta(seconds=self.settings.tombstone_ttl_seconds)
+        async with self.engine.begin() as conn:
+            dropped = await conn.execute(delete(TOMBSTONES).where(TOMBSTONES.c.expired_at <= cutoff))
+        return dropped.rowcount or 0
 
     async def _trim_cache(self) -> int:
         async with self.engine.begin() as conn:

@@ -193,3 +193,14 @@ class WebhookDeliveryRow(Base):
         ),
         Index("ix_webhook_deliveries_task_sequence", "task_id", "sequence"),
     )
+
+
+class ExpiredTaskRow(Base):
+    """What is left of a task the housekeeper purged: enough to answer 410 TASK_EXPIRED
+    (not 404) to its owner, for ``MEDIATASKS_TOMBSTONE_TTL_SECONDS``."""
+
+    __tablename__ = "expired_tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    expired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -42,7 +42,7 @@ from mediatasks.registry.convert import (
     task_to_proto,
     utcnow,
 )
-from mediatasks.registry.models import OutboxRow, ResultCacheRow, TaskLogRow, TaskRow
+from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow, TaskLogRow, TaskRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
 from mediatasks.registry.secrets import SecretBox
 from mediatasks.v1 import common_pb2, tasks_pb2
@@ -51,6 +51,7 @@ TASKS = TaskRow.__table__
 OUTBOX = OutboxRow.__table__
 LOGS = TaskLogRow.__table__
 CACHE = ResultCacheRow.__table__
+TOMBSTONES = ExpiredTaskRow.__table__
 
 
 OWNER_LIMIT_REASON = "owner_concurrency_limit"
@@ -409,9 +410,20 @@ class TaskStore:
 
     # --- reads --------------------------------------------------------------------
 
+    async def _check_tombstone(self, conn: AsyncConnection, task_id: str, owner: str | None) -> None:
+        """Raise TASK_EXPIRED for a task the housekeeper purged (an expired task stays
+        expired, not unknown); nothing for a task that never was, or was someone else's."""
+        found = (
+            await conn.execute(select(TOMBSTONES.c.owner).where(TOMBSTONES.c.id == parse_task_id(task_id)))
+        ).first()
+        if found is not None and (owner is None or found.owner == owner):
+            raise task_expired(task_id)
+
     async def get(self, task_id: str, owner: str | None) -> tasks_pb2.Task:
         async with self.engine.connect() as conn:
             row = await self._load(conn, parse_task_id(task_id))
+            if row is None:
+                await self._check_tombstone(conn, task_id, owner)
             self._check_owner(row, task_id, owner)
             self._check_expired(row)
             task = task_to_proto(row)
@@ -422,6 +434,8 @@ class TaskStore:
     async def get_row(self, task_id: str, owner: str | None):
         async with self.engine.connect() as conn:
             row = await self._load(conn, parse_task_id(task_id))
+            if row is None:
+                await self._check_tombstone(conn, task_id, owner)
         self._check_owner(row, task_id, owner)
         self._check_expired(row)
         return row

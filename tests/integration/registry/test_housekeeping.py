@@ -54,6 +54,15 @@ async def test_expired_task_is_410_then_purged_with_artifacts(registry_service, 
                 await conn.execute(text("SELECT count(*) FROM tasks WHERE id = :id"), {"id": task.task_id})
             ).scalar()
         assert left == 0
+        # Gone from the table, still expired to its owner (a tombstone), unknown to others.
+        with pytest.raises(grpc.aio.AioRpcError) as still_expired:
+            await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=INTERNAL)
+        assert still_expired.value.code() == grpc.StatusCode.NOT_FOUND
+        assert ("x-http-status", "410") in tuple(still_expired.value.trailing_metadata())
+        stranger = (("x-mediatasks-internal", "test-internal-token"), ("x-mediatasks-owner", "stranger"))
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=stranger)
+        assert ("x-http-status", "410") not in tuple(unknown.value.trailing_metadata() or ())
     finally:
         await engine.dispose()
         await nc.close()
