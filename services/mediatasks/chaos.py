@@ -237,6 +237,23 @@ def summarize(tally: Tally, states: dict[str, str], completed: collections.Count
     }
 
 
+async def outcome(
+    stack: Stack, args: argparse.Namespace, tally: Tally, faults: FaultLog, scenario: str, began: float
+) -> dict[str, Any]:
+    """Wait for every accepted task to end, then the figures of the run."""
+    states = await asyncio.to_thread(
+        final_states, stack.database_url, list(tally.accepted.values()), args.settle_timeout
+    )
+    result = summarize(tally, states, await completions(stack.nats_url), args.jobs)
+    result.update(
+        scenario=scenario,
+        faults=faults.counts(),
+        fault_log=faults.events,
+        elapsed_seconds=round(time.monotonic() - began, 1),
+    )
+    return result
+
+
 # --- scenarios ------------------------------------------------------------------------
 
 
@@ -262,17 +279,8 @@ async def restarts_scenario(stack: Stack, args: argparse.Namespace) -> dict[str,
     await fault_task
     submitted = time.monotonic() - began
     await channel.close()
-    states = await asyncio.to_thread(
-        final_states, stack.database_url, list(tally.accepted.values()), args.settle_timeout
-    )
-    result = summarize(tally, states, await completions(stack.nats_url), args.jobs)
-    result.update(
-        scenario="restarts",
-        faults=faults.counts(),
-        fault_log=faults.events,
-        submit_seconds=round(submitted, 1),
-        elapsed_seconds=round(time.monotonic() - began, 1),
-    )
+    result = await outcome(stack, args, tally, faults, "restarts", began)
+    result["submit_seconds"] = round(submitted, 1)
     return result
 
 
@@ -356,17 +364,7 @@ async def stale_scenario(stack: Stack, args: argparse.Namespace) -> dict[str, An
     finally:
         engine.dispose()
     await channel.close()
-    states = await asyncio.to_thread(
-        final_states, stack.database_url, list(tally.accepted.values()), args.settle_timeout
-    )
-    result = summarize(tally, states, await completions(stack.nats_url), args.jobs)
-    result.update(
-        scenario="stale",
-        faults=faults.counts(),
-        fault_log=faults.events,
-        elapsed_seconds=round(time.monotonic() - began, 1),
-    )
-    return result
+    return await outcome(stack, args, tally, faults, "stale", began)
 
 
 def build_stack(state_dir: Path, args: argparse.Namespace) -> Stack:
