@@ -204,3 +204,29 @@ class ExpiredTaskRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     owner: Mapped[str] = mapped_column(String(255))
     expired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class UploadRow(Base):
+    """An upload: a resumable session while chunks arrive, then the stored artifact's
+    lifecycle record (the id is the artifact's id)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255), server_default="")
+    content_type: Mapped[str] = mapped_column(String(255), server_default="application/octet-stream")
+    length: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    received: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    state: Mapped[str] = mapped_column(String(16), server_default="open")
+    parts: Mapped[list] = mapped_column(JSONB, server_default="[]")
+    backend: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    sha256: Mapped[str] = mapped_column(String(64), server_default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_uploads_owner", "owner"),
+        Index("ix_uploads_state_expires_at", "state", "expires_at"),
+    )
