@@ -22,6 +22,7 @@ import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -41,6 +42,9 @@ PUBLIC_METHODS = frozenset(
         "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
         "/mediatasks.v1.TaskRegistry/GetHealth",
+        # Reflection describes the API (what the protos already publish), never data, so
+        # grpcurl, Postman, evans and grpcui can discover it before they hold a key.
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
     }
 )
 
@@ -239,6 +243,11 @@ class ServiceRuntime:
             raise RuntimeError(f"{self.name}: connect() first")
         return self._js
 
+    @property
+    def reflected_services(self) -> list[str]:
+        """Every service this process answers, as gRPC server reflection lists them."""
+        return [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+
     def add_servicer(self, service_name: str, registrar: Registrar) -> None:
         self._service_names.append(service_name)
         self._registrars.append(registrar)
@@ -282,6 +291,7 @@ class ServiceRuntime:
         for registrar in self._registrars:
             registrar(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(self.reflected_services, self._server)
         self.port = self._server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
         await self._server.start()
         for loop in self._background:
