@@ -25,9 +25,18 @@ a context dict: (dict "root" $ "name" "<service>" "svc" .Values.services.<servic
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Name of a component's resources: "<fullname>-<component>". Context: (dict "root" $ "name" ...). */}}
+{{/*
+Name of a component's resources: "<fullname>-<component>". Context: (dict "root" $ "name"
+...). Names are never truncated: two components cut to the same prefix would collide, so a
+name over Kubernetes' 63 characters fails the render, naming the fix.
+*/}}
 {{- define "mediatasks.componentName" -}}
-{{- printf "%s-%s" (include "mediatasks.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- $fullname := include "mediatasks.fullname" .root -}}
+{{- $name := printf "%s-%s" $fullname .name -}}
+{{- if gt (len $name) 63 -}}
+{{- fail (printf "resource name %q is %d characters, over Kubernetes' 63: use a shorter release name or fullnameOverride (the prefix %q may have at most %d)" $name (len $name) $fullname (sub 62 (len .name))) -}}
+{{- end -}}
+{{- $name -}}
 {{- end -}}
 
 {{- define "mediatasks.labels" -}}
@@ -78,25 +87,43 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 {{- end -}}
 
-{{/* Service names of the subcharts, as their own fullname helpers compute them. */}}
+{{/* Service of the in-chart NATS cluster (clients), and its headless twin (peers, KEDA). */}}
 {{- define "mediatasks.natsHost" -}}
-{{- if contains "nats" .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-nats" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- include "mediatasks.componentName" (dict "root" . "name" "nats") -}}
 {{- end -}}
+
+{{- define "mediatasks.natsHeadlessHost" -}}
+{{- include "mediatasks.componentName" (dict "root" . "name" "nats-headless") -}}
 {{- end -}}
 
 {{- define "mediatasks.postgresqlHost" -}}
-{{- if contains "postgresql" .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-postgresql" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- include "mediatasks.componentName" (dict "root" . "name" "postgresql") -}}
 {{- end -}}
+
+{{/* Secret holding the in-chart NATS password (key nats.auth.existingSecretKey or "nats-password"). */}}
+{{- define "mediatasks.natsPasswordSecret" -}}
+{{- default (include "mediatasks.natsHost" .) .Values.nats.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "mediatasks.natsPasswordKey" -}}
+{{- ternary .Values.nats.auth.existingSecretKey "nats-password" (not (empty .Values.nats.auth.existingSecret)) -}}
+{{- end -}}
+
+{{- define "mediatasks.postgresqlPasswordSecret" -}}
+{{- default (include "mediatasks.postgresqlHost" .) .Values.postgresql.auth.existingSecret -}}
 {{- end -}}
 
 {{- define "mediatasks.authSecretName" -}}
-{{- default (printf "%s-auth" (include "mediatasks.fullname" .)) .Values.auth.existingSecret -}}
+{{- if and .Values.auth.existingSecret .Values.auth.internalToken -}}
+{{- fail "auth.internalToken and auth.existingSecret are both set: clear auth.existingSecret (--set auth.existingSecret=) to have the chart store auth.internalToken, or drop auth.internalToken" -}}
+{{- end -}}
+{{- if .Values.auth.existingSecret -}}
+{{- .Values.auth.existingSecret -}}
+{{- else if .Values.auth.internalToken -}}
+{{- include "mediatasks.componentName" (dict "root" . "name" "auth") -}}
+{{- else -}}
+{{- fail "set auth.existingSecret (a Secret with key internal-token) or auth.internalToken: the internal token must stay the same across renders and upgrades" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* host:port other services use to reach a service. Context: (dict "root" $ "name" ...). */}}
@@ -104,46 +131,114 @@ app.kubernetes.io/component: {{ .name }}
 {{- printf "%s:%v" (include "mediatasks.componentName" .) .root.Values.ports.grpc -}}
 {{- end -}}
 
-{{/* MEDIATASKS_NATS_URL. Context: the root. */}}
+{{/* Where the NATS TLS files and credentials file are mounted. */}}
+{{- define "mediatasks.natsTlsDir" -}}/etc/mediatasks/nats-tls{{- end -}}
+{{- define "mediatasks.natsCredsDir" -}}/etc/mediatasks/nats{{- end -}}
+
+{{/*
+The NATS connection settings (URL, replicas, credentials, TLS). Context: the root. The
+in-chart cluster is reached through its client Service; the client learns every node from
+the server and reconnects across them.
+*/}}
 {{- define "mediatasks.natsEnv" -}}
+{{- $ext := .Values.externalNats -}}
 {{- if .Values.nats.enabled }}
 - name: MEDIATASKS_NATS_URL
   value: {{ printf "nats://%s:4222" (include "mediatasks.natsHost" .) | quote }}
-{{- else if .Values.externalNats.existingSecret }}
+- name: MEDIATASKS_NATS_REPLICAS
+  value: {{ .Values.nats.replicas | quote }}
+- name: MEDIATASKS_NATS_USER
+  value: {{ .Values.nats.auth.user | quote }}
+- name: MEDIATASKS_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mediatasks.natsPasswordSecret" . }}
+      key: {{ include "mediatasks.natsPasswordKey" . }}
+{{- else }}
+{{- if $ext.existingSecret }}
 - name: MEDIATASKS_NATS_URL
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.externalNats.existingSecret }}
-      key: {{ .Values.externalNats.existingSecretKey }}
-{{- else if .Values.externalNats.url }}
+      name: {{ $ext.existingSecret }}
+      key: {{ $ext.existingSecretKey }}
+{{- else if $ext.url }}
 - name: MEDIATASKS_NATS_URL
-  value: {{ .Values.externalNats.url | quote }}
+  value: {{ $ext.url | quote }}
 {{- else }}
 {{- fail "set externalNats.url, externalNats.existingSecret or nats.enabled" }}
 {{- end }}
-{{- if .Values.externalNats.credentialsSecret }}
+- name: MEDIATASKS_NATS_REPLICAS
+  value: {{ $ext.replicas | quote }}
+{{- if $ext.user }}
+- name: MEDIATASKS_NATS_USER
+  value: {{ $ext.user | quote }}
+{{- end }}
+{{- if $ext.passwordSecret }}
+{{- if not $ext.user }}
+{{- fail "externalNats.passwordSecret needs externalNats.user" }}
+{{- end }}
+- name: MEDIATASKS_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ext.passwordSecret }}
+      key: {{ $ext.passwordSecretKey }}
+{{- end }}
+{{- if $ext.credentialsSecret }}
 - name: MEDIATASKS_NATS_CREDS_FILE
-  value: {{ printf "/etc/mediatasks/nats/%s" .Values.externalNats.credentialsSecretKey | quote }}
+  value: {{ printf "%s/%s" (include "mediatasks.natsCredsDir" .) $ext.credentialsSecretKey | quote }}
+{{- end }}
+{{- if $ext.tls.secret }}
+{{- if $ext.tls.caKey }}
+- name: MEDIATASKS_NATS_TLS_CA_FILE
+  value: {{ printf "%s/%s" (include "mediatasks.natsTlsDir" .) $ext.tls.caKey | quote }}
+{{- end }}
+{{- if ne (empty $ext.tls.certKey) (empty $ext.tls.keyKey) }}
+{{- fail "externalNats.tls.certKey and externalNats.tls.keyKey go together (mutual TLS)" }}
+{{- end }}
+{{- if $ext.tls.certKey }}
+- name: MEDIATASKS_NATS_TLS_CERT_FILE
+  value: {{ printf "%s/%s" (include "mediatasks.natsTlsDir" .) $ext.tls.certKey | quote }}
+- name: MEDIATASKS_NATS_TLS_KEY_FILE
+  value: {{ printf "%s/%s" (include "mediatasks.natsTlsDir" .) $ext.tls.keyKey | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
-{{/* The NATS credentials file's volume mount and volume, when externalNats.credentialsSecret is set. Context: the root. */}}
-{{- define "mediatasks.natsCredsMount" -}}
-{{- if .Values.externalNats.credentialsSecret }}
+{{/* Volume mounts and volumes of the NATS credentials file and TLS files. Context: the root. */}}
+{{- define "mediatasks.natsMounts" -}}
+{{- $ext := .Values.externalNats -}}
+{{- if and (not .Values.nats.enabled) $ext.credentialsSecret }}
 - name: nats-creds
-  mountPath: /etc/mediatasks/nats
+  mountPath: {{ include "mediatasks.natsCredsDir" . }}
+  readOnly: true
+{{- end }}
+{{- if and (not .Values.nats.enabled) $ext.tls.secret }}
+- name: nats-tls
+  mountPath: {{ include "mediatasks.natsTlsDir" . }}
   readOnly: true
 {{- end }}
 {{- end -}}
 
-{{- define "mediatasks.natsCredsVolume" -}}
-{{- if .Values.externalNats.credentialsSecret }}
+{{- define "mediatasks.natsVolumes" -}}
+{{- $ext := .Values.externalNats -}}
+{{- if and (not .Values.nats.enabled) $ext.credentialsSecret }}
 - name: nats-creds
   secret:
-    secretName: {{ .Values.externalNats.credentialsSecret }}
+    secretName: {{ $ext.credentialsSecret }}
     items:
-      - key: {{ .Values.externalNats.credentialsSecretKey }}
-        path: {{ .Values.externalNats.credentialsSecretKey }}
+      - key: {{ $ext.credentialsSecretKey }}
+        path: {{ $ext.credentialsSecretKey }}
+{{- end }}
+{{- if and (not .Values.nats.enabled) $ext.tls.secret }}
+- name: nats-tls
+  secret:
+    secretName: {{ $ext.tls.secret }}
+    items:
+      {{- range $key := compact (list $ext.tls.caKey $ext.tls.certKey $ext.tls.keyKey) }}
+      - key: {{ $key }}
+        path: {{ $key }}
+      {{- end }}
 {{- end }}
 {{- end -}}
 
@@ -155,12 +250,12 @@ MEDIATASKS_DATABASE_URL for the registry and the migrations. Context: (dict "roo
 {{- $root := .root -}}
 {{- if $root.Values.postgresql.enabled }}
 {{- $pg := $root.Values.postgresql.auth }}
-# Kubernetes expands $(DATABASE_PASSWORD) from the variable above it; the Bitnami chart
-# generates an alphanumeric password, so it needs no URL escaping.
+# Kubernetes expands $(DATABASE_PASSWORD) from the variable above it; the password is
+# alphanumeric (the schema says so), so it needs no URL escaping.
 - name: DATABASE_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ default (include "mediatasks.postgresqlHost" $root) $pg.existingSecret }}
+      name: {{ include "mediatasks.postgresqlPasswordSecret" $root }}
       key: password
 - name: MEDIATASKS_DATABASE_URL
   value: {{ printf "postgresql+psycopg://%s:$(DATABASE_PASSWORD)@%s:5432/%s" $pg.username (include "mediatasks.postgresqlHost" $root) $pg.database | quote }}
@@ -179,6 +274,28 @@ MEDIATASKS_DATABASE_URL for the registry and the migrations. Context: (dict "roo
 {{- else }}
 {{- fail "set externalDatabase.url, externalDatabase.existingSecret or postgresql.enabled" }}
 {{- end }}
+{{- end -}}
+
+{{/* Logging of `mediatasks migrate` (the Job and the init container): the services' own settings. */}}
+{{- define "mediatasks.migrateEnv" -}}
+- name: MEDIATASKS_LOG_LEVEL
+  value: {{ .Values.config.logLevel | quote }}
+- name: MEDIATASKS_LOG_JSON
+  value: {{ .Values.config.logJson | quote }}
+{{- end -}}
+
+{{/*
+terminationGracePeriodSeconds of a service: its worst-case drain. On SIGTERM the runtime
+(mediatasks.core.server) awaits each background loop's stop one after another, each bounded
+by shutdownGraceSeconds (the registry has 4: outbox relay, housekeeper, reconciler,
+webhooks; a media service 2: worker, event publisher), then stops the gRPC server (at most
+min(grace, 5) s) and drains NATS (at most 5 s); 10 s more covers the cleanups and the exit.
+Context: (dict "root" $ "name" ... "svc" ...).
+*/}}
+{{- define "mediatasks.drainSeconds" -}}
+{{- $grace := int .svc.shutdownGraceSeconds -}}
+{{- $stoppers := ternary 4 2 (eq .name "registry") -}}
+{{- add (mul $stoppers $grace) (min $grace 5) 5 10 -}}
 {{- end -}}
 
 {{/* Name -> {name, key} secret references as env entries. Context: the map. */}}
@@ -204,10 +321,24 @@ MEDIATASKS_DATABASE_URL for the registry and the migrations. Context: (dict "roo
 {{- end -}}
 
 {{/*
-The environment of one mediatasks service container. Context: (dict "root" $ "name"
-<service> "svc" <its values block>).
+The environment of one mediatasks service container, each variable once. Context: (dict
+"root" $ "name" <service> "svc" <its values block>). A service's own env wins over
+config.env; a name the chart sets itself, or set both plainly and from a Secret, fails the
+render (the schema already refuses chart-owned names; this also catches providers.keys).
 */}}
 {{- define "mediatasks.serviceEnv" -}}
+{{- $entries := include "mediatasks.serviceEnvEntries" . | fromYamlArray -}}
+{{- $seen := dict -}}
+{{- range $entry := $entries -}}
+{{- if hasKey $seen $entry.name -}}
+{{- fail (printf "services.%s: %s is set twice; the chart sets the connection, port, auth and provider-key settings itself, so leave them out of config.env, config.secretEnv and services.%s.env/secretEnv" $.name $entry.name $.name) -}}
+{{- end -}}
+{{- $_ := set $seen $entry.name true -}}
+{{- end -}}
+{{- toYaml $entries -}}
+{{- end -}}
+
+{{- define "mediatasks.serviceEnvEntries" -}}
 {{- $root := .root -}}
 {{- $svc := .svc -}}
 {{- $values := $root.Values -}}
@@ -259,16 +390,14 @@ The environment of one mediatasks service container. Context: (dict "root" $ "na
       key: {{ index $values.providers.keys $env }}
       optional: true
 {{- end }}
-{{- include "mediatasks.plainEnv" $values.config.env }}
-{{- include "mediatasks.secretEnv" $values.config.secretEnv }}
-{{- include "mediatasks.plainEnv" $svc.env }}
-{{- include "mediatasks.secretEnv" $svc.secretEnv }}
+{{- include "mediatasks.plainEnv" (merge (dict) (default (dict) $svc.env) (default (dict) $values.config.env)) }}
+{{- include "mediatasks.secretEnv" (merge (dict) (default (dict) $svc.secretEnv) (default (dict) $values.config.secretEnv)) }}
 {{- end -}}
 
 {{/* Address of a service as Envoy's cluster sees it. Context: (dict "root" $ "name" ...). */}}
 {{- define "mediatasks.gatewayBackendHost" -}}
 {{- if .root.Values.gateway.headlessBackends -}}
-{{- printf "%s-headless" (include "mediatasks.componentName" .) -}}
+{{- include "mediatasks.componentName" (dict "root" .root "name" (printf "%s-headless" .name)) -}}
 {{- else -}}
 {{- include "mediatasks.componentName" . -}}
 {{- end -}}
@@ -295,6 +424,12 @@ addresses change, exactly as mediatasks.devstack.gateway_config does for local r
 {{- $_ := set $cluster "load_assignment" (dict "cluster_name" $cluster.name "endpoints" (list (dict "lb_endpoints" (list (dict "endpoint" $endpoint))))) -}}
 {{- end -}}
 {{- end -}}
+{{- /* Envoy listens where gateway.listenerPort says: the container port, probes and Service follow it. */ -}}
+{{- $listeners := $config.static_resources.listeners -}}
+{{- if ne (len $listeners) 1 -}}
+{{- fail (printf "files/gateway/envoy.yaml has %d listeners; the chart aims exactly one at gateway.listenerPort" (len $listeners)) -}}
+{{- end -}}
+{{- $_ := set (index $listeners 0).address.socket_address "port_value" (int $root.Values.gateway.listenerPort) -}}
 {{- range $name := keys $root.Values.services | sortAlpha -}}
 {{- if not (has $name $seen) -}}
 {{- fail (printf "files/gateway/envoy.yaml has no cluster named %q" $name) -}}

@@ -1,28 +1,31 @@
-"""The Helm chart: lint and render with the Helm SDK, validate every manifest against the
-Kubernetes schemas, and check the chart's contract with the code (settings, services,
-ports, CLI commands, NATS consumers, the gateway files).
+"""The Helm chart: lint, render and dry-run install it with a real ``helm`` (v4) binary,
+validate every manifest against the Kubernetes schemas, and check the chart's contract with
+the code (settings, services, ports, CLI commands, NATS consumers, the gateway files).
 
-No cluster and no ``helm`` binary: ``helm-python-sdk`` embeds Helm's Go SDK and renders
-offline; ``kubernetes-validate --strict`` rejects unknown fields. CRDs it has no schema for
-(KEDA's ScaledObject, the Prometheus Operator's ServiceMonitor) are skipped by name and
-their required fields asserted here.
+No cluster: ``helm lint --strict``, ``helm template`` and ``helm install --dry-run=client``
+are what can run here (``kube_tools`` unpacks helm from a registry wheel);
+``kubernetes-validate --strict`` rejects unknown fields. CRDs it has no schema for (KEDA's
+ScaledObject, the Prometheus Operator's ServiceMonitor) are skipped by name and their
+required fields asserted here. It checks no name lengths, so the tests below do.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
+from kube_tools import KubeTools, ensure_kube_tools
 from mediatasks.cli.main import build_parser
 from mediatasks.core import catalog, topology
 from mediatasks.core.settings import MEDIA_SERVICES, SERVICES, Settings
@@ -37,26 +40,26 @@ ENVOY_BIN = Path(sys.executable).with_name("envoy")
 RELEASE = "mt"
 NAMESPACE = "media"
 FULLNAME = f"{RELEASE}-mediatasks"
-# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion: native gRPC probes)
-# and the newest the validator knows.
-KUBE_VERSIONS = ("1.27", kubernetes_validate.latest_version())
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion: native gRPC probes),
+# one in between, and the newest the validator knows.
+KUBE_VERSIONS = ("1.27", "1.31", kubernetes_validate.latest_version())
 # Custom resources: kubernetes-validate has no schema for them; checked by hand below.
 CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject"), ("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 SETTING_ENV_NAMES = {f"MEDIATASKS_{name.upper()}" for name in Settings.model_fields}
 GRPC_PORT = Settings.model_fields["grpc_port"].default
 METRICS_PORT = Settings.model_fields["metrics_port"].default
+MEDIATASKS_CONTAINERS = {"migrate", *SERVICES}
 
 
 def _production_values() -> dict[str, Any]:
     return yaml.safe_load(PRODUCTION_VALUES.read_text())
 
 
-# In-cluster NATS and PostgreSQL (their subcharts are not downloaded: the parent's own
-# templates must still render) with KEDA on.
+# In-chart NATS (a three-node JetStream cluster) and PostgreSQL, with KEDA on.
 BUNDLED_VALUES: dict[str, Any] = {
-    "nats": {"enabled": True},
-    "postgresql": {"enabled": True},
+    "nats": {"enabled": True, "auth": {"password": "natsPassw0rd"}},
+    "postgresql": {"enabled": True, "auth": {"password": "pgPassw0rd"}},
     "autoscaling": {"keda": {"enabled": True}},
 }
 VALUE_SETS: dict[str, dict[str, Any] | None] = {
@@ -66,26 +69,55 @@ VALUE_SETS: dict[str, dict[str, Any] | None] = {
 }
 
 
+class HelmError(AssertionError):
+    """helm refused the chart; the message is helm's stderr."""
+
+
 class Manifest(dict):
     """One rendered object, remembering the template it came from."""
 
     template: str
 
 
-def render(values: dict[str, Any] | None) -> list[Manifest]:
-    """Every object the chart renders with ``values`` (install of release ``mt``)."""
-    with helm.Chart.load(CHART) as chart:
-        rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+@pytest.fixture(scope="session")
+def kube() -> KubeTools:
+    return ensure_kube_tools()
+
+
+def _tools() -> KubeTools:
+    return ensure_kube_tools()
+
+
+def helm(*args: str, values: dict[str, Any] | None = None) -> str:
+    """Run the real helm binary on the chart; its stdout, or HelmError with its stderr."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values_file:
+        json.dump(values or {}, values_file)
+        values_file.flush()
+        result = _tools().helm_run(*args, "--values", values_file.name, check=False)
+    if result.returncode != 0:
+        raise HelmError(result.stdout + result.stderr)
+    return result.stdout
+
+
+def parse_manifests(text: str) -> list[Manifest]:
+    """helm's output split into objects; each remembers its "# Source:" template."""
     manifests = []
-    for template, text in sorted(rendered.items()):
-        if not template.endswith((".yaml", ".yml")):
-            continue
-        for document in yaml.safe_load_all(text):
-            if document:
-                manifest = Manifest(document)
-                manifest.template = template
-                manifests.append(manifest)
+    for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
+        source = re.search(r"^# Source: (\S+)", chunk, flags=re.MULTILINE)
+        document = yaml.safe_load(chunk)
+        if document and source:
+            manifest = Manifest(document)
+            manifest.template = source.group(1)
+            manifests.append(manifest)
     return manifests
+
+
+def render(values: dict[str, Any] | None, *, release: str = RELEASE, kube_version: str | None = None) -> list[Manifest]:
+    """Every object ``helm template`` renders with ``values`` (hooks and tests included)."""
+    args = ["template", release, str(CHART), "--namespace", NAMESPACE]
+    if kube_version:
+        args += ["--kube-version", kube_version]
+    return parse_manifests(helm(*args, values=values))
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +137,10 @@ def one(manifests: list[Manifest], kind: str, name: str) -> Manifest:
 
 def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]:
     for manifest in manifests:
-        if manifest["kind"] in ("Deployment", "Job"):
+        if manifest["kind"] in ("Deployment", "Job", "StatefulSet"):
             yield manifest, manifest["spec"]["template"]["spec"]
+        elif manifest["kind"] == "Pod":
+            yield manifest, manifest["spec"]
 
 
 def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -117,30 +151,56 @@ def service_name(service: str) -> str:
     return f"{FULLNAME}-{service}"
 
 
-# --- Helm lint and Kubernetes schemas ----------------------------------------------------
+# --- the real helm: lint, template, install --dry-run, Kubernetes schemas ------------------
 
 
-def test_chart_declares_nats_and_postgresql_as_optional_dependencies() -> None:
+def test_the_chart_has_no_subchart_to_download() -> None:
+    # A declared dependency makes every helm command refuse the chart until it is vendored.
     metadata = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    dependencies = {dep["name"]: dep for dep in metadata["dependencies"]}
-    assert set(dependencies) == {"nats", "postgresql"}
-    for name, dep in dependencies.items():
-        assert dep["condition"] == f"{name}.enabled"
-        assert values[name]["enabled"] is False, f"{name} must default to disabled"
-    statuses = {dep["name"]: dep["status"] for dep in helm.dependency_list(CHART)}
-    # Not vendored in git; `helm dependency update` downloads them when wanted.
-    assert set(statuses.values()) <= {"missing", "ok"}, statuses
+    assert "dependencies" not in metadata
+    assert not (CHART / "charts").exists()
+
+
+@pytest.mark.parametrize("kube_version", ["1.27.0", "1.31.0", "1.35.0"])
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_helm_lint_strict_passes(value_set: str, kube_version: str) -> None:
+    output = helm("lint", "--strict", "--kube-version", kube_version, str(CHART), values=VALUE_SETS[value_set])
+    assert "1 chart(s) linted, 0 chart(s) failed" in output
+    assert "[WARNING]" not in output and "[ERROR]" not in output, output
+
+
+def test_helm_lint_strict_fails_on_a_broken_template(tmp_path: Path) -> None:
+    # The lint above would pass vacuously if helm ignored what it reads.
+    broken = tmp_path / "mediatasks"
+    subprocess.run(["cp", "-r", str(CHART), str(broken)], check=True)
+    (broken / "templates" / "broken.yaml").write_text("kind: {{ .Values.nope.nope }}\n")
+    with pytest.raises(HelmError, match="nil pointer"):
+        helm("lint", "--strict", str(broken))
+
+
+@pytest.mark.parametrize("kube_version", ["1.26.0"])
+def test_kubernetes_older_than_the_chart_supports_is_refused(kube_version: str) -> None:
+    with pytest.raises(HelmError, match="kubeVersion"):
+        render(None, kube_version=kube_version)
+
+
+@pytest.mark.parametrize("kube_version", ["1.27.0", "1.31.0", "1.35.0"])
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_helm_template_renders_for_each_kubernetes_version(value_set: str, kube_version: str) -> None:
+    manifests = render(VALUE_SETS[value_set], kube_version=kube_version)
+    assert {m["kind"] for m in manifests} >= {"Deployment", "Service", "ConfigMap"}
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_lint_finds_nothing_but_the_undownloaded_optional_dependencies(value_set: str) -> None:
-    report = helm.lint(CHART, VALUE_SETS[value_set], kube_version="v1.27.0")
-    assert report["errors"] == []
-    problems = [m["error"] for m in report["messages"] if m["severity"] >= 2]
-    missing = [d["name"] for d in helm.dependency_list(CHART) if d["status"] == "missing"]
-    expected = [f"chart directory is missing these dependencies: {','.join(missing)}"]
-    assert problems == (expected if missing else [])
+def test_helm_install_dry_run_client_accepts_the_chart(value_set: str) -> None:
+    output = helm(
+        "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client", values=VALUE_SETS[value_set]
+    )
+    assert "STATUS: pending-install" in output
+    # The release notes render too, and name the gateway Service they tell you to reach.
+    assert f"svc/{service_name('gateway')}" in output
+    manifests = parse_manifests(output.split("MANIFEST:", 1)[1].split("NOTES:", 1)[0])
+    assert find(manifests, "Deployment", service_name("registry"))
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
@@ -186,14 +246,70 @@ def test_strict_validation_rejects_an_unknown_field(rendered: dict[str, list[Man
         ({"services": {"video": {"autoscaling": {"minReplicas": 0}}}}, "minReplicas"),
         ({"migrations": {"strategy": "sometimes"}}, "/migrations/strategy"),
         ({"replicas": 3}, "replicas"),
+        # A setting the chart owns, set again: a duplicate env entry, probes on the wrong port.
+        ({"config": {"env": {"MEDIATASKS_GRPC_PORT": "6000"}}}, "MEDIATASKS_GRPC_PORT"),
+        ({"services": {"audio": {"env": {"MEDIATASKS_NATS_URL": "nats://x:4222"}}}}, "MEDIATASKS_NATS_URL"),
+        (
+            {"config": {"secretEnv": {"MEDIATASKS_INTERNAL_TOKEN": {"name": "s", "key": "k"}}}},
+            "MEDIATASKS_INTERNAL_TOKEN",
+        ),
+        # A misspelled setting the services would silently ignore.
+        ({"config": {"env": {"MEDIATASKS_TASK_TTL_SECOND": "60"}}}, "MEDIATASKS_TASK_TTL_SECOND"),
+        ({"nats": {"enabled": True, "replicas": 2, "auth": {"password": "p"}}}, "/nats/replicas"),
+        ({"postgresql": {"enabled": True, "auth": {"password": "p@ss"}}}, "/postgresql/auth/password"),
+        ({"externalNats": {"url": "nats://a:4222,b:4222"}}, "/externalNats/url"),
     ],
 )
 def test_schema_rejects_bad_values(values: dict[str, Any], where: str) -> None:
-    with helm.Chart.load(CHART) as chart:
-        chart.validate_schema(None)
-        chart.validate_schema(_production_values())
-        with pytest.raises(helm.HelmValuesError, match=re.escape(where)):
-            chart.validate_schema(values)
+    with pytest.raises(HelmError, match=re.escape(where)):
+        render(values)
+
+
+def test_schema_accepts_exactly_the_settings_the_chart_does_not_set_itself(rendered: dict[str, list[Manifest]]) -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    accepted = set(schema["definitions"]["extraSettingName"]["enum"])
+    owned: set[str] = set()
+    everything_on = {
+        "externalNats": {
+            "user": "u",
+            "passwordSecret": "p",
+            "credentialsSecret": "c",
+            "tls": {"secret": "t", "certKey": "tls.crt", "keyKey": "tls.key"},
+        }
+    }
+    # Value sets that pass no env of their own: what they set, the chart set.
+    for manifests in [rendered["default"], rendered["bundled"], render(everything_on)]:
+        for _, spec in pod_specs(manifests):
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                if container["name"] in MEDIATASKS_CONTAINERS:
+                    owned |= {name for name in env_of(container) if name.startswith("MEDIATASKS_")}
+    expected = SETTING_ENV_NAMES - owned
+    assert accepted == expected, (
+        "values.schema.json definitions.extraSettingName.enum must list every setting the chart does not set: "
+        f"add {sorted(expected - accepted)}, remove {sorted(accepted - expected)}"
+    )
+
+
+def test_a_providers_keys_entry_that_repeats_a_chart_setting_fails_the_render() -> None:
+    values = {
+        "providers": {"keys": {"MEDIATASKS_GRPC_PORT": "port"}},
+        "services": {"image": {"providerKeys": ["MEDIATASKS_GRPC_PORT"]}},
+    }
+    with pytest.raises(HelmError, match=re.escape("services.image: MEDIATASKS_GRPC_PORT is set twice")):
+        render(values)
+
+
+def test_a_service_env_wins_over_config_env_and_appears_once() -> None:
+    values = {
+        "config": {"env": {"MEDIATASKS_TASK_TTL_SECONDS": "100"}},
+        "services": {"video": {"env": {"MEDIATASKS_TASK_TTL_SECONDS": "200"}}},
+    }
+    manifests = render(values)
+    for service, expected in (("video", "200"), ("audio", "100")):
+        container = one(manifests, "Deployment", service_name(service))["spec"]["template"]["spec"]["containers"][0]
+        names = [e["name"] for e in container["env"]]
+        assert names.count("MEDIATASKS_TASK_TTL_SECONDS") == 1
+        assert env_of(container)["MEDIATASKS_TASK_TTL_SECONDS"]["value"] == expected
 
 
 @pytest.mark.parametrize(
@@ -209,10 +325,22 @@ def test_schema_rejects_bad_values(values: dict[str, Any], where: str) -> None:
             {"services": {"image": {"providerKeys": ["MEDIATASKS_NOPE_API_KEY"]}}},
             "MEDIATASKS_NOPE_API_KEY is not in providers.keys",
         ),
+        (
+            {"auth": {"existingSecret": ""}},
+            "set auth.existingSecret (a Secret with key internal-token) or auth.internalToken",
+        ),
+        ({"auth": {"internalToken": "t0ken"}}, "auth.internalToken and auth.existingSecret are both set"),
+        ({"nats": {"enabled": True}}, "nats.enabled: set nats.auth.password or nats.auth.existingSecret"),
+        ({"postgresql": {"enabled": True}}, "postgresql.enabled: set postgresql.auth.password"),
+        ({"externalNats": {"passwordSecret": "p"}}, "externalNats.passwordSecret needs externalNats.user"),
+        (
+            {"externalNats": {"tls": {"secret": "t", "certKey": "tls.crt"}}},
+            "externalNats.tls.certKey and externalNats.tls.keyKey go together",
+        ),
     ],
 )
 def test_missing_connection_settings_fail_with_a_clear_message(values: dict[str, Any], message: str) -> None:
-    with pytest.raises(helm.HelmError, match=re.escape(message)):
+    with pytest.raises(HelmError, match=re.escape(message)):
         render(values)
 
 
@@ -249,17 +377,16 @@ def test_every_service_is_the_same_image_from_the_same_template(
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_every_environment_variable_is_a_setting(rendered: dict[str, list[Manifest]], value_set: str) -> None:
     checked = 0
-    for manifest, spec in pod_specs(rendered[value_set]):
-        if manifest["metadata"]["name"] == service_name("gateway"):
-            continue
+    for _, spec in pod_specs(rendered[value_set]):
         for container in spec.get("initContainers", []) + spec["containers"]:
+            if container["name"] not in MEDIATASKS_CONTAINERS:
+                continue  # Envoy, NATS, PostgreSQL and the helm test read no settings
             defined: set[str] = set()
             for entry in container.get("env", []):
                 name = entry["name"]
                 if name.startswith("MEDIATASKS_"):
                     assert name in SETTING_ENV_NAMES, (
-                        f"{manifest['metadata']['name']}/{container['name']} sets {name}, "
-                        "which is not a field of mediatasks.core.settings.Settings"
+                        f"{container['name']} sets {name}, which is not a field of mediatasks.core.settings.Settings"
                     )
                     checked += 1
                 else:
@@ -298,13 +425,20 @@ def test_service_addresses_and_ports_match_the_code(rendered: dict[str, list[Man
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_pods_are_locked_down_and_probed_over_grpc(rendered: dict[str, list[Manifest]], value_set: str) -> None:
+    # PodSecurity "restricted" for every pod the chart makes (NATS, PostgreSQL and the helm
+    # test too): non-root, no privilege escalation, all capabilities dropped, RuntimeDefault
+    # seccomp; and read-only root filesystems.
+    kinds = set()
     for manifest, spec in pod_specs(rendered[value_set]):
         name = manifest["metadata"]["name"]
+        kinds.add(manifest["kind"])
         pod_security = spec["securityContext"]
         assert pod_security["runAsNonRoot"] is True
         assert pod_security["runAsUser"] != 0
         assert pod_security["seccompProfile"]["type"] == "RuntimeDefault"
-        assert spec["automountServiceAccountToken"] is False
+        # Production mounts the token for IRSA (serviceAccount.automountToken).
+        automount = value_set == "production" and manifest["kind"] == "Deployment" and name != service_name("gateway")
+        assert spec["automountServiceAccountToken"] is automount, name
         assert spec["enableServiceLinks"] is False
         volumes = {v["name"]: v for v in spec["volumes"]}
         for container in spec.get("initContainers", []) + spec["containers"]:
@@ -313,30 +447,51 @@ def test_pods_are_locked_down_and_probed_over_grpc(rendered: dict[str, list[Mani
             assert security["allowPrivilegeEscalation"] is False
             assert security["capabilities"]["drop"] == ["ALL"]
             assert security["seccompProfile"]["type"] == "RuntimeDefault"
-            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-            assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: /tmp must be an emptyDir"
+            assert not security.get("privileged", False)
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            if container["name"] in MEDIATASKS_CONTAINERS or container["name"] == "envoy":
+                assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: /tmp must be an emptyDir"
             assert container["resources"]["requests"]
         if manifest["kind"] == "Deployment" and name != service_name("gateway"):
             container = spec["containers"][0]
             assert env_of(container)["MEDIATASKS_WORK_DIR"]["value"] == "/tmp"
             for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                 assert container[probe]["grpc"] == {"port": GRPC_PORT}
-            grace = int(env_of(container)["MEDIATASKS_SHUTDOWN_GRACE_SECONDS"]["value"])
-            assert spec["terminationGracePeriodSeconds"] > grace
+    assert {"Deployment", "Pod"} <= kinds
+
+
+def _drain_stoppers(module: str) -> int:
+    """Background loops with a stop that the runtime awaits one after another on SIGTERM."""
+    source = (REPO / "services" / "mediatasks" / module).read_text()
+    return len(re.findall(r"add_background\([^)]*stop=", source))
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_termination_grace_covers_the_whole_drain(rendered: dict[str, list[Manifest]], value_set: str) -> None:
+    # mediatasks.core.server.Runtime.stop: each stop bounded by the grace, one after
+    # another, then the gRPC server (<= min(grace, 5) s) and the NATS drain (<= 5 s).
+    stoppers = {"registry": _drain_stoppers("registry/service.py")}
+    stoppers |= dict.fromkeys(MEDIA_SERVICES, _drain_stoppers("media_service.py"))
+    assert stoppers["registry"] >= 4 and stoppers["image"] >= 2
+    for service in SERVICES:
+        spec = one(rendered[value_set], "Deployment", service_name(service))["spec"]["template"]["spec"]
+        grace = float(env_of(spec["containers"][0])["MEDIATASKS_SHUTDOWN_GRACE_SECONDS"]["value"])
+        drain = stoppers[service] * grace + min(grace, 5.0) + 5.0
+        assert spec["terminationGracePeriodSeconds"] > drain, f"{service}: SIGKILL before the drain can end"
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_each_disruption_budget_selects_its_deployment(rendered: dict[str, list[Manifest]], value_set: str) -> None:
     manifests = rendered[value_set]
     budgets = find(manifests, "PodDisruptionBudget")
-    deployments = find(manifests, "Deployment")
-    assert len(budgets) == len(deployments) == len(SERVICES) + 1
+    workloads = find(manifests, "Deployment") + [s for s in find(manifests, "StatefulSet") if s["spec"]["replicas"] > 1]
+    assert len(budgets) == len(workloads) >= len(SERVICES) + 1
     for budget in budgets:
         selector = budget["spec"]["selector"]["matchLabels"]
         matched = [
-            d["metadata"]["name"]
-            for d in deployments
-            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+            w["metadata"]["name"]
+            for w in workloads
+            if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()
         ]
         assert matched == [budget["metadata"]["name"]]
 
@@ -418,14 +573,26 @@ def test_with_the_in_chart_database_the_registry_migrates_in_an_init_container(
     assert init["image"] == registry["spec"]["template"]["spec"]["containers"][0]["image"]
     env = env_of(init)
     assert env["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": f"{RELEASE}-postgresql",
+        "name": service_name("postgresql"),
         "key": "password",
     }
+    password_secret = one(manifests, "Secret", service_name("postgresql"))
+    assert base64.b64decode(password_secret["data"]["password"]).decode() == "pgPassw0rd"
     assert env["MEDIATASKS_DATABASE_URL"]["value"] == (
-        f"postgresql+psycopg://mediatasks:$(DATABASE_PASSWORD)@{RELEASE}-postgresql:5432/mediatasks"
+        f"postgresql+psycopg://mediatasks:$(DATABASE_PASSWORD)@{service_name('postgresql')}:5432/mediatasks"
     )
-    nats = env_of(registry["spec"]["template"]["spec"]["containers"][0])["MEDIATASKS_NATS_URL"]
-    assert nats["value"] == f"nats://{RELEASE}-nats:4222"
+    postgres = one(manifests, "StatefulSet", service_name("postgresql"))
+    (pg,) = postgres["spec"]["template"]["spec"]["containers"]
+    assert (
+        env_of(pg)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        == env["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    )
+    assert env_of(pg)["POSTGRES_USER"]["value"] == "mediatasks" and env_of(pg)["POSTGRES_DB"]["value"] == "mediatasks"
+    service = one(manifests, "Service", service_name("postgresql"))
+    assert service["spec"]["ports"][0]["port"] == 5432
+    assert service["spec"]["selector"].items() <= postgres["spec"]["template"]["metadata"]["labels"].items()
+    (claim,) = postgres["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
 
 
 # --- autoscaling --------------------------------------------------------------------------
