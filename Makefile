@@ -27,8 +27,10 @@ test: setup
 test-unit:
 	$(BIN)/pytest -q tests/unit
 
+## protos: generated code, the descriptor set and the OpenAPI document, all from protos/
 protos:
 	$(BIN)/python deploy/scripts/gen_protos.py
+	$(BIN)/python deploy/scripts/gen_openapi.py
 	$(MAKE) chart-sync
 
 ## chart-sync: refresh the gateway files the Helm chart ships (tests fail while they differ)
@@ -37,7 +39,7 @@ chart-sync:
 
 ## check-protos: fail when regenerating the committed code changes anything
 check-protos: protos
-	git diff --exit-code -- services/mediatasks/v1 gateway/mediatasks.pb charts/mediatasks/files/gateway
+	git diff --exit-code -- services/mediatasks/v1 gateway/mediatasks.pb gateway/openapi.json charts/mediatasks/files/gateway
 
 ## lint: ruff (lint and format) over everything, mypy over hand-written code ([tool.mypy])
 lint:

@@ -3,8 +3,10 @@
 # fonts-dejavu-core: the font libass draws burned-in captions with (no font, no captions).
 # flite, espeak-ng: speech synthesizers `make bench-media` makes its test speech with (and
 # tests/fixtures/speech/make_speech.sh the committed fixtures); the services never run them.
+# chromium: the headless browser tests/e2e/test_e2e_console.py drives the web console with
+# (through Playwright, which is pointed at /usr/bin/chromium and never downloads a browser).
 set -euo pipefail
-needed=(fonts-dejavu-core flite espeak-ng)
+needed=(fonts-dejavu-core flite espeak-ng chromium)
 missing=()
 for package in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -4,8 +4,9 @@
 0.0.0.0:8080, one STRICT_DNS cluster per service at ``<service>:50051``, the descriptor
 set at ``/etc/mediatasks/mediatasks.pb``). ``mediatasks up`` and the tests run the very
 same file through :func:`render_envoy_config`, which parses it as YAML and changes only
-the addresses, the descriptor path and the access log, so that what is tested is what is
-deployed. Run the result with :class:`mediatasks.devstack.embedded.EmbeddedEnvoy`.
+the addresses, the descriptor path, the paths of the files Envoy serves itself and the
+access log, so that what is tested is what is deployed. Run the result with
+:class:`mediatasks.devstack.embedded.EmbeddedEnvoy`.
 
 The gateway files live in ``gateway/`` at the top of the repository; the container image
 copies that directory beside the code. :func:`gateway_dir` finds it by walking up from this
@@ -17,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -92,6 +93,7 @@ def render_envoy_config(
     listen_address: str = "127.0.0.1",
     template: Path | str | None = None,
     rate_limit_per_second: int | None = None,
+    static_dir: Path | str | None = None,
 ) -> str:
     """The committed config with local addresses, as YAML text for ``envoy -c``.
 
@@ -100,7 +102,9 @@ def render_envoy_config(
     keeps its cluster with no endpoints, so its routes answer 503 (``no healthy
     upstream``) instead of Envoy resolving the Kubernetes name. ``access_log_path``
     replaces the stdout access log with a file; ``listen_address`` defaults to loopback
-    (Kubernetes uses the template's 0.0.0.0).
+    (Kubernetes uses the template's 0.0.0.0). The files Envoy serves itself (the OpenAPI
+    document, the console) sit beside the descriptor in the deployed directory; they are read
+    from ``static_dir`` instead (default: :func:`gateway_dir`).
     """
     unknown = sorted(set(upstreams) - set(SERVICES))
     if unknown:
@@ -117,6 +121,7 @@ def render_envoy_config(
         "port_value": int(listen_port),
     }
     manager = _connection_manager(listener)
+    point_static_files(config, static_dir)
     _transcoder(manager)["proto_descriptor"] = str(Path(descriptor_path).absolute())
     if access_log_path is not None:
         manager["access_log"] = [
@@ -177,6 +182,26 @@ def _transcoder(manager: dict[str, Any]) -> dict[str, Any]:
         if http_filter.get("name") == TRANSCODER_FILTER:
             return http_filter["typed_config"]
     raise GatewayConfigError("the gateway has no grpc_json_transcoder filter")
+
+
+def point_static_files(config: dict[str, Any], local_dir: Path | str | None = None) -> None:
+    """Read the files Envoy serves itself (``direct_response`` bodies: the OpenAPI document,
+    the console) from ``local_dir`` (default :func:`gateway_dir`) instead of the deployed
+    directory, where the template mounts the descriptor set; relative paths are kept."""
+    manager = _connection_manager(_listener(config))
+    deployed_dir = PurePosixPath(_transcoder(manager)["proto_descriptor"]).parent
+    base = Path(local_dir) if local_dir is not None else gateway_dir()
+    for virtual_host in manager["route_config"]["virtual_hosts"]:
+        for route in virtual_host["routes"]:
+            body = route.get("direct_response", {}).get("body", {})
+            filename = body.get("filename")
+            if filename is None:
+                continue
+            try:
+                relative = PurePosixPath(filename).relative_to(deployed_dir)
+            except ValueError:
+                raise GatewayConfigError(f"{filename} is not under {deployed_dir}, beside the descriptor set") from None
+            body["filename"] = str((base / relative).absolute())
 
 
 def _set_rate_limit(manager: dict[str, Any], per_second: int) -> None:

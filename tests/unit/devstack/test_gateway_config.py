@@ -132,6 +132,7 @@ def test_committed_config_passes_envoy_validate(tmp_path: Path) -> None:
     # not on this machine, and Envoy reads the descriptor while validating.
     config = _template()
     assert _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] == (DEPLOYED_DESCRIPTOR)
+    gateway.point_static_files(config)  # the OpenAPI document and console, read at start too
     _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] = str(gateway.descriptor_path())
     _validate(yaml.safe_dump(config, sort_keys=False), tmp_path)
 
@@ -139,6 +140,7 @@ def test_committed_config_passes_envoy_validate(tmp_path: Path) -> None:
 def test_validate_rejects_a_broken_lua_script(tmp_path: Path) -> None:
     """The validate step really compiles the Lua, so the tests above can catch a typo."""
     config = _template()
+    gateway.point_static_files(config)
     _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"] = str(gateway.descriptor_path())
     lua = _http_filter(config, "envoy.filters.http.lua")["default_source_code"]
     lua["inline_string"] = lua["inline_string"].replace("local NS =", "local NS = =", 1)
@@ -302,6 +304,8 @@ def test_render_changes_only_addresses_descriptor_and_log(tmp_path: Path) -> Non
         manager = _manager(config)
         del manager["access_log"]
         del _http_filter(config, gateway.TRANSCODER_FILTER)["proto_descriptor"]
+        for route in _routes(config):  # static files: tests/unit/deploy/test_openapi.py
+            route.get("direct_response", {}).get("body", {}).pop("filename", None)
         for cluster in config["static_resources"]["clusters"]:
             del cluster["type"], cluster["load_assignment"]
         return config
