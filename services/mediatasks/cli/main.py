@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
+from mediatasks.cli.tasks_commands import add_task_commands
 from mediatasks.core.logs import setup_logging
 from mediatasks.core.settings import SERVICES, get_settings
 
@@ -114,24 +112,6 @@ def _apikey(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
-def _status(args: argparse.Namespace) -> int:
-    headers = {"X-API-Key": args.api_key} if args.api_key else {}
-    url = f"{args.url}/api/v1/media/tasks/{args.task_id}"
-    with httpx.Client(timeout=10.0, headers=headers) as client:
-        while True:
-            response = client.get(url)
-            task = response.json()
-            if response.status_code != 200:
-                print(json.dumps(task, indent=2))
-                return 1
-            print(f"{task['status']:<10} {task['progress']:>3}%  {task['stage']}")
-            if not args.watch or task["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-                if task["status"] != "PROCESSING" and not args.watch:
-                    print(json.dumps(task, indent=2))
-                return 0 if task["status"] != "FAILED" else 1
-            time.sleep(1.0)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mediatasks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -159,12 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key", help="the key, or its SHA-256")
     apikey.set_defaults(run=_apikey)
 
-    status = commands.add_parser("status", help="show a task (--watch follows it to the end)")
-    status.add_argument("task_id")
-    status.add_argument("--watch", action="store_true")
-    status.add_argument("--url", default="http://127.0.0.1:8080")
-    status.add_argument("--api-key", default="")
-    status.set_defaults(run=_status)
+    # submit, status, list, cancel, retry, logs, result, upload, download (over the SDK)
+    add_task_commands(commands)
     return parser
 
 

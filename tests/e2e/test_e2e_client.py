@@ -1,0 +1,232 @@
+"""The Python SDK (mediatasks.client) against the whole stack behind the real Envoy."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers.media import image_bytes, make_video
+from helpers.stacks import wait_for
+from mediatasks.client import (
+    AsyncClient,
+    Client,
+    FailedPrecondition,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    RetryPolicy,
+    TaskFailed,
+    Unauthenticated,
+    WaitTimeout,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    with Client(stack.http_url, api_key=stack.api_key) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def own_client(stack):
+    """A client of an owner of its own, so its task list holds only this test's tasks."""
+    with Client(stack.http_url, api_key=stack.create_api_key(f"sdk-{uuid.uuid4().hex[:8]}")) as sdk:
+        yield sdk
+
+
+def test_subtitles_job_waits_and_downloads(client, tmp_path):
+    text = f"The client waits for this line {uuid.uuid4().hex}."
+    task = client.subtitles.generate(text=text, format="srt", wait=True)
+    assert task.status == "COMPLETED" and task.progress == 100
+    assert task.task_type == "subtitle_generation"
+    assert task.artifacts and task.artifacts[0].content_type.startswith(("application/x-subrip", "text/"))
+    saved = client.download(task, tmp_path)  # a directory: the server's file name inside it
+    assert saved.parent == tmp_path and saved.suffix == ".srt"
+    assert text.split()[0] in saved.read_text()
+    assert not list(tmp_path.glob("*.part"))
+    result = client.tasks.result(task.task_id)
+    assert result is not None and result["status"] == "COMPLETED"
+
+
+def test_upload_streams_a_file_and_download_gives_it_back(client, tmp_path):
+    source = tmp_path / "noise.bin"
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    source.write_bytes(data)
+    seen: list[tuple[int, int | None]] = []
+    uploaded = client.upload(source, progress=lambda done, total: seen.append((done, total)))
+    assert uploaded.sha256 == hashlib.sha256(data).hexdigest()
+    assert uploaded.size_bytes == len(data)
+    # Sent in blocks, not in one piece: progress moved several times up to the whole size.
+    assert len(seen) >= 3 and seen[-1] == (len(data), len(data))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    got: list[int] = []
+    target = client.download(
+        uploaded.artifact_id, tmp_path / "back.bin", progress=lambda done, _total: got.append(done)
+    )
+    assert target.read_bytes() == data
+    assert got[-1] == len(data)
+
+
+def test_caption_uploads_a_local_video_and_takes_inline_subtitles(client, tmp_path):
+    video = make_video(tmp_path / "clip.mp4", seconds=1.5, with_audio=False)
+    srt = "1\n00:00:00,000 --> 00:00:01,200\nHello from the SDK\n"
+    task = client.videos.caption(video=str(video), subtitles=srt, wait=120)
+    assert task.status == "COMPLETED", task.error
+    assert task.raw["input"]["video_url"] != str(video)  # an artifact id, not the local path
+    out = client.download(task, tmp_path / "captioned.mp4")
+    assert out.stat().st_size > 1000
+
+
+def test_list_iterates_over_pages(own_client):
+    created = [own_client.subtitles.generate(text=f"Page item {i} {uuid.uuid4().hex}.").task_id for i in range(5)]
+    listed = [task.task_id for task in own_client.tasks.list(page_size=2)]
+    assert sorted(listed) == sorted(created)  # every task once, across three pages
+    first = own_client.tasks.list_page(limit=2)
+    assert first.total == 5 and len(first.items) == 2 and first.next_page_token
+    subtitles_only = list(own_client.tasks.list(task_type="subtitle_generation", page_size=50, max_items=3))
+    assert len(subtitles_only) == 3
+    assert list(own_client.tasks.list(task_type="video_caption")) == []
+
+
+def test_stream_follows_a_task_to_its_end_and_resumes(client):
+    task = client.subtitles.generate(text=f"Stream through the SDK {uuid.uuid4().hex}.")
+    events = list(client.tasks.stream(task.task_id))
+    kinds = [event.event_type for event in events]
+    assert kinds[0] == "task.created" and kinds[-1] == "task.completed"
+    assert events[-1].task.status == "COMPLETED"
+    sequences = [event.sequence for event in events]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+    resumed = list(client.tasks.stream(task.task_id, after=sequences[0]))
+    assert [event.sequence for event in resumed] == sequences[1:]
+
+
+def test_errors_are_typed_by_reason(stack, client):
+    with pytest.raises(NotFound) as missing:
+        client.tasks.get(str(uuid.uuid4()))
+    assert missing.value.reason == "TASK_NOT_FOUND" and missing.value.http_status == 404
+    with pytest.raises(InvalidInput) as invalid:
+        client.submit("subtitle_generation", text="", format="docx")
+    assert invalid.value.code == "INVALID_ARGUMENT" and invalid.value.http_status == 400
+    with Client(stack.http_url, api_key="mt_not_a_key", retry=RetryPolicy(attempts=1)) as stranger:
+        with pytest.raises(Unauthenticated):
+            stranger.tasks.list_page()
+    with pytest.raises(ValueError, match="unknown task type"):
+        client.submit("video_teleport")
+
+
+def test_idempotency_key_returns_the_same_task(client):
+    key = f"sdk-{uuid.uuid4().hex}"
+    text = f"Once only {uuid.uuid4().hex}."
+    first = client.subtitles.generate(text=text, idempotency_key=key)
+    again = client.subtitles.generate(text=text, idempotency_key=key)
+    assert again.task_id == first.task_id
+    with pytest.raises(IdempotencyKeyReused):
+        client.subtitles.generate(text=text + " changed", idempotency_key=key)
+
+
+class _LoseFirstAnswer(httpx.BaseTransport):
+    """The network between client and gateway: the first POST reaches the real gateway, but
+    its answer is lost on the way back (as when a connection drops after the request)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.posts: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST":
+            self.posts.append(request.headers.get("idempotency-key", ""))
+            if len(self.posts) == 1:
+                response.read()
+                response.close()
+                raise httpx.ReadError("connection reset after the request was sent", request=request)
+        return response
+
+
+def test_a_lost_answer_is_retried_with_the_same_idempotency_key(stack):
+    transport = _LoseFirstAnswer()
+    owner_key = stack.create_api_key(f"sdk-retry-{uuid.uuid4().hex[:8]}")
+    with Client(stack.http_url, api_key=owner_key, transport=transport, retry=RetryPolicy(base_delay=0.05)) as sdk:
+        task = sdk.subtitles.generate(text=f"Lost answer {uuid.uuid4().hex}.")
+        assert len(transport.posts) == 2 and transport.posts[0] == transport.posts[1] != ""
+        # The first try did create the task; the retry got that same task, not a second one.
+        assert [t.task_id for t in sdk.tasks.list()] == [task.task_id]
+
+
+def test_wait_with_a_deadline_and_raise_on_failure(client):
+    long_job = _long_slideshow(client)
+    try:
+        with pytest.raises(WaitTimeout) as waited:
+            client.tasks.wait(long_job.task_id, timeout=1.0)
+        assert waited.value.task.status in ("QUEUED", "PROCESSING")
+    finally:
+        cancelled = client.tasks.cancel(long_job.task_id, reason="test over")
+    assert cancelled.status == "CANCELLED"
+    with pytest.raises(TaskFailed):
+        client.tasks.wait(long_job.task_id, raise_on_failure=True)
+
+
+def _long_slideshow(client: Client):
+    """A two-minute 720p slideshow: long enough to be cancelled while it runs."""
+    with tempfile.TemporaryDirectory() as scratch:
+        slide = Path(scratch) / "slide.png"
+        slide.write_bytes(image_bytes((1280, 720), "teal"))
+        return client.videos.img2vid(
+            images=[{"image_url": str(slide), "duration": 120}], width=1280, height=720, fps=30
+        )
+
+
+def test_cancel_a_running_job_then_retry_it(client, rest):
+    task = _long_slideshow(client)
+    wait_for(rest, task.task_id, statuses=("PROCESSING",), timeout=60)
+    cancelled = client.tasks.cancel(task.task_id, reason="sdk test")
+    assert cancelled.status == "CANCELLED"
+    with pytest.raises(FailedPrecondition):
+        client.tasks.retry(client.subtitles.generate(text=f"Done {uuid.uuid4().hex}.", wait=True).task_id)
+    again = client.tasks.retry(task.task_id)
+    assert again.status == "QUEUED" and again.task_id == task.task_id
+    assert client.tasks.cancel(task.task_id).status == "CANCELLED"
+
+
+@pytest.fixture
+def own_key(stack) -> str:
+    return stack.create_api_key(f"sdk-{uuid.uuid4().hex[:8]}")
+
+
+async def test_async_client_has_the_same_surface(stack, own_key, tmp_path):
+    async def scenario() -> None:
+        async with AsyncClient(stack.http_url, api_key=own_key) as sdk:
+            done = await sdk.subtitles.generate(text=f"Async {uuid.uuid4().hex}.", wait=True)
+            assert done.status == "COMPLETED"
+            queued = await sdk.subtitles.generate(text=f"Async stream {uuid.uuid4().hex}.")
+            kinds = [event.event_type async for event in sdk.tasks.stream(queued.task_id)]
+            assert kinds[-1] == "task.completed"
+            listed = [task.task_id async for task in sdk.tasks.list(page_size=1)]
+            assert sorted(listed) == sorted([done.task_id, queued.task_id])
+            source = tmp_path / "async.bin"
+            source.write_bytes(b"async bytes " * 1000)
+            uploaded = await sdk.upload(source)
+            back = await sdk.download(uploaded.artifact_id, tmp_path / "async-back.bin")
+            assert back.read_bytes() == source.read_bytes()
+            with pytest.raises(NotFound):
+                await sdk.tasks.get(str(uuid.uuid4()))
+
+    await asyncio.wait_for(scenario(), timeout=120)
+
+
+def test_logs_follow_until_the_end(client):
+    # Only some handlers write log lines (video generation does); following ends with the task.
+    task = client.subtitles.generate(text=f"Follow my logs {uuid.uuid4().hex}.")
+    followed = list(client.tasks.follow_logs(task.task_id, poll_seconds=0.2, timeout=60))
+    assert client.tasks.get(task.task_id).finished
+    assert followed == client.tasks.logs(task.task_id)
+    with pytest.raises(NotFound):
+        client.tasks.logs(str(uuid.uuid4()))
