@@ -276,7 +276,10 @@ async function render() {
   const signal = pageController.signal;
   clearBanner();
   let hash = location.hash || "#/tasks";
-  if (!session.key && hash !== "#/signin" && hash !== "#/api") hash = "#/signin";
+  if (!session.key && hash !== "#/signin" && hash !== "#/api") {
+    hash = "#/signin";
+    history.replaceState(null, "", hash); // no hashchange: this render draws it
+  }
   const signedIn = Boolean(session.key);
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("sign-out").hidden = !signedIn;

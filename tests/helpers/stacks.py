@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import time
@@ -60,4 +61,6 @@ def isolated_stack(postgres_server, name: str, **stack_options) -> Iterator[Stac
         stack.stop()
         nats.stop()
         drop_database(postgres_server.server_url, database)
-        shutil.rmtree(state, ignore_errors=True)
+        # MEDIATASKS_KEEP_STACK_STATE=1 keeps the services' logs for a failing test.
+        if not os.environ.get("MEDIATASKS_KEEP_STACK_STATE"):
+            shutil.rmtree(state, ignore_errors=True)

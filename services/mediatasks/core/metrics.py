@@ -31,6 +31,10 @@ JOBS = Counter("mediatasks_jobs_total", "Jobs run by workers", ["task_type", "ou
 JOB_DURATION = Histogram(
     "mediatasks_job_duration_seconds", "Wall time of one job attempt", ["task_type"], buckets=_JOB_BUCKETS
 )
+ARTIFACT_STORE_BYTES = Gauge(
+    "mediatasks_artifact_store_bytes", "Bytes the artifact store holds (all artifacts and parts)"
+)
+UPLOADS_EXPIRED = Counter("mediatasks_uploads_expired_total", "Uploads deleted because no live task used them in time")
 QUEUE_DEPTH = Gauge("mediatasks_queue_depth", "Jobs waiting in JetStream", ["task_type", "priority"])
 PROVIDER_COST = Counter("mediatasks_provider_cost_usd_total", "What providers charged, in US dollars", ["provider"])
 WEBHOOK_DELIVERIES = Counter("mediatasks_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"])

@@ -14,7 +14,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,8 @@ PUBLIC_METHODS = frozenset(
         "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
         "/mediatasks.v1.TaskRegistry/GetHealth",
+        # A signed, expiring download link is its own credential (checked by the servicer).
+        "/mediatasks.v1.ArtifactService/GetSignedArtifact",
         # Reflection describes the API (what the protos already publish), never data, so
         # grpcurl, Postman, evans and grpcui can discover it before they hold a key.
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
@@ -151,6 +153,17 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, request_deserializer=decode, response_serializer=handler.response_serializer
             )
+
+        if handler.stream_unary:
+            client_stream_behavior = handler.stream_unary
+
+            async def stream_unary(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+                async with self._serving(method_path, context):
+                    return await client_stream_behavior(_each_decoded(requests), context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary, request_deserializer=decode, response_serializer=handler.response_serializer
+            )
         return handler
 
 
@@ -181,9 +194,17 @@ def _decoded(request: Any) -> Any:
     return request
 
 
-async def set_http_status(context: grpc.aio.ServicerContext, status: int) -> None:
-    """Ask the gateway for another HTTP status than 200 (for example 202 Accepted)."""
-    await context.send_initial_metadata(((HTTP_STATUS_HEADER, str(status)),))
+async def _each_decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _decoded(request)
+
+
+async def set_http_status(
+    context: grpc.aio.ServicerContext, status: int, headers: Iterable[tuple[str, str]] = ()
+) -> None:
+    """Ask the gateway for another HTTP status than 200 (for example 202 Accepted), with
+    any other response headers: initial metadata goes out once, so they travel together."""
+    await context.send_initial_metadata(((HTTP_STATUS_HEADER, str(status)), *headers))
 
 
 Registrar = Callable[[grpc.aio.Server], None]

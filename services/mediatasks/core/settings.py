@@ -33,7 +33,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIATASKS_", extra="ignore")
 
     # --- infrastructure -------------------------------------------------------------
-    nats_url: str = Field("", description="NATS server URL; empty starts an embedded one (mediatasks up).")
+    nats_url: str = Field(
+        "",
+        description="NATS server URL, or a comma-separated list of the URLs of a cluster's nodes (clients "
+        "connect to any and reconnect across all); empty starts an embedded one (mediatasks up).",
+    )
+    nats_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Replicas of every JetStream stream, KV bucket and object store the platform creates "
+        "(1 on a single server, 3 on a three-node cluster); existing assets are scaled to it at start.",
+    )
+    nats_tls_ca_file: str = Field("", description="CA bundle that verifies the NATS servers' certificates (TLS).")
+    nats_tls_cert_file: str = Field("", description="Client certificate for NATS (mutual TLS), with nats_tls_key_file.")
+    nats_tls_key_file: str = Field("", description="Private key of nats_tls_cert_file.")
     nats_user: str = Field("", description="NATS user (with nats_password), unless the URL carries it.")
     nats_password: str = Field("", description="NATS password of nats_user.")
     nats_creds_file: str = Field("", description="NATS credentials file (NKEY/JWT, decentralized auth).")
@@ -127,8 +141,21 @@ class Settings(BaseSettings):
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
     s3_region: str = "us-east-1"
-    max_upload_bytes: int = 512 * 1024 * 1024
-    max_fetch_bytes: int = 512 * 1024 * 1024
+    max_upload_bytes: int = Field(
+        5 * 1024**3, description="Largest upload (any of the three ways in); over it: 413 INPUT_TOO_LARGE."
+    )
+    max_fetch_bytes: int = Field(5 * 1024**3, description="Largest https input a worker fetches.")
+    upload_ttl_seconds: float = Field(
+        86400.0,
+        description="An upload (finished or not) no live task uses is deleted this long after it was last written.",
+    )
+    public_base_url: str = Field(
+        "", description="The gateway's public origin (https://media.example.com) for absolute links; empty: the request's Host."
+    )
+    presign_ttl_seconds: int = Field(3600, description="How long presigned S3 and signed download URLs work.")
+    store_usage_interval_seconds: float = Field(
+        300.0, description="How often the registry measures the artifact store for the store-usage gauge."
+    )
     fetch_timeout_seconds: float = 60.0
     allow_private_urls: bool = Field(
         False, description="Allow input/webhook URLs on private, loopback or link-local addresses."

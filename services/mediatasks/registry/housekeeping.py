@@ -1,4 +1,5 @@
-"""Scheduled clean-up: expired tasks and their artifacts, and the result cache's bounds."""
+"""Scheduled clean-up: expired tasks and their artifacts, uploads no live task uses, the
+result cache's bounds; and the artifact store's size for /metrics."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.models import ExpiredTaskRow, ResultCacheRow, TaskRow
+from mediatasks.registry.uploads import UploadSessions
 from mediatasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
@@ -27,15 +29,24 @@ _QUEUE_GAUGE_SECONDS = 5.0
 
 
 class Housekeeper:
-    def __init__(self, engine: AsyncEngine, artifacts: ArtifactStore, settings: Settings, *, interval: float = 60.0):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        artifacts: ArtifactStore,
+        settings: Settings,
+        *,
+        interval: float = 60.0,
+        uploads: UploadSessions | None = None,
+    ):
         self.engine = engine
         self.artifacts = artifacts
         self.settings = settings
         self.interval = interval
+        self.uploads = uploads
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
-        last_sweep = 0.0
+        last_sweep = last_usage = -1e9
         loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             try:
@@ -43,6 +54,9 @@ class Housekeeper:
                 if loop.time() - last_sweep >= self.interval:
                     last_sweep = loop.time()
                     await self.sweep()
+                if loop.time() - last_usage >= self.settings.store_usage_interval_seconds:
+                    last_usage = loop.time()
+                    metrics.ARTIFACT_STORE_BYTES.set(await self.artifacts.usage())
             except Exception as exc:  # a DB hiccup: try again next round
                 log.warning("housekeeping failed: %s", exc)
                 metrics.ERRORS.labels("housekeeping", "SWEEP").inc()
@@ -69,7 +83,7 @@ class Housekeeper:
 
     async def sweep(self) -> dict[str, int]:
         """One round; returns what it removed (tasks, artifacts, cache entries)."""
-        removed = {"tasks": 0, "artifacts": 0, "cache_entries": 0, "tombstones": 0}
+        removed = {"tasks": 0, "artifacts": 0, "cache_entries": 0, "tombstones": 0, "uploads": 0}
         while True:
             purged, artifact_ids = await self._purge_expired_batch()
             if artifact_ids:
@@ -80,6 +94,9 @@ class Housekeeper:
                 break
         removed["cache_entries"] = await self._trim_cache()
         removed["tombstones"] = await self._drop_old_tombstones()
+        if self.uploads is not None:
+            removed["uploads"] = await self.uploads.expire()
+            metrics.UPLOADS_EXPIRED.inc(removed["uploads"])
         if any(removed.values()):
             log.info("housekeeping removed %s", removed)
         return removed

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 
+from mediatasks.background.facade import BackgroundServicer
+from mediatasks.background.settings import background_settings
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.db import create_engine
 from mediatasks.core.logs import setup_logging
 from mediatasks.core.server import ServiceRuntime
 from mediatasks.core.settings import Settings
 from mediatasks.registry import migrate
-from mediatasks.registry.artifacts_servicer import ArtifactServicer
+from mediatasks.registry.artifacts_servicer import ArtifactServicer, UrlSigner, url_signing_key
 from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.reconciler import Reconciler
 from mediatasks.registry.servicer import TaskRegistryServicer
-from mediatasks.registry.store import TaskStore
+from mediatasks.registry.store import TaskStore, TaskTypeStore
+from mediatasks.registry.uploads import UploadSessions
 from mediatasks.registry.webhooks import WebhookDispatcher
-from mediatasks.v1 import tasks_pb2_grpc
+from mediatasks.v1 import artifacts_pb2_grpc, background_pb2_grpc, tasks_pb2_grpc
 
 
 async def start_registry(settings: Settings, *, migrate_first: bool = True) -> ServiceRuntime:
@@ -34,14 +37,21 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     webhooks = WebhookDispatcher(engine, runtime.js, settings)
     artifact_store = ArtifactStore(runtime.js, settings)
     servicer = TaskRegistryServicer(store, relay, settings, runtime.nc, runtime.js, webhooks, artifact_store)
-    artifacts = ArtifactServicer(artifact_store)
-    housekeeper = Housekeeper(engine, artifact_store, settings)
+    uploads = UploadSessions(engine, artifact_store)
+    artifacts = ArtifactServicer(artifact_store, uploads, UrlSigner(url_signing_key(settings)))
+    housekeeper = Housekeeper(engine, artifact_store, settings, uploads=uploads)
     runtime.add_servicer(
         "mediatasks.v1.TaskRegistry", lambda server: tasks_pb2_grpc.add_TaskRegistryServicer_to_server(servicer, server)
     )
+    # Seed 004's /api/background/ surface: registry tasks of the types workers declare.
+    background = BackgroundServicer(servicer, TaskTypeStore(engine), background_settings(settings))
+    runtime.add_servicer(
+        "mediatasks.v1.BackgroundService",
+        lambda server: background_pb2_grpc.add_BackgroundServiceServicer_to_server(background, server),
+    )
     runtime.add_servicer(
         "mediatasks.v1.ArtifactService",
-        lambda server: tasks_pb2_grpc.add_ArtifactServiceServicer_to_server(artifacts, server),
+        lambda server: artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server(artifacts, server),
     )
 
     runtime.add_background(relay.run, stop=relay.stop)

@@ -1,5 +1,4 @@
 from google.api import annotations_pb2 as _annotations_pb2
-from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -589,9 +588,3 @@ class Job(_message.Message):
     owner: str
     priority: str
     def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., owner: _Optional[str] = ..., priority: _Optional[str] = ...) -> None: ...
-
-class GetArtifactRequest(_message.Message):
-    __slots__ = ("artifact_id",)
-    ARTIFACT_ID_FIELD_NUMBER: _ClassVar[int]
-    artifact_id: str
-    def __init__(self, artifact_id: _Optional[str] = ...) -> None: ...

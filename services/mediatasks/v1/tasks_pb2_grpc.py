@@ -3,8 +3,6 @@
 import grpc
 import warnings
 
-from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
-from mediatasks.v1 import common_pb2 as mediatasks_dot_v1_dot_common__pb2
 from mediatasks.v1 import tasks_pb2 as mediatasks_dot_v1_dot_tasks__pb2
 
 GRPC_GENERATED_VERSION = '1.63.2'
@@ -1023,125 +1021,6 @@ class TaskRegistry(object):
             '/mediatasks.v1.TaskRegistry/FailTask',
             mediatasks_dot_v1_dot_tasks__pb2.FailTaskRequest.SerializeToString,
             mediatasks_dot_v1_dot_tasks__pb2.FailTaskResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-
-class ArtifactServiceStub(object):
-    """ArtifactService stores uploaded inputs and produced outputs.
-    """
-
-    def __init__(self, channel):
-        """Constructor.
-
-        Args:
-            channel: A grpc.Channel.
-        """
-        self.UploadArtifact = channel.unary_unary(
-                '/mediatasks.v1.ArtifactService/UploadArtifact',
-                request_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
-                response_deserializer=mediatasks_dot_v1_dot_common__pb2.Artifact.FromString,
-                _registered_method=True)
-        self.GetArtifact = channel.unary_unary(
-                '/mediatasks.v1.ArtifactService/GetArtifact',
-                request_serializer=mediatasks_dot_v1_dot_tasks__pb2.GetArtifactRequest.SerializeToString,
-                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
-                _registered_method=True)
-
-
-class ArtifactServiceServicer(object):
-    """ArtifactService stores uploaded inputs and produced outputs.
-    """
-
-    def UploadArtifact(self, request, context):
-        """Stores the request body as an artifact.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetArtifact(self, request, context):
-        """Downloads an artifact with its content type.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_ArtifactServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'UploadArtifact': grpc.unary_unary_rpc_method_handler(
-                    servicer.UploadArtifact,
-                    request_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
-                    response_serializer=mediatasks_dot_v1_dot_common__pb2.Artifact.SerializeToString,
-            ),
-            'GetArtifact': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetArtifact,
-                    request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.GetArtifactRequest.FromString,
-                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'mediatasks.v1.ArtifactService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-
-
- # This class is part of an EXPERIMENTAL API.
-class ArtifactService(object):
-    """ArtifactService stores uploaded inputs and produced outputs.
-    """
-
-    @staticmethod
-    def UploadArtifact(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/mediatasks.v1.ArtifactService/UploadArtifact',
-            google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
-            mediatasks_dot_v1_dot_common__pb2.Artifact.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetArtifact(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/mediatasks.v1.ArtifactService/GetArtifact',
-            mediatasks_dot_v1_dot_tasks__pb2.GetArtifactRequest.SerializeToString,
-            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,7 @@ from mediatasks.core.artifacts import ArtifactStore, looks_like_artifact_id
 from mediatasks.core.artifacts.s3_backend import S3Artifacts
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.settings import ConfigurationError, Settings
-from mediatasks.v1 import tasks_pb2, tasks_pb2_grpc
+from mediatasks.v1 import artifacts_pb2, artifacts_pb2_grpc
 from moto.server import ThreadedMotoServer
 from nats.js.errors import NotFoundError
 
@@ -253,14 +253,30 @@ async def test_download_to_and_empty_artifacts(store, tmp_path):
 # --- configuration and failure ---------------------------------------------------------
 
 
-async def test_s3_without_credentials_fails_at_construction_naming_the_variables():
-    settings = Settings(artifact_store="s3", s3_endpoint_url="http://127.0.0.1:9", s3_secret_access_key="changeme")
+async def test_s3_with_half_the_static_keys_fails_at_construction_naming_the_missing_one():
+    settings = Settings(artifact_store="s3", s3_endpoint_url="http://127.0.0.1:9", s3_secret_access_key="s3cr3t-key")
     with pytest.raises(ConfigurationError) as refused:
         ArtifactStore(None, settings)
     assert "MEDIATASKS_S3_ACCESS_KEY_ID" in str(refused.value)
     assert "MEDIATASKS_S3_SECRET_ACCESS_KEY" in str(refused.value)
     # Configured, it builds without any network call.
     ArtifactStore(None, settings.model_copy(update=S3_KEYS))
+
+
+async def test_s3_without_static_keys_uses_the_sdks_default_credential_chain(monkeypatch, s3_endpoint):
+    # IRSA / Workload Identity / instance roles reach boto3 through its default chain; the
+    # AWS_* variables stand in for them here. A placeholder key counts as not set.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_KEYS["s3_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_KEYS["s3_secret_access_key"])
+    settings = Settings(
+        artifact_store="s3",
+        s3_endpoint_url=s3_endpoint,
+        artifact_bucket=f"chain-{uuid.uuid4().hex[:8]}",
+        s3_secret_access_key="changeme",
+    )
+    store = ArtifactStore(None, settings)
+    put = await store.put_bytes(b"by role", content_type="text/plain", filename="r.txt", owner="alice")
+    assert (await store.get(put.artifact_id, owner="alice"))[1] == b"by role"
 
 
 async def test_unknown_artifact_store_fails_naming_the_variable():
@@ -318,9 +334,14 @@ async def test_registry_uploads_and_serves_artifacts_from_s3(s3_registry, s3_cli
     bob = await runtime.api_keys.create(f"bob-{uuid.uuid4().hex[:6]}", name="s3-test")
     data = b"\x89PNG\r\n\x1a\n" + os.urandom(2048)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.port}") as channel:
-        artifacts = tasks_pb2_grpc.ArtifactServiceStub(channel)
+        artifacts = artifacts_pb2_grpc.ArtifactServiceStub(channel)
         uploaded = await artifacts.UploadArtifact(
-            httpbody_pb2.HttpBody(content_type="image/png", data=data),
+            iter(
+                [
+                    httpbody_pb2.HttpBody(content_type="image/png", data=data[:1000]),
+                    httpbody_pb2.HttpBody(data=data[1000:]),
+                ]
+            ),
             metadata=(("x-api-key", alice), ("x-filename", "cover.png")),
             timeout=10,
         )
@@ -334,16 +355,22 @@ async def test_registry_uploads_and_serves_artifacts_from_s3(s3_registry, s3_cli
         with pytest.raises(MediaTasksError):
             await ArtifactStore(js, stack_settings).get(uploaded.artifact_id)
 
-        request = tasks_pb2.GetArtifactRequest(artifact_id=uploaded.artifact_id)
+        request = artifacts_pb2.GetArtifactRequest(artifact_id=uploaded.artifact_id)
         call = artifacts.GetArtifact(request, metadata=(("x-api-key", alice),), timeout=10)
-        body = await call
-        assert (body.content_type, body.data) == ("image/png", data)
-        assert ("content-disposition", 'attachment; filename="cover.png"') in tuple(await call.initial_metadata())
+        messages = [message async for message in call]
+        assert messages[0].content_type == "image/png"
+        assert b"".join(m.data for m in messages) == data
+        headers = {key: value for key, value in await call.initial_metadata()}
+        assert headers["content-disposition"].startswith('attachment; filename="cover.png"')
+        assert headers["etag"] == f'"{hashlib.sha256(data).hexdigest()}"'
 
         for key, artifact_id in ((bob, uploaded.artifact_id), (alice, uuid.uuid4().hex)):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await artifacts.GetArtifact(
-                    tasks_pb2.GetArtifactRequest(artifact_id=artifact_id), metadata=(("x-api-key", key),), timeout=10
-                )
+                async for _ in artifacts.GetArtifact(
+                    artifacts_pb2.GetArtifactRequest(artifact_id=artifact_id),
+                    metadata=(("x-api-key", key),),
+                    timeout=10,
+                ):
+                    pass
             assert refused.value.code() == grpc.StatusCode.NOT_FOUND
             assert reason_of(refused.value) == "ARTIFACT_NOT_FOUND"

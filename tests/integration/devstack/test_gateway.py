@@ -28,7 +28,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from mediatasks.devstack.embedded import EmbeddedEnvoy, free_port, port_accepts
 from mediatasks.devstack.gateway_config import descriptor_path, write_envoy_config
-from mediatasks.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
+from mediatasks.v1 import artifacts_pb2_grpc, common_pb2, tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -124,18 +124,30 @@ class FixtureRegistry(tasks_pb2_grpc.TaskRegistryServicer):
         )
 
 
-class FixtureArtifacts(tasks_pb2_grpc.ArtifactServiceServicer):
-    async def UploadArtifact(self, request, context):  # noqa: N802
+class FixtureArtifacts(artifacts_pb2_grpc.ArtifactServiceServicer):
+    async def UploadArtifact(self, request_iterator, context):  # noqa: N802
+        digest, size, messages, content_type = hashlib.sha256(), 0, 0, ""
+        async for message in request_iterator:
+            content_type = content_type or message.content_type
+            digest.update(message.data)
+            size += len(message.data)
+            messages += 1
+        # The role field reports how many gRPC messages the body arrived in.
         return common_pb2.Artifact(
             artifact_id="artifact-1",
-            content_type=request.content_type,
-            size_bytes=len(request.data),
-            sha256=hashlib.sha256(request.data).hexdigest(),
+            content_type=content_type,
+            size_bytes=size,
+            sha256=digest.hexdigest(),
+            role=f"messages={messages}",
         )
 
     async def GetArtifact(self, request, context):  # noqa: N802
         size = int(request.artifact_id.removeprefix("bytes-"))
-        return httpbody_pb2.HttpBody(content_type="video/mp4", data=_pattern(size))
+        data = _pattern(size)
+        for start in range(0, size, 1024 * 1024):
+            yield httpbody_pb2.HttpBody(
+                content_type="video/mp4" if not start else "", data=data[start : start + 1024 * 1024]
+            )
 
 
 def _pattern(size: int) -> bytes:
@@ -155,7 +167,7 @@ async def upstream() -> AsyncIterator[tuple[FixtureRegistry, int]]:
     )
     registry = FixtureRegistry()
     tasks_pb2_grpc.add_TaskRegistryServicer_to_server(registry, server)
-    tasks_pb2_grpc.add_ArtifactServiceServicer_to_server(FixtureArtifacts(), server)
+    artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server(FixtureArtifacts(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
@@ -471,14 +483,15 @@ async def test_upload_and_download_bigger_than_envoys_default_buffer(
     data = _pattern(3 * 1024 * 1024 + 17)
     response = await client.post("/api/v1/media/uploads", content=data, headers={"content-type": "image/png"})
     assert response.status_code == 200
-    assert response.json() == {
+    answer = response.json()
+    assert answer.pop("role").startswith("messages=")
+    assert answer == {
         "artifact_id": "artifact-1",
         "content_type": "image/png",
         "size_bytes": str(len(data)),  # int64 prints as a JSON string
         "sha256": hashlib.sha256(data).hexdigest(),
         "filename": "",
         "url": "",
-        "role": "",
     }
     response = await client.get(f"/api/v1/media/artifacts/bytes-{len(data)}")
     assert response.status_code == 200
@@ -486,15 +499,20 @@ async def test_upload_and_download_bigger_than_envoys_default_buffer(
     assert response.content == data
 
 
-async def test_upload_over_the_gateway_limit_is_a_413(client: httpx.AsyncClient) -> None:
+async def test_uploads_and_downloads_stream_through_the_gateway_unbuffered(client: httpx.AsyncClient) -> None:
+    # Past the transcoder's 63 MiB buffer cap: an upload arrives as many HttpBody messages
+    # and a download leaves as a chunked stream, so neither is ever buffered whole.
+    size = 100 * 1024 * 1024
     response = await client.post(
-        "/api/v1/media/uploads",
-        content=bytes(64 * 1024 * 1024),
-        headers={"content-type": "video/mp4"},
+        "/api/v1/media/uploads", content=bytes(size), headers={"content-type": "video/mp4"}, timeout=120
     )
-    assert response.status_code == 413
-    body = response.json()
-    assert _error_info(body)["reason"] == "INPUT_TOO_LARGE"
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["size_bytes"] == str(size)
+    assert int(answer["role"].removeprefix("messages=")) > 10
+    downloaded = await client.get(f"/api/v1/media/artifacts/bytes-{size}", timeout=120)
+    assert downloaded.status_code == 200
+    assert downloaded.content == _pattern(size)
 
 
 # --- native gRPC through the same listener -------------------------------------------------

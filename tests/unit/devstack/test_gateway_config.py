@@ -94,7 +94,7 @@ def _descriptor_set(path: Path) -> descriptor_pb2.FileDescriptorSet:
 
 
 def _http_rules() -> list[tuple[str, str, str, str, bool]]:
-    """(service, method, verb, path template, server streaming) for every REST binding."""
+    """(service, method, verb, path template, streaming either way) for every REST binding."""
     rules = []
     for file in _descriptor_set(gateway.descriptor_path()).file:
         for service in file.service:
@@ -105,15 +105,14 @@ def _http_rules() -> list[tuple[str, str, str, str, bool]]:
                 top: http_pb2.HttpRule = method.options.Extensions[annotations_pb2.http]
                 for rule in [top, *top.additional_bindings]:
                     verb = rule.WhichOneof("pattern")
-                    assert verb in _VERBS, f"{full_service}.{method.name} uses {verb}"
+                    if verb == "custom":  # HEAD and OPTIONS (tus, artifact HEAD)
+                        assert rule.custom.kind in ("HEAD", "OPTIONS"), f"{full_service}.{method.name}"
+                        verb, template = rule.custom.kind.lower(), rule.custom.path
+                    else:
+                        assert verb in _VERBS, f"{full_service}.{method.name} uses {verb}"
+                        template = getattr(rule, verb)
                     rules.append(
-                        (
-                            full_service,
-                            method.name,
-                            verb,
-                            getattr(rule, verb),
-                            method.server_streaming,
-                        )
+                        (full_service, method.name, verb, template, method.server_streaming or method.client_streaming)
                     )
     return rules
 

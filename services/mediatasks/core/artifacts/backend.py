@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -14,7 +15,7 @@ from mediatasks.core.errors import MediaTasksError
 ARTIFACT_STORES = ("nats", "s3")
 
 # The keys of an artifact's description (all values are strings).
-DESCRIPTION_KEYS = ("content_type", "filename", "owner", "role", "sha256")
+DESCRIPTION_KEYS = ("content_type", "filename", "owner", "role", "sha256", "composite")
 
 
 def artifact_not_found(artifact_id: str) -> MediaTasksError:
@@ -42,19 +43,23 @@ def guess_content_type(filename: str, default: str = "application/octet-stream")
 
 
 class ArtifactBackend(Protocol):
-    """Where artifact bytes live. Unknown ids raise :func:`artifact_not_found`."""
+    """Where artifact bytes live: plain named objects, each with a description. Unknown
+    names raise :func:`artifact_not_found`. Composite artifacts (resumable uploads) are
+    built from plain objects by :class:`mediatasks.core.artifacts.store.ArtifactStore`."""
 
-    async def put(self, artifact_id: str, source: bytes | Path, description: dict[str, str]) -> None:
-        """Store ``source`` (bytes, or a file streamed from disk) under ``artifact_id``."""
+    async def write(self, name: str, chunks: AsyncIterator[bytes], description: Callable[[], dict[str, str]]) -> None:
+        """Store ``chunks`` under ``name``; ``description()`` is called once every chunk
+        is consumed (so it may carry their checksum). If ``chunks`` raises, nothing is
+        left behind and the exception propagates."""
 
-    async def describe(self, artifact_id: str) -> tuple[dict[str, str], int]:
-        """The artifact's description and size in bytes."""
+    async def describe(self, name: str) -> tuple[dict[str, str], int]:
+        """The object's description and size in bytes."""
 
-    async def read(self, artifact_id: str) -> tuple[dict[str, str], bytes]:
-        """The artifact's description and bytes."""
+    def read(self, name: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes ``start`` .. ``end`` (exclusive; None: to the end) of the object, in chunks."""
 
-    async def read_into(self, artifact_id: str, path: Path) -> int:
-        """Write the artifact's bytes to ``path`` (streamed); the number written."""
+    async def delete(self, names: list[str]) -> None:
+        """Remove these objects; names that do not exist are no error."""
 
-    async def delete(self, artifact_ids: list[str]) -> None:
-        """Remove these artifacts; ids that do not exist are no error."""
+    async def usage(self) -> int:
+        """Bytes stored in the bucket (for the store-usage gauge)."""

@@ -1,7 +1,8 @@
 """Artifacts in a JetStream object store bucket (``MEDIATASKS_ARTIFACT_STORE=nats``).
 
-The description rides in the object's description field as JSON. Files are streamed in
-and out in the object store's chunks rather than held in memory.
+The description rides in the object's description field as JSON. Bytes are streamed in
+and out by :mod:`mediatasks.core.artifacts.nats_objects` (pipelined writes, ranged
+batch reads) rather than held in memory.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
-from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
+from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.errors import BadRequestError, NotFoundError
 
 from mediatasks.core import metrics
 from mediatasks.core.artifacts.backend import artifact_not_found
+from mediatasks.core.artifacts.nats_objects import read_object, write_object
+from mediatasks.core.topology import platform_replicas
 
 log = logging.getLogger(__name__)
 
@@ -41,52 +44,46 @@ class JetStreamArtifacts:
         except NotFoundError:
             pass
         try:
-            config = ObjectStoreConfig(bucket=self.bucket, storage=StorageType.FILE)
+            # As replicated as the platform's streams (MEDIATASKS_NATS_REPLICAS; see topology).
+            config = ObjectStoreConfig(
+                bucket=self.bucket, storage=StorageType.FILE, replicas=await platform_replicas(self.js)
+            )
             return await self.js.create_object_store(bucket=self.bucket, config=config)
         except BadRequestError:  # another process created it first
             return await self.js.object_store(self.bucket)
 
-    async def put(self, artifact_id: str, source: bytes | Path, description: dict[str, str]) -> None:
-        store = await self._bucket()
-        meta = ObjectMeta(name=artifact_id, description=json.dumps(description))
-        if isinstance(source, bytes):
-            await store.put(artifact_id, source, meta=meta)
-            return
-        with source.open("rb") as handle:
-            await store.put(artifact_id, handle, meta=meta)
-
-    async def describe(self, artifact_id: str) -> tuple[dict[str, str], int]:
+    async def _object_info(self, name: str):
         store = await self._bucket()
         try:
-            info = await store.get_info(artifact_id)
+            return await store.get_info(name)
         except NotFoundError:  # ObjectNotFoundError is one too
-            raise artifact_not_found(artifact_id) from None
+            raise artifact_not_found(name) from None
+
+    async def write(self, name: str, chunks: AsyncIterator[bytes], description: Callable[[], dict[str, str]]) -> None:
+        await self._bucket()
+        await write_object(self.js, self.bucket, name, chunks, lambda: json.dumps(description()))
+
+    async def describe(self, name: str) -> tuple[dict[str, str], int]:
+        info = await self._object_info(name)
         return json.loads(info.description or "{}"), int(info.size or 0)
 
-    async def read(self, artifact_id: str) -> tuple[dict[str, str], bytes]:
-        store = await self._bucket()
-        try:
-            result = await store.get(artifact_id)
-        except NotFoundError:
-            raise artifact_not_found(artifact_id) from None
-        return json.loads(result.info.description or "{}"), bytes(result.data or b"")
+    async def read(self, name: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        info = await self._object_info(name)
+        async for chunk in read_object(self.js, info, start, end):
+            yield chunk
 
-    async def read_into(self, artifact_id: str, path: Path) -> int:
+    async def delete(self, names: list[str]) -> None:
         store = await self._bucket()
-        try:
-            with path.open("wb") as handle:
-                result = await store.get(artifact_id, writeinto=handle)
-        except NotFoundError:
-            raise artifact_not_found(artifact_id) from None
-        return int(result.info.size or 0)
-
-    async def delete(self, artifact_ids: list[str]) -> None:
-        store = await self._bucket()
-        for artifact_id in artifact_ids:
+        for name in names:
             try:
-                await store.delete(artifact_id)
+                await store.delete(name)
             except NotFoundError:
                 pass
             except Exception as exc:
-                log.warning("deleting artifact %s failed: %s", artifact_id, exc)
+                log.warning("deleting artifact %s failed: %s", name, exc)
                 metrics.ERRORS.labels("artifacts", "DELETE").inc()
+
+    async def usage(self) -> int:
+        store = await self._bucket()
+        status = await store.status()
+        return int(status.stream_info.state.bytes or 0)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from pathlib import Path
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote, unquote
 
 import boto3
@@ -41,6 +42,8 @@ MAX_ATTEMPTS = 4
 _TRANSFER = TransferConfig(
     multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
 )
+# Bytes read from a GET's body at a time.
+READ_CHUNK_BYTES = 1024 * 1024
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _REQUIRED = ("s3_access_key_id", "s3_secret_access_key")
 # Buckets known to exist, by (endpoint, bucket): checked once per process, not per store.
@@ -63,8 +66,9 @@ def _client(endpoint_url: str, access_key_id: str, secret_access_key: str, regio
         response_checksum_validation="when_required",
         max_pool_connections=16,
     )
+    # Empty keys: the session's default credential chain (web identity, roles, AWS_*).
     session = boto3.session.Session(
-        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
+        aws_access_key_id=access_key_id or None, aws_secret_access_key=secret_access_key or None, region_name=region
     )
     return session.client("s3", endpoint_url=endpoint_url or None, config=config)
 
@@ -90,30 +94,48 @@ def _decode(content_type: str, metadata: dict[str, str]) -> dict[str, str]:
 class S3Artifacts:
     """The ``s3`` backend of :class:`mediatasks.core.artifacts.store.ArtifactStore`."""
 
-    def __init__(self, bucket: str, *, endpoint_url: str, access_key_id: str, secret_access_key: str, region: str):
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str,
+        access_key_id: str,
+        secret_access_key: str,
+        region: str,
+        spool_dir: str | None = None,
+    ):
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self._connection = (endpoint_url, access_key_id, secret_access_key, region)
         self.region = region
+        # Where streamed writes are spooled before they go up (None: the system temp dir).
+        self.spool_dir = spool_dir
         self._ready = None
         self._lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Artifacts:
-        """The backend the settings describe; missing credentials raise
-        :class:`ConfigurationError` naming every missing variable."""
-        missing = [settings.env_name(field) for field in _REQUIRED if not settings.is_configured(field)]
-        if missing:
+        """The backend the settings describe.
+
+        With both static keys set they are used; with neither, the SDK's default credential
+        chain finds them (IRSA or EKS Pod Identity web identity tokens, GKE Workload
+        Identity through its S3 interoperability, instance and container roles, ``AWS_*``
+        variables). Only one of the two set is a mistake: :class:`ConfigurationError`
+        names the missing one."""
+        configured = [field for field in _REQUIRED if settings.is_configured(field)]
+        if len(configured) == 1:
+            missing = next(settings.env_name(field) for field in _REQUIRED if field not in configured)
             raise ConfigurationError(
-                f"{settings.env_name('artifact_store')}=s3 needs {' and '.join(missing)} "
-                f"(and {settings.env_name('s3_endpoint_url')} unless the bucket is on AWS S3)"
+                f"{settings.env_name(configured[0])} is set but {missing} is not: set both, or neither "
+                "to use the SDK's default credential chain (IRSA, Workload Identity, instance roles)"
             )
         return cls(
             settings.artifact_bucket,
             endpoint_url=settings.s3_endpoint_url.strip(),
-            access_key_id=settings.require("s3_access_key_id"),
-            secret_access_key=settings.require("s3_secret_access_key"),
+            access_key_id=settings.s3_access_key_id.strip() if configured else "",
+            secret_access_key=settings.s3_secret_access_key.strip() if configured else "",
             region=settings.s3_region.strip() or "us-east-1",
+            spool_dir=settings.work_dir or None,
         )
 
     async def client(self):
@@ -147,70 +169,162 @@ class S3Artifacts:
             if _error_code(exc) != "BucketAlreadyOwnedByYou":  # another service was first
                 raise
 
-    async def put(self, artifact_id: str, source: bytes | Path, description: dict[str, str]) -> None:
+    async def write(self, name: str, chunks: AsyncIterator[bytes], description: Callable[[], dict[str, str]]) -> None:
+        # S3 wants each object's metadata (with its checksum) before the bytes and the
+        # length of every part: the stream is spooled to a temporary file on disk (never
+        # to memory), then sent as a parallel multipart upload.
         client = await self.client()
-        extra = {"ContentType": description["content_type"], "Metadata": _encode(description)}
-
-        def upload() -> None:
-            if isinstance(source, bytes):
-                client.put_object(Bucket=self.bucket, Key=artifact_id, Body=source, **extra)
-                return
-            with source.open("rb") as handle:
-                client.upload_fileobj(handle, self.bucket, artifact_id, ExtraArgs=extra, Config=_TRANSFER)
-
+        spool = await asyncio.to_thread(tempfile.TemporaryFile, "w+b", dir=self.spool_dir)
         try:
-            await asyncio.to_thread(upload)
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable(f"upload of {artifact_id}", exc) from exc
+            async for chunk in chunks:
+                await asyncio.to_thread(spool.write, chunk)
+            described = description()
+            extra = {
+                "ContentType": described["content_type"] or "application/octet-stream",
+                "Metadata": _encode(described),
+            }
 
-    async def describe(self, artifact_id: str) -> tuple[dict[str, str], int]:
+            def upload() -> None:
+                spool.seek(0)
+                client.upload_fileobj(spool, self.bucket, name, ExtraArgs=extra, Config=_TRANSFER)
+
+            try:
+                await asyncio.to_thread(upload)
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable(f"upload of {name}", exc) from exc
+        finally:
+            spool.close()
+
+    async def describe(self, name: str) -> tuple[dict[str, str], int]:
         client = await self.client()
         try:
-            head = await asyncio.to_thread(client.head_object, Bucket=self.bucket, Key=artifact_id)
+            head = await asyncio.to_thread(client.head_object, Bucket=self.bucket, Key=name)
         except ClientError as exc:
             if _error_code(exc) in _NOT_FOUND_CODES:
-                raise artifact_not_found(artifact_id) from None
-            raise _unavailable(f"lookup of {artifact_id}", exc) from exc
+                raise artifact_not_found(name) from None
+            raise _unavailable(f"lookup of {name}", exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable(f"lookup of {artifact_id}", exc) from exc
+            raise _unavailable(f"lookup of {name}", exc) from exc
         return _decode(head.get("ContentType", ""), head.get("Metadata", {})), int(head.get("ContentLength", 0))
 
-    async def read(self, artifact_id: str) -> tuple[dict[str, str], bytes]:
+    async def read(self, name: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if end is not None and end <= start:
+            return
         client = await self.client()
-
-        def fetch() -> tuple[dict[str, str], bytes]:
-            answer = client.get_object(Bucket=self.bucket, Key=artifact_id)
-            with answer["Body"] as body:
-                data = body.read()
-            return _decode(answer.get("ContentType", ""), answer.get("Metadata", {})), data
-
+        request: dict = {"Bucket": self.bucket, "Key": name}
+        if start or end is not None:
+            request["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         try:
-            return await asyncio.to_thread(fetch)
+            answer = await asyncio.to_thread(client.get_object, **request)
         except ClientError as exc:
             if _error_code(exc) in _NOT_FOUND_CODES:
-                raise artifact_not_found(artifact_id) from None
-            raise _unavailable(f"download of {artifact_id}", exc) from exc
+                raise artifact_not_found(name) from None
+            if _error_code(exc) == "InvalidRange":  # start at or past the end
+                return
+            raise _unavailable(f"download of {name}", exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable(f"download of {artifact_id}", exc) from exc
+            raise _unavailable(f"download of {name}", exc) from exc
+        body = answer["Body"]
+        try:
+            while chunk := await asyncio.to_thread(body.read, READ_CHUNK_BYTES):
+                yield chunk
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(f"download of {name}", exc) from exc
+        finally:
+            body.close()
 
-    async def read_into(self, artifact_id: str, path: Path) -> int:
+    # --- direct to S3: presigned URLs (the bytes bypass the gateway) --------------------
+
+    async def _call(self, action: str, method: str, **request):
+        client = await self.client()
+        try:
+            return await asyncio.to_thread(getattr(client, method), **request)
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(action, exc) from exc
+
+    async def begin_multipart(self, name: str, description: dict[str, str]) -> str:
+        answer = await self._call(
+            f"starting the upload of {name}",
+            "create_multipart_upload",
+            Bucket=self.bucket,
+            Key=name,
+            ContentType=description["content_type"] or "application/octet-stream",
+            Metadata=_encode(description),
+        )
+        return str(answer["UploadId"])
+
+    async def presign_part(self, name: str, upload_id: str, part_number: int, lifetime: int) -> str:
+        client = await self.client()
+        params = {"Bucket": self.bucket, "Key": name, "UploadId": upload_id, "PartNumber": part_number}
+        return await asyncio.to_thread(client.generate_presigned_url, "upload_part", Params=params, ExpiresIn=lifetime)
+
+    async def uploaded_parts(self, name: str, upload_id: str) -> list[dict]:
+        """The parts S3 holds for a multipart upload: ``[{PartNumber, ETag, Size}]``."""
+        parts: list[dict] = []
+        marker = 0
+        while True:
+            answer = await self._call(
+                f"listing the parts of {name}",
+                "list_parts",
+                Bucket=self.bucket,
+                Key=name,
+                UploadId=upload_id,
+                PartNumberMarker=marker,
+            )
+            parts += answer.get("Parts", [])
+            if not answer.get("IsTruncated"):
+                return parts
+            marker = int(answer["NextPartNumberMarker"])
+
+    async def complete_multipart(self, name: str, upload_id: str, parts: list[dict]) -> None:
+        done = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+        await self._call(
+            f"finishing the upload of {name}",
+            "complete_multipart_upload",
+            Bucket=self.bucket,
+            Key=name,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": done},
+        )
+
+    async def abort_multipart(self, name: str, upload_id: str) -> None:
+        try:
+            await self._call(
+                f"aborting the upload of {name}",
+                "abort_multipart_upload",
+                Bucket=self.bucket,
+                Key=name,
+                UploadId=upload_id,
+            )
+        except MediaTasksError as exc:
+            log.warning("%s", exc)
+
+    async def presign_download(self, name: str, lifetime: int, *, filename: str, content_type: str) -> str:
+        client = await self.client()
+        params = {
+            "Bucket": self.bucket,
+            "Key": name,
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            "ResponseContentType": content_type,
+        }
+        return await asyncio.to_thread(client.generate_presigned_url, "get_object", Params=params, ExpiresIn=lifetime)
+
+    async def usage(self) -> int:
         client = await self.client()
 
-        def download() -> int:
-            with path.open("wb") as handle:
-                client.download_fileobj(self.bucket, artifact_id, handle, Config=_TRANSFER)
-                return handle.tell()
+        def total() -> int:
+            size = 0
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+                size += sum(int(item.get("Size", 0)) for item in page.get("Contents", []))
+            return size
 
         try:
-            return await asyncio.to_thread(download)
-        except ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND_CODES:
-                raise artifact_not_found(artifact_id) from None
-            raise _unavailable(f"download of {artifact_id}", exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable(f"download of {artifact_id}", exc) from exc
+            return await asyncio.to_thread(total)
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("listing the bucket", exc) from exc
 
-    async def delete(self, artifact_ids: list[str]) -> None:
+    async def delete(self, names: list[str]) -> None:
+        artifact_ids = names
         if not artifact_ids:
             return
         client = await self.client()
