@@ -230,3 +230,32 @@ def test_logs_follow_until_the_end(client):
     assert followed == client.tasks.logs(task.task_id)
     with pytest.raises(NotFound):
         client.tasks.logs(str(uuid.uuid4()))
+
+
+def test_grpc_flavour_through_the_gateway(stack, own_key):
+    from mediatasks.client.grpc_client import GrpcClient
+
+    target = stack.http_url.removeprefix("http://")  # Envoy routes native gRPC by service
+    with GrpcClient(target, api_key=own_key) as sdk:
+        done = sdk.subtitles.generate(text=f"Over gRPC {uuid.uuid4().hex}.", format="vtt", wait=True)
+        assert done.status == "COMPLETED" and done.artifacts
+        queued = sdk.subtitles.generate(text=f"Watch over gRPC {uuid.uuid4().hex}.")
+        events = list(sdk.tasks.stream(queued.task_id))
+        assert events[0].event_type == "task.created" and events[-1].task.status == "COMPLETED"
+        resumed = list(sdk.tasks.stream(queued.task_id, after=events[0].sequence))
+        assert [e.sequence for e in resumed] == [e.sequence for e in events[1:]]
+        assert sorted(t.task_id for t in sdk.tasks.list(page_size=1)) == sorted([done.task_id, queued.task_id])
+        assert sdk.tasks.result(done.task_id)["status"] == "COMPLETED"
+        assert sdk.tasks.wait(queued.task_id, timeout=30).status == "COMPLETED"
+        with pytest.raises(NotFound) as missing:
+            sdk.tasks.get(str(uuid.uuid4()))
+        assert missing.value.reason == "TASK_NOT_FOUND" and missing.value.code == "NOT_FOUND"
+        with pytest.raises(InvalidInput):
+            sdk.submit("subtitle_generation", text="x", format="docx")
+        with pytest.raises(FailedPrecondition):
+            sdk.tasks.retry(done.task_id)
+        with pytest.raises(ValueError, match="uploaded over REST"):
+            sdk.videos.caption(video=__file__, subtitles="1\n00:00:00,000 --> 00:00:01,000\nx\n")
+    with GrpcClient(target, api_key="mt_wrong", retry=RetryPolicy(attempts=1)) as stranger:
+        with pytest.raises(Unauthenticated):
+            stranger.tasks.list_page()
