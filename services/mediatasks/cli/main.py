@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from mediatasks.cli.tasks_commands import add_task_commands
+from mediatasks.cli.worker_command import add_worker_command
 from mediatasks.core.logs import setup_logging
 from mediatasks.core.settings import SERVICES, get_settings
 
@@ -46,7 +47,15 @@ def _up(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    stack = Stack(Path(args.state_dir or settings.state_dir), settings=settings, http_port=args.http_port)
+    if args.nats_cluster > 1 and settings.nats_url:
+        print("--nats-cluster starts embedded NATS nodes: unset MEDIATASKS_NATS_URL to use it", file=sys.stderr)
+        return 2
+    stack = Stack(
+        Path(args.state_dir or settings.state_dir),
+        settings=settings,
+        http_port=args.http_port,
+        nats_nodes=args.nats_cluster,
+    )
     started = time.monotonic()
     print("mediatasks: starting NATS, PostgreSQL, registry, image, video, audio, subtitle and Envoy ...")
     stack.start()
@@ -55,7 +64,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"  REST gateway  {stack.http_url}/api/v1/media/...   (Envoy)")
         for process in stack.processes:
             print(f"  gRPC {process.service:<9} {process.address}   metrics :{process.metrics_port}/metrics")
-        print(f"  NATS          {stack.nats_url}")
+        print(f"  NATS          {stack.nats_url}   ({stack.nats_replicas} replica(s) per stream)")
         print(f"  PostgreSQL    {stack.database_url}")
         if stack.api_key:
             print(f"  API key       {stack.api_key}   (also in {stack.state_dir / 'api-key'})")
@@ -128,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--exit-after-demo", action="store_true", help="stop after the demo (smoke test)")
     up.add_argument("--http-port", type=int, default=None, help="REST port (default 8080, or a free one)")
     up.add_argument("--state-dir", default=None, help="where data and logs go (default .state)")
+    up.add_argument(
+        "--nats-cluster",
+        type=int,
+        choices=range(1, 6),
+        default=1,
+        metavar="N",
+        help="run N embedded NATS nodes as one JetStream cluster (3: streams and buckets get three replicas)",
+    )
     up.set_defaults(run=_up)
 
     apikey = commands.add_parser("apikey", help="create or revoke API keys")
@@ -141,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # submit, status, list, cancel, retry, logs, result, upload, download (over the SDK)
     add_task_commands(commands)
+
+    add_worker_command(commands)
     return parser
 
 

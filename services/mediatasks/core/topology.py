@@ -11,8 +11,11 @@ Cancel: core NATS ``mediatasks.control.cancel.<task_id>`` (no stream: only the l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -23,10 +26,10 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
 
 from mediatasks.core.catalog import KINDS
-from mediatasks.core.settings import Settings
+from mediatasks.core.settings import ConfigurationError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,23 @@ def priority_of(name: str) -> str | None:
     return key if key in PRIORITIES else None
 
 
+# Names a worker's queue list may use: priorities, their aliases, and the seed's
+# ``queue:<name>`` form (``WORKER_QUEUES=queue:critical,queue:high``).
+def queue_priorities(queues: str) -> tuple[str, ...]:
+    """The priorities a comma-separated queue list names, highest first; all of them for
+    an empty list. Raises ``ValueError`` naming an entry that is no priority."""
+    chosen: set[str] = set()
+    for entry in (part.strip() for part in (queues or "").split(",")):
+        if not entry:
+            continue
+        priority = priority_of(entry.removeprefix("queue:"))
+        if priority is None:
+            names = ", ".join([*PRIORITIES, *PRIORITY_ALIASES])
+            raise ValueError(f"queue {entry!r} is not a priority (one of {names})")
+        chosen.add(priority)
+    return tuple(p for p in PRIORITIES if p in chosen) or PRIORITIES
+
+
 # Task type -> the media service that runs it (from the catalog).
 TASK_TYPES: dict[str, str] = {kind.task_type: kind.service for kind in KINDS.values()}
 
@@ -79,16 +99,160 @@ def cancel_subject(task_id: str) -> str:
     return f"mediatasks.control.cancel.{task_id}"
 
 
-async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+# Buckets every process may open, with the TTL of their entries: declared at start by
+# ensure_streams so that they exist with the configured replica count before anyone uses them.
+KV_BUCKETS: dict[str, float | None] = {
+    APIKEYS_BUCKET: None,
+    WORKERS_BUCKET: WORKERS_TTL_SECONDS,
+    PROVIDERS_BUCKET: PROVIDERS_TTL_SECONDS,
+}
+
+
+class ReplicationError(ConfigurationError):
+    """A stream, bucket or object store cannot have the replica count the settings ask."""
+
+
+def kv_stream(bucket: str) -> str:
+    """The stream that holds KV bucket ``bucket`` (JetStream's naming)."""
+    return f"KV_{bucket}"
+
+
+def object_store_stream(bucket: str) -> str:
+    """The stream that holds object store ``bucket`` (JetStream's naming)."""
+    return f"OBJ_{bucket}"
+
+
+def _refusal(settings: Settings, what: str, have: int | None, exc: Exception) -> ReplicationError:
+    variable = settings.env_name("nats_replicas")
+    now = f" (it has {have})" if have is not None else ""
+    return ReplicationError(
+        f"{what} cannot have {settings.nats_replicas} replicas{now}: {getattr(exc, 'description', None) or exc}. "
+        f"Set {variable} to what this NATS deployment holds (1 on a single server, at most the number of "
+        f"JetStream nodes of a cluster)"
+    )
+
+
+async def _replicas_of(js: JetStreamContext, stream: str) -> int | None:
+    try:
+        return int((await js.stream_info(stream)).config.num_replicas or 1)
+    except NotFoundError:
+        return None
+
+
+async def platform_replicas(js: JetStreamContext) -> int:
+    """The replica count of the platform's streams (1 before they exist): what an asset
+    created outside :func:`ensure_streams` (a bucket opened late) gets."""
+    return await _replicas_of(js, JOBS_STREAM) or 1
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig, settings: Settings) -> None:
+    config.num_replicas = settings.nats_replicas
     try:
         await js.add_stream(config)
-    except BadRequestError:
-        # The stream exists with other settings (an upgrade changed a limit): update it.
+        return
+    except ServiceUnavailableError:
+        raise
+    except APIError as exc:  # 400: it exists with other settings; 500: replicas it cannot hold
+        created_error = exc
+    have = await _replicas_of(js, str(config.name))
+    if have is None:  # add_stream refused a new stream: the replica count is what it cannot hold
+        raise _refusal(settings, f"stream {config.name}", None, created_error) from created_error
+    try:
+        # The stream exists with other settings (an upgrade changed a limit, or the replica
+        # count changed: JetStream scales a stream in place, copying its messages): update it.
         await js.update_stream(config)
+    except ServiceUnavailableError:
+        raise
+    except APIError as exc:
+        if have != settings.nats_replicas:
+            raise _refusal(settings, f"stream {config.name}", have, exc) from exc
+        raise
+    if have != settings.nats_replicas:
+        log.warning("stream %s scaled from %d to %d replicas", config.name, have, settings.nats_replicas)
+
+
+async def _scale_stream(js: JetStreamContext, stream: str, what: str, settings: Settings) -> bool:
+    """Give the existing ``stream`` (of a bucket) the configured replica count; False
+    when it does not exist."""
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        return False
+    have = int(info.config.num_replicas or 1)
+    if have == settings.nats_replicas:
+        return True
+    config = info.config
+    config.num_replicas = settings.nats_replicas
+    try:
+        await js.update_stream(config)
+    except ServiceUnavailableError:
+        raise
+    except APIError as exc:
+        raise _refusal(settings, what, have, exc) from exc
+    log.warning("%s scaled from %d to %d replicas", what, have, settings.nats_replicas)
+    return True
+
+
+async def ensure_buckets(js: JetStreamContext, settings: Settings) -> None:
+    """Create the platform's KV buckets (and the artifact object store when artifacts
+    live in NATS) with ``settings.nats_replicas`` replicas, or scale existing ones to it."""
+    from nats.js.api import KeyValueConfig, ObjectStoreConfig
+
+    for bucket, ttl in KV_BUCKETS.items():
+        what = f"KV bucket {bucket}"
+        if await _scale_stream(js, kv_stream(bucket), what, settings):
+            continue
+        config = KeyValueConfig(bucket=bucket, ttl=ttl, history=1, replicas=settings.nats_replicas)
+        try:
+            await js.create_key_value(config)
+        except ServiceUnavailableError:
+            raise
+        except APIError as exc:
+            if await _replicas_of(js, kv_stream(bucket)) is None:
+                raise _refusal(settings, what, None, exc) from exc
+            await _scale_stream(js, kv_stream(bucket), what, settings)  # another process made it first
+    if settings.artifact_store.strip().lower() != "nats":
+        return
+    bucket = settings.artifact_bucket
+    what = f"object store {bucket}"
+    if await _scale_stream(js, object_store_stream(bucket), what, settings):
+        return
+    store_config = ObjectStoreConfig(bucket=bucket, storage=StorageType.FILE, replicas=settings.nats_replicas)
+    try:
+        await js.create_object_store(bucket=bucket, config=store_config)
+    except ServiceUnavailableError:
+        raise
+    except APIError as exc:
+        if await _replicas_of(js, object_store_stream(bucket)) is None:
+            raise _refusal(settings, what, None, exc) from exc
+        await _scale_stream(js, object_store_stream(bucket), what, settings)
+
+
+# How long a start waits out a JetStream that does not answer its API yet (a cluster
+# electing its meta leader, a node still catching up) before giving up.
+DECLARE_PATIENCE_SECONDS = 60.0
 
 
 async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
-    """Create or update the three streams; idempotent, safe from several processes."""
+    """Create or update the three streams and the platform's buckets, each with
+    ``settings.nats_replicas`` replicas; idempotent, safe from several processes. A
+    replica count the deployment cannot hold fails with :class:`ReplicationError`; a
+    JetStream that is unavailable for a moment (a cluster electing a leader) is waited
+    for, up to :data:`DECLARE_PATIENCE_SECONDS`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DECLARE_PATIENCE_SECONDS
+    while True:
+        try:
+            await _declare(js, settings)
+            return
+        except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError) as exc:
+            if loop.time() > deadline:
+                raise
+            log.warning("JetStream not answering while declaring streams (%s); trying again", exc)
+            await asyncio.sleep(1.0)
+
+
+async def _declare(js: JetStreamContext, settings: Settings) -> None:
     await _ensure_stream(
         js,
         StreamConfig(
@@ -99,6 +263,7 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
             discard=DiscardPolicy.OLD,
             duplicate_window=settings.dedupe_window_seconds,
         ),
+        settings,
     )
     await _ensure_stream(
         js,
@@ -110,6 +275,7 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
             max_age=settings.events_max_age_seconds,
             duplicate_window=settings.dedupe_window_seconds,
         ),
+        settings,
     )
     await _ensure_stream(
         js,
@@ -120,7 +286,9 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
             storage=StorageType.FILE,
             max_age=30 * 86400,
         ),
+        settings,
     )
+    await ensure_buckets(js, settings)
 
 
 async def ensure_job_consumer(js: JetStreamContext, task_type: str, priority: str, settings: Settings) -> str:
@@ -146,13 +314,14 @@ async def ensure_job_consumer(js: JetStreamContext, task_type: str, priority: st
 
 
 async def ensure_kv(js: JetStreamContext, bucket: str, *, ttl: float | None = None):
-    """Open (creating if needed) a KV bucket."""
+    """Open (creating if needed, as replicated as the platform's streams) a KV bucket."""
     from nats.js.api import KeyValueConfig
 
     try:
         return await js.key_value(bucket)
     except NotFoundError:
+        replicas = await platform_replicas(js)
         try:
-            return await js.create_key_value(KeyValueConfig(bucket=bucket, ttl=ttl, history=1))
+            return await js.create_key_value(KeyValueConfig(bucket=bucket, ttl=ttl, history=1, replicas=replicas))
         except BadRequestError:
             return await js.key_value(bucket)

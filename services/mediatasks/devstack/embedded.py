@@ -481,10 +481,16 @@ class EmbeddedNats(_EmbeddedServer):
         monitor_port: int | None = None,
         start_timeout: float = 20.0,
         credentials: tuple[str, str] | None = None,
+        server_args: Sequence[object] = (),
     ) -> None:
         super().__init__(state_dir, start_timeout)
         # (user, password) every client must present; None: no authentication.
         self.credentials = credentials
+        # More nats-server flags (cluster routes, TLS): see devstack.nats_cluster.
+        self.server_args = list(server_args)
+        # What "ready" asks the monitor: the full /healthz also waits for a cluster's meta
+        # leader and for this server's copies of the streams to be current.
+        self.healthz_query = ""
         self._port_given = port is not None
         self._monitor_port_given = monitor_port is not None
         self.port = port or 0
@@ -549,6 +555,7 @@ class EmbeddedNats(_EmbeddedServer):
         argv += ["-p", self.port, "-m", self.monitor_port]
         if self.credentials:
             argv += ["--user", self.credentials[0], "--pass", self.credentials[1]]
+        argv += self.server_args
         child = ChildProcess(self.name, argv, self.log_path, cwd=self.state_dir)
         self._child = child
         child.start()
@@ -558,7 +565,7 @@ class EmbeddedNats(_EmbeddedServer):
         # /healthz answers 200 only once JetStream is up and its streams are recovered.
         if not port_accepts(LOOPBACK, self.port):
             return False
-        answer = _http_get(f"{self.monitor_url}/healthz")
+        answer = _http_get(f"{self.monitor_url}/healthz{self.healthz_query}")
         return answer is not None and answer[0] == 200
 
 

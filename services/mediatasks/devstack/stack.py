@@ -1,6 +1,7 @@
 """The whole platform on one machine: what ``mediatasks up`` and the e2e tests run.
 
-NATS and PostgreSQL come from wheels (embedded) unless ``MEDIATASKS_NATS_URL`` /
+NATS (one server, or with ``nats_nodes=3`` a three-node JetStream cluster with replicated
+streams) and PostgreSQL come from wheels (embedded) unless ``MEDIATASKS_NATS_URL`` /
 ``MEDIATASKS_DATABASE_URL`` point at existing servers; every service runs as its own
 process (``mediatasks serve <name>``); Envoy (from its wheel) fronts them with the REST
 gateway. Everything listens on free loopback ports inside one state directory.
@@ -32,6 +33,7 @@ from mediatasks.devstack.embedded import (
     free_port,
     port_accepts,
 )
+from mediatasks.devstack.nats_cluster import NatsCluster
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -67,12 +69,17 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 60.0
     rate_limit_per_second: int | None = None
+    # Embedded NATS nodes: 1 is one server; 3 a JetStream cluster whose streams, buckets
+    # and object store have three replicas (ignored when settings name a NATS URL).
+    nats_nodes: int = 1
 
     nats: EmbeddedNats | None = None
+    nats_cluster: NatsCluster | None = None
     postgres: EmbeddedPostgres | None = None
     envoy: EmbeddedEnvoy | None = None
     processes: list[ServiceProcess] = field(default_factory=list)
     nats_url: str = ""
+    nats_replicas: int = 1
     database_url: str = ""
     internal_token: str = ""
     api_key: str = ""
@@ -139,16 +146,26 @@ class Stack:
             self.postgres.stop()
         if self.nats is not None:
             self.nats.stop()
+        if self.nats_cluster is not None:
+            self.nats_cluster.stop()
 
     # --- parts ------------------------------------------------------------------------
 
     def _start_infrastructure(self) -> None:
+        # Authentication on, as in production: a process without the stack's
+        # credentials cannot read its jobs, artifacts or API keys.
+        credentials = ("mediatasks", secrets.token_hex(16))
         if self.settings.nats_url:
             self.nats_url = self.settings.nats_url
+            self.nats_replicas = self.settings.nats_replicas
+        elif self.nats_nodes > 1:
+            self.nats_cluster = NatsCluster(
+                self.state_dir / "nats-cluster", size=self.nats_nodes, credentials=credentials
+            )
+            self.nats_url = self.nats_cluster.start()
+            self.nats_replicas = min(3, self.nats_nodes)
         else:
-            # Authentication on, as in production: a process without the stack's
-            # credentials cannot read its jobs, artifacts or API keys.
-            self.nats = EmbeddedNats(self.state_dir / "nats", credentials=("mediatasks", secrets.token_hex(16)))
+            self.nats = EmbeddedNats(self.state_dir / "nats", credentials=credentials)
             self.nats_url = self.nats.start()
         if self.settings.database_url:
             self.database_url = self.settings.database_url
@@ -158,15 +175,17 @@ class Stack:
 
     def service_env(self) -> dict[str, str]:
         """Settings every service process of this stack shares."""
+        embedded = self.nats or self.nats_cluster
         env = {
-            "MEDIATASKS_NATS_URL": self.nats.plain_url if self.nats and self.nats.credentials else self.nats_url,
+            "MEDIATASKS_NATS_URL": embedded.plain_url if embedded and embedded.credentials else self.nats_url,
+            "MEDIATASKS_NATS_REPLICAS": str(self.nats_replicas),
             "MEDIATASKS_DATABASE_URL": self.database_url,
             "MEDIATASKS_INTERNAL_TOKEN": self.internal_token,
             "MEDIATASKS_GRPC_HOST": LOOPBACK,
             "MEDIATASKS_LOG_JSON": "true",
         }
-        if self.nats is not None and self.nats.credentials:
-            env["MEDIATASKS_NATS_USER"], env["MEDIATASKS_NATS_PASSWORD"] = self.nats.credentials
+        if embedded is not None and embedded.credentials:
+            env["MEDIATASKS_NATS_USER"], env["MEDIATASKS_NATS_PASSWORD"] = embedded.credentials
         for service in ("registry", *self.media_services):
             env[f"MEDIATASKS_{service.upper()}_ADDR"] = self.replica_addresses(service)
         env.update(self.env)
@@ -236,7 +255,7 @@ class Stack:
         return asyncio.run(self._create_api_key(owner))
 
     async def _create_api_key(self, owner: str) -> str:
-        nc = await connect(Settings(nats_url=self.nats_url), name="mediatasks-up")
+        nc = await connect(Settings(nats_url=self.nats_url, nats_replicas=self.nats_replicas), name="mediatasks-up")
         try:
             kv = await topology.ensure_kv(nc.jetstream(), topology.APIKEYS_BUCKET)
             return await ApiKeyStore(kv).create(owner, name="mediatasks up")
