@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -289,16 +290,16 @@ def _list(args: argparse.Namespace, client: Client, console: Console) -> int:
     if args.json:
         _print_json([task.raw for task in tasks])
         return EXIT_OK
-    table = Table(title=f"{len(tasks)} task(s)")
-    for column in ("task", "type", "status", "progress", "stage", "attempt", "created"):
-        table.add_column(column, no_wrap=column == "task")
+    table = Table(title=f"{len(tasks)} task(s)", box=box.SIMPLE_HEAD)
+    for column in ("task", "type", "status", "%", "stage", "try", "created"):
+        table.add_column(column, no_wrap=True, justify="right" if column in ("%", "try") else "left")
     for task in tasks:
-        created = task.created_at.strftime("%Y-%m-%d %H:%M:%S") if task.created_at else "-"
+        created = task.created_at.strftime("%m-%d %H:%M:%S") if task.created_at else "-"
         table.add_row(
             task.task_id,
             task.task_type,
             f"[{_STATUS_STYLE.get(task.status, 'white')}]{task.status}[/]",
-            f"{task.progress}%",
+            str(task.progress),
             task.stage or "-",
             f"{task.attempt}/{task.max_attempts}",
             created,
