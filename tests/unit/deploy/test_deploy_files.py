@@ -129,17 +129,19 @@ def test_builder_installs_the_lock_file_then_the_project_into_a_venv(stages: lis
     venv = venv_command.split("-m venv", 1)[1].split()[0]
     path = [_env_of(e)["PATH"] for e in builder.all("ENV") if "PATH" in _env_of(e)]
     assert path and path[0].startswith(f"{venv}/bin:"), "pip must be the venv's"
-    (lock_install,) = [r for r in runs if "deploy/requirements.lock" in r]
-    assert re.search(r"pip install (--requirement|-r) deploy/requirements\.lock", lock_install)
+    # The runtime set alone (deploy/requirements-runtime.lock), never the development set.
+    assert not [r for r in runs if "deploy/requirements.lock" in r]
+    (lock_install,) = [r for r in runs if "deploy/requirements-runtime.lock" in r]
+    assert re.search(r"pip install (--requirement|-r) deploy/requirements-runtime\.lock", lock_install)
     (project_install,) = [r for r in runs if re.search(r"pip install --no-deps \.(\s|$)", r)]
     assert "pip check" in project_install
     order = [i for i in builder.instructions if i.keyword in ("COPY", "RUN")]
     copied = [i.flags_and_words()[1][:-1] for i in order if i.keyword == "COPY"]
-    assert ["deploy/requirements.lock"] in copied
+    assert ["deploy/requirements-runtime.lock"] in copied
     # The lock is installed before the sources are copied, so code edits reuse that layer.
-    lock_copy = next(i.line for i in order if "deploy/requirements.lock" in i.arguments)
+    lock_copy = next(i.line for i in order if "deploy/requirements-runtime.lock" in i.arguments)
     sources_copy = next(i.line for i in order if i.arguments.startswith("services/"))
-    lock_run = next(i.line for i in builder.all("RUN") if "requirements.lock" in i.arguments)
+    lock_run = next(i.line for i in builder.all("RUN") if "requirements-runtime.lock" in i.arguments)
     assert lock_copy < lock_run < sources_copy
     # The runtime stage takes that same venv path.
     runtime_copies = [i.flags_and_words() for i in stages[1].all("COPY")]
