@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import tempfile
 import uuid
 from pathlib import Path
@@ -174,13 +175,13 @@ def test_wait_with_a_deadline_and_raise_on_failure(client):
         client.tasks.wait(long_job.task_id, raise_on_failure=True)
 
 
-def _long_slideshow(client: Client):
-    """A two-minute 720p slideshow: long enough to be cancelled while it runs."""
+def _long_slideshow(client: Client, seconds: float = 120, size: tuple[int, int] = (1280, 720)):
+    """A slideshow job (two minutes of 720p by default: long enough to be cancelled while it runs)."""
     with tempfile.TemporaryDirectory() as scratch:
         slide = Path(scratch) / "slide.png"
-        slide.write_bytes(image_bytes((1280, 720), "teal"))
+        slide.write_bytes(image_bytes(size, "teal"))
         return client.videos.img2vid(
-            images=[{"image_url": str(slide), "duration": 120}], width=1280, height=720, fps=30
+            images=[{"image_url": str(slide), "duration": seconds}], width=size[0], height=size[1], fps=30
         )
 
 
@@ -259,3 +260,49 @@ def test_grpc_flavour_through_the_gateway(stack, own_key):
     with GrpcClient(target, api_key="mt_wrong", retry=RetryPolicy(attempts=1)) as stranger:
         with pytest.raises(Unauthenticated):
             stranger.tasks.list_page()
+
+
+class _CutFirstEventStream(httpx.BaseTransport):
+    """The network cuts the first event stream after its first chunk of events."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.last_event_ids: list[str | None] = []
+        self.ids_before_cut: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not request.url.path.endswith("/events"):
+            return response
+        self.last_event_ids.append(request.headers.get("last-event-id"))
+        if len(self.last_event_ids) > 1:
+            return response
+        inner = response.stream
+        seen = self.ids_before_cut
+
+        class Cut(httpx.SyncByteStream):
+            def __iter__(self):
+                for chunk in inner:  # type: ignore[union-attr]
+                    seen.extend(int(n) for n in re.findall(rb"^id: (\d+)", chunk, re.MULTILINE))
+                    yield chunk
+                    if b"\n\n" in chunk:
+                        raise httpx.ReadError("connection reset mid-stream", request=request)
+
+            def close(self) -> None:
+                response.close()
+
+        return httpx.Response(response.status_code, headers=response.headers, stream=Cut(), request=request)
+
+
+def test_a_cut_event_stream_resumes_with_last_event_id(stack, own_key):
+    transport = _CutFirstEventStream()
+    with Client(stack.http_url, api_key=own_key, transport=transport, retry=RetryPolicy(base_delay=0.05)) as sdk:
+        task = _long_slideshow(sdk, seconds=6, size=(640, 360))
+        events = list(sdk.tasks.stream(task.task_id))
+        assert len(transport.last_event_ids) == 2 and transport.last_event_ids[0] is None
+        sequences = [event.sequence for event in events]
+        # The reconnect asked for what came after the last event it had: nothing lost, nothing twice.
+        assert transport.ids_before_cut and transport.last_event_ids[1] == str(max(transport.ids_before_cut))
+        assert len(sequences) > len(transport.ids_before_cut) and len(set(sequences)) == len(sequences)
+        assert events[-1].task.status == "COMPLETED"
+        assert sequences == [event.sequence for event in sdk.tasks.stream(task.task_id)]
