@@ -381,6 +381,8 @@ class Spec:
                 if service_rules:
                     tags.append({"name": service.name, "description": self.comments.of(file.name, (6, service_index))})
         self.ref("google.rpc.ErrorInfo")
+        # The options every submit body repeats at its top level (fields 100 and up).
+        self.ref(f"{PACKAGE}.SubmitOptions")
         self.flush()
         self.schemas[STATUS_SCHEMA] = {
             "type": "object",
