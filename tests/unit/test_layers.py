@@ -25,14 +25,19 @@ ALLOWED: dict[str, set[str]] = {
     "media": {"core", "v1"},
     "providers": {"core", "media", "v1"},
     "media_service": {"core", "providers", "v1"},
-    "registry": {"core", "media", "providers", "v1"},
+    # The public worker SDK: task types a user writes, on the core worker runtime.
+    "worker": {"core", "v1"},
+    # Background tasks: the /api/background/ façade (served by the registry) and the
+    # built-in types (written on the worker SDK).
+    "background": {"core", "worker", "v1"},
+    "registry": {"core", "media", "providers", "background", "v1"},
     **{name: {"core", "media", "providers", "media_service", "v1"} for name in MEDIA_SERVICES},
     "devstack": {"core", "v1"},
     # The SDK stands apart: users install it without the server, so it imports no server
     # layer (its gRPC flavour uses the generated stubs only).
     "client": {"v1"},
     "testing": {"core", "media", "providers", "v1"},
-    "cli": {"core", "registry", "media_service", "devstack", "client", "v1", *MEDIA_SERVICES},
+    "cli": {"core", "registry", "media_service", "devstack", "worker", "client", "v1", *MEDIA_SERVICES},
     "bench": {"core", "devstack", "v1"},
     "bench_media": {"core", "devstack", "media", "providers", "v1"},
     "chaos": {"core", "devstack", "v1"},

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from mediatasks.cli.tasks_commands import add_task_commands
+from mediatasks.cli.worker_command import add_worker_command
 from mediatasks.core.logs import setup_logging
 from mediatasks.core.settings import SERVICES, get_settings
 
@@ -157,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # submit, status, list, cancel, retry, logs, result, upload, download (over the SDK)
     add_task_commands(commands)
+
+    add_worker_command(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ service's job handlers are exactly its task types (:func:`check_handlers`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -133,6 +134,23 @@ def kind_of(task_type: str) -> TaskKind:
         return KINDS[task_type]
     except KeyError:
         raise invalid_input(f"unknown task_type {task_type!r}; one of {', '.join(KINDS)}", field="task_type") from None
+
+
+# Task types a worker declares at start (background types: :mod:`mediatasks.worker`) are
+# not in this catalog: the registry keeps them. Their names become NATS subjects and
+# consumer names, so they are held to what both accept.
+_DECLARED_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+
+
+def check_declared_type_name(name: str) -> None:
+    """Refuse a name a worker may not declare: not ``[a-z][a-z0-9_]{1,62}``, or a media type."""
+    if not _DECLARED_NAME.fullmatch(name or ""):
+        raise invalid_input(
+            f"task type name {name!r} must be 2 to 63 lower-case letters, digits or underscores, starting with a letter",
+            field="name",
+        )
+    if name in KINDS:
+        raise invalid_input(f"{name!r} is a media task type; declare another name", field="name")
 
 
 def submit_rpc(task_type: str) -> tuple[str, type, str, type[Message]]:

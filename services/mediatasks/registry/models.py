@@ -230,3 +230,21 @@ class UploadRow(Base):
         Index("ix_uploads_owner", "owner"),
         Index("ix_uploads_state_expires_at", "state", "expires_at"),
     )
+
+
+class TaskTypeRow(Base):
+    """A task type a worker declared (background types; media types live in the catalog)."""
+
+    __tablename__ = "task_types"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    payload_schema: Mapped[dict] = mapped_column(JSONB, default=dict)
+    default_priority: Mapped[str] = mapped_column(String(16), default="medium")
+    max_retries: Mapped[int] = mapped_column(Integer, default=3)
+    base_delay_seconds: Mapped[float] = mapped_column(Float, default=60.0)
+    backoff_factor: Mapped[float] = mapped_column(Float, default=2.0)
+    max_delay_seconds: Mapped[float] = mapped_column(Float, default=3600.0)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

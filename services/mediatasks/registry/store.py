@@ -42,7 +42,7 @@ from mediatasks.registry.convert import (
     task_to_proto,
     utcnow,
 )
-from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow, TaskLogRow, TaskRow
+from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow, TaskLogRow, TaskRow, TaskTypeRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
 from mediatasks.registry.secrets import SecretBox
 from mediatasks.v1 import common_pb2, tasks_pb2
@@ -52,6 +52,7 @@ OUTBOX = OutboxRow.__table__
 LOGS = TaskLogRow.__table__
 CACHE = ResultCacheRow.__table__
 TOMBSTONES = ExpiredTaskRow.__table__
+TASK_TYPES = TaskTypeRow.__table__
 
 
 OWNER_LIMIT_REASON = "owner_concurrency_limit"
@@ -122,7 +123,10 @@ def _job_row(task: tasks_pb2.Task, msg_id: str, now: dt.datetime) -> dict:
 def _without_secrets(task_type: str, packed: any_pb2.Any) -> any_pb2.Any:
     """The task's input as stored and shown (``GetTask``): the request without its
     ``webhook_secret``, which is kept apart, encrypted, and never returned."""
-    request = KINDS[task_type].request()
+    kind = KINDS.get(task_type)
+    if kind is None:  # a declared background type: its input carries no secret
+        return packed
+    request = kind.request()
     if not packed.Unpack(request) or not request.DESCRIPTOR.fields_by_name.get("webhook_secret"):
         return packed
     request.ClearField("webhook_secret")
@@ -198,8 +202,6 @@ class TaskStore:
         priority = topology.priority_of(options.priority)
         if priority is None:
             raise invalid_input(f"priority must be one of {', '.join(topology.PRIORITIES)}", field="priority")
-        if request.task_type not in topology.TASK_TYPES:
-            raise invalid_input(f"unknown task_type {request.task_type!r}", field="task_type")
         max_attempts = options.max_attempts or self.settings.max_attempts
         if not 1 <= max_attempts <= 10:
             raise invalid_input("max_attempts must be between 1 and 10", field="max_attempts")
@@ -210,6 +212,7 @@ class TaskStore:
         owner = request.owner
         now = utcnow()
         async with self.engine.begin() as conn:
+            await self._check_task_type(conn, request.task_type)
             if request.idempotency_key:
                 existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
                 if existing is not None:
@@ -299,6 +302,14 @@ class TaskStore:
                 outgoing.jobs = 1
             await self._emit(conn, outbox)
         return task, outgoing
+
+    async def _check_task_type(self, conn: AsyncConnection, task_type: str) -> None:
+        """A media type of the catalog, or a type some worker declared; else INVALID_INPUT."""
+        if task_type in topology.TASK_TYPES:
+            return
+        declared = (await conn.execute(select(TASK_TYPES.c.name).where(TASK_TYPES.c.name == task_type))).first()
+        if declared is None:
+            raise invalid_input(f"unknown task_type {task_type!r}", field="task_type")
 
     async def _admission(self, conn: AsyncConnection, owner: str, task_type: str, wait_turn: bool) -> bool:
         """Apply the per-owner concurrency limit and the queue bound; True when the new
@@ -465,8 +476,8 @@ class TaskStore:
         if owner is not None:
             filters.append(TASKS.c.owner == owner)
         if request.task_type:
-            if request.task_type not in topology.TASK_TYPES:
-                raise invalid_input(f"unknown task_type {request.task_type!r}", field="task_type")
+            async with self.engine.connect() as conn:
+                await self._check_task_type(conn, request.task_type)
             filters.append(TASKS.c.task_type == request.task_type)
         if request.status:
             status = request.status.upper()
@@ -958,6 +969,17 @@ class TaskStore:
         base = schedule[min(attempt - 1, len(schedule) - 1)]
         return base * random.uniform(0.8, 1.2)
 
+    async def _backoff_of(self, conn: AsyncConnection, task_type: str, attempt: int) -> float:
+        """The backoff of a declared type's own retry policy (exponential, capped, ±20%
+        jitter), or the settings' schedule for media types."""
+        if task_type in topology.TASK_TYPES:
+            return self.backoff(attempt)
+        policy = (await conn.execute(select(TASK_TYPES).where(TASK_TYPES.c.name == task_type))).first()
+        if policy is None:
+            return self.backoff(attempt)
+        base = min(policy.base_delay_seconds * policy.backoff_factor ** (attempt - 1), policy.max_delay_seconds)
+        return base * random.uniform(0.8, 1.2)
+
     async def fail(self, request: tasks_pb2.FailTaskRequest) -> tasks_pb2.FailTaskResponse:
         now = utcnow()
         error = error_to_json(request.error)
@@ -1000,7 +1022,7 @@ class TaskStore:
                 row = await self._fenced_row(conn, request.task_id, request.attempt)
                 values = {"failures": row.failures + 1}
                 requeue = request.error.retryable and row.failures + 1 < row.max_attempts
-            delay = self.backoff(row.failures + 1) if requeue else 0.0
+            delay = await self._backoff_of(conn, row.task_type, row.failures + 1) if requeue else 0.0
             if requeue:
                 values.update(
                     status=QUEUED,
@@ -1130,3 +1152,99 @@ class TaskStore:
 
 def task_error(code: str, reason: str, message: str, retryable: bool = False) -> common_pb2.TaskError:
     return common_pb2.TaskError(code=code, reason=reason, message=message, retryable=retryable)
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    """Waiting and running tasks of one (task type, priority)."""
+
+    task_type: str
+    priority: str
+    pending: int
+    running: int
+    oldest_pending_age_seconds: float
+
+
+class TaskTypeStore:
+    """The task types workers declared, and the queue figures and cleanup the background
+    API offers over every task type (declared or media)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def upsert(self, specs: Iterable[dict[str, Any]]) -> builtins.list[Row[Any]]:
+        """Store each declared type (a later declaration of a name replaces the earlier
+        one: the newest worker release defines the type); returns the rows."""
+        now = utcnow()
+        rows = []
+        async with self.engine.begin() as conn:
+            for spec in specs:
+                values = {**spec, "updated_at": now}
+                statement = (
+                    pg_insert(TASK_TYPES)
+                    .values(**values, created_at=now)
+                    .on_conflict_do_update(index_elements=["name"], set_=values)
+                    .returning(TASK_TYPES)
+                )
+                rows.append((await conn.execute(statement)).one())
+        return rows
+
+    async def get(self, name: str) -> Row[Any] | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(TASK_TYPES).where(TASK_TYPES.c.name == name))).first()
+
+    async def all(self) -> Sequence[Row[Any]]:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(TASK_TYPES).order_by(TASK_TYPES.c.name))).all()
+
+    async def queue_counts(self, owner: str | None, task_types: Iterable[str] | None = None) -> list[QueueCount]:
+        """Pending and running tasks per (type, priority), with the oldest pending age;
+        every owner's when ``owner`` is None."""
+        filters: list[ColumnElement[bool]] = [TASKS.c.status.in_((QUEUED, PROCESSING))]
+        if owner is not None:
+            filters.append(TASKS.c.owner == owner)
+        if task_types is not None:
+            filters.append(TASKS.c.task_type.in_(builtins.list(task_types)))
+        now = utcnow()
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        TASKS.c.task_type,
+                        TASKS.c.priority,
+                        func.count().filter(TASKS.c.status == QUEUED),
+                        func.count().filter(TASKS.c.status == PROCESSING),
+                        func.min(TASKS.c.created_at).filter(TASKS.c.status == QUEUED),
+                    )
+                    .where(*filters)
+                    .group_by(TASKS.c.task_type, TASKS.c.priority)
+                    .order_by(TASKS.c.task_type, func.min(TASKS.c.priority_rank))
+                )
+            ).all()
+        return [
+            QueueCount(
+                task_type, priority, int(pending), int(running), (now - oldest).total_seconds() if oldest else 0.0
+            )
+            for task_type, priority, pending, running, oldest in rows
+        ]
+
+    async def delete_finished(
+        self, owner: str | None, older_than: dt.datetime, task_types: Iterable[str] | None = None
+    ) -> tuple[int, builtins.list[str]]:
+        """Delete finished tasks (completed, failed, cancelled) that ended before
+        ``older_than``; every owner's when ``owner`` is None. Returns how many, and the
+        artifact ids they owned (cache hits share another task's artifacts: not theirs)."""
+        filters: list[ColumnElement[bool]] = [TASKS.c.status.in_(tuple(TERMINAL)), TASKS.c.completed_at < older_than]
+        if owner is not None:
+            filters.append(TASKS.c.owner == owner)
+        if task_types is not None:
+            filters.append(TASKS.c.task_type.in_(builtins.list(task_types)))
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(delete(TASKS).where(*filters).returning(TASKS.c.output, TASKS.c.cache_hit))
+            ).all()
+        artifact_ids: builtins.list[str] = []
+        for output, cache_hit in rows:
+            if output and not cache_hit:
+                artifact_ids.extend(a.artifact_id for a in tasks_pb2.TaskOutput.FromString(output).artifacts)
+        return len(rows), artifact_ids

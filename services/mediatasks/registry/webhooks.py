@@ -53,12 +53,8 @@ Retries
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -81,8 +77,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.errors import MediaTasksError
-from mediatasks.core.inputs import fetch_client, pinned_stream, resolve_url
+from mediatasks.core.inputs import fetch_client
 from mediatasks.core.settings import Settings
+from mediatasks.core.webhook_sender import (  # noqa: F401 - signing is part of this module's API
+    SendResult,
+    delivery_headers,
+    is_retryable_status,
+    legacy_signature,
+    send_signed,
+    signing_key,
+    standard_signature,
+)
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.models import TaskRow, WebhookDeliveryRow
 from mediatasks.registry.secrets import SecretBox
@@ -119,51 +124,6 @@ _ACK_WAIT_SECONDS = 15.0
 # Extra lease beyond the attempt's own deadline before another replica may take a row.
 _LEASE_MARGIN_SECONDS = 30.0
 _MAX_RETRY_AFTER_SECONDS = 3600.0
-_USER_AGENT = "mediatasks-webhooks/1"
-
-
-# --- signing ----------------------------------------------------------------------------
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of the Standard Webhooks signature.
-
-    ``whsec_<base64>`` secrets are decoded (the Standard Webhooks secret format); any
-    other secret, or a ``whsec_`` one whose rest is not valid base64, is its UTF-8 bytes.
-    """
-    if secret.startswith("whsec_"):
-        try:
-            return base64.b64decode(secret[len("whsec_") :], validate=True)
-        except (binascii.Error, ValueError):
-            log.warning("a webhook secret starts with whsec_ but is not base64; using it as text")
-    return secret.encode("utf-8")
-
-
-def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` (Standard Webhooks)."""
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
-
-
-def legacy_signature(secret: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256 of the body>`` keyed with the secret's UTF-8 bytes: the
-    ``X-Webhook-Signature`` that receivers verifying it expect."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def delivery_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Every header of one attempt; without a secret, no signature headers."""
-    headers = {
-        "content-type": "application/json",
-        "user-agent": _USER_AGENT,
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-    }
-    if secret:
-        headers["webhook-signature"] = standard_signature(secret, msg_id, timestamp, body)
-        headers["x-webhook-signature"] = legacy_signature(secret, body)
-    return headers
 
 
 # --- payload ----------------------------------------------------------------------------
@@ -251,13 +211,6 @@ def delivery_id(consumer: str, event_id: str) -> uuid.UUID:
 # --- attempt outcomes -------------------------------------------------------------------
 
 
-def is_retryable_status(status_code: int) -> bool:
-    """Whether an HTTP answer that is not 2xx is worth another try."""
-    if 400 <= status_code < 500:
-        return status_code in (408, 429)
-    return True  # 3xx (never followed) and 5xx
-
-
 def retry_delay(schedule: Sequence[float], attempts_made: int, retry_after: float | None = None) -> float:
     """Seconds before the next try after ``attempts_made`` tries of a series.
 
@@ -270,12 +223,6 @@ def retry_delay(schedule: Sequence[float], attempts_made: int, retry_after: floa
     if retry_after is not None:
         delay = max(delay, min(retry_after, _MAX_RETRY_AFTER_SECONDS))
     return delay
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value and value.strip().isdigit():
-        return float(value.strip())
-    return None
 
 
 def _iso(value: dt.datetime) -> str:
@@ -303,14 +250,6 @@ class _Claim:
     url: str
     secret: str
     lease: dt.datetime
-
-
-@dataclass(frozen=True)
-class _Result:
-    status_code: int = 0
-    error: str = ""
-    retryable: bool = True
-    retry_after: float | None = None
 
 
 class WebhookDispatcher:
@@ -602,38 +541,18 @@ class WebhookDispatcher:
             for r in rows
         ]
 
-    async def _post(self, claim: _Claim) -> _Result:
+    async def _post(self, claim: _Claim) -> SendResult:
         """One HTTP attempt (SSRF check, signed POST, deadline); never raises."""
         assert self._client is not None
-        timeout = self.settings.webhook_timeout_seconds
-        try:
-            target = await resolve_url(claim.url, self.settings, field="webhook_url")
-        except MediaTasksError as error:
-            # An unresolvable host may be a passing DNS failure; a refused one is not.
-            retryable = "cannot resolve" in error.message
-            return _Result(error=f"{error.reason}: {error.message}", retryable=retryable)
-        headers = delivery_headers(claim.secret, str(claim.id), int(time.time()), claim.payload)
-        try:
-            async with asyncio.timeout(timeout):
-                # Streamed and closed unread: the receiver's answer body is not wanted.
-                # To the address that was checked: a DNS answer that changes now cannot
-                # turn the delivery towards an internal address.
-                async with pinned_stream(
-                    self._client, "POST", target, content=claim.payload, headers=headers
-                ) as response:
-                    status = response.status_code
-                    retry_after = _retry_after(response.headers.get("retry-after"))
-        except (TimeoutError, httpx.TimeoutException):
-            return _Result(error=f"no answer within {timeout:g} s")
-        except httpx.HTTPError as exc:
-            return _Result(error=f"{type(exc).__name__}: {exc}"[:500])
-        if 200 <= status < 300:
-            return _Result(status_code=status, retryable=False)
-        return _Result(
-            status_code=status,
-            error=f"HTTP {status}",
-            retryable=is_retryable_status(status),
-            retry_after=retry_after,
+        return await send_signed(
+            self._client,
+            claim.url,
+            claim.payload,
+            secret=claim.secret,
+            msg_id=str(claim.id),
+            timestamp=int(time.time()),
+            settings=self.settings,
+            timeout=self.settings.webhook_timeout_seconds,
         )
 
     async def _attempt(self, claim: _Claim) -> None:

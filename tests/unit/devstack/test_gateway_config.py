@@ -26,6 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 CLUSTER_OF_SERVICE = {
     "mediatasks.v1.TaskRegistry": "registry",
     "mediatasks.v1.ArtifactService": "registry",
+    "mediatasks.v1.BackgroundService": "registry",
     "mediatasks.v1.ImageService": "image",
     "mediatasks.v1.VideoService": "video",
     "mediatasks.v1.AudioService": "audio",

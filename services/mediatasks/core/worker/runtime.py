@@ -68,7 +68,10 @@ class Worker:
         handlers: dict[str, JobHandler],
         *,
         concurrency: int | None = None,
+        priorities: tuple[str, ...] = topology.PRIORITIES,
     ) -> None:
+        """``priorities``: the queues this worker takes jobs from (all by default; a
+        worker limited to ``("urgent",)`` leaves lower ones to other workers)."""
         self.settings = settings
         self.nc = nc
         self.js = js
@@ -76,6 +79,7 @@ class Worker:
         self.artifacts = artifacts
         self.handlers = handlers
         self.concurrency = concurrency or settings.worker_concurrency
+        self.priorities = tuple(p for p in topology.PRIORITIES if p in priorities) or topology.PRIORITIES
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._slots = asyncio.Semaphore(self.concurrency)
         self._doorbell = asyncio.Event()
@@ -91,9 +95,9 @@ class Worker:
 
     async def _setup(self) -> None:
         for task_type in self.handlers:
-            for priority in topology.PRIORITIES:
+            for priority in self.priorities:
                 await topology.ensure_job_consumer(self.js, task_type, priority, self.settings)
-            self._subs.append(await self.nc.subscribe(topology.job_subject(task_type, "*"), cb=self._ring))
+                self._subs.append(await self.nc.subscribe(topology.job_subject(task_type, priority), cb=self._ring))
         self._liveness = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=topology.WORKERS_TTL_SECONDS)
         self._inbox = self.nc.new_inbox()
         self._pull_sub = await self.nc.subscribe(self._inbox, pending_msgs_limit=1024)
@@ -105,7 +109,7 @@ class Worker:
     def _pick_order(self) -> list[tuple[str, str]]:
         """(task type, priority) pairs in the order to try for this pick."""
         self._picks += 1
-        priorities = list(topology.PRIORITIES)
+        priorities = list(self.priorities)
         if self._picks % LOW_PRIORITY_SHARE == 0:
             priorities.reverse()
         types = list(self.handlers)
