@@ -89,10 +89,12 @@ def test_watch_draws_a_progress_bar(cli_env):
 def test_upload_then_submit_with_the_artifact_and_download(cli_env, tmp_path):
     source = tmp_path / "data.bin"
     source.write_bytes(os.urandom(2 * 1024 * 1024 + 5))
-    uploaded = mediatasks(cli_env, "upload", str(source), "--json")
+    uploaded = mediatasks(cli_env, "upload", str(source), "--chunk-size", str(1024 * 1024), "--json")
     assert uploaded.returncode == EXIT_OK, uploaded.stderr
     artifact = json.loads(uploaded.stdout)
-    assert artifact["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert artifact["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest() and artifact["resumable"]
+    single = json.loads(mediatasks(cli_env, "upload", str(source), "--single-request", "--json").stdout)
+    assert single["sha256"] == artifact["sha256"] and not single["resumable"]
     drawn = mediatasks(cli_env, "upload", str(source))
     assert drawn.returncode == EXIT_OK and "upload data.bin" in drawn.stdout and "2.1 MB" in drawn.stdout
 

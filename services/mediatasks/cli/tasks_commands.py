@@ -358,13 +358,17 @@ def _upload(args: argparse.Namespace, client: Client, console: Console) -> int:
     path = Path(args.path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    resumable = False if args.single_request else None
     if args.json:
-        uploaded = client.upload(path, chunk_size=args.chunk_size)
+        uploaded = client.upload(path, chunk_size=args.chunk_size, resumable=resumable)
     else:
         with _transfer_progress(console, "upload") as progress:
             bar = progress.add_task(path.name, total=path.stat().st_size)
             uploaded = client.upload(
-                path, chunk_size=args.chunk_size, progress=lambda done, _total: progress.update(bar, completed=done)
+                path,
+                chunk_size=args.chunk_size,
+                resumable=resumable,
+                progress=lambda done, _total: progress.update(bar, completed=done),
             )
     if args.json:
         _print_json(
@@ -500,6 +504,9 @@ def add_task_commands(commands: argparse._SubParsersAction) -> None:
     upload = command("upload", "upload a file as an artifact (resumable when the server offers it)", _upload)
     upload.add_argument("path", metavar="FILE")
     upload.add_argument("--chunk-size", type=int, default=8 * 1024 * 1024, help="bytes per resumable chunk")
+    upload.add_argument(
+        "--single-request", action="store_true", help="one streamed POST even when the server offers resumable uploads"
+    )
 
     download = command("download", "download an artifact, or a task's first output", _download)
     download.add_argument("id", metavar="ID", help="an artifact id or a task id")

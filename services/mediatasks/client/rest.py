@@ -188,20 +188,24 @@ class Client:
         progress: transfer.Progress | None = None,
         chunk_size: int = transfer.DEFAULT_CHUNK_SIZE,
         content_type: str | None = None,
+        resumable: bool | None = None,
     ) -> Upload:
         """Store a local file as an artifact; returns its id for a job's input.
 
         Resumable (tus 1.0 chunks of ``chunk_size``, continuing from the server's offset
         after a dropped connection) when the server offers it, else one streamed POST.
-        ``progress(sent_bytes, total_bytes)`` is called as bytes go out.
+        ``progress(sent_bytes, total_bytes)`` is called as bytes go out. ``resumable``
+        False always sends the single POST; True refuses to upload without tus.
         """
         file = Path(path)
         size = file.stat().st_size
         kind = content_type or transfer.guess_content_type(file)
         sha256 = transfer.file_sha256(file)
-        offer = self._tus_offer()
+        offer = None if resumable is False else self._tus_offer()
         if offer is not None and offer.accepts(size):
             return self._tus_upload(file, size, kind, sha256, offer, progress, chunk_size)
+        if resumable:
+            raise TransferError(f"the server offers no resumable upload for {size} bytes (tus 1.0 creation)")
         response = self.request(
             "POST",
             transfer.UPLOAD_PATH,
