@@ -342,3 +342,51 @@ def test_a_cut_event_stream_resumes_with_last_event_id(stack, own_key):
         assert len(sequences) > len(transport.ids_before_cut) and len(set(sequences)) == len(sequences)
         assert events[-1].task.status == "COMPLETED"
         assert sequences == [event.sequence for event in sdk.tasks.stream(task.task_id)]
+
+
+class _CutFirstDownload(httpx.BaseTransport):
+    """The network drops the first artifact download after its first megabyte."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.ranges: list[str | None] = []
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if "/artifacts/" not in request.url.path:
+            return response
+        self.ranges.append(request.headers.get("range"))
+        self.statuses.append(response.status_code)
+        if len(self.ranges) > 1:
+            return response
+        inner = response.stream
+
+        class Cut(httpx.SyncByteStream):
+            def __iter__(self):
+                sent = 0
+                for chunk in inner:  # type: ignore[union-attr]
+                    yield chunk
+                    sent += len(chunk)
+                    if sent >= 1024 * 1024:
+                        raise httpx.ReadError("connection reset mid-download", request=request)
+
+            def close(self) -> None:
+                response.close()
+
+        return httpx.Response(response.status_code, headers=response.headers, stream=Cut(), request=request)
+
+
+def test_a_cut_download_continues_with_range(stack, tmp_path):
+    data = os.urandom(5 * 1024 * 1024 + 11)
+    source = tmp_path / "range.bin"
+    source.write_bytes(data)
+    transport = _CutFirstDownload()
+    with Client(stack.http_url, api_key=stack.api_key, transport=transport, retry=RetryPolicy(base_delay=0.05)) as sdk:
+        artifact = sdk.upload(source)
+        saved = sdk.download(artifact.artifact_id, tmp_path / "range-back.bin")
+    assert saved.read_bytes() == data
+    first, second = transport.ranges
+    assert first is None and second is not None and second.startswith("bytes=")
+    assert 1024 * 1024 <= int(second.removeprefix("bytes=").rstrip("-")) < len(data)
+    assert transport.statuses == [200, 206]  # the rest only, not the whole file again
