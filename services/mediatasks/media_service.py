@@ -15,6 +15,7 @@ from mediatasks.core.server import ServiceRuntime
 from mediatasks.core.settings import Settings
 from mediatasks.core.submit import Submitter
 from mediatasks.core.worker import JobHandler, Worker
+from mediatasks.media import ffmpeg
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.providers.status import ProviderStatusPublisher
 from mediatasks.providers.vendors import default_providers
@@ -50,6 +51,7 @@ async def start_media_service(
     the caller stops it with ``runtime.stop()``."""
     runtime = ServiceRuntime(service.name, settings)
     await runtime.connect()
+    ffmpeg.configure_limits(memory_bytes=settings.ffmpeg_max_memory_bytes)
     registry = RegistryClient(settings)
     artifacts = ArtifactStore(runtime.js, settings)
     providers = ProviderRouter(settings, default_providers(settings))

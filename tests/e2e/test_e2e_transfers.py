@@ -339,3 +339,23 @@ def test_signed_download_links_work_without_the_key_until_they_expire(big_client
         assert nobody.get(forged).status_code == 403
         expired = link["url"].split("?")[0] + "?expires=1&signature=abc"
         assert nobody.get(expired).status_code == 403
+
+
+def test_slideshow_limits_known_at_submit_answer_400_naming_them(big_client):
+    image = big_client.post(
+        "/api/v1/media/uploads", content=b"\x89PNG\r\n\x1a\n" + b"0" * 64, headers={"content-type": "image/png"}
+    ).json()["artifact_id"]
+    too_many = big_client.post(
+        "/api/v1/media/videos/img2vid",
+        json={"images": [{"image_url": image, "duration": 1}] * 501},
+    )
+    assert too_many.status_code == 400
+    assert error_reason(too_many) == "TOO_MANY_IMAGES"
+    assert "500" in too_many.json()["message"]
+    too_long = big_client.post(
+        "/api/v1/media/videos/img2vid",
+        json={"images": [{"image_url": image, "duration": 3600}] * 7},
+    )
+    assert too_long.status_code == 400
+    assert error_reason(too_long) == "OUTPUT_TOO_LONG"
+    assert "MEDIATASKS_MAX_OUTPUT_SECONDS" in too_long.json()["message"]

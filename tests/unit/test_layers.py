@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"v1"},
     "media": {"core", "v1"},
     "providers": {"core", "media", "v1"},
-    "media_service": {"core", "providers", "v1"},
+    "media_service": {"core", "media", "providers", "v1"},
     # The public worker SDK: task types a user writes, on the core worker runtime.
     "worker": {"core", "v1"},
     # Background tasks: the /api/background/ façade (served by the registry) and the

@@ -276,17 +276,20 @@ def refuse_reference_formats(path: Path, *, name: str | None = None) -> None:
         )
 
 
-async def validate_ref(ref: str, settings: Settings, artifacts: ArtifactStore, owner: str, *, field: str) -> None:
-    """Submit-time check of one input reference (URL safety, or the artifact exists)."""
+async def validate_ref(ref: str, settings: Settings, artifacts: ArtifactStore, owner: str, *, field: str) -> int:
+    """Submit-time check of one input reference (URL safety, or the artifact exists);
+    the artifact's size, 0 for a URL (not known before the fetch)."""
     if not ref:
         raise invalid_input(f"{field} is required", field=field)
     if looks_like_artifact_id(ref):
-        await artifacts.get_info(ref, owner=owner)
-        return
+        return int((await artifacts.get_info(ref, owner=owner)).size_bytes)
     await check_url(ref, settings, field=field)
+    return 0
 
 
-async def fetch_to(ref: str, dest: Path, settings: Settings, artifacts: ArtifactStore, owner: str) -> Path:
+async def fetch_to(
+    ref: str, dest: Path, settings: Settings, artifacts: ArtifactStore, owner: str, *, limit: int | None = None
+) -> Path:
     """Materialise an input reference as a local file at ``dest``.
 
     URLs are fetched hop by hop through :func:`resolve_url` and :func:`pinned_stream`.
@@ -294,16 +297,16 @@ async def fetch_to(ref: str, dest: Path, settings: Settings, artifacts: Artifact
     whether it was fetched or uploaded.
     """
     if looks_like_artifact_id(ref):
-        await artifacts.download_to(ref, dest, owner=owner)
+        await artifacts.download_to(ref, dest, owner=owner, limit=limit)
     else:
-        await _download(ref, dest, settings)
+        await _download(ref, dest, settings, limit)
     await asyncio.to_thread(refuse_reference_formats, dest)
     return dest
 
 
-async def _download(ref: str, dest: Path, settings: Settings) -> None:
+async def _download(ref: str, dest: Path, settings: Settings, budget: int | None = None) -> None:
     url = ref
-    limit = settings.max_fetch_bytes
+    limit = settings.max_fetch_bytes if budget is None else min(budget, settings.max_fetch_bytes)
     timeout = httpx.Timeout(settings.fetch_timeout_seconds, connect=10.0)
     async with fetch_client(timeout) as client:
         for _hop in range(_MAX_REDIRECTS + 1):

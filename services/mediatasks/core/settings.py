@@ -145,12 +145,26 @@ class Settings(BaseSettings):
         5 * 1024**3, description="Largest upload (any of the three ways in); over it: 413 INPUT_TOO_LARGE."
     )
     max_fetch_bytes: int = Field(5 * 1024**3, description="Largest https input a worker fetches.")
+    max_job_input_bytes: int = Field(10 * 1024**3, description="Largest total size of one job's inputs.")
+    max_slideshow_images: int = Field(500, description="Most images one slideshow (images to video) takes.")
+    max_slideshow_pixels: int = Field(
+        2_000_000_000,
+        description="Most pixels a slideshow's images hold together (their headers are read, not decoded).",
+    )
+    max_output_seconds: float = Field(6 * 3600.0, description="Longest video or audio a job produces.")
+    ffmpeg_timeout_seconds: float = Field(
+        3600.0, description="Wall time of one ffmpeg run; a job that hits it runs once more at most."
+    )
+    ffmpeg_max_memory_bytes: int = Field(
+        8 * 1024**3, description="Address space one ffmpeg process may use (RLIMIT_AS; 0: no limit)."
+    )
     upload_ttl_seconds: float = Field(
         86400.0,
         description="An upload (finished or not) no live task uses is deleted this long after it was last written.",
     )
     public_base_url: str = Field(
-        "", description="The gateway's public origin (https://media.example.com) for absolute links; empty: the request's Host."
+        "",
+        description="The gateway's public origin (https://media.example.com) for absolute links; empty: the request's Host.",
     )
     presign_ttl_seconds: int = Field(3600, description="How long presigned S3 and signed download URLs work.")
     store_usage_interval_seconds: float = Field(

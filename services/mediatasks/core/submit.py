@@ -22,6 +22,7 @@ from mediatasks.core.catalog import kind_for_request
 from mediatasks.core.clients import RegistryClient
 from mediatasks.core.errors import invalid_input
 from mediatasks.core.inputs import check_url, validate_ref
+from mediatasks.core.limits import count_submitted_input
 from mediatasks.core.server import set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.v1 import common_pb2, tasks_pb2
@@ -93,7 +94,8 @@ class Submitter:
             if required:
                 raise invalid_input(f"{field} is required (an https:// URL or an artifact id)", field=field)
             return
-        await validate_ref(ref, self.settings, self.artifacts, caller().owner, field=field)
+        size = await validate_ref(ref, self.settings, self.artifacts, caller().owner, field=field)
+        count_submitted_input(size, self.settings, field=field)
 
     async def submit(
         self,

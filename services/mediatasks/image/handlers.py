@@ -19,7 +19,7 @@ async def transform(ctx: JobContext) -> JobResult:
     await ctx.progress(30, "transforming")
     data, content_type, width, height = await asyncio.to_thread(
         transform_image,
-        source.read_bytes(),
+        source,
         operations=operations_of(request),
         quality=request.quality or DEFAULT_QUALITY,
     )

@@ -14,6 +14,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -142,13 +143,15 @@ def _positive(value: int | None, name: str) -> int | None:
     return int(value)
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    if not data:
+def _open(source: bytes | Path, max_pixels: int) -> Image.Image:
+    """Open an encoded image from bytes or from a file (read by Pillow as it decodes, not
+    loaded into memory first)."""
+    if (source.stat().st_size if isinstance(source, Path) else len(source)) == 0:
         raise unsupported_media("the image is empty (0 bytes)")
     try:
         # Pillow warns above its own ~89 MP default and raises above twice that; our
         # limit (checked just below, before any pixel is decoded) is usually lower.
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(source if isinstance(source, Path) else io.BytesIO(source))
     except Image.DecompressionBombError:
         pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         limit = min(max_pixels, pillow_limit) if pillow_limit else max_pixels
@@ -273,7 +276,7 @@ def _encode(image: Image.Image, fmt: str, quality: int) -> bytes:
 
 
 def transform_image(
-    data: bytes,
+    data: bytes | Path,
     *,
     operations: list[Op] | tuple[Op, ...] = (),
     output_format: str | None = None,

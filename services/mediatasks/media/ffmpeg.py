@@ -21,6 +21,7 @@ import inspect
 import logging
 import os
 import re
+import resource
 import signal
 import time
 from collections import deque
@@ -30,6 +31,8 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import grpc
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, transient, unsupported_media
 from mediatasks.core.inputs import refuse_reference_formats
@@ -46,6 +49,9 @@ ProgressCallback = Callable[[float, str], Awaitable[None] | None]
 """``on_progress(percent, stage)``: percent is 0–100; sync or async."""
 
 DEFAULT_TIMEOUT_SECONDS = 3600.0
+# Address space one ffmpeg process may use (RLIMIT_AS), set once per process from
+# MEDIATASKS_FFMPEG_MAX_MEMORY_BYTES by configure_limits(); 0 is no limit.
+_memory_limit_bytes = 0
 STDERR_TAIL_LINES = 50
 PROGRESS_MIN_INTERVAL_SECONDS = 0.25
 # How long to wait for a killed process to be reaped before giving up on it (it is
@@ -164,6 +170,18 @@ class ProgressReporter:
             logger.warning("progress callback failed (stage=%s)", self._stage, exc_info=True)
 
 
+def configure_limits(*, memory_bytes: int) -> None:
+    """The memory cap of every ffmpeg this process starts (the media services call it
+    with their settings at start)."""
+    global _memory_limit_bytes
+    _memory_limit_bytes = max(0, int(memory_bytes))
+
+
+def _limit_memory() -> None:  # runs in the child, between fork and exec
+    if _memory_limit_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (_memory_limit_bytes, _memory_limit_bytes))
+
+
 def _error_reason(stderr_tail: Sequence[str]) -> str:
     """A short human reason for an ffmpeg failure, picked from its last stderr lines."""
     text = "\n".join(stderr_tail)
@@ -249,6 +267,7 @@ async def run_ffmpeg_capture(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,  # own process group, so a kill reaches anything it spawns
+        preexec_fn=_limit_memory if _memory_limit_bytes else None,
     )
 
     async def on_progress_line(line: str) -> None:
@@ -301,6 +320,13 @@ def _failure(returncode: int, stage: str, stderr_tail: list[str]) -> MediaTasksE
     logger.warning("ffmpeg %s exited with %s: %s\n%s", stage, returncode, reason, "\n".join(stderr_tail[-20:]))
     if returncode < 0:  # killed by a signal from outside (e.g. the OOM killer): worth a retry
         error = transient("FFMPEG_KILLED", f"ffmpeg ({stage}) was killed by signal {-returncode}")
+    elif _memory_limit_bytes and "Cannot allocate memory" in "\n".join(stderr_tail):
+        error = MediaTasksError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "FFMPEG_MEMORY_LIMIT",
+            f"ffmpeg ({stage}) needed more than the {_memory_limit_bytes} bytes it may use "
+            "(MEDIATASKS_FFMPEG_MAX_MEMORY_BYTES)",
+        )
     elif "No space left on device" in "\n".join(stderr_tail):
         error = transient("NO_SPACE", f"ffmpeg ({stage}) ran out of disk space")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from mediatasks.core.errors import too_large
 from mediatasks.core.worker import JobContext, JobResult, fetch_input, percent_progress
 from mediatasks.media.cues import Cue, content_type, cues_from_text, cues_from_words, normalize_format, parse, render
 from mediatasks.media.ffmpeg import probe
@@ -18,10 +19,18 @@ from mediatasks.subtitle.speech import transcribe_media
 from mediatasks.subtitle.translation import target_language, translate_job_cues, translate_paragraphs
 from mediatasks.v1 import subtitle_pb2
 
+# A subtitle file is text; 64 MiB is days of dialogue. Anything bigger is not subtitles.
+MAX_SUBTITLE_FILE_BYTES = 64 * 1024 * 1024
+
 
 def _subtitle_text(path: Path) -> str:
     """A subtitle file's text: UTF-8 (with or without a BOM), else Windows-1252, which old
     SRT files often are (decoding those as UTF-8 would turn every accent into U+FFFD)."""
+    size = path.stat().st_size
+    if size > MAX_SUBTITLE_FILE_BYTES:
+        raise too_large(
+            f"the subtitle file is {size} bytes; the limit is {MAX_SUBTITLE_FILE_BYTES}", MAX_SUBTITLE_FILE_BYTES
+        )
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")

@@ -203,7 +203,7 @@ async def retime(source: Path, target: Path, fps: int, seconds: float, *, ctx: J
         expected_duration=seconds,
         on_progress=stage_progress(ctx, 90, 96),
         stage="retiming",
-        timeout=ctx.settings.job_timeout_seconds,
+        timeout=ctx.settings.ffmpeg_timeout_seconds,
     )  # fmt: skip
     return probe(target)
 

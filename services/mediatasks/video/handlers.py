@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from google.protobuf import json_format
+from PIL import Image
 
+from mediatasks.core.limits import check_output_seconds, check_slideshow_pixels
 from mediatasks.core.worker import JobContext, JobResult, fetch_input, stage_progress, store_output
-from mediatasks.media.ffmpeg import MediaInfo
+from mediatasks.media.ffmpeg import MediaInfo, probe
 from mediatasks.providers.base import AUDIO_TRANSCRIPTION, CallContext
 from mediatasks.providers.contracts import TranscriptionRequest, TranscriptionResult
 from mediatasks.providers.jobs import pinned_provider
@@ -37,10 +39,28 @@ def _output_name(requested: str, default: str) -> str:
     return name if name.lower().endswith(".mp4") else f"{name}.mp4"
 
 
+def header_pixels(path: Path) -> int:
+    """An image's pixel count from its header (nothing is decoded); 0 if Pillow cannot
+    read it (the slideshow step then reports the bad image)."""
+    try:
+        with Image.open(path) as image:
+            return image.width * image.height
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0
+
+
+async def check_input_duration(ctx: JobContext, path: Path, what: str) -> None:
+    """Fail (OUTPUT_TOO_LONG) before any encoding when the output would be too long."""
+    info = await asyncio.to_thread(probe, path)
+    if info.duration_seconds:
+        check_output_seconds(info.duration_seconds, ctx.settings, what)
+
+
 async def caption(ctx: JobContext) -> JobResult:
     """The ``video_caption`` job."""
     request = ctx.input(video_pb2.BurnCaptionsRequest)
     video = await fetch_input(ctx, request.video_url, "input_video")
+    await check_input_duration(ctx, video, "the captioned video")
     if request.subtitles:
         subtitles = ctx.workdir / "captions.txt"
         # Explicit UTF-8: the subtitle loader reads UTF-8 first, whatever the worker's locale.
@@ -57,7 +77,7 @@ async def caption(ctx: JobContext) -> JobResult:
         out,
         style=style,
         on_progress=stage_progress(ctx, 5, 95),
-        timeout=ctx.settings.job_timeout_seconds,
+        timeout=ctx.settings.ffmpeg_timeout_seconds,
     )
     artifact = await store_output(
         ctx, out, role="video", filename=_output_name(request.output_filename, "captioned.mp4")
@@ -69,8 +89,11 @@ async def slideshow(ctx: JobContext) -> JobResult:
     """The ``video_img2vid`` job."""
     request = ctx.input(video_pb2.ImagesToVideoRequest)
     items = []
+    pixels = 0
     for index, image in enumerate(request.images):
         path = await fetch_input(ctx, image.image_url, f"image_{index:04d}", percent=5 * index / len(request.images))
+        pixels += await asyncio.to_thread(header_pixels, path)
+        check_slideshow_pixels(pixels, ctx.settings)
         items.append((path, image.duration))
     out = ctx.workdir / "output.mp4"
     info = await images_to_video(
@@ -81,7 +104,7 @@ async def slideshow(ctx: JobContext) -> JobResult:
         fps=request.fps or 25,
         background=request.background or "#000000",
         on_progress=stage_progress(ctx, 5, 95),
-        timeout=ctx.settings.job_timeout_seconds,
+        timeout=ctx.settings.ffmpeg_timeout_seconds,
     )
     artifact = await store_output(
         ctx, out, role="video", filename=_output_name(request.output_filename, "slideshow.mp4")
@@ -94,6 +117,9 @@ async def mux_audio(ctx: JobContext) -> JobResult:
     request = ctx.input(video_pb2.AddAudioRequest)
     video = await fetch_input(ctx, request.video_url, "input_video")
     audio = await fetch_input(ctx, request.audio_url, "input_audio", percent=4)
+    await check_input_duration(ctx, video, "the video with its new audio")
+    if (request.mode or "pad").lower() == "pad":  # pad: as long as the longer of the two
+        await check_input_duration(ctx, audio, "the video padded to its audio")
     out = ctx.workdir / "output.mp4"
     info = await add_audio(
         video,
@@ -103,7 +129,7 @@ async def mux_audio(ctx: JobContext) -> JobResult:
         replace=not request.keep_original_audio,
         volume=request.volume or 1.0,
         on_progress=stage_progress(ctx, 5, 95),
-        timeout=ctx.settings.job_timeout_seconds,
+        timeout=ctx.settings.ffmpeg_timeout_seconds,
     )
     artifact = await store_output(
         ctx, out, role="video", filename=_output_name(request.output_filename, "with_audio.mp4")
@@ -146,7 +172,7 @@ async def analyze(providers: ProviderRouter, ctx: JobContext) -> JobResult:
         transcribe=transcribe_speech if request.transcribe else None,
         subtitles_path=subtitles,
         on_progress=stage_progress(ctx, 5, 85),
-        timeout=ctx.settings.job_timeout_seconds,
+        timeout=ctx.settings.ffmpeg_timeout_seconds,
     )
     calls: list[tuple[str, str, float]] = []
     if request.llm_score:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pysubs2
 
 from mediatasks.core.errors import invalid_input
+from mediatasks.core.limits import check_output_seconds, check_slideshow_size
 from mediatasks.media_service import MediaParts
 from mediatasks.v1 import video_pb2_grpc
 from mediatasks.video.analysis import parse_ratio
@@ -12,7 +13,6 @@ from mediatasks.video.generation import check_analysis_request, check_generation
 from mediatasks.video.operations import parse_color
 from mediatasks.video.styles import caption_style_of
 
-MAX_SLIDES = 500
 MAX_SIDE = 4096
 AUDIO_MODES = ("", "pad", "trim", "loop")
 DEFAULT_SLIDESHOW_FPS = 25
@@ -69,8 +69,9 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
         return await self.parts.submitter.submit(request, context)
 
     async def ImagesToVideo(self, request, context):
-        if not 1 <= len(request.images) <= MAX_SLIDES:
-            raise invalid_input(f"images must hold 1 to {MAX_SLIDES} items", field="images")
+        if not request.images:
+            raise invalid_input("images must hold at least one image", field="images")
+        check_slideshow_size(len(request.images), self.parts.settings)
         _check_dimensions(request.width, request.height, request.fps)
         if request.background:
             parse_color(request.background, field="background")
@@ -84,6 +85,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
                     field="images",
                 )
             await self.parts.submitter.check_input(image.image_url, field=f"images[{index}].image_url")
+        check_output_seconds(sum(image.duration for image in request.images), self.parts.settings, "the slideshow")
         return await self.parts.submitter.submit(request, context)
 
     async def AddAudio(self, request, context):

@@ -69,6 +69,8 @@ class JobContext:
         self._settings = settings
         self._artifacts = artifacts
         self._state = state if state is not None else AttemptState()
+        # Bytes of inputs fetched so far, against MEDIATASKS_MAX_JOB_INPUT_BYTES.
+        self.input_bytes = 0
 
     @property
     def task_id(self) -> str:

@@ -5,15 +5,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from mediatasks.core.errors import too_large
 from mediatasks.core.inputs import fetch_to
 from mediatasks.core.worker.context import JobContext
 from mediatasks.v1 import common_pb2
 
 
 async def fetch_input(ctx: JobContext, ref: str, name: str, *, percent: float = 2.0) -> Path:
-    """Download an input (URL or artifact id) into the job's work directory as ``name``."""
+    """Download an input (URL or artifact id) into the job's work directory as ``name``,
+    streamed to disk. The job's inputs together stay within MEDIATASKS_MAX_JOB_INPUT_BYTES:
+    the download that would pass it stops there and the task fails naming the limit."""
     await ctx.progress(percent, "downloading")
-    return await fetch_to(ref, ctx.workdir / name, ctx.settings, ctx.artifacts, ctx.owner)
+    budget = ctx.settings.max_job_input_bytes - ctx.input_bytes
+    if budget <= 0:
+        limit = ctx.settings.max_job_input_bytes
+        raise too_large(f"the job's inputs are over {limit} bytes together", limit)
+    path = await fetch_to(ref, ctx.workdir / name, ctx.settings, ctx.artifacts, ctx.owner, limit=budget)
+    ctx.input_bytes += path.stat().st_size
+    return path
 
 
 def stage_progress(ctx: JobContext, low: float, high: float) -> Callable[[float, str], Awaitable[None]]:

@@ -41,6 +41,7 @@ from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.clients import RegistryClient
 from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError
+from mediatasks.core.limits import retry_allowed
 from mediatasks.core.logs import current_task_id
 from mediatasks.core.settings import Settings
 from mediatasks.core.worker._attempt import STARTING, AttemptState, Progress
@@ -440,8 +441,9 @@ class Worker:
         return Outcome(OutcomeKind.CANCELLED)
 
     async def _fail(self, job: tasks_pb2.Job, attempt: int, failure: MediaTasksError) -> Outcome:
+        retryable = retry_allowed(failure.reason, failure.retryable, attempt)
         error = common_pb2.TaskError(
-            code=failure.code.name, reason=failure.reason, message=failure.message, retryable=failure.retryable
+            code=failure.code.name, reason=failure.reason, message=failure.message, retryable=retryable
         )
         try:
             response = await self.registry.call(
