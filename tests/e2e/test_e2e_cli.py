@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers.media import image_bytes
+from helpers.media import image_bytes, make_video
 from mediatasks.cli.tasks_commands import (
     EXIT_NOT_FOUND,
     EXIT_OK,
@@ -148,3 +148,10 @@ def test_errors_give_script_friendly_exit_codes(cli_env, tmp_path):
     assert no_file.returncode == EXIT_USAGE and "no such file" in no_file.stderr
     wrong_input = mediatasks(cli_env, "submit", "audio.transcribe", "--file", "video=x.mp4")
     assert wrong_input.returncode == EXIT_USAGE and "no file input 'video'" in wrong_input.stderr
+
+
+def test_submit_uploads_a_local_file_with_its_progress_bar(cli_env, tmp_path):
+    video = make_video(tmp_path / "clip.mp4", seconds=1.0)
+    done = mediatasks(cli_env, "submit", "videos.analyze", "--file", str(video), "--wait")
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "upload clip.mp4" in done.stdout and "COMPLETED" in done.stdout

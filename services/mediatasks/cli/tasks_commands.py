@@ -39,9 +39,10 @@ from mediatasks.client import (
     TransferError,
     Unauthenticated,
     Unavailable,
+    Upload,
     WaitTimeout,
 )
-from mediatasks.client.jobs import JOBS, job_for
+from mediatasks.client.jobs import JOBS, job_for, local_file
 
 EXIT_OK = 0  # done; a task that was waited for COMPLETED
 EXIT_TASK_FAILED = 1  # the task ended FAILED
@@ -252,10 +253,34 @@ def submit_fields(task_type: str, files: list[str], settings: list[str], body: s
     return fields
 
 
+def _upload_with_bar(client: Client, console: Console, path: Path, quiet: bool, **options: Any) -> Upload:
+    if quiet:
+        return client.upload(path, **options)
+    with _transfer_progress(console, "upload") as progress:
+        bar = progress.add_task(path.name, total=path.stat().st_size)
+        return client.upload(path, progress=lambda done, _total: progress.update(bar, completed=done), **options)
+
+
+def _upload_local_files(client: Client, console: Console, task_type: str, fields: dict[str, Any], quiet: bool) -> None:
+    """Upload the job's local files first, each with its progress bar; the job gets their ids."""
+    job = job_for(task_type)
+    list_field, item_field = job.file_list
+    for name, value in list(fields.items()):
+        if name in job.files and (path := local_file(value)) is not None:
+            fields[name] = _upload_with_bar(client, console, path, quiet).artifact_id
+        elif list_field and name == list_field:
+            for index, item in enumerate(value):
+                ref = item.get(item_field) if isinstance(item, dict) else item
+                if (path := local_file(ref)) is not None:
+                    artifact_id = _upload_with_bar(client, console, path, quiet).artifact_id
+                    value[index] = {**item, item_field: artifact_id} if isinstance(item, dict) else artifact_id
+
+
 def _submit(args: argparse.Namespace, client: Client, console: Console) -> int:
     fields = submit_fields(args.task_type, args.file, args.set, args.body)
     if args.priority:
         fields["priority"] = args.priority
+    _upload_local_files(client, console, args.task_type, fields, quiet=args.json)
     task = client.submit(args.task_type, idempotency_key=args.idempotency_key, **fields)
     if not args.wait:
         if args.json:
@@ -359,17 +384,7 @@ def _upload(args: argparse.Namespace, client: Client, console: Console) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     resumable = False if args.single_request else None
-    if args.json:
-        uploaded = client.upload(path, chunk_size=args.chunk_size, resumable=resumable)
-    else:
-        with _transfer_progress(console, "upload") as progress:
-            bar = progress.add_task(path.name, total=path.stat().st_size)
-            uploaded = client.upload(
-                path,
-                chunk_size=args.chunk_size,
-                resumable=resumable,
-                progress=lambda done, _total: progress.update(bar, completed=done),
-            )
+    uploaded = _upload_with_bar(client, console, path, args.json, chunk_size=args.chunk_size, resumable=resumable)
     if args.json:
         _print_json(
             {
