@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from client_loopback import reply, serve
-from mediatasks.client import Client, RetryPolicy, TransferError
+from mediatasks.client import AsyncClient, Client, RetryPolicy, TransferError
 
 
 class TusServer:
@@ -200,3 +200,14 @@ def test_a_file_over_the_tus_limit_takes_the_single_post(tmp_path: Path) -> None
     assert received == [b"x" * 100] and not uploaded.resumable
     post = next(h for m, p, h in seen if m == "POST")
     assert post["x-filename"] == "small.txt" and post["content-type"] == "text/plain"
+
+
+async def test_the_async_client_resumes_the_same_way(big_file) -> None:
+    path, data = big_file
+    server = TusServer(drop_patch=(3,))
+    with serve(server.routes()) as (url, seen):
+        async with AsyncClient(url, api_key="k", retry=RetryPolicy(base_delay=0.01)) as client:
+            uploaded = await client.upload(path, chunk_size=256 * 1024)
+    ((_, stored),) = server.uploads.items()
+    assert bytes(stored["data"]) == data and uploaded.resumable
+    assert [m for m, _, _ in seen].count("HEAD") == 1
