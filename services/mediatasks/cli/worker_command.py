@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 from mediatasks.core import topology
 from mediatasks.core.logs import setup_logging
-from mediatasks.core.settings import get_settings
+from mediatasks.core.settings import Settings, get_settings
 
 
 def add_worker_command(commands: argparse._SubParsersAction) -> None:
@@ -31,11 +32,25 @@ def add_worker_command(commands: argparse._SubParsersAction) -> None:
     worker.set_defaults(run=run_worker_command)
 
 
+def _beside_local_stack(settings: Settings) -> Settings:
+    """Without a NATS URL of its own, a worker joins the stack ``mediatasks up`` runs in
+    ``state_dir`` (it leaves ``worker.env`` there: NATS, registry address, internal token)."""
+    state = Path(settings.state_dir) / "worker.env"
+    if settings.nats_url or not state.is_file():
+        return settings
+    values = {}
+    for line in state.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith("MEDIATASKS_") and value:
+            values[key.removeprefix("MEDIATASKS_").lower()] = value
+    return Settings(**{**settings.model_dump(), **values})
+
+
 def run_worker_command(args: argparse.Namespace) -> int:
     # lazy: only this command loads the SDK and the user's app
     from mediatasks.worker.runner import load_app, start_worker
 
-    settings = get_settings()
+    settings = _beside_local_stack(get_settings())
     overrides: dict[str, object] = {"grpc_port": args.grpc_port}
     if args.metrics_port is not None:
         overrides["metrics_port"] = args.metrics_port

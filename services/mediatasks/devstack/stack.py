@@ -123,6 +123,7 @@ class Stack:
             for index in range(self.replicas.get("registry", 1)):
                 self._spawn("registry", index)
             self._wait_healthy([p for p in self.processes if p.service == "registry"])
+            self._write_worker_env()
             for service in self.media_services:
                 for index in range(self.replicas.get(service, 1)):
                     self._spawn(service, index)
@@ -190,6 +191,24 @@ class Stack:
             env[f"MEDIATASKS_{service.upper()}_ADDR"] = self.replica_addresses(service)
         env.update(self.env)
         return env
+
+    def _write_worker_env(self) -> None:
+        """``<state dir>/worker.env``: what a ``mediatasks worker`` of this stack needs (NATS,
+        the registry's address, the internal token), readable by its owner only, so a
+        user's worker started beside ``mediatasks up`` joins it without copying secrets."""
+        wanted = (
+            "MEDIATASKS_NATS_URL",
+            "MEDIATASKS_NATS_USER",
+            "MEDIATASKS_NATS_PASSWORD",
+            "MEDIATASKS_NATS_REPLICAS",
+            "MEDIATASKS_INTERNAL_TOKEN",
+            "MEDIATASKS_REGISTRY_ADDR",
+        )
+        env = self.service_env()
+        path = self.state_dir / "worker.env"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("".join(f"{key}={env[key]}\n" for key in wanted if env.get(key)))
 
     def _spawn(self, service: str, index: int) -> ServiceProcess:
         port, metrics_port = self._ports[(service, index)], free_port()

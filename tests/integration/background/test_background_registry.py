@@ -1,0 +1,128 @@
+"""The background API in the registry (real PostgreSQL and JetStream): only workers
+declare types; submits are checked against the declared schema; a type without a live
+worker says so; each declared type retries on its own backoff; queue figures and the
+cleanup see the right tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from mediatasks.core.db import create_engine
+from mediatasks.registry.store import TASKS, TaskTypeStore
+from mediatasks.v1 import background_pb2, background_pb2_grpc, tasks_pb2, tasks_pb2_grpc
+from sqlalchemy import update
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+INTERNAL = (("x-mediatasks-internal", "test-internal-token"),)
+
+
+@pytest.fixture(scope="module")
+async def channel(registry_service):
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{registry_service.port}")
+    yield channel
+    await channel.close()
+
+
+def _spec(name: str, **retry) -> background_pb2.TaskTypeSpec:
+    spec = background_pb2.TaskTypeSpec(name=name, default_priority="high")
+    json_format.ParseDict(
+        {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer", "maximum": 10}}},
+        spec.payload_schema,
+    )
+    spec.retry.CopyFrom(background_pb2.RetryPolicySpec(**retry))
+    return spec
+
+
+async def _declare(channel, spec) -> None:
+    stub = background_pb2_grpc.BackgroundServiceStub(channel)
+    await stub.RegisterTaskTypes(background_pb2.RegisterTaskTypesRequest(task_types=[spec]), metadata=INTERNAL)
+
+
+async def _submit(channel, api_key: str, task_type: str, payload: dict, **fields) -> background_pb2.BackgroundTask:
+    request = background_pb2.SubmitTaskRequest(task_type=task_type, **fields)
+    json_format.ParseDict(payload, request.payload)
+    stub = background_pb2_grpc.BackgroundServiceStub(channel)
+    return await stub.SubmitTask(request, metadata=(("x-api-key", api_key),), timeout=10)
+
+
+async def test_only_workers_declare_types(channel, api_key) -> None:
+    stub = background_pb2_grpc.BackgroundServiceStub(channel)
+    request = background_pb2.RegisterTaskTypesRequest(task_types=[_spec("sneaky_type")])
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.RegisterTaskTypes(request, metadata=(("x-api-key", api_key),))
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_submit_checks_the_schema_and_shows_waiting_for_worker(channel, api_key) -> None:
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    await _declare(channel, _spec(name, max_retries=2, base_delay_seconds=5))
+    task = await _submit(channel, api_key, name, {"n": 3}, name="three")
+    assert (task.status, task.priority, task.max_retries, task.name) == ("pending", "high", 2, "three")
+    assert task.stage == "waiting_for_worker"
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await _submit(channel, api_key, name, {"n": 11})
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "maximum" in error.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await _submit(channel, api_key, "never_declared", {})
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and name in error.value.details()
+
+
+async def test_a_declared_type_retries_on_its_own_backoff(channel, api_key) -> None:
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    await _declare(channel, _spec(name, max_retries=3, base_delay_seconds=10, backoff_factor=3, max_delay_seconds=50))
+    task = await _submit(channel, api_key, name, {"n": 1})
+    registry = tasks_pb2_grpc.TaskRegistryStub(channel)
+    delays = []
+    for delivery in (1, 2, 3):
+        started = await registry.StartAttempt(
+            tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=delivery, worker_id="w"),
+            metadata=INTERNAL,
+        )
+        assert started.proceed, started.reason
+        failed = await registry.FailTask(
+            tasks_pb2.FailTaskRequest(
+                task_id=task.task_id,
+                attempt=started.attempt,
+                error={"code": "UNAVAILABLE", "reason": "DOWN", "message": "down", "retryable": True},
+            ),
+            metadata=INTERNAL,
+        )
+        assert failed.requeued
+        delays.append(failed.retry_delay_seconds)
+    # 10 s, 30 s, then capped at 50 s; each ±20%.
+    for delay, base in zip(delays, (10, 30, 50), strict=True):
+        assert 0.8 * base <= delay <= 1.2 * base, delays
+
+
+async def test_queue_counts_and_cleanup_scope(stack_settings, channel, api_key, other_api_key) -> None:
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    await _declare(channel, _spec(name))
+    mine = [await _submit(channel, api_key, name, {"n": 1}) for _ in range(2)]
+    theirs = await _submit(channel, other_api_key, name, {"n": 1})
+    engine = create_engine(stack_settings)
+    store = TaskTypeStore(engine)
+    try:
+        counts = {(c.task_type, c.priority): c for c in await store.queue_counts("alice", [name])}
+        assert counts[(name, "high")].pending == 2 and counts[(name, "high")].oldest_pending_age_seconds > 0
+        everyone = {(c.task_type, c.priority): c for c in await store.queue_counts(None, [name])}
+        assert everyone[(name, "high")].pending == 3
+        old = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id.in_([uuid.UUID(t.task_id) for t in (*mine, theirs)]))
+                .values(status="COMPLETED", completed_at=old)
+            )
+        deleted, _artifacts = await store.delete_finished("alice", old + dt.timedelta(days=1), [name])
+        assert deleted == 2
+        remaining = {(c.task_type, c.priority) for c in await store.queue_counts(None, [name])}
+        assert remaining == set()  # none queued any more; bob's task is finished, not deleted
+        deleted, _artifacts = await store.delete_finished(None, old + dt.timedelta(days=1), [name])
+        assert deleted == 1
+    finally:
+        await engine.dispose()
