@@ -10,7 +10,8 @@ raw body. Descriptions are the protos' comments (the descriptor set keeps source
 Submit calls are found through the catalog of task types: they take ``Idempotency-Key``
 and ``Prefer: wait=N`` and name their ``task_type`` (``x-mediatasks-task-type``, which the
 console reads to build its submit form). A method whose comment says it "answers 202"
-documents both 200 and 202.
+documents both 200 and 202; the methods the services answer without credentials
+(``mediatasks.core.server.PUBLIC_METHODS``) say so in their ``security``.
 
 Run by ``make protos`` after gen_protos.py; ``make check-protos`` fails when the committed
 document differs. ``--check`` compares without writing.
@@ -29,6 +30,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 from mediatasks.core.catalog import KINDS
+from mediatasks.core.server import PUBLIC_METHODS
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = ROOT / "gateway" / "mediatasks.pb"
@@ -298,6 +300,9 @@ class Spec:
         if request_type != HTTP_BODY and rule.body != "*":
             skip = set(path_fields) | ({rule.body} if rule.body else set())
             parameters.extend(self.query_parameters(request_type, skip))
+        if f"/{PACKAGE}.{service}/{method.name}" in PUBLIC_METHODS:
+            # Answers without credentials too (uptime checks); a key may still be sent.
+            operation["security"] = [{}, *_SECURITY]
         if submit_task_type is not None:
             operation["x-mediatasks-task-type"] = submit_task_type
             parameters.extend(_SUBMIT_HEADERS)
@@ -408,7 +413,7 @@ class Spec:
                 "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
             },
             "servers": [{"url": "/", "description": "The gateway that serves this document."}],
-            "security": [{"ApiKey": []}, {"Bearer": []}],
+            "security": _SECURITY,
             "tags": tags,
             "paths": paths,
             "components": {
@@ -421,6 +426,8 @@ class Spec:
         }
 
 
+# Either credential: an API key or a JWT bearer token (see the gateway's auth).
+_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
 _SUBMIT_HEADERS: list[dict[str, Any]] = [
     {
         "name": "Idempotency-Key",

@@ -275,12 +275,17 @@ const routes = [
 ];
 
 let pageController = new AbortController();
+let flash = null; // a message for the next page, shown after it is drawn
 
 async function render() {
   pageController.abort();
   pageController = new AbortController();
   const signal = pageController.signal;
   clearBanner();
+  if (flash) {
+    showBanner(flash, "info");
+    flash = null;
+  }
   let hash = location.hash || "#/tasks";
   if (!session.key && hash !== "#/signin" && hash !== "#/api") {
     hash = "#/signin";
@@ -501,10 +506,17 @@ async function taskPage(main, signal, taskId) {
           id: "delete-task",
           class: "secondary",
           onclick: async () => {
-            if (!confirm(live ? "Cancel this task?" : "Delete this task's output files?")) return;
+            if (!confirm(live ? "Cancel this task?" : "Delete this task and its output files?")) return;
             try {
-              task = (await api(`tasks/${task.task_id}`, { method: "DELETE" })).body;
-              draw();
+              const answer = (await api(`tasks/${task.task_id}`, { method: "DELETE" })).body;
+              if (live) {
+                task = answer;
+                draw();
+              } else {
+                // A finished task is gone with its files: back to the list.
+                flash = `Task ${task.task_id} deleted, with its output files.`;
+                location.hash = "#/tasks";
+              }
             } catch (error) {
               showBanner(String(error));
             }

@@ -172,6 +172,16 @@ def test_upload_a_file_from_the_form_and_preview_the_output_image(page, rest, st
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
     assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 40]
 
+    # Delete (after the browser's confirm) removes the finished task and its files.
+    task_id = TASK_URL.match(page.url).group(1)
+    output_url = rest.get(f"/api/v1/media/tasks/{task_id}").json()["output"]["artifacts"][0]["url"]
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-task")
+    expect(page).to_have_url(re.compile(r"#/tasks$"))
+    expect(page.locator("#banner")).to_contain_text(f"Task {task_id} deleted")
+    assert rest.get(f"/api/v1/media/tasks/{task_id}").status_code == 404
+    assert rest.get(output_url).status_code == 404
+
 
 def test_cancel_a_long_job_from_its_page_and_retry_it(page, rest, stack):
     slide = upload(rest, image_bytes((1280, 720), "navy"), "image/png", "slide.png")

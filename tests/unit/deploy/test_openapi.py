@@ -18,6 +18,7 @@ import yaml
 from google.api import annotations_pb2
 from mediatasks import v1
 from mediatasks.core.catalog import KINDS
+from mediatasks.core.server import PUBLIC_METHODS
 from mediatasks.devstack import gateway_config
 from mediatasks.v1 import tasks_pb2
 from openapi_spec_validator import validate
@@ -228,3 +229,14 @@ def test_rendered_config_reads_the_static_files_from_the_checkout(tmp_path):
         if "filename" in r.get("direct_response", {}).get("body", {})
     }
     assert served == {str(tmp_path / name) for name, _ in STATIC_ROUTES.values()}
+
+
+def test_public_calls_need_no_credentials_and_the_rest_do(document):
+    for item in document["paths"].values():
+        for operation in item.values():
+            service, method = operation["operationId"].split("_", 1)
+            public = f"/mediatasks.v1.{service}/{method}" in PUBLIC_METHODS
+            security = operation.get("security", document["security"])
+            assert ({} in security) == public, operation["operationId"]
+            assert {"ApiKey": []} in security
+    assert document["paths"]["/api/v1/media/health"]["get"]["security"][0] == {}
