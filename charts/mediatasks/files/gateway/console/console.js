@@ -43,6 +43,12 @@ function append(el, children) {
   return el;
 }
 
+// replaceChildren() would print false/null and arrays as text; this skips and flattens them.
+function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
 function svg(tag, attrs, ...children) {
   const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [name, value] of Object.entries(attrs || {})) el.setAttribute(name, String(value));
@@ -88,7 +94,7 @@ function progressBar(percent) {
 
 function showBanner(text, kind = "error") {
   const banner = document.getElementById("banner");
-  banner.replaceChildren(h("span", {}, text), h("button", { type: "button", class: "link", onclick: () => (banner.hidden = true) }, "dismiss"));
+  fill(banner, h("span", {}, text), h("button", { type: "button", class: "link", onclick: () => (banner.hidden = true) }, "dismiss"));
   banner.className = kind;
   banner.hidden = false;
 }
@@ -269,12 +275,17 @@ const routes = [
 ];
 
 let pageController = new AbortController();
+let flash = null; // a message for the next page, shown after it is drawn
 
 async function render() {
   pageController.abort();
   pageController = new AbortController();
   const signal = pageController.signal;
   clearBanner();
+  if (flash) {
+    showBanner(flash, "info");
+    flash = null;
+  }
   let hash = location.hash || "#/tasks";
   if (!session.key && hash !== "#/signin" && hash !== "#/api") {
     hash = "#/signin";
@@ -289,12 +300,12 @@ async function render() {
     if (!match) continue;
     const section = hash.split(/[/?]/)[1];
     for (const link of document.querySelectorAll("[data-nav]")) link.classList.toggle("active", link.dataset.nav === section);
-    main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+    fill(main, h("p", { class: "muted" }, "Loading…"));
     try {
       await page(main, signal, ...match.slice(1));
     } catch (error) {
       if (!signal.aborted) {
-        main.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error-text" }, String(error)));
+        fill(main, h("h1", {}, "Something went wrong"), h("p", { class: "error-text" }, String(error)));
       }
     }
     return;
@@ -331,7 +342,7 @@ function signInPage(main) {
     error,
     h("p", { class: "muted" }, h("a", { href: "#/api" }, "Browse the API"), " without signing in."),
   );
-  main.replaceChildren(form);
+  fill(main, form);
   key.focus();
 }
 
@@ -366,7 +377,7 @@ async function taskListPage(main, signal, queryText) {
   const tbody = h("tbody", { id: "task-rows" });
   const pager = h("div", { class: "pager" });
   const live = h("span", { class: "live", title: "refreshed every 2 s" }, "live");
-  main.replaceChildren(
+  fill(main, 
     h("div", { class: "title-row" }, h("h1", {}, "Tasks"), live, h("span", { class: "spacer" }), h("a", { class: "button", href: "#/submit" }, "Submit a job")),
     h(
       "div",
@@ -387,7 +398,7 @@ async function taskListPage(main, signal, queryText) {
 
   const refresh = async () => {
     const { body } = await api("tasks", { query: state, signal });
-    tbody.replaceChildren(
+    fill(tbody, 
       ...body.items.map((task) =>
         h(
           "tr",
@@ -406,7 +417,7 @@ async function taskListPage(main, signal, queryText) {
     if (!body.items.length) tbody.append(h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No tasks match.")));
     const first = body.total ? body.offset + 1 : 0;
     const last = body.offset + body.items.length;
-    pager.replaceChildren(
+    fill(pager, 
       h("button", { type: "button", class: "secondary", disabled: state.offset === 0, onclick: () => go({ offset: Math.max(0, state.offset - state.limit) }) }, "← Previous"),
       h("span", { id: "page-info" }, `${first}–${last} of ${body.total}`),
       h("button", { type: "button", class: "secondary", disabled: last >= body.total, onclick: () => go({ offset: state.offset + state.limit }) }, "Next →"),
@@ -429,7 +440,7 @@ async function taskPage(main, signal, taskId) {
   const webhooks = h("div", { id: "task-webhooks" });
   const output = h("div", { id: "task-output" });
   const input = h("pre", { class: "json", id: "task-input" });
-  main.replaceChildren(
+  fill(main, 
     h("p", {}, h("a", { href: "#/tasks" }, "← all tasks")),
     header,
     actions,
@@ -437,7 +448,7 @@ async function taskPage(main, signal, taskId) {
     h("section", { class: "card" }, h("h2", {}, "Output"), output),
     h("section", { class: "card" }, h("h2", {}, "Logs"), logs),
     h("section", { class: "card" }, h("h2", {}, "Webhook deliveries"), webhooks),
-    h("section", { class: "card" }, h("h2", {}, "Input"), input),
+    h("section", { class: "card" }, h("h2", {}, "Input"), h("p", { class: "muted" }, "The request as submitted; fields left at their defaults are not shown."), input),
   );
 
   const act = (label, run, attrs = {}) =>
@@ -461,7 +472,7 @@ async function taskPage(main, signal, taskId) {
 
   let outputDrawnFor = null;
   const draw = () => {
-    header.replaceChildren(h("h1", { class: "mono" }, task.task_type, " ", h("small", {}, task.task_id)), statusBadge(task.status));
+    fill(header, h("h1", {}, task.task_type, " ", h("small", { class: "mono" }, task.task_id)), statusBadge(task.status));
     const live = !FINISHED.has(task.status);
     const rows = [
       ["Status", statusBadge(task.status)],
@@ -484,8 +495,8 @@ async function taskPage(main, signal, taskId) {
       ["Expires", when(task.expires_at)],
       Object.keys(task.metadata || {}).length && ["Metadata", Object.entries(task.metadata).map(([k, v]) => `${k}=${v}`).join(", ")],
     ].filter(Boolean);
-    facts.replaceChildren(...rows.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
-    actions.replaceChildren(
+    fill(facts, ...rows.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+    fill(actions, 
       live && act("Cancel", () => api(`tasks/${task.task_id}/cancel`, { method: "POST", body: { reason: "cancelled from the console" } }), { id: "cancel-task", class: "danger" }),
       (task.status === "FAILED" || task.status === "CANCELLED") && act("Retry", () => api(`tasks/${task.task_id}/retry`, { method: "POST", body: {} }), { id: "retry-task" }),
       h(
@@ -495,10 +506,17 @@ async function taskPage(main, signal, taskId) {
           id: "delete-task",
           class: "secondary",
           onclick: async () => {
-            if (!confirm(live ? "Cancel this task?" : "Delete this task's output files?")) return;
+            if (!confirm(live ? "Cancel this task?" : "Delete this task and its output files?")) return;
             try {
-              task = (await api(`tasks/${task.task_id}`, { method: "DELETE" })).body;
-              draw();
+              const answer = (await api(`tasks/${task.task_id}`, { method: "DELETE" })).body;
+              if (live) {
+                task = answer;
+                draw();
+              } else {
+                // A finished task is gone with its files: back to the list.
+                flash = `Task ${task.task_id} deleted, with its output files.`;
+                location.hash = "#/tasks";
+              }
             } catch (error) {
               showBanner(String(error));
             }
@@ -507,12 +525,12 @@ async function taskPage(main, signal, taskId) {
         "Delete",
       ),
     );
-    input.textContent = JSON.stringify(task.input || {}, null, 2);
+    input.textContent = JSON.stringify(givenFields(task.input || {}), null, 2);
     if (task.status === "COMPLETED" && outputDrawnFor !== task.updated_at) {
       outputDrawnFor = task.updated_at;
       drawOutput(output, task, signal);
     } else if (task.status !== "COMPLETED") {
-      output.replaceChildren(h("p", { class: "muted" }, live ? "The output appears here when the task completes." : "No output."));
+      fill(output, h("p", { class: "muted" }, live ? "The output appears here when the task completes." : "No output."));
       outputDrawnFor = null;
     }
   };
@@ -573,6 +591,18 @@ async function taskPage(main, signal, taskId) {
   signal.addEventListener("abort", () => clearInterval(ticker));
 }
 
+// The request as the client gave it: proto3 JSON prints every field, defaults included.
+function givenFields(value) {
+  if (Array.isArray(value)) return value.map(givenFields);
+  if (value === null || typeof value !== "object") return value;
+  const kept = {};
+  for (const [name, field] of Object.entries(value)) {
+    const empty = field === "" || field === 0 || field === false || (Array.isArray(field) && !field.length) || (field && typeof field === "object" && !Array.isArray(field) && !Object.keys(field).length);
+    if (!empty) kept[name] = givenFields(field);
+  }
+  return kept;
+}
+
 function previewKind(contentType) {
   const type = String(contentType || "").split(";")[0].trim();
   if (type.startsWith("video/")) return "video";
@@ -585,7 +615,7 @@ function previewKind(contentType) {
 async function drawOutput(container, task, signal) {
   const artifacts = (task.output && task.output.artifacts) || [];
   const result = task.output && task.output.result;
-  container.replaceChildren(
+  fill(container, 
     artifacts.length ? h("ul", { class: "artifacts" }, artifacts.map((artifact) => artifactItem(artifact, signal))) : h("p", { class: "muted" }, "No files."),
     result ? h("details", {}, h("summary", {}, "Result"), h("pre", { class: "json", id: "task-result" }, JSON.stringify(result, null, 2))) : null,
   );
@@ -613,11 +643,11 @@ function artifactItem(artifact, signal) {
   if (kind) {
     load()
       .then(async (blob) => {
-        if (kind === "text") preview.replaceChildren(h("pre", { class: "subtitle-text" }, await blob.text()));
-        else if (kind === "image") preview.replaceChildren(h("img", { src: URL.createObjectURL(blob), alt: artifact.filename || "image" }));
-        else preview.replaceChildren(h(kind, { src: URL.createObjectURL(blob), controls: true, preload: "metadata" }));
+        if (kind === "text") fill(preview, h("pre", { class: "subtitle-text" }, await blob.text()));
+        else if (kind === "image") fill(preview, h("img", { src: URL.createObjectURL(blob), alt: artifact.filename || "image" }));
+        else fill(preview, h(kind, { src: URL.createObjectURL(blob), controls: true, preload: "metadata" }));
       })
-      .catch((error) => !signal.aborted && preview.replaceChildren(h("p", { class: "error-text" }, `preview failed: ${error}`)));
+      .catch((error) => !signal.aborted && fill(preview, h("p", { class: "error-text" }, `preview failed: ${error}`)));
   }
   return h(
     "li",
@@ -633,10 +663,10 @@ function artifactItem(artifact, signal) {
 
 function drawWebhooks(container, deliveries, refresh) {
   if (!deliveries.length) {
-    container.replaceChildren(h("p", { class: "muted" }, "No webhook deliveries (the task has no webhook_url, or nothing was sent yet)."));
+    fill(container, h("p", { class: "muted" }, "No webhook deliveries (the task has no webhook_url, or nothing was sent yet)."));
     return;
   }
-  container.replaceChildren(
+  fill(container, 
     h(
       "table",
       {},
@@ -727,7 +757,7 @@ async function submitPage(main, signal, chosen) {
     h("button", { type: "submit", id: "submit-job" }, "Submit"),
     error,
   );
-  main.replaceChildren(
+  fill(main, 
     h(
       "div",
       { class: "title-row" },
@@ -833,16 +863,16 @@ function fieldControl(doc, name, rawSchema) {
 // --- queues, statistics, providers, health ----------------------------------------------
 
 function barChart(title, entries, format = String) {
-  const width = 520;
+  const width = 380;
   const rowHeight = 24;
-  const labelWidth = 170;
+  const labelWidth = 150;
   const max = Math.max(1, ...entries.map(([, value]) => Number(value)));
   const chart = svg(
     "svg",
     { viewBox: `0 0 ${width} ${Math.max(1, entries.length) * rowHeight + 8}`, class: "chart", role: "img", "aria-label": title },
     entries.map(([label, value], index) => {
       const y = index * rowHeight + 4;
-      const barWidth = ((width - labelWidth - 90) * Number(value)) / max;
+      const barWidth = ((width - labelWidth - 70) * Number(value)) / max;
       return svg(
         "g",
         {},
@@ -863,7 +893,7 @@ async function queuesPage(main, signal) {
   ]);
   const byPriority = ["urgent", "high", "medium", "low"].map((p) => [p, Number((stats.queue_by_priority || {})[p] || 0)]);
   const workers = Object.entries(health.workers || {}).sort();
-  main.replaceChildren(
+  fill(main, 
     h("h1", {}, "Queues"),
     h("div", { class: "grid" }, barChart("Queued tasks by priority", byPriority), barChart("Live workers by task type", workers)),
     h(
@@ -924,7 +954,7 @@ async function statisticsPage(main, signal) {
   const chosen = Number(sessionStorage.getItem("mediatasks.window") || 86400);
   const { body: stats } = await api("statistics", { query: { window_seconds: chosen }, signal });
   const byType = stats.by_type || [];
-  main.replaceChildren(
+  fill(main, 
     h(
       "div",
       { class: "title-row" },
@@ -963,7 +993,7 @@ async function statisticsPage(main, signal) {
 
 async function providersPage(main, signal) {
   const { body } = await api("providers", { signal });
-  main.replaceChildren(
+  fill(main, 
     h("h1", {}, "Providers"),
     h(
       "table",
@@ -994,7 +1024,7 @@ async function providersPage(main, signal) {
 
 async function healthPage(main, signal) {
   const { body } = await api("health", { signal });
-  main.replaceChildren(
+  fill(main, 
     h("div", { class: "title-row" }, h("h1", {}, "Health"), h("span", { class: `badge health-${body.status}`, id: "health-status" }, body.status)),
     h("p", { class: "muted" }, `registry version ${body.version}`),
     h(
@@ -1055,7 +1085,7 @@ async function apiPage(main) {
       byTag.get(tag).push({ path, verb, operation });
     }
   }
-  main.replaceChildren(
+  fill(main, 
     h("div", { class: "title-row" }, h("h1", {}, doc.info.title, " ", h("small", {}, doc.info.version)), h("span", { class: "spacer" }), h("a", { href: "/api/v1/openapi.json", class: "button secondary", download: "openapi.json" }, "openapi.json")),
     h("p", { class: "muted" }, doc.info.description),
     [...byTag.entries()].map(([tag, operations]) =>
