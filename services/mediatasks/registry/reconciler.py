@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.settings import Settings
@@ -73,7 +74,9 @@ class Reconciler:
         lost = await self.store.requeue_lost(live, silent_since)
         republished = 0
         for (task_type, priority), _waiting in (await self.store.stale_queued(silent_since)).items():
-            if task_type not in topology.TASK_TYPES or priority not in topology.PRIORITIES:
+            # Media types and the types workers declared alike; a (type, priority) whose
+            # consumer no worker ever created counts as busy (see _consumer_busy).
+            if priority not in topology.PRIORITIES:
                 continue
             if await self._consumer_busy(task_type, priority):
                 continue  # its job may be among those; the queue is moving
@@ -86,6 +89,11 @@ class Reconciler:
         return {"lost_attempts": lost, "missing_jobs": republished}
 
     async def _consumer_busy(self, task_type: str, priority: str) -> bool:
-        """Whether the (type, priority) consumer holds any job, waiting or in flight."""
-        info = await self.js.consumer_info(topology.JOBS_STREAM, topology.job_consumer(task_type, priority))
+        """Whether the (type, priority) consumer holds any job, waiting or in flight. No
+        consumer yet means no worker of that queue ever ran: its jobs wait in the stream
+        for the first one, so republishing them would only pile up copies."""
+        try:
+            info = await self.js.consumer_info(topology.JOBS_STREAM, topology.job_consumer(task_type, priority))
+        except NotFoundError:
+            return True
         return bool(info.num_pending or info.num_ack_pending)

@@ -5,6 +5,7 @@ cleanup see the right tasks."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -126,3 +127,67 @@ async def test_queue_counts_and_cleanup_scope(stack_settings, channel, api_key, 
         assert deleted == 1
     finally:
         await engine.dispose()
+
+
+async def test_reconciler_gives_a_declared_types_lost_job_back(stack_settings, channel, api_key) -> None:
+    from mediatasks.core import topology
+    from mediatasks.core.nats_conn import connect
+    from mediatasks.registry.live_workers import LiveWorkers
+    from mediatasks.registry.outbox import OUTBOX, OutboxRelay
+    from mediatasks.registry.reconciler import Reconciler
+    from mediatasks.registry.store import TaskStore
+    from sqlalchemy import func, select
+
+    served, unserved = f"t_{uuid.uuid4().hex[:8]}", f"t_{uuid.uuid4().hex[:8]}"
+    await _declare(channel, _spec(served))
+    await _declare(channel, _spec(unserved))
+    nc = await connect(stack_settings, name="test-reconciler")
+    js = nc.jetstream()
+    engine = create_engine(stack_settings)
+    try:
+        # A worker of `served` once ran (its consumer exists); nobody ever ran `unserved`.
+        await topology.ensure_job_consumer(js, served, "high", stack_settings)
+        lost = await _submit(channel, api_key, served, {"n": 1})
+        waiting = await _submit(channel, api_key, unserved, {"n": 1})
+
+        async def outbox_rows(task_id: str) -> int:
+            async with engine.connect() as conn:
+                query = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.msg_id.startswith(task_id))
+                return int((await conn.execute(query)).scalar_one())
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while await outbox_rows(lost.task_id) or await outbox_rows(waiting.task_id):
+            assert asyncio.get_running_loop().time() < deadline, "the relay never published the jobs"
+            await asyncio.sleep(0.1)
+        # The job vanished from JetStream (a purge, a lost disk): only the database knows.
+        await js.purge_stream(topology.JOBS_STREAM, subject=topology.job_subject(served, "high"))
+        long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id.in_([uuid.UUID(lost.task_id), uuid.UUID(waiting.task_id)]))
+                .values(updated_at=long_ago)
+            )
+        store = TaskStore(engine, stack_settings)
+        relay = OutboxRelay(engine, js, poll_seconds=1.0)
+        reconciler = Reconciler(store, js, LiveWorkers(js), relay, stack_settings)
+        assert (await reconciler.reconcile_once())["missing_jobs"] >= 1
+        async with engine.connect() as conn:
+            touched = dict(
+                (
+                    await conn.execute(
+                        select(TASKS.c.id, TASKS.c.updated_at).where(
+                            TASKS.c.id.in_([uuid.UUID(lost.task_id), uuid.UUID(waiting.task_id)])
+                        )
+                    )
+                ).all()
+            )
+        assert touched[uuid.UUID(lost.task_id)] > long_ago + dt.timedelta(minutes=30)  # given a new job
+        assert touched[uuid.UUID(waiting.task_id)] == long_ago  # its job waits in the stream for a first worker
+        consumer = topology.job_consumer(served, "high")
+        while (await js.consumer_info(topology.JOBS_STREAM, consumer)).num_pending < 1:
+            assert asyncio.get_running_loop().time() < deadline + 10, "the new job never reached JetStream"
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+        await nc.close()
