@@ -188,6 +188,67 @@ def test_whisper_and_assemblyai_transcribe_an_uploaded_recording(api, fakes):
     assert fakes.assemblyai.count("upload") == 1 and fakes.assemblyai.count("transcript.create") == 1
 
 
+def _silent_wav(path: Path, seconds: int, rate: int = 1000) -> Path:
+    """A mono 8-bit WAV of silence: ten hours at 1 kHz is 36 MB, written in a moment."""
+    size = seconds * rate
+    header = (
+        b"RIFF" + (36 + size).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+        + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + rate.to_bytes(4, "little")
+        + rate.to_bytes(4, "little") + (1).to_bytes(2, "little") + (8).to_bytes(2, "little")
+        + b"data" + size.to_bytes(4, "little")
+    )  # fmt: skip
+    block = b"\x80" * 1_000_000
+    with path.open("wb") as handle:
+        handle.write(header)
+        for start in range(0, size, len(block)):
+            handle.write(block[: min(len(block), size - start)])
+    return path
+
+
+def test_a_ten_hour_transcript_completes_small_inline_while_other_tenants_jobs_flow(api, fakes, cloud, tmp_path):
+    words = 100_000
+    fakes.assemblyai.transcript_text = " ".join(f"word{i % 997}" for i in range(words))
+    audio_path = _silent_wav(tmp_path / "podcast.wav", 10 * 3600)
+    big = api.post(
+        "/api/v1/media/uploads",
+        content=audio_path.open("rb"),
+        headers={"content-type": "audio/wav", "x-filename": "podcast.wav"},
+    )
+    assert big.status_code == 200, big.text
+    long_task = submit(api, "audio/transcribe", {"audio_url": big.json()["artifact_id"], "provider": "assemblyai"})
+
+    # Another tenant's jobs run to the end while the long one is in flight, and after.
+    other = cloud.create_api_key(f"tenant-{uuid.uuid4().hex[:6]}")
+    with httpx.Client(base_url=cloud.http_url, headers={"X-API-Key": other}, timeout=30.0) as neighbour:
+        for turn in range(3):
+            task = completed(
+                neighbour, "subtitles/generate", {"text": f"Short and sweet {turn}. Done.", "no_cache": True}
+            )
+            assert task["output"]["result_truncated"] is False
+        done = wait_for(api, long_task["task_id"], timeout=120)
+        assert done["status"] == "COMPLETED", done.get("error")
+        after = completed(neighbour, "subtitles/generate", {"text": "Still flowing.", "no_cache": True})
+        assert after["status"] == "COMPLETED"
+
+    # Inline: a summary (no word list, text cut), and it says so.
+    raw = api.get(f"/api/v1/media/tasks/{long_task['task_id']}")
+    assert len(raw.content) < 64 * 1024, len(raw.content)
+    output = raw.json()["output"]
+    assert output["result_truncated"] is True
+    assert output["result"]["words"] == []
+    assert 0 < len(output["result"]["text"]) <= 2001
+    assert output["result"]["duration_seconds"] >= 36000 - 1
+    roles = {artifact["role"]: artifact for artifact in output["artifacts"]}
+    # The whole result and the rendered transcript are downloadable.
+    whole = api.get(roles["result"]["url"], timeout=60)
+    assert whole.status_code == 200
+    assert len(whole.json()["words"]) == words
+    transcript = api.get(roles["transcript"]["url"], timeout=60)
+    assert transcript.status_code == 200 and b"word996" in transcript.content
+    events = api.get(f"/api/v1/media/tasks/{long_task['task_id']}/result")
+    assert events.status_code == 200 and len(events.content) < 64 * 1024
+
+
 def test_gemini_scores_a_video_and_veo_makes_one(api, fakes, tmp_path):
     clip = make_video(tmp_path / "clip.mp4", seconds=2.0, size=(160, 120), fps=10)
     video = upload_file(api, clip, "video/mp4")

@@ -93,12 +93,14 @@ class Task(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., status: _Optional[_Union[Task.Status, str]] = ..., progress: _Optional[int] = ..., stage: _Optional[str] = ..., priority: _Optional[str] = ..., owner: _Optional[str] = ..., input: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., output: _Optional[_Union[TaskOutput, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., cache_hit: bool = ..., webhook_url: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., queue_position: _Optional[int] = ..., queued_reason: _Optional[str] = ..., cancel_confirmed: bool = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TaskOutput(_message.Message):
-    __slots__ = ("result", "artifacts")
+    __slots__ = ("result", "artifacts", "result_truncated")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     result: _any_pb2.Any
     artifacts: _containers.RepeatedCompositeFieldContainer[_common_pb2.Artifact]
-    def __init__(self, result: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[_common_pb2.Artifact, _Mapping]]] = ...) -> None: ...
+    result_truncated: bool
+    def __init__(self, result: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[_common_pb2.Artifact, _Mapping]]] = ..., result_truncated: bool = ...) -> None: ...
 
 class CreateTaskRequest(_message.Message):
     __slots__ = ("task_type", "input", "owner", "options", "idempotency_key", "cache_key", "provider")

@@ -46,6 +46,7 @@ from mediatasks.core.logs import current_task_id
 from mediatasks.core.settings import Settings
 from mediatasks.core.worker._attempt import STARTING, AttemptState, Progress
 from mediatasks.core.worker.context import JobCancelled, JobContext, JobHandler, JobResult
+from mediatasks.core.worker.outputs import keep_inline_small
 from mediatasks.core.worker.settlement import STALE_ATTEMPT, Outcome, OutcomeKind, settle
 from mediatasks.v1 import common_pb2, tasks_pb2
 
@@ -395,8 +396,11 @@ class Worker:
             raise
 
     async def _complete(self, job: tasks_pb2.Job, attempt: int, result: JobResult) -> Outcome:
-        output = tasks_pb2.TaskOutput(artifacts=result.artifacts)
-        output.result.Pack(result.result)
+        inline, whole = await keep_inline_small(result.result, self.artifacts, job.owner)
+        if whole is not None:
+            result.artifacts.append(whole)
+        output = tasks_pb2.TaskOutput(artifacts=result.artifacts, result_truncated=whole is not None)
+        output.result.Pack(inline)
         request = tasks_pb2.CompleteTaskRequest(
             task_id=job.task_id,
             attempt=attempt,
