@@ -51,8 +51,6 @@ USER_APP = textwrap.dedent(
     @tasks.task("flaky", retry=RetryPolicy(max_retries=2, base_delay=1.0, backoff_factor=2.0))
     async def flaky(task: BackgroundTask) -> dict:
         task.log(f"attempt {task.attempt}")
-        # The runtime sends log lines with its next report (every 0.25 s): stay that long.
-        await asyncio.sleep(0.5)
         if task.attempt < 3:
             raise TransientError("the service is down")
         return {"attempt": task.attempt}

@@ -26,7 +26,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -333,7 +333,7 @@ class Worker:
     ) -> Outcome:
         """Wait for the handler and record how it ended with the registry."""
         try:
-            result = await self._result_of(run, state)
+            result = await self._with_last_logs(self._result_of(run, state), job.task_id, attempt, state)
         except JobCancelled:
             if state.superseded:
                 return Outcome(OutcomeKind.SUPERSEDED)
@@ -353,6 +353,35 @@ class Worker:
         # Finished work is recorded, never failed: a registry that cannot be reached is
         # not the job's fault (see _complete).
         return await self._complete(job, attempt, result)
+
+    async def _with_last_logs(
+        self, outcome: Awaitable[JobResult], task_id: str, attempt: int, state: AttemptState
+    ) -> JobResult:
+        """The handler's result (or its exception), once the log lines it wrote since the
+        reporter's last round are with the registry: the reporter sends at most every
+        0.25 s, and a handler that logs and then ends at once (a failure, typically)
+        would otherwise lose the lines that say why. Not on worker shutdown."""
+        try:
+            result = await outcome
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            await self._send_last_logs(task_id, attempt, state)
+            raise
+        await self._send_last_logs(task_id, attempt, state)
+        return result
+
+    async def _send_last_logs(self, task_id: str, attempt: int, state: AttemptState) -> None:
+        if not state.pending_logs or state.superseded:
+            return
+        progress, stage = state.latest
+        request = tasks_pb2.ReportProgressRequest(
+            task_id=task_id, attempt=attempt, progress=progress, stage=stage, log_lines=state.take_logs()
+        )
+        try:
+            await self.registry.call(self.registry.stub.ReportProgress, request)
+        except MediaTasksError as error:  # stale or cancelled meanwhile: the outcome says so next
+            log.info("last log lines of attempt %d of %s not recorded: %s", attempt, task_id, error)
 
     async def _hand_back(self, job: tasks_pb2.Job, attempt: int) -> None:
         """The worker is stopping mid-job: give the task back to the registry so its next
