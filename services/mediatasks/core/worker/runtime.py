@@ -57,6 +57,27 @@ _IDLE_POLL_SECONDS = 0.5  # also catches AckWait and nak-delay redeliveries (no 
 _PROGRESS_MIN_INTERVAL = 0.25
 
 
+# Each attempt works in a directory of its own, removed when it ends. One left behind
+# (a worker killed mid-job) is older than any attempt can run, and the next worker to start
+# on the machine removes it.
+WORKDIR_PREFIX = "mt-"
+
+
+def remove_stale_workdirs(settings: Settings) -> int:
+    """Delete attempt directories older than twice the job timeout; how many went."""
+    root = Path(settings.work_dir or tempfile.gettempdir())
+    cutoff = time.time() - 2 * settings.job_timeout_seconds
+    removed = 0
+    for entry in root.glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        except OSError:  # another worker removed it first
+            continue
+    return removed
+
+
 class Worker:
     """Pulls and runs the jobs of the given task types."""
 
@@ -96,6 +117,9 @@ class Worker:
     # --- fetching -------------------------------------------------------------------
 
     async def _setup(self) -> None:
+        removed = await asyncio.to_thread(remove_stale_workdirs, self.settings)
+        if removed:
+            log.info("removed %d stale work directories of crashed attempts", removed)
         for task_type in self.handlers:
             for priority in self.priorities:
                 await topology.ensure_job_consumer(self.js, task_type, priority, self.settings)
@@ -292,7 +316,7 @@ class Worker:
         """Run the handler with its supervisors (heartbeat, progress, cancellation) around it."""
         attempt = started.attempt
         state = AttemptState()
-        workdir = Path(tempfile.mkdtemp(prefix=f"mt-{job.task_id[:8]}-", dir=self.settings.work_dir or None))
+        workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{job.task_id[:8]}-", dir=self.settings.work_dir or None))
         ctx = JobContext(
             started.task,
             attempt=attempt,
