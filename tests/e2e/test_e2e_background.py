@@ -22,6 +22,7 @@ from mediatasks.core.settings import child_environment
 from mediatasks.core.webhook_sender import standard_signature
 from mediatasks.devstack.embedded import ChildProcess, free_port
 from mediatasks.testing.fake_vendors.embeddings_api import FakeEmbeddings, fake_vector
+from mediatasks.worker.submit import BackgroundClient, BackgroundError
 
 pytestmark = pytest.mark.e2e
 
@@ -409,12 +410,14 @@ def test_email_notification_reaches_the_smtp_server(bg, mailbox) -> None:
 def test_document_processing_chunks_and_embeds(bg, embeddings) -> None:
     _stack, client = bg
     content = " ".join(f"word{n}" for n in range(600))
-    response = client.post(
-        "/api/background/tasks/document-processing",
-        json={"document_id": "doc_123", "content": content, "chunk_size": 1000, "chunk_overlap": 100},
-    )
-    assert response.status_code == 202, response.text
-    done = _wait(client, response.json()["task_id"])
+    stack = _stack
+    with BackgroundClient(stack.http_url, stack.api_key) as sdk:  # the seed's convenience submit
+        task = sdk.submit_document_processing("doc_123", content, chunk_size=1000, chunk_overlap=100)
+        assert task["status"] == "pending"
+        done = sdk.wait(task["task_id"], timeout=60, poll_seconds=0.1)
+        with pytest.raises(BackgroundError) as refused:
+            sdk.submit_document_processing("doc_124", content, chunk_size=10)
+        assert (refused.value.status, refused.value.reason) == (400, "INVALID_INPUT")
     assert done["status"] == "completed", done
     result = done["result"]
     assert result["document_id"] == "doc_123" and result["chunk_count"] == len(result["chunks"]) >= 4

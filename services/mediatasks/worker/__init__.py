@@ -20,6 +20,9 @@ cancellation, artifacts) as :attr:`BackgroundTask.context`. The worker declares 
 to the registry when it starts (schema, priority, retry policy) and then pulls their jobs
 from JetStream with the runtime every media service uses: fencing, exactly-once
 completion, heartbeats, dead letters, metrics and logs are the same.
+
+Clients submit over REST (``/api/background/``); :mod:`mediatasks.worker.submit` has the
+convenience calls (``BackgroundClient.submit``, ``submit_document_processing``, ...).
 """
 
 from mediatasks.core.worker import JobCancelled, JobContext
