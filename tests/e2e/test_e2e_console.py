@@ -123,6 +123,7 @@ def test_submit_a_subtitle_job_from_the_form_watch_it_complete_and_open_the_resu
     expect(status_badge(page)).to_have_text("COMPLETED", timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.sameDocument") is True
     # The state arrived over the SSE stream, in order.
+    expect(page.locator("#task-events li").last).to_have_attribute("data-event", "task.completed")
     events = page.locator("#task-events li").evaluate_all("items => items.map(i => i.dataset.event)")
     assert events[0] == "task.created" and events[-1] == "task.completed" and "task.started" in events
     expect(page.locator("#task-progress")).to_contain_text("100%")
@@ -198,8 +199,15 @@ def test_cancel_a_long_job_from_its_page_and_retry_it(page, rest, stack):
     assert wait_for(rest, task["task_id"], timeout=30)["status"] == "CANCELLED"
     expect(page.locator("#cancel-task")).to_have_count(0)
 
+    expect(page.locator("#task-events li").last).to_have_attribute("data-event", "task.cancelled")
+    seen = page.locator("#task-events li").count()
+
     page.click("#retry-task")
     expect(status_badge(page)).to_have_text(re.compile("QUEUED|PROCESSING"))
+    # The stream goes on after the events already shown (Last-Event-ID): no replayed history.
+    expect(page.locator("#task-events li")).not_to_have_count(seen)
+    later = page.locator("#task-events li").evaluate_all("items => items.map(i => i.dataset.event)")[seen:]
+    assert later and "task.created" not in later and "task.cancelled" not in later[:1], later
     again = rest.get(f"/api/v1/media/tasks/{task['task_id']}").json()
     assert again["status"] in ("QUEUED", "PROCESSING")
     page.click("#cancel-task")

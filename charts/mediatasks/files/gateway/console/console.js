@@ -184,14 +184,15 @@ function uploadFile(file, onProgress) {
 }
 
 // Reads the task's SSE stream with fetch (headers allowed), resuming with Last-Event-ID
-// after a dropped connection, until the task has ended or the signal aborts.
-async function watchTask(taskId, onEvent, signal) {
-  let lastId = null;
+// after a dropped connection, until the task has ended or the signal aborts. cursor.lastId
+// carries the last event id across calls, so watching a retried task again goes on from
+// there instead of replaying its history.
+async function watchTask(taskId, onEvent, signal, cursor = { lastId: null }) {
   let finished = false;
   while (!signal.aborted && !finished) {
     try {
       const headers = { "X-API-Key": session.key, Accept: "text/event-stream" };
-      if (lastId) headers["Last-Event-ID"] = lastId;
+      if (cursor.lastId) headers["Last-Event-ID"] = cursor.lastId;
       const response = await fetch(`${API}/tasks/${encodeURIComponent(taskId)}/events`, { headers, signal });
       if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -209,7 +210,7 @@ async function watchTask(taskId, onEvent, signal) {
             const colon = line.indexOf(":");
             if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).replace(/^ /, "");
           }
-          if (fields.id) lastId = fields.id;
+          if (fields.id) cursor.lastId = fields.id;
           if (!fields.data) continue;
           const event = JSON.parse(fields.data);
           if (event.task && FINISHED.has(event.task.status)) finished = true;
@@ -561,6 +562,7 @@ async function taskPage(main, signal, taskId) {
     }, 500);
   };
   let watching = null;
+  const cursor = { lastId: null };
   const startWatch = () => {
     if (watching) return;
     watching = watchTask(
@@ -574,6 +576,7 @@ async function taskPage(main, signal, taskId) {
         refreshSoon();
       },
       signal,
+      cursor,
     )
       .catch((error) => !signal.aborted && showBanner(`event stream: ${error}`))
       .finally(() => {
