@@ -19,6 +19,7 @@ import uuid
 
 import boto3
 import grpc
+import httpx
 import nats
 import pytest
 from google.api import httpbody_pb2
@@ -374,3 +375,112 @@ async def test_registry_uploads_and_serves_artifacts_from_s3(s3_registry, s3_cli
                     pass
             assert refused.value.code() == grpc.StatusCode.NOT_FOUND
             assert reason_of(refused.value) == "ARTIFACT_NOT_FOUND"
+
+
+async def test_direct_to_s3_presigned_upload_and_download(s3_registry, s3_client):
+    runtime, settings = s3_registry
+    alice = await runtime.api_keys.create(f"alice-{uuid.uuid4().hex[:6]}", name="presign")
+    bob = await runtime.api_keys.create(f"bob-{uuid.uuid4().hex[:6]}", name="presign")
+    part_size = 5 * 1024 * 1024  # S3's minimum for all but the last part
+    data = os.urandom(part_size) + os.urandom(1000)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.port}") as channel:
+        artifacts = artifacts_pb2_grpc.ArtifactServiceStub(channel)
+        as_alice = (("x-api-key", alice),)
+        presigned = await artifacts.CreatePresignedUpload(
+            artifacts_pb2.CreatePresignedUploadRequest(
+                length=len(data), filename="talk.mp4", content_type="video/mp4", part_size=part_size
+            ),
+            metadata=as_alice,
+            timeout=10,
+        )
+        assert [p.part_number for p in presigned.parts] == [1, 2]
+        assert [(p.offset, p.size) for p in presigned.parts] == [(0, part_size), (part_size, 1000)]
+        ref = artifacts_pb2.UploadRef(upload_id=presigned.upload_id)
+        async with httpx.AsyncClient(timeout=30) as plain:  # the bytes bypass the registry
+            first = await plain.put(presigned.parts[0].url, content=data[:part_size])
+            assert first.status_code == 200, first.text
+            # Completing with a part missing is refused, naming what S3 holds.
+            with pytest.raises(grpc.aio.AioRpcError) as early:
+                await artifacts.CompletePresignedUpload(ref, metadata=as_alice, timeout=10)
+            assert reason_of(early.value) == "UPLOAD_INCOMPLETE"
+            second = await plain.put(presigned.parts[1].url, content=data[part_size:])
+            assert second.status_code == 200
+        # Another owner can neither complete nor see it.
+        with pytest.raises(grpc.aio.AioRpcError) as foreign:
+            await artifacts.CompletePresignedUpload(ref, metadata=(("x-api-key", bob),), timeout=10)
+        assert foreign.value.code() == grpc.StatusCode.NOT_FOUND
+        artifact = await artifacts.CompletePresignedUpload(ref, metadata=as_alice, timeout=10)
+        assert (artifact.artifact_id, artifact.size_bytes, artifact.filename) == (
+            presigned.upload_id,
+            len(data),
+            "talk.mp4",
+        )
+        assert s3_client.head_object(Bucket=settings.artifact_bucket, Key=artifact.artifact_id)["ContentLength"] == len(
+            data
+        )
+        link = await artifacts.GetArtifactUrl(
+            artifacts_pb2.GetArtifactUrlRequest(artifact_id=artifact.artifact_id, expires_in_seconds=120),
+            metadata=as_alice,
+            timeout=10,
+        )
+        assert "X-Amz-Signature" in link.url or "Signature=" in link.url  # presigned by S3
+        async with httpx.AsyncClient(timeout=30) as plain:
+            fetched = await plain.get(link.url)
+        assert fetched.status_code == 200 and fetched.content == data
+        with pytest.raises(grpc.aio.AioRpcError) as hidden:
+            await artifacts.GetArtifactUrl(
+                artifacts_pb2.GetArtifactUrlRequest(artifact_id=artifact.artifact_id), metadata=(("x-api-key", bob),)
+            )
+        assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_presigned_uploads_on_the_jetstream_store_are_refused_naming_the_setting(registry_service, api_key):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{registry_service.port}") as channel:
+        artifacts = artifacts_pb2_grpc.ArtifactServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await artifacts.CreatePresignedUpload(
+                artifacts_pb2.CreatePresignedUploadRequest(length=10), metadata=(("x-api-key", api_key),), timeout=10
+            )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "MEDIATASKS_ARTIFACT_STORE=s3" in refused.value.details()
+
+
+async def _chunks(*pieces: bytes):
+    for piece in pieces:
+        yield piece
+
+
+async def test_parts_become_one_composite_artifact_read_by_range(store: ArtifactStore):
+    upload_id = uuid.uuid4().hex
+    first, second = os.urandom(300_000), os.urandom(123_457)
+    parts = [
+        await store.write_part(upload_id, 0, _chunks(first[:1000], first[1000:])),
+        await store.write_part(upload_id, 1, _chunks(second)),
+    ]
+    assert [p["size"] for p in parts] == [len(first), len(second)]
+    whole = first + second
+    artifact = await store.finish_parts(
+        upload_id, parts, owner="alice", filename="joined.bin", content_type="application/octet-stream",
+        sha256=hashlib.sha256(whole).hexdigest(),
+    )  # fmt: skip
+    assert (artifact.artifact_id, artifact.size_bytes) == (upload_id, len(whole))
+    info = await store.get_info(upload_id, owner="alice")
+    assert info.size_bytes == len(whole) and info.sha256 == hashlib.sha256(whole).hexdigest()
+    _, chunks = await store.open(upload_id, owner="alice", start=299_990, end=300_020)
+    assert b"".join([c async for c in chunks]) == whole[299_990:300_020]
+    _, everything = await store.open(upload_id, owner="alice")
+    assert b"".join([c async for c in everything]) == whole
+    with pytest.raises(MediaTasksError):
+        await store.open(upload_id, owner="bob")
+    await store.delete_many([upload_id])
+    for part in parts:
+        with pytest.raises(MediaTasksError):
+            await store.backend.describe(part["name"])
+
+
+async def test_a_stream_over_its_limit_leaves_nothing_behind(store: ArtifactStore):
+    with pytest.raises(MediaTasksError) as refused:
+        await store.put_stream(
+            _chunks(b"a" * 600, b"b" * 600), owner="alice", filename="x", content_type="text/plain", limit=1000
+        )
+    assert refused.value.reason == "INPUT_TOO_LARGE"

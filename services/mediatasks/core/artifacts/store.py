@@ -132,15 +132,22 @@ class ArtifactStore:
     ) -> common_pb2.Artifact:
         """Store bytes as they arrive; over ``limit`` the write is undone and 413 raised."""
         artifact_id = artifact_id or uuid.uuid4().hex
-        meter = Meter(chunks, limit)
         description = _description(content_type, filename, owner, role)
+        meter = await self._write(artifact_id, chunks, description, limit)
+        return self._artifact(artifact_id, description, meter.size)
+
+    async def _write(
+        self, name: str, chunks: AsyncIterator[bytes], description: dict[str, str], limit: int | None = None
+    ) -> Meter:
+        """Write one object, its description completed with the bytes' SHA-256."""
+        meter = Meter(chunks, limit)
 
         def finished() -> dict[str, str]:
             description["sha256"] = meter.sha256
             return description
 
-        await self.backend.write(artifact_id, aiter(meter), finished)
-        return self._artifact(artifact_id, description, meter.size)
+        await self.backend.write(name, aiter(meter), finished)
+        return meter
 
     async def put_bytes(
         self, data: bytes, *, content_type: str, filename: str, owner: str, role: str = ""
@@ -166,10 +173,7 @@ class ArtifactStore:
     async def write_part(self, upload_id: str, number: int, chunks: AsyncIterator[bytes]) -> dict:
         """Store one part of upload ``upload_id``; returns its record ``{name, size, sha256}``."""
         name = f"{upload_id}.part{number:06d}"
-        meter = Meter(chunks)
-        await self.backend.write(
-            name, aiter(meter), lambda: {"role": "upload-part", "owner": "", "sha256": meter.sha256}
-        )
+        meter = await self._write(name, chunks, _description("application/octet-stream", name, "", "upload-part"))
         return {"name": name, "size": meter.size, "sha256": meter.sha256}
 
     async def finish_parts(
