@@ -372,6 +372,39 @@ def test_webhook_delivery_signed_with_headers_and_retried(bg, receiver) -> None:
     client.post(f"/api/background/tasks/{task_id}/cancel", json={})
 
 
+def test_webhook_delivery_delivered_unsigned(bg, receiver) -> None:
+    _stack, client = bg
+    response = client.post(
+        "/api/background/tasks/webhook-delivery", json={"webhook_url": receiver + "/hook-ok", "data": {"a": [1, 2]}}
+    )
+    assert response.status_code == 202, response.text
+    done = _wait(client, response.json()["task_id"])
+    assert done["status"] == "completed" and done["result"] == {
+        "delivered": True,
+        "status_code": 200,
+        "signed": False,
+        "attempts": 1,
+    }
+    sent = [r for r in _Receiver.requests if r["path"] == "/hook-ok"][-1]
+    headers = {k.lower(): v for k, v in sent["headers"].items()}
+    assert "webhook-signature" not in headers and headers["webhook-id"] == done["task_id"]
+    assert json.loads(sent["body"]) == {"a": [1, 2]}
+    refused = client.post(
+        "/api/background/tasks/webhook-delivery", json={"webhook_url": "ftp://x", "data": {}, "bogus": 1}
+    )
+    assert refused.status_code == 400
+
+
+def test_health_without_credentials_says_only_up_or_down(bg) -> None:
+    stack, client = bg
+    with httpx.Client(base_url=stack.http_url, timeout=10.0) as anonymous:
+        answer = anonymous.get("/api/background/health")
+    assert answer.status_code == 200 and answer.json()["status"] == "healthy"
+    assert not answer.json()["workers"] and not answer.json()["dependencies"]
+    full = client.get("/api/background/health").json()
+    assert full["dependencies"]["postgresql"] == "ok" and full["workers"]["webhook_delivery"] >= 1
+
+
 def test_n8n_sync_is_a_signed_call(bg, receiver) -> None:
     _stack, client = bg
     response = client.post(

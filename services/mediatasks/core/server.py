@@ -42,6 +42,7 @@ PUBLIC_METHODS = frozenset(
         "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
         "/mediatasks.v1.TaskRegistry/GetHealth",
+        "/mediatasks.v1.BackgroundService/GetHealth",
         # A signed, expiring download link is its own credential (checked by the servicer).
         "/mediatasks.v1.ArtifactService/GetSignedArtifact",
         # Reflection describes the API (what the protos already publish), never data, so
