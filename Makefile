@@ -55,10 +55,11 @@ bench: setup
 bench-media: setup
 	$(BIN)/python -m mediatasks.bench_media
 
-## chaos: 2,000 jobs while workers, a registry, NATS and PostgreSQL fail, then the stale-attempt scenario (JSON)
+## chaos: 2,000 jobs while workers, a registry, NATS and PostgreSQL fail; the stale-attempt scenario; 2,000 jobs on a three-node NATS cluster while a node and the meta leader are SIGKILLed and a node is partitioned (JSON)
 chaos: setup
 	$(BIN)/python -m mediatasks.chaos
 	$(BIN)/python -m mediatasks.chaos --scenario stale --jobs 12 --workers 2 --worker-concurrency 4 --rate 10
+	$(BIN)/python -m mediatasks.chaos --scenario cluster --fault-interval 10
 
 clean:
 	rm -rf $(VENV) .state

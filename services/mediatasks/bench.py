@@ -1,9 +1,24 @@
 """``make bench``: submit latency over gRPC and REST at a fixed offered rate, then
 end-to-end throughput and submit→start latency of the cheapest real job (subtitles from a
-short text) with one worker process. Prints one JSON object.
+short text) with one worker process, and the CPU each process spent per job. Prints one
+JSON object.
+
+CPU per job is read from ``/proc/<pid>/stat`` (user + system time of the process, of its
+reaped children such as ffmpeg, and of its live descendants such as PostgreSQL's
+backends) over the throughput phase, for every registry, worker, PostgreSQL, NATS and
+Envoy process. Unlike jobs/s it barely depends on what else runs on the machine, so it is
+the figure the scaling model in README ("Scaling and clustering") is built from: a core
+carries ``1 / cpu_seconds_per_job`` jobs/s of that process.
+
+``--compare`` runs the throughput phase on fresh stacks of 1 registry + 1 worker,
+2 registries + 1 worker and 1 registry + 2 workers; with ``--pin`` every process is pinned
+to one core (``sched_setaffinity`` on each of its threads), one core per process while
+cores last, then round-robin; the assignment is reported. ``--job caption`` measures
+burning an SRT into a 2-second 320x240 video (ffmpeg) instead of the subtitle job.
 
 Everything runs on this machine (embedded NATS, PostgreSQL and Envoy, each service its own
-process), so the load generator shares the CPU with the system under test.
+process), so the load generator shares the CPU with the system under test: the report
+includes the load average before and after, to judge how quiet the machine was.
 """
 
 from __future__ import annotations
@@ -18,17 +33,113 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
-import nats
 
 from mediatasks.core.clients import channel_target
+from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import Settings
 from mediatasks.devstack.stack import Stack
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2
 
 _BALANCED = [("grpc.lb_policy_name", "round_robin")]
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces: the fields after it follow the last ")".
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _children_of() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def cpu_seconds(pid: int, children: dict[int, list[int]] | None = None) -> float:
+    """CPU time of ``pid``: its own (user + system), its reaped children's, and that of
+    its live descendants (PostgreSQL's backends, a running ffmpeg)."""
+    children = _children_of() if children is None else children
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        fields = _stat_fields(current)
+        if fields is None:
+            continue
+        # utime, stime, cutime, cstime: fields 14-17 of stat(5), here from field 3 on.
+        total += sum(int(value) for value in fields[11:15]) / _CLOCK_TICKS
+        pending.extend(children.get(current, []))
+    return total
+
+
+def stack_processes(stack: Stack) -> dict[str, list[int]]:
+    """The pids of each kind of process of ``stack`` (the load generator is this one)."""
+    kinds: dict[str, list[int]] = {"registry": [], "worker": []}
+    for process in stack.processes:
+        if process.child.pid is not None:
+            kinds["registry" if process.service == "registry" else "worker"].append(process.child.pid)
+    nats = [stack.nats] if stack.nats else list(stack.nats_cluster.nodes) if stack.nats_cluster else []
+    kinds["nats"] = [node.pid for node in nats if node.pid is not None]
+    kinds["postgres"] = [stack.postgres.pid] if stack.postgres and stack.postgres.pid else []
+    kinds["envoy"] = [stack.envoy.pid] if stack.envoy and stack.envoy.pid else []
+    kinds["load_generator"] = [os.getpid()]
+    return kinds
+
+
+def cpu_by_kind(kinds: dict[str, list[int]]) -> dict[str, float]:
+    children = _children_of()
+    return {kind: sum(cpu_seconds(pid, children) for pid in pids) for kind, pids in kinds.items()}
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return []
+
+
+def pin(kinds: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Pin each process (every thread of it, and of its live descendants) to one core:
+    registries, then workers, then PostgreSQL, NATS, Envoy and the load generator, one
+    core each while cores last, then round-robin. Returns the core of each pid."""
+    cores = sorted(os.sched_getaffinity(0))
+    children = _children_of()
+    assignment: dict[str, list[int]] = {}
+    order = ("registry", "worker", "postgres", "nats", "envoy", "load_generator")
+    position = 0
+    for kind in order:
+        for pid in kinds.get(kind, []):
+            core = cores[position % len(cores)]
+            position += 1
+            family, pending = [], [pid]
+            while pending:
+                current = pending.pop()
+                family.append(current)
+                pending.extend(children.get(current, []))
+            for member in family:
+                for thread in _threads(member):
+                    try:
+                        os.sched_setaffinity(thread, {core})
+                    except OSError:
+                        pass  # a thread that ended meanwhile
+            assignment.setdefault(kind, []).append(core)
+    return assignment
+
+
+def _load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -119,8 +230,49 @@ async def _drain(stack: Stack, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.5)
 
 
-async def _throughput(stack: Stack, jobs: int) -> dict:
-    nc = await nats.connect(stack.nats_url)
+def _caption_inputs(work: Path) -> tuple[bytes, str]:
+    """A 2-second 320x240 H.264 test video and the SRT to burn into it."""
+    import subprocess
+
+    import imageio_ffmpeg  # lazy: only the caption job needs ffmpeg here
+
+    video = work / "bench-input.mp4"
+    argv = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi"]
+    argv += ["-i", "testsrc2=size=320x240:rate=25:duration=2", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(video)]
+    subprocess.run(argv, check=True, timeout=60)  # noqa: S603 - our own ffmpeg, fixed arguments
+    srt = "1\n00:00:00,000 --> 00:00:01,500\nBenchmark caption\n\n2\n00:00:01,500 --> 00:00:02,000\nThe end\n"
+    return video.read_bytes(), srt
+
+
+async def _submitter(stack: Stack, job: str):
+    """A coroutine function submitting one job of kind ``job`` through the REST gateway;
+    and the client to close afterwards."""
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    client = httpx.AsyncClient(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}, limits=limits, timeout=30)
+    if job == "caption":
+        video, srt = await asyncio.to_thread(_caption_inputs, stack.state_dir)
+        answer = await client.post("/api/v1/media/uploads", content=video, headers={"content-type": "video/mp4"})
+        answer.raise_for_status()
+        video_id = answer.json()["artifact_id"]
+
+        async def submit() -> str:
+            body = {"url_video": video_id, "subtitles": srt, "no_cache": True}
+            response = await client.post("/api/v1/media/videos/caption", json=body)
+            response.raise_for_status()
+            return str(response.json()["task_id"])
+
+    else:
+
+        async def submit() -> str:
+            response = await client.post("/api/v1/media/subtitles/generate", json={"text": _text(), "no_cache": True})
+            response.raise_for_status()
+            return str(response.json()["task_id"])
+
+    return submit, client
+
+
+async def _throughput(stack: Stack, jobs: int, job: str = "subtitle", timeout: float = 300.0) -> dict:
+    nc = await connect(Settings(nats_url=stack.nats_url), name="mediatasks-bench")
     created: dict[str, float] = {}
     starts: list[float] = []
     done = asyncio.Event()
@@ -142,30 +294,30 @@ async def _throughput(stack: Stack, jobs: int) -> dict:
                 done.set()
 
     sub = await nc.subscribe("mediatasks.events.>", cb=on_event)
-    channel = grpc.aio.insecure_channel(channel_target(stack.replica_addresses("subtitle")), options=_BALANCED)
-    stub = subtitle_pb2_grpc.SubtitleServiceStub(channel)
-    metadata = (("x-api-key", stack.api_key),)
+    submit_one, client = await _submitter(stack, job)
     semaphore = asyncio.Semaphore(64)
 
     async def submit() -> None:
         async with semaphore:
-            task = await stub.GenerateSubtitles(
-                subtitle_pb2.GenerateSubtitlesRequest(text=_text(), no_cache=True), metadata=metadata, timeout=30
-            )
-            created[task.task_id] = time.perf_counter()
+            created[await submit_one()] = time.perf_counter()
 
+    kinds = stack_processes(stack)
+    cpu_before = cpu_by_kind(kinds)
     began = time.perf_counter()
     await asyncio.gather(*(submit() for _ in range(jobs)))
     submitted = time.perf_counter() - began
     try:
-        await asyncio.wait_for(done.wait(), timeout=90)
+        await asyncio.wait_for(done.wait(), timeout=timeout)
     except TimeoutError:
         pass
     elapsed = time.perf_counter() - began
+    cpu_after = cpu_by_kind(kinds)
     await sub.unsubscribe()
     await nc.close()
-    await channel.close()
+    await client.aclose()
+    per_job = {kind: round((cpu_after[kind] - cpu_before[kind]) / max(completed, 1) * 1000, 3) for kind in cpu_after}
     return {
+        "job": job,
         "jobs": jobs,
         "completed": completed,
         "failed": failed,
@@ -173,18 +325,31 @@ async def _throughput(stack: Stack, jobs: int) -> dict:
         "elapsed_seconds": round(elapsed, 3),
         "throughput_jobs_per_s": round(completed / elapsed, 1),
         "submit_to_start": _percentiles([max(0.0, s) for s in starts]) if starts else {},
+        "cpu_ms_per_job": per_job,
+        "processes": {kind: len(pids) for kind, pids in kinds.items()},
+        # What one core of each kind would carry if it did nothing else.
+        "jobs_per_s_per_core": {
+            kind: round(1000 / ms, 1) for kind, ms in per_job.items() if ms > 0 and kind != "load_generator"
+        },
     }
 
 
 async def _run(args: argparse.Namespace, stack: Stack) -> dict:
-    result = {
-        "machine": {"cpus": os.cpu_count()},
-        "processes": {"registry": args.registries, "subtitle_workers": args.workers},
+    load_before = _load_average()
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "load_average_before": load_before},
+        "processes": {"registry": args.registries, "workers": args.workers},
+        "pinned_cores": pin(stack_processes(stack)) if args.pin else None,
         "grpc_submit": await _grpc_submit(stack, args.rate, args.seconds),
         "rest_submit": await _rest_submit(stack, args.rate, args.seconds),
     }
     await _drain(stack)
-    result["end_to_end"] = await _throughput(stack, args.jobs)
+    result["end_to_end"] = await _throughput(stack, args.jobs, args.job)
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": _load_average(),
+    }
     result["targets"] = {
         "throughput_jobs_per_s": 2000,
         "grpc_submit_p99_ms": 5,
@@ -194,22 +359,16 @@ async def _run(args: argparse.Namespace, stack: Stack) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mediatasks-bench", description=__doc__)
-    parser.add_argument("--rate", type=float, default=200.0, help="offered submit rate per second")
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each latency phase")
-    parser.add_argument("--jobs", type=int, default=1000, help="jobs in the throughput phase")
-    parser.add_argument("--worker-concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1, help="subtitle worker processes")
-    parser.add_argument("--registries", type=int, default=1, help="registry processes")
-    args = parser.parse_args(argv)
+def build_stack(args: argparse.Namespace, registries: int, workers: int) -> Stack:
+    service = "video" if args.job == "caption" else "subtitle"
     state = Path(tempfile.mkdtemp(prefix="mediatasks-bench-"))
-    stack = Stack(
+    return Stack(
         state,
         settings=Settings(),
-        media_services=("subtitle",),
-        replicas={"subtitle": args.workers, "registry": args.registries},
+        media_services=(service,),
+        replicas={service: workers, "registry": registries},
         rate_limit_per_second=100000,
+        nats_nodes=args.nats_nodes,
         env={
             "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "1000000",
             "MEDIATASKS_OWNER_RATE_LIMIT_PER_SECOND": "0",
@@ -219,11 +378,69 @@ def main(argv: list[str] | None = None) -> int:
             "MEDIATASKS_LOG_LEVEL": "WARNING",
         },
     )
-    stack.start()
-    try:
-        result = asyncio.run(_run(args, stack))
-    finally:
-        stack.stop()
+
+
+async def _one_configuration(args: argparse.Namespace, stack: Stack, registries: int, workers: int) -> dict:
+    pinned = pin(stack_processes(stack)) if args.pin else None
+    load = _load_average()
+    warm = await _throughput(stack, min(50, args.jobs), args.job)  # connections, caches, JIT-free warm-up
+    figures = await _throughput(stack, args.jobs, args.job)
+    figures.update(
+        registries=registries,
+        workers=workers,
+        pinned_cores=pinned,
+        warm_up_completed=warm["completed"],
+        load_average_before=load,
+        load_average_after=_load_average(),
+    )
+    return figures
+
+
+def compare(args: argparse.Namespace) -> dict:
+    """Throughput and CPU per job of 1+1, 2+1 and 1+2 (registries + workers), each on a fresh stack."""
+    runs = []
+    for registries, workers in ((1, 1), (2, 1), (1, 2)):
+        stack = build_stack(args, registries, workers)
+        stack.start()
+        try:
+            runs.append(asyncio.run(_one_configuration(args, stack, registries, workers)))
+        finally:
+            stack.stop()
+    base = runs[0]["throughput_jobs_per_s"] or 1.0
+    return {
+        "machine": {"cpus": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0))},
+        "job": args.job,
+        "nats_nodes": args.nats_nodes,
+        "runs": runs,
+        "speedup": {
+            "two_registries": round(runs[1]["throughput_jobs_per_s"] / base, 2),
+            "two_workers": round(runs[2]["throughput_jobs_per_s"] / base, 2),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mediatasks-bench", description=__doc__)
+    parser.add_argument("--rate", type=float, default=200.0, help="offered submit rate per second")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each latency phase")
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs in the throughput phase")
+    parser.add_argument("--worker-concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--registries", type=int, default=1, help="registry processes")
+    parser.add_argument("--job", choices=("subtitle", "caption"), default="subtitle", help="the job measured")
+    parser.add_argument("--pin", action="store_true", help="pin every process to one core (see above)")
+    parser.add_argument("--compare", action="store_true", help="1 vs 2 registries and 1 vs 2 workers")
+    parser.add_argument("--nats-nodes", type=int, default=1, help="3: a JetStream cluster with R3 streams")
+    args = parser.parse_args(argv)
+    if args.compare:
+        result = compare(args)
+    else:
+        stack = build_stack(args, args.registries, args.workers)
+        stack.start()
+        try:
+            result = asyncio.run(_run(args, stack))
+        finally:
+            stack.stop()
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0

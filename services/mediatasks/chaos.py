@@ -12,6 +12,14 @@ Scenario ``stale``: slow slideshow jobs on two video workers; one worker is froz
 worker (a newer attempt); it is thawed, and the other worker is SIGKILLed mid-job and
 started again. A stale attempt must not strand the job of the newer one.
 
+Scenario ``cluster``: the ``restarts`` load on a three-node JetStream cluster (every
+stream, bucket and object store with three replicas; services given every node's URL)
+while the harness SIGKILLs one NATS node and brings it back, SIGKILLs the JetStream meta
+leader and brings it back, and partitions one node (SIGSTOP, longer than the leader
+election timeout, then SIGCONT). After each fault it measures how long the cluster took
+to elect a new leader and how long the returning node took to hold current copies of the
+streams again; at the end, that the registry's outbox drained.
+
 The figures: ``accepted`` (submits answered with a task), ``lost`` (accepted but not ended,
 or missing), ``completed_twice`` (more than one ``task.completed`` event), ``failed``
 (ended FAILED), ``client_errors`` (submits that got an error a client does not retry).
@@ -38,11 +46,13 @@ from typing import Any
 
 import grpc
 import httpx
-import nats
 from sqlalchemy import create_engine, text
 
+from mediatasks.core import topology
 from mediatasks.core.clients import channel_target
+from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import Settings
+from mediatasks.devstack.nats_cluster import NatsCluster, wait_current
 from mediatasks.devstack.stack import ServiceProcess, Stack
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2, video_pb2, video_pb2_grpc
 
@@ -205,7 +215,7 @@ def final_states(database_url: str, task_ids: list[str], timeout: float) -> dict
 
 async def completions(nats_url: str) -> collections.Counter[str]:
     """How many ``task.completed`` events each task has in MEDIATASKS_EVENTS."""
-    nc = await nats.connect(nats_url)
+    nc = await connect(Settings(nats_url=nats_url), name="mediatasks-chaos")
     try:
         js = nc.jetstream()
         total = (await js.stream_info("MEDIATASKS_EVENTS")).state.messages
@@ -219,6 +229,26 @@ async def completions(nats_url: str) -> collections.Counter[str]:
         return counts
     finally:
         await nc.close()
+
+
+def outbox_rows(database_url: str, timeout: float) -> dict[str, int]:
+    """The registry's outbox once it has drained (or ``timeout`` passed): rows still to
+    publish and rows parked as unpublishable. Both 0 means every job reached JetStream."""
+    engine = create_engine(database_url, pool_pre_ping=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as conn:
+                pending, parked = conn.execute(
+                    text(
+                        "SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL) FROM outbox"
+                    )
+                ).one()
+            if pending == 0 or time.monotonic() > deadline:
+                return {"pending": int(pending), "parked": int(parked)}
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
 
 
 def summarize(tally: Tally, states: dict[str, str], completed: collections.Counter[str], jobs: int) -> dict[str, Any]:
@@ -245,6 +275,7 @@ async def outcome(
         final_states, stack.database_url, list(tally.accepted.values()), args.settle_timeout
     )
     result = summarize(tally, states, await completions(stack.nats_url), args.jobs)
+    result["outbox"] = await asyncio.to_thread(outbox_rows, stack.database_url, args.settle_timeout)
     result.update(
         scenario=scenario,
         faults=faults.counts(),
@@ -257,10 +288,14 @@ async def outcome(
 # --- scenarios ------------------------------------------------------------------------
 
 
-async def restarts_scenario(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+async def subtitle_load(
+    stack: Stack, args: argparse.Namespace, faults: FaultLog, run_faults_now: Callable[[], Any], scenario: str
+) -> dict[str, Any]:
+    """``--jobs`` subtitle submits at ``--rate`` while ``run_faults_now()`` (a coroutine)
+    injects the scenario's faults; then the outcome."""
     channel = grpc.aio.insecure_channel(channel_target(stack.replica_addresses("subtitle")), options=_BALANCED)
     stub = subtitle_pb2_grpc.SubtitleServiceStub(channel)
-    tally, faults = Tally(), FaultLog()
+    tally = Tally()
     run_id = os.urandom(4).hex()
 
     async def one(index: int) -> None:
@@ -274,13 +309,103 @@ async def restarts_scenario(stack: Stack, args: argparse.Namespace) -> dict[str,
         )
 
     began = time.monotonic()
-    fault_task = asyncio.create_task(run_faults(restarts_plan(stack, args.worker_kills), faults, args.fault_interval))
+    fault_task = asyncio.create_task(run_faults_now())
     await _paced(args.jobs, args.rate, one)
     await fault_task
     submitted = time.monotonic() - began
     await channel.close()
-    result = await outcome(stack, args, tally, faults, "restarts", began)
+    result = await outcome(stack, args, tally, faults, scenario, began)
     result["submit_seconds"] = round(submitted, 1)
+    return result
+
+
+async def restarts_scenario(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    faults = FaultLog()
+    plan = restarts_plan(stack, args.worker_kills)
+    return await subtitle_load(stack, args, faults, lambda: run_faults(plan, faults, args.fault_interval), "restarts")
+
+
+# --- the cluster scenario -------------------------------------------------------------
+
+CLUSTER_FAULTS = ("node", "leader", "partition")
+# The streams whose copies a node returning from a fault must catch up on.
+_REPLICATED = [topology.JOBS_STREAM, topology.EVENTS_STREAM]
+
+
+async def _bring_back(cluster: NatsCluster, js: Any, index: int, faults: FaultLog) -> None:
+    """Restart node ``index`` and note how long until it held current copies again."""
+    began = time.monotonic()
+    await asyncio.to_thread(cluster.restart, index)
+    await wait_current(js, _REPLICATED, cluster.node_name(index), timeout=120)
+    faults.note("nats_node_caught_up", node=cluster.node_name(index), seconds=round(time.monotonic() - began, 2))
+
+
+async def _stream_leader(cluster: NatsCluster, js: Any) -> int:
+    """The node leading the jobs stream (its raft group, not the meta group)."""
+    for _ in range(100):
+        try:
+            leader = (await js.stream_info(topology.JOBS_STREAM)).cluster.leader
+        except Exception:  # noqa: BLE001 - an election under way: ask again
+            leader = None
+        names = [cluster.node_name(index) for index in range(cluster.size)]
+        if leader in names:
+            return names.index(leader)
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the jobs stream has no leader")
+
+
+async def cluster_faults(stack: Stack, args: argparse.Namespace, faults: FaultLog) -> None:
+    """SIGKILL a NATS node and bring it back; SIGKILL the meta leader and bring it back;
+    partition (SIGSTOP) the jobs stream's leader past the election timeout."""
+    cluster = stack.nats_cluster
+    if cluster is None:
+        raise RuntimeError("the cluster scenario needs a stack with nats_nodes=3")
+    nc = await connect(Settings(nats_url=stack.nats_url), name="mediatasks-chaos-faults")
+    js = nc.jetstream(timeout=5)
+    try:
+        for fault in args.cluster_faults.split(","):
+            await asyncio.sleep(args.fault_interval)
+            leader = await asyncio.to_thread(cluster.meta_leader)
+            if fault == "node":
+                victim = (leader + 1) % cluster.size  # a follower: the leader has its own fault
+                await asyncio.to_thread(cluster.kill, victim)
+                faults.note("nats_node_sigkill", node=cluster.node_name(victim))
+                await asyncio.sleep(args.node_down_seconds)
+                await _bring_back(cluster, js, victim, faults)
+            elif fault == "leader":
+                began = time.monotonic()
+                await asyncio.to_thread(cluster.kill, leader)
+                faults.note("nats_meta_leader_sigkill", node=cluster.node_name(leader))
+                others = [index for index in range(cluster.size) if index != leader]
+                elected = await asyncio.to_thread(cluster.meta_leader, 60.0, others)
+                faults.note(
+                    "nats_meta_leader_elected",
+                    node=cluster.node_name(elected),
+                    seconds=round(time.monotonic() - began, 2),
+                )
+                await asyncio.sleep(args.node_down_seconds)
+                await _bring_back(cluster, js, leader, faults)
+            elif fault == "partition":
+                victim = await _stream_leader(cluster, js)
+                await asyncio.to_thread(cluster.freeze, victim)
+                faults.note("nats_node_partitioned", node=cluster.node_name(victim), seconds=args.partition_seconds)
+                await asyncio.sleep(args.partition_seconds)
+                began = time.monotonic()
+                cluster.thaw(victim)
+                await wait_current(js, _REPLICATED, cluster.node_name(victim), timeout=120)
+                faults.note(
+                    "nats_node_caught_up", node=cluster.node_name(victim), seconds=round(time.monotonic() - began, 2)
+                )
+            else:
+                raise ValueError(f"unknown cluster fault {fault!r} (one of {', '.join(CLUSTER_FAULTS)})")
+    finally:
+        await nc.close()
+
+
+async def cluster_scenario(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    faults = FaultLog()
+    result = await subtitle_load(stack, args, faults, lambda: cluster_faults(stack, args, faults), "cluster")
+    result["nats"] = {"nodes": stack.nats_nodes, "replicas": stack.nats_replicas}
     return result
 
 
@@ -372,6 +497,7 @@ def build_stack(state_dir: Path, args: argparse.Namespace) -> Stack:
     return Stack(
         state_dir,
         settings=Settings(),
+        nats_nodes=3 if args.scenario == "cluster" else 1,
         media_services=(service,),
         replicas={"registry": args.registries, service: args.workers},
         rate_limit_per_second=100000,
@@ -394,7 +520,7 @@ def build_stack(state_dir: Path, args: argparse.Namespace) -> Stack:
 
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="mediatasks-chaos", description=__doc__)
-    parse.add_argument("--scenario", choices=("restarts", "stale"), default="restarts")
+    parse.add_argument("--scenario", choices=("restarts", "stale", "cluster"), default="restarts")
     parse.add_argument("--jobs", type=int, default=2000)
     parse.add_argument(
         "--rate", type=float, default=25.0, help="offered submits per second (the faults take about a minute)"
@@ -411,6 +537,21 @@ def parser() -> argparse.ArgumentParser:
         default=1200.0,
         help="stale scenario: length of each (still) video; ~10 s of work",
     )
+    parse.add_argument(
+        "--cluster-faults",
+        default=",".join(CLUSTER_FAULTS),
+        help="cluster scenario: the faults, in order (node: SIGKILL a follower node; leader: SIGKILL the meta "
+        "leader; partition: SIGSTOP the jobs stream's leader)",
+    )
+    parse.add_argument(
+        "--node-down-seconds", type=float, default=3.0, help="cluster scenario: how long a killed node stays down"
+    )
+    parse.add_argument(
+        "--partition-seconds",
+        type=float,
+        default=12.0,
+        help="cluster scenario: how long a node stays cut off (longer than the 9 s maximum election timeout)",
+    )
     parse.add_argument("--client-budget", type=float, default=120.0, help="seconds a client keeps retrying a submit")
     parse.add_argument("--settle-timeout", type=float, default=300.0, help="seconds to wait for every task to end")
     return parse
@@ -421,7 +562,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = build_stack(state, args)
     stack.start()
     try:
-        scenario = stale_scenario if args.scenario == "stale" else restarts_scenario
+        scenarios = {"stale": stale_scenario, "restarts": restarts_scenario, "cluster": cluster_scenario}
+        scenario = scenarios[args.scenario]
         result = asyncio.run(scenario(stack, args))
     finally:
         stack.stop()
@@ -434,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(result, sys.stdout, indent=2)
     print()
     bad = result["lost"] + result["completed_twice"] + result["failed"] + result["client_errors"]
+    bad += result["outbox"]["pending"] + result["outbox"]["parked"]
     return 1 if bad else 0
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import grpc
 import jwt
 
-from mediatasks.core.errors import MediaTasksError
+from mediatasks.core.errors import MediaTasksError, dependency_outage
 from mediatasks.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -124,8 +124,15 @@ class ApiKeyStore:
             entry = await self._kv.get(digest)
             record = json.loads(entry.value)
             owner = None if record.get("revoked") else str(record["owner"])
-        except Exception:
-            owner = None
+        except Exception as exc:
+            outage = dependency_outage(exc)
+            if outage is None:  # no such key (KeyNotFoundError), or a record that is not one
+                owner = None
+            elif cached:  # NATS away for a moment (a node lost, an election): the last answer stands
+                log.warning("API key lookup failed (%s); using the answer from %.0f s ago", exc, now - cached[0])
+                return cached[1]
+            else:  # not "unknown key": the client must retry, not give up on a valid key
+                raise outage from exc
         self._cache[digest] = (now, owner)
         return owner
 

@@ -38,6 +38,10 @@ from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TEMPLATE, O
 CHUNK_SIZE = 256 * 1024
 # Chunk publishes awaiting their acknowledgement at once (4 MiB in flight).
 WINDOW = 16
+# How long one chunk's acknowledgement may take: an ack lost with a NATS node that died
+# (a cluster failing over) never comes, and the write must fail (retryably) instead of
+# hanging its job forever.
+ACK_TIMEOUT_SECONDS = 15.0
 # One index entry per 32 chunks (8 MiB): a 5 GiB object carries 640 of them.
 INDEX_EVERY = 32
 INDEX_HEADER = "Mediatasks-Chunk-Index"
@@ -93,7 +97,7 @@ async def write_object(
     async def settle(keep: int) -> None:
         while len(in_flight) > keep:
             position, future = in_flight.pop(0)
-            ack = await future
+            ack = await asyncio.wait_for(future, timeout=ACK_TIMEOUT_SECONDS)
             if position % INDEX_EVERY == 0:
                 index.append(ack.seq)
 
