@@ -461,6 +461,36 @@ def test_document_processing_chunks_and_embeds(bg, embeddings) -> None:
     assert embeddings.count("embeddings") >= 1
 
 
+def test_knowledge_bulk_and_n8n_trigger_paths(bg, receiver) -> None:
+    _stack, client = bg
+    response = client.post(
+        "/api/background/integrations/knowledge/process-bulk",
+        json={
+            "documents": [
+                {"document_id": "a", "content": "alpha beta gamma"},
+                {"document_id": "b", "content": ""},
+                {"document_id": "c", "content": "delta epsilon", "chunk_size": 50},
+            ],
+            "priority": "low",
+        },
+    )
+    assert response.status_code == 202, response.text
+    results = response.json()["results"]
+    assert [r["document_id"] for r in results] == ["a", "b", "c"]
+    assert results[1]["error"]["reason"] == "INVALID_INPUT"
+    assert not results[1].get("task") and not results[0].get("error")
+    for item in (results[0], results[2]):
+        done = _wait(client, item["task"]["task_id"])
+        assert done["status"] == "completed" and done["priority"] == "low", done
+        assert done["result"]["chunk_count"] == 1
+    trigger = client.post(
+        "/api/background/integrations/n8n/trigger", json={"sync_type": "order_paid", "data": {"order": 1}}
+    )
+    assert trigger.status_code == 202, trigger.text
+    assert _wait(client, trigger.json()["task_id"])["status"] == "completed"
+    assert any(r["path"] == "/n8n/webhook/order_paid" for r in _Receiver.requests)
+
+
 def test_analytics_report_artifact(bg) -> None:
     _stack, client = bg
     points = [{"name": "latency", "value": v, "timestamp": f"2026-11-0{1 + v % 2}T10:00:00Z"} for v in range(1, 11)]

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 9  # the registry allows 10 attempts per task
 MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_CLEANUP_DAYS = 7
+MAX_BULK_DOCUMENTS = 100
 _UNFINISHED = (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING)
 
 
@@ -145,6 +146,7 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
         metadata: dict[str, str] | None = None,
         webhook_url: str = "",
         webhook_secret: str = "",
+        key_suffix: str = "",
     ) -> background_pb2.BackgroundTask:
         principal = caller()
         if not task_type:
@@ -184,7 +186,7 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
             task_type=task_type,
             owner=principal.owner,
             options=options,
-            idempotency_key=client_key or f"auto:{uuid.uuid4().hex}",
+            idempotency_key=client_key + key_suffix if client_key else f"auto:{uuid.uuid4().hex}",
         )
         create.input.Pack(packed)
         task, outgoing = await self.registry.store.create(create)
@@ -196,7 +198,7 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
             task = await self.registry.wait_for_end(task.task_id, principal.owner, wait)
         else:
             task = await self.registry._decorate(task)
-        if task.status in _UNFINISHED:
+        if task.status in _UNFINISHED and not key_suffix:
             await set_http_status(context, 202)
         return to_background(task)
 
@@ -214,6 +216,9 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
         )
 
     async def SubmitDocumentProcessing(self, request, context):
+        return await self._submit_document(request, context)
+
+    async def _submit_document(self, request, context, *, key_suffix: str = ""):
         payload: dict[str, Any] = {"document_id": request.document_id, "content": request.content}
         if request.chunk_size:
             payload["chunk_size"] = request.chunk_size
@@ -226,7 +231,28 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
             payload=payload,
             priority=request.priority,
             metadata=dict(request.metadata),
+            key_suffix=key_suffix,
         )
+
+    async def ProcessDocumentsBulk(self, request, context):
+        if not 1 <= len(request.documents) <= MAX_BULK_DOCUMENTS:
+            raise invalid_input(f"send 1 to {MAX_BULK_DOCUMENTS} documents", field="documents")
+        response = background_pb2.ProcessDocumentsBulkResponse()
+        for index, document in enumerate(request.documents):
+            item = response.results.add(index=index, document_id=document.document_id)
+            if not document.priority:
+                document.priority = request.priority
+            try:
+                # Each item is its own submit; a per-item idempotency key is the client's
+                # key with the index (the shared header alone would make every item one task).
+                item.task.CopyFrom(await self._submit_document(document, context, key_suffix=f":{index}"))
+            except MediaTasksError as error:
+                item.error.CopyFrom(
+                    common_pb2.TaskError(code=error.code.name, reason=error.reason, message=error.message)
+                )
+        if any(item.HasField("task") for item in response.results):
+            await set_http_status(context, 202)
+        return response
 
     async def SubmitWebhookDelivery(self, request, context):
         payload = {
@@ -252,6 +278,9 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
             payload=payload,
             priority=request.priority,
         )
+
+    async def TriggerN8nWorkflow(self, request, context):
+        return await self.SubmitN8nSync(request, context)
 
     # --- one task -----------------------------------------------------------------------
 

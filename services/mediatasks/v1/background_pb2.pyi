@@ -157,6 +157,32 @@ class SubmitN8nSyncRequest(_message.Message):
     priority: str
     def __init__(self, sync_type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., priority: _Optional[str] = ...) -> None: ...
 
+class ProcessDocumentsBulkRequest(_message.Message):
+    __slots__ = ("documents", "priority")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[SubmitDocumentProcessingRequest]
+    priority: str
+    def __init__(self, documents: _Optional[_Iterable[_Union[SubmitDocumentProcessingRequest, _Mapping]]] = ..., priority: _Optional[str] = ...) -> None: ...
+
+class ProcessDocumentsBulkResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BulkItemResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BulkItemResult, _Mapping]]] = ...) -> None: ...
+
+class BulkItemResult(_message.Message):
+    __slots__ = ("index", "document_id", "task", "error")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    document_id: str
+    task: BackgroundTask
+    error: _common_pb2.TaskError
+    def __init__(self, index: _Optional[int] = ..., document_id: _Optional[str] = ..., task: _Optional[_Union[BackgroundTask, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ...) -> None: ...
+
 class GetBackgroundTaskRequest(_message.Message):
     __slots__ = ("task_id",)
     TASK_ID_FIELD_NUMBER: _ClassVar[int]

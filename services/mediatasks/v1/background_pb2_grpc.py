@@ -62,6 +62,16 @@ class BackgroundServiceStub(object):
                 request_serializer=mediatasks_dot_v1_dot_background__pb2.SubmitN8nSyncRequest.SerializeToString,
                 response_deserializer=mediatasks_dot_v1_dot_background__pb2.BackgroundTask.FromString,
                 _registered_method=True)
+        self.TriggerN8nWorkflow = channel.unary_unary(
+                '/mediatasks.v1.BackgroundService/TriggerN8nWorkflow',
+                request_serializer=mediatasks_dot_v1_dot_background__pb2.SubmitN8nSyncRequest.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_background__pb2.BackgroundTask.FromString,
+                _registered_method=True)
+        self.ProcessDocumentsBulk = channel.unary_unary(
+                '/mediatasks.v1.BackgroundService/ProcessDocumentsBulk',
+                request_serializer=mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkRequest.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkResponse.FromString,
+                _registered_method=True)
         self.GetTask = channel.unary_unary(
                 '/mediatasks.v1.BackgroundService/GetTask',
                 request_serializer=mediatasks_dot_v1_dot_background__pb2.GetBackgroundTaskRequest.SerializeToString,
@@ -138,6 +148,21 @@ class BackgroundServiceServicer(object):
 
     def SubmitN8nSync(self, request, context):
         """Submits an external_sync task that triggers the configured N8N instance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TriggerN8nWorkflow(self, request, context):
+        """Triggers an N8N workflow: the same as SubmitN8nSync, under the integrations path.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProcessDocumentsBulk(self, request, context):
+        """Submits one document_processing task per document (at most 100); each item gets its
+        task or its error.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -228,6 +253,16 @@ def add_BackgroundServiceServicer_to_server(servicer, server):
                     servicer.SubmitN8nSync,
                     request_deserializer=mediatasks_dot_v1_dot_background__pb2.SubmitN8nSyncRequest.FromString,
                     response_serializer=mediatasks_dot_v1_dot_background__pb2.BackgroundTask.SerializeToString,
+            ),
+            'TriggerN8nWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerN8nWorkflow,
+                    request_deserializer=mediatasks_dot_v1_dot_background__pb2.SubmitN8nSyncRequest.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_background__pb2.BackgroundTask.SerializeToString,
+            ),
+            'ProcessDocumentsBulk': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProcessDocumentsBulk,
+                    request_deserializer=mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkRequest.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkResponse.SerializeToString,
             ),
             'GetTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTask,
@@ -385,6 +420,60 @@ class BackgroundService(object):
             '/mediatasks.v1.BackgroundService/SubmitN8nSync',
             mediatasks_dot_v1_dot_background__pb2.SubmitN8nSyncRequest.SerializeToString,
             mediatasks_dot_v1_dot_background__pb2.BackgroundTask.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TriggerN8nWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.BackgroundService/TriggerN8nWorkflow',
+            mediatasks_dot_v1_dot_background__pb2.SubmitN8nSyncRequest.SerializeToString,
+            mediatasks_dot_v1_dot_background__pb2.BackgroundTask.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProcessDocumentsBulk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.BackgroundService/ProcessDocumentsBulk',
+            mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkRequest.SerializeToString,
+            mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkResponse.FromString,
             options,
             channel_credentials,
             insecure,
