@@ -298,6 +298,20 @@ def test_unknown_type_and_bad_payload_are_400(bg) -> None:
     assert "steps" in response.json()["message"]
 
 
+def test_idempotency_key_and_statistics(bg) -> None:
+    _stack, client = bg
+    body = {"task_type": "slow_steps", "payload": {"steps": 1}}
+    key = {"Idempotency-Key": f"key-{time.time_ns()}"}
+    first = client.post("/api/background/tasks", json=body, headers=key)
+    again = client.post("/api/background/tasks", json=body, headers=key)
+    assert first.status_code == 202 and again.json()["task_id"] == first.json()["task_id"]
+    other = client.post("/api/background/tasks", json={**body, "payload": {"steps": 2}}, headers=key)
+    assert other.status_code == 409 and error_reason(other) == "IDEMPOTENCY_KEY_REUSED"
+    _wait(client, first.json()["task_id"])
+    stats = client.get("/api/v1/media/statistics").json()
+    assert any(t["task_type"] == "slow_steps" and int(t["completed"]) >= 1 for t in stats["by_type"])
+
+
 def test_worker_killed_mid_task_completes_once_on_another(bg, tmp_path) -> None:
     stack, client = bg
     marker = tmp_path / "crashy-runs"
