@@ -50,10 +50,13 @@ lint:
 bench: setup
 	$(BIN)/python -m mediatasks.bench
 
-## bench-media: WER and real-time factor of offline speech to text, Whisper beside PocketSphinx, on synthetic speech (JSON)
+## bench-media: WER and real-time factor of offline speech to text, Whisper beside PocketSphinx, on synthetic
+## speech; then 1 GiB transfers through Envoy (MB/s, memory of each process) and a caption job with its
+## upload and download against the same ffmpeg work run directly (JSON each)
 .PHONY: bench-media
 bench-media: setup
 	$(BIN)/python -m mediatasks.bench_media
+	$(BIN)/python -m mediatasks.bench_transfers
 
 ## chaos: 2,000 jobs while workers, a registry, NATS and PostgreSQL fail; the stale-attempt scenario; 2,000 jobs on a three-node NATS cluster while a node and the meta leader are SIGKILLed and a node is partitioned (JSON)
 chaos: setup

@@ -303,6 +303,11 @@ class ServiceRuntime:
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
+                # Streamed uploads: with BDP probing grpc grows each stream's receive
+                # window to tens of MB, so a handler slower than loopback (a store write)
+                # lets that much pile up in memory; four 1 GiB uploads grew the registry
+                # by 200 MB. The default window keeps it near 30 MB at the same speed.
+                ("grpc.http2.bdp_probe", 0),
                 # As much header as the gateway lets through (Envoy's 60 KiB default), so
                 # an oversized credential is refused by the interceptor with a reason
                 # instead of by the transport with a bare RESOURCE_EXHAUSTED.

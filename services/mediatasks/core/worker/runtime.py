@@ -316,7 +316,9 @@ class Worker:
         """Run the handler with its supervisors (heartbeat, progress, cancellation) around it."""
         attempt = started.attempt
         state = AttemptState()
-        workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{job.task_id[:8]}-", dir=self.settings.work_dir or None))
+        workdir = Path(
+            tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{job.task_id[:8]}-", dir=self.settings.work_dir or None)
+        )
         ctx = JobContext(
             started.task,
             attempt=attempt,
