@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         30 * 86400, description="How long a purged task still answers 410 TASK_EXPIRED (then 404)."
     )
     events_max_age_seconds: float = Field(7 * 86400, description="How long task events stay in MEDIATASKS_EVENTS.")
+    events_max_bytes: int = Field(
+        4 * 1024**3, description="Most bytes MEDIATASKS_EVENTS keeps (the oldest events are dropped first)."
+    )
     outbox_poll_seconds: float = Field(
         0.5, description="Sweep interval of the outbox relay (it is also woken on commit)."
     )

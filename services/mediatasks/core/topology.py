@@ -273,6 +273,9 @@ async def _declare(js: JetStreamContext, settings: Settings) -> None:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_age=settings.events_max_age_seconds,
+            # Bounded in bytes too: the oldest events go first, never a new one refused.
+            max_bytes=settings.events_max_bytes,
+            discard=DiscardPolicy.OLD,
             duplicate_window=settings.dedupe_window_seconds,
         ),
         settings,
