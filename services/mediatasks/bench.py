@@ -48,6 +48,8 @@ _BALANCED = [("grpc.lb_policy_name", "round_robin")]
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The cores this benchmark may use, read before it pins anything (itself included).
+USABLE_CORES = sorted(os.sched_getaffinity(0))
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -67,9 +69,12 @@ def _children_of() -> dict[int, list[int]]:
     return children
 
 
-def cpu_seconds(pid: int, children: dict[int, list[int]] | None = None) -> float:
-    """CPU time of ``pid``: its own (user + system), its reaped children's, and that of
-    its live descendants (PostgreSQL's backends, a running ffmpeg)."""
+def cpu_seconds(pid: int, children: dict[int, list[int]] | None = None, *, family: bool = True) -> float:
+    """CPU time of ``pid``: its own (user + system) and, with ``family``, its reaped
+    children's and that of its live descendants (PostgreSQL's backends, a running ffmpeg)."""
+    if not family:
+        fields = _stat_fields(pid)
+        return sum(int(value) for value in fields[11:13]) / _CLOCK_TICKS if fields else 0.0
     children = _children_of() if children is None else children
     total = 0.0
     pending = [pid]
@@ -100,7 +105,11 @@ def stack_processes(stack: Stack) -> dict[str, list[int]]:
 
 def cpu_by_kind(kinds: dict[str, list[int]]) -> dict[str, float]:
     children = _children_of()
-    return {kind: sum(cpu_seconds(pid, children) for pid in pids) for kind, pids in kinds.items()}
+    # Every server is a child of the load generator: count only its own time.
+    return {
+        kind: sum(cpu_seconds(pid, children, family=kind != "load_generator") for pid in pids)
+        for kind, pids in kinds.items()
+    }
 
 
 def _threads(pid: int) -> list[int]:
@@ -114,7 +123,7 @@ def pin(kinds: dict[str, list[int]]) -> dict[str, list[int]]:
     """Pin each process (every thread of it, and of its live descendants) to one core:
     registries, then workers, then PostgreSQL, NATS, Envoy and the load generator, one
     core each while cores last, then round-robin. Returns the core of each pid."""
-    cores = sorted(os.sched_getaffinity(0))
+    cores = USABLE_CORES
     children = _children_of()
     assignment: dict[str, list[int]] = {}
     order = ("registry", "worker", "postgres", "nats", "envoy", "load_generator")
@@ -244,6 +253,25 @@ def _caption_inputs(work: Path) -> tuple[bytes, str]:
     return video.read_bytes(), srt
 
 
+RETRIED_STATUSES = (429, 503)
+retried_submits = 0
+
+
+async def _post(client: httpx.AsyncClient, path: str, body: dict, budget_seconds: float = 60.0) -> str:
+    """Submit as a client does: 429 and 503 (retryable) are tried again after a pause."""
+    global retried_submits
+    deadline = time.monotonic() + budget_seconds
+    while True:
+        response = await client.post(path, json=body)
+        if response.status_code in RETRIED_STATUSES and time.monotonic() < deadline:
+            retried_submits += 1
+            await asyncio.sleep(float(response.headers.get("retry-after", "0.2") or 0.2))
+            continue
+        if response.status_code >= 400:
+            raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
+        return str(response.json()["task_id"])
+
+
 async def _submitter(stack: Stack, job: str):
     """A coroutine function submitting one job of kind ``job`` through the REST gateway;
     and the client to close afterwards."""
@@ -257,16 +285,12 @@ async def _submitter(stack: Stack, job: str):
 
         async def submit() -> str:
             body = {"url_video": video_id, "subtitles": srt, "no_cache": True}
-            response = await client.post("/api/v1/media/videos/caption", json=body)
-            response.raise_for_status()
-            return str(response.json()["task_id"])
+            return await _post(client, "/api/v1/media/videos/caption", body)
 
     else:
 
         async def submit() -> str:
-            response = await client.post("/api/v1/media/subtitles/generate", json={"text": _text(), "no_cache": True})
-            response.raise_for_status()
-            return str(response.json()["task_id"])
+            return await _post(client, "/api/v1/media/subtitles/generate", {"text": _text(), "no_cache": True})
 
     return submit, client
 
@@ -302,6 +326,7 @@ async def _throughput(stack: Stack, jobs: int, job: str = "subtitle", timeout: f
             created[await submit_one()] = time.perf_counter()
 
     kinds = stack_processes(stack)
+    retried_before = retried_submits
     cpu_before = cpu_by_kind(kinds)
     began = time.perf_counter()
     await asyncio.gather(*(submit() for _ in range(jobs)))
@@ -325,6 +350,7 @@ async def _throughput(stack: Stack, jobs: int, job: str = "subtitle", timeout: f
         "elapsed_seconds": round(elapsed, 3),
         "throughput_jobs_per_s": round(completed / elapsed, 1),
         "submit_to_start": _percentiles([max(0.0, s) for s in starts]) if starts else {},
+        "retried_submits": retried_submits - retried_before,
         "cpu_ms_per_job": per_job,
         "processes": {kind: len(pids) for kind, pids in kinds.items()},
         # What one core of each kind would carry if it did nothing else.
@@ -406,9 +432,10 @@ def compare(args: argparse.Namespace) -> dict:
             runs.append(asyncio.run(_one_configuration(args, stack, registries, workers)))
         finally:
             stack.stop()
+            os.sched_setaffinity(0, USABLE_CORES)  # the next stack's processes inherit this one's mask
     base = runs[0]["throughput_jobs_per_s"] or 1.0
     return {
-        "machine": {"cpus": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0))},
+        "machine": {"cpus": os.cpu_count(), "usable_cores": len(USABLE_CORES)},
         "job": args.job,
         "nats_nodes": args.nats_nodes,
         "runs": runs,
