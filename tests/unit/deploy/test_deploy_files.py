@@ -309,7 +309,12 @@ def test_compose_addresses_reach_the_right_services(compose: dict[str, Any]) -> 
             assert int(port) == GRPC_PORT
         assert env["MEDIATASKS_GRPC_PORT"] == str(GRPC_PORT)
         assert env["MEDIATASKS_METRICS_PORT"] == str(METRICS_PORT)
-        assert env["MEDIATASKS_NATS_URL"] == "nats://nats:4222"
+        # The compose NATS unless MT_NATS_URL names another (e.g. a cluster's URLs).
+        assert env["MEDIATASKS_NATS_URL"] == "${MT_NATS_URL:-nats://nats:4222}"
+        assert env["MEDIATASKS_NATS_REPLICAS"] == "${MT_NATS_REPLICAS:-1}"
+        assert env["MEDIATASKS_NATS_USER"] and env["MEDIATASKS_NATS_PASSWORD"]
+        for optional in ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE", "CREDS_FILE"):
+            assert env[f"MEDIATASKS_NATS_{optional}"] == f"${{MEDIATASKS_NATS_{optional}:-}}", "empty unless set"
         assert ("MEDIATASKS_DATABASE_URL" in env) == (name in ("registry", "migrate"))
         assert ("MEDIATASKS_WORKER_CONCURRENCY" in env) == (name in MEDIA_SERVICES)
         assert env["MEDIATASKS_WORK_DIR"] in services[name]["tmpfs"]
