@@ -50,6 +50,16 @@ SETTING_ENV_NAMES = {f"MEDIATASKS_{name.upper()}" for name in Settings.model_fie
 GRPC_PORT = Settings.model_fields["grpc_port"].default
 METRICS_PORT = Settings.model_fields["metrics_port"].default
 MEDIATASKS_CONTAINERS = {"migrate", *SERVICES}
+RESTRICTED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 
 
 def _production_values() -> dict[str, Any]:
@@ -199,6 +209,7 @@ def test_helm_install_dry_run_client_accepts_the_chart(value_set: str) -> None:
     assert "STATUS: pending-install" in output
     # The release notes render too, and name the gateway Service they tell you to reach.
     assert f"svc/{service_name('gateway')}" in output
+    assert f"helm test {RELEASE} -n {NAMESPACE}" in output
     manifests = parse_manifests(output.split("MANIFEST:", 1)[1].split("NOTES:", 1)[0])
     assert find(manifests, "Deployment", service_name("registry"))
 
@@ -441,8 +452,13 @@ def test_pods_are_locked_down_and_probed_over_grpc(rendered: dict[str, list[Mani
         assert spec["automountServiceAccountToken"] is automount, name
         assert spec["enableServiceLinks"] is False
         volumes = {v["name"]: v for v in spec["volumes"]}
+        # The volume types "restricted" allows (no hostPath and the like).
+        for volume in spec["volumes"]:
+            assert set(volume) - {"name"} <= RESTRICTED_VOLUME_TYPES, f"{name}: volume {volume['name']}"
+        assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC")
         for container in spec.get("initContainers", []) + spec["containers"]:
             security = container["securityContext"]
+            assert all("hostPort" not in port for port in container.get("ports", []))
             assert security["readOnlyRootFilesystem"] is True
             assert security["allowPrivilegeEscalation"] is False
             assert security["capabilities"]["drop"] == ["ALL"]
