@@ -11,12 +11,14 @@ import hashlib
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import sqlalchemy
 from helpers.stacks import error_reason
 
 pytestmark = pytest.mark.e2e
@@ -359,3 +361,27 @@ def test_slideshow_limits_known_at_submit_answer_400_naming_them(big_client):
     assert too_long.status_code == 400
     assert error_reason(too_long) == "OUTPUT_TOO_LONG"
     assert "MEDIATASKS_MAX_OUTPUT_SECONDS" in too_long.json()["message"]
+
+
+def test_a_single_upload_cut_off_midway_stores_nothing(big_client, stack):
+    gateway = urlsplit(stack.http_url)
+    name = f"cut-{uuid.uuid4().hex[:8]}.bin"
+    with socket.create_connection((gateway.hostname, gateway.port), timeout=30) as raw:
+        raw.sendall(
+            (
+                f"POST /api/v1/media/uploads HTTP/1.1\r\nHost: {gateway.netloc}\r\nX-API-Key: {stack.api_key}\r\n"
+                f"Content-Type: application/octet-stream\r\nX-Filename: {name}\r\nContent-Length: {8 * BLOCK}\r\n\r\n"
+            ).encode()
+        )
+        for _ in range(3):
+            raw.sendall(os.urandom(BLOCK))
+    time.sleep(2)  # the registry sees the stream end
+    engine = sqlalchemy.create_engine(stack.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            kept = conn.execute(
+                sqlalchemy.text("SELECT count(*) FROM uploads WHERE filename = :f"), {"f": name}
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert kept == 0

@@ -25,7 +25,7 @@ from mediatasks.core.auth import caller
 from mediatasks.core.errors import MediaTasksError, invalid_input, too_large
 from mediatasks.core.server import set_http_status
 from mediatasks.core.settings import Settings
-from mediatasks.registry.uploads import UploadSessions, request_headers
+from mediatasks.registry.uploads import UploadSessions, cut_short, request_headers
 from mediatasks.v1 import artifacts_pb2, artifacts_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,10 @@ class ArtifactServicer(artifacts_pb2_grpc.ArtifactServiceServicer):
         artifact = await self.store.put_stream(
             body(), content_type=content_type, filename=filename, owner=caller().owner, role="upload", limit=limit
         )
+        interrupted = cut_short(headers, artifact.size_bytes, context)
+        if interrupted is not None:  # a truncated file must not become an input
+            await self.store.delete_many([artifact.artifact_id])
+            raise interrupted
         await self.uploads.record_stored(artifact, caller().owner)
         return artifact
 

@@ -70,6 +70,20 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def cut_short(headers: dict[str, str], received: int, context: grpc.aio.ServicerContext) -> MediaTasksError | None:
+    """Whether a streamed body ended before its end: the client went away (the call is
+    cancelled), or fewer bytes came than its Content-Length declared. Such a body is
+    never stored: half a chunk accepted late would race the client's resumed request."""
+    declared = headers.get("x-content-length", "")
+    if context.cancelled() or (declared.isdigit() and received < int(declared)):
+        return MediaTasksError(
+            grpc.StatusCode.CANCELLED,
+            "UPLOAD_INTERRUPTED",
+            f"the body ended after {received} of {declared or 'its'} bytes; nothing of it was kept",
+        )
+    return None
+
+
 def upload_not_found(upload_id: str) -> MediaTasksError:
     return MediaTasksError(grpc.StatusCode.NOT_FOUND, "UPLOAD_NOT_FOUND", f"no upload {upload_id!r}")
 
@@ -346,8 +360,8 @@ class UploadSessions:
         part = await self.store.write_part(upload_id, len(row["parts"]), counted())
         size = int(part["size"])
         end = offset + size
-        problem: MediaTasksError | None = None
-        if expected_checksum is not None and bytes.fromhex(part["sha256"]) != expected_checksum:
+        problem = cut_short(headers, size, context)
+        if problem is None and expected_checksum is not None and bytes.fromhex(part["sha256"]) != expected_checksum:
             problem = _checksum_mismatch("Upload-Checksum does not match the chunk's bytes; send it again")
         if problem is None and size == 0:
             problem = invalid_input("the chunk is empty", field="body")
