@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import sqlalchemy
-from helpers.stacks import error_reason
+from helpers.media import make_video
+from helpers.stacks import error_reason, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -385,3 +386,43 @@ def test_a_single_upload_cut_off_midway_stores_nothing(big_client, stack):
     finally:
         engine.dispose()
     assert kept == 0
+
+
+def test_a_caption_job_on_a_long_input_streams_through(big_client, tmp_path):
+    # Long and low-resolution, so it is made and captioned in seconds: 40 minutes of video
+    # with sound, uploaded resumably, captioned, the result downloaded by range and whole.
+    minutes = 40
+    clip = make_video(
+        tmp_path / "lecture.mp4",
+        seconds=minutes * 60,
+        size=(96, 64),
+        fps=5,
+        audio_codec=("aac", "-b:a", "16k", "-ac", "1", "-ar", "8000"),
+    )
+    cues = "".join(
+        f"{i + 1}\n{i // 60:02d}:{i % 60:02d}:00,000 --> {i // 60:02d}:{i % 60:02d}:02,000\nMinute {i}\n\n"
+        for i in range(minutes)
+    )
+    created = big_client.post(
+        "/api/v1/media/uploads/tus",
+        headers={**TUS, "Upload-Length": str(clip.stat().st_size), "Upload-Metadata": metadata(filename="lecture.mp4")},
+    )
+    location = created.headers["location"]
+    sent = big_client.patch(
+        location,
+        content=file_chunks(clip),
+        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    )
+    assert sent.status_code == 204, sent.text
+    video_id = sent.headers["x-artifact-id"]
+    task = big_client.post("/api/v1/media/videos/caption", json={"video_url": video_id, "subtitles": cues})
+    assert task.status_code == 202, task.text
+    done = wait_for(big_client, task.json()["task_id"], timeout=240)
+    assert done["status"] == "COMPLETED", done.get("error")
+    result = done["output"]["result"]
+    assert abs(result["duration_seconds"] - minutes * 60) < 2
+    video = next(a for a in done["output"]["artifacts"] if a["role"] == "video")
+    response, _, size = download_sha256(big_client, video["url"])
+    assert response.status_code == 200 and size == int(video["size_bytes"])
+    head = big_client.get(video["url"], headers={"Range": "bytes=0-7"})
+    assert head.status_code == 206 and head.content[4:8] == b"ftyp"
