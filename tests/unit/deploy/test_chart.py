@@ -197,8 +197,13 @@ def test_kubernetes_older_than_the_chart_supports_is_refused(kube_version: str) 
 @pytest.mark.parametrize("kube_version", ["1.27.0", "1.31.0", "1.35.0"])
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_helm_template_renders_for_each_kubernetes_version(value_set: str, kube_version: str) -> None:
+    # Rendered for that version (.Capabilities.KubeVersion), validated against its schemas.
     manifests = render(VALUE_SETS[value_set], kube_version=kube_version)
     assert {m["kind"] for m in manifests} >= {"Deployment", "Service", "ConfigMap"}
+    schema_version = kube_version.rsplit(".", 1)[0]
+    for manifest in manifests:
+        if (manifest["apiVersion"], manifest["kind"]) not in CRD_KINDS:
+            kubernetes_validate.validate(dict(manifest), schema_version, strict=True)
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
