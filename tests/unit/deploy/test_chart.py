@@ -1167,3 +1167,13 @@ def test_a_single_node_bundled_nats_has_no_cluster_block() -> None:
     assert find(manifests, "PodDisruptionBudget", service_name("nats")) == []
     registry = one(manifests, "Deployment", service_name("registry"))["spec"]["template"]["spec"]["containers"][0]
     assert env_of(registry)["MEDIATASKS_NATS_REPLICAS"]["value"] == "1"
+
+
+def test_the_packaged_chart_renders_exactly_like_the_directory(tmp_path: Path) -> None:
+    # What a chart repository or OCI registry serves: `helm package`, then install from the archive.
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("mediatasks-*.tgz")
+    for values in VALUE_SETS.values():
+        from_archive = helm("template", RELEASE, str(archive), "-n", NAMESPACE, values=values)
+        from_directory = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, values=values)
+        assert from_archive == from_directory
