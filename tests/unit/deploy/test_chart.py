@@ -1171,7 +1171,7 @@ def test_a_single_node_bundled_nats_has_no_cluster_block() -> None:
 
 def test_the_packaged_chart_renders_exactly_like_the_directory(tmp_path: Path) -> None:
     # What a chart repository or OCI registry serves: `helm package`, then install from the archive.
-    helm("package", str(CHART), "--destination", str(tmp_path))
+    _tools().helm_run("package", str(CHART), "--destination", str(tmp_path))
     (archive,) = tmp_path.glob("mediatasks-*.tgz")
     for values in VALUE_SETS.values():
         from_archive = helm("template", RELEASE, str(archive), "-n", NAMESPACE, values=values)
