@@ -86,7 +86,7 @@ class Task:
     error: TaskError | None
     artifacts: list[Artifact]
     result: dict[str, Any] | None
-    metadata: dict[str, str]
+    metadata: dict[str, Any]
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @property
@@ -128,7 +128,7 @@ class Task:
             error=TaskError.from_json(error) if error and error.get("reason") else None,
             artifacts=[Artifact.from_json(a) for a in output.get("artifacts") or ()],
             result=output.get("result") or None,
-            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            metadata=dict(data.get("metadata") or {}),
             raw=data,
         )
 

@@ -106,6 +106,7 @@ class InternalChannel:
         timeout: float | None = None,
         retries: int = 0,
         retry_for: float = 0.0,
+        extra_metadata: tuple[tuple[str, str], ...] = (),
     ) -> Any:
         """Call with a deadline; UNAVAILABLE (the service or its database restarting) is
         retried with backoff ``retries`` times, or for ``retry_for`` seconds, whichever
@@ -117,7 +118,7 @@ class InternalChannel:
             try:
                 return await method(
                     request,
-                    metadata=self.metadata(owner),
+                    metadata=self.metadata(owner) + extra_metadata,
                     timeout=timeout or self.settings.rpc_timeout_seconds,
                 )
             except grpc.aio.AioRpcError as exc:

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     )
     internal_token: str = Field("", description="Shared secret services use to call each other (empty: none).")
     owner_concurrency_limit: int = Field(5, description="Tasks one owner may have queued or processing at once.")
+    metadata_max_bytes: int = Field(16384, description="Largest task metadata object, in bytes of compact JSON.")
+    metadata_max_depth: int = Field(8, description="Deepest nesting of objects and lists in task metadata.")
+    metadata_max_keys: int = Field(256, description="Most keys task metadata may hold, nested ones included.")
     capacity_per_type: int = Field(20, description="Tasks of one type processing at once, cluster-wide.")
     queue_bound: int = Field(10000, description="Queued tasks of one type past which submit answers 503 SERVER_BUSY.")
     owner_rate_limit_per_second: float = Field(

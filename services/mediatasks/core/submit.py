@@ -23,6 +23,7 @@ from mediatasks.core.clients import RegistryClient
 from mediatasks.core.errors import invalid_input
 from mediatasks.core.inputs import check_url, validate_ref
 from mediatasks.core.limits import count_submitted_input
+from mediatasks.core.options import check_webhook_events
 from mediatasks.core.server import set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.v1 import common_pb2, tasks_pb2
@@ -31,6 +32,9 @@ OPTION_FIELDS = tuple(common_pb2.SubmitOptions.DESCRIPTOR.fields_by_name)
 _PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+(?:\.\d+)?)")
 MAX_SYNC_WAIT = 60.0
 _UNFINISHED = (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING)
+
+# The headers Envoy forwards that name the origin the client called.
+ORIGIN_HEADERS = ("x-forwarded-host", "x-forwarded-proto")
 
 # The registry stores keys in a column of this width.
 MAX_IDEMPOTENCY_KEY = 200
@@ -46,7 +50,7 @@ def options_of(request: Message) -> common_pb2.SubmitOptions:
         value = getattr(request, name)
         target = getattr(options, name)
         if name == "metadata":
-            target.update(value)
+            target.CopyFrom(value)
         elif name == "webhook_events":
             target.extend(value)
         else:
@@ -114,6 +118,7 @@ class Submitter:
             names = ", ".join([*topology.PRIORITIES, *topology.PRIORITY_ALIASES])
             raise invalid_input(f"priority must be one of {names}", field="priority")
         options.priority = priority
+        check_webhook_events(options)
         if options.webhook_url:
             await check_url(options.webhook_url, self.settings, field="webhook_url")
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
@@ -135,8 +140,13 @@ class Submitter:
         packed.input.Pack(request)
         # The idempotency key makes this safe to repeat: a registry replica dying, or its
         # database restarting, costs the client a few seconds, not an error.
+        # The gateway's forwarded origin lets the registry make absolute download links.
+        origin = tuple((k, metadata[k]) for k in ORIGIN_HEADERS if metadata.get(k))
         task = await self.registry.call(
-            self.registry.stub.CreateTask, packed, retry_for=self.settings.submit_retry_seconds
+            self.registry.stub.CreateTask,
+            packed,
+            retry_for=self.settings.submit_retry_seconds,
+            extra_metadata=origin,
         )
         wait = prefer_wait(metadata)
         if wait and task.status in _UNFINISHED:
@@ -145,6 +155,7 @@ class Submitter:
                 tasks_pb2.WaitTaskRequest(task_id=task.task_id, timeout_seconds=wait),
                 owner=caller().owner,
                 timeout=wait + self.settings.rpc_timeout_seconds,
+                extra_metadata=origin,
             )
         if task.status in _UNFINISHED:
             await set_http_status(context, 202)

@@ -311,7 +311,10 @@ async def run_ffmpeg_capture(
     if returncode != 0:
         raise _failure(returncode, stage, list(stderr_tail))
     await reporter.report(100.0, force=True)
-    logger.debug("ffmpeg %s finished in %.2fs", stage, elapsed)
+    # One summary line per run (ffmpeg's own "video:… audio:…" totals when it printed
+    # them); a job's records reach its task log.
+    totals = next((line.strip() for line in reversed(stderr_tail) if line.lstrip().startswith("video:")), "")
+    logger.info("ffmpeg %s finished in %.2fs%s", stage, elapsed, f": {totals}" if totals else "")
     return matched + list(stderr_tail)
 
 

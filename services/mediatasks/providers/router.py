@@ -291,6 +291,11 @@ class ProviderRouter:
         self._entries[provider.name].stats.selections += 1
         return provider
 
+    def _how_chosen(self, task_type: str, strategy: Strategy | str | None, only: str | None) -> str:
+        if only:
+            return "pinned by the request"
+        return f"strategy {(Strategy.parse(strategy) if strategy else self.default_strategy(task_type)).value}"
+
     def _why_unavailable(self, task_type: str) -> str:
         parts = []
         for entry in self._entries.values():
@@ -354,6 +359,11 @@ class ProviderRouter:
             if ctx is not None:
                 ctx.provider = provider.name
                 ctx.attempts.append(provider.name)
+            # Job code logs reach the task log (mediatasks.core.worker.task_log).
+            log.info(
+                "provider %s chosen for %s (%s)", provider.name, task_type, self._how_chosen(task_type, strategy, only)
+            )
+            started = self._clock()
             try:
                 result = await self._run_one(entry, call)
             except MediaTasksError as error:
@@ -368,6 +378,13 @@ class ProviderRouter:
                 excluded_vendors.add(provider.vendor)
                 last_error = error
                 continue
+            model = getattr(result, "model", "") or ""
+            log.info(
+                "provider %s%s answered in %.1fs",
+                provider.name,
+                f" (model {model})" if model else "",
+                self._clock() - started,
+            )
             return result
 
     async def _run_one(self, entry: _Entry, call: Callable[[Provider], Awaitable[T]]) -> T:

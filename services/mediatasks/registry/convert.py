@@ -7,6 +7,7 @@ from typing import overload
 
 from google.protobuf import any_pb2, timestamp_pb2
 
+from mediatasks.core.metadata import metadata_struct
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"
@@ -58,7 +59,7 @@ def task_to_proto(row, *, include_input: bool = True) -> tasks_pb2.Task:
         cost_usd=row.cost_usd,
         cache_hit=row.cache_hit,
         webhook_url=row.webhook_url,
-        metadata=row.metadata or {},
+        metadata=metadata_struct(row.metadata),
         queued_reason=row.queued_reason,
         cancel_confirmed=row.cancel_confirmed,
     )

@@ -11,9 +11,11 @@ from mediatasks.core.db import create_engine
 from mediatasks.core.logs import setup_logging
 from mediatasks.core.server import ServiceRuntime
 from mediatasks.core.settings import Settings
+from mediatasks.dialects.service import add_dialects
 from mediatasks.registry import migrate
 from mediatasks.registry.artifacts_servicer import ArtifactServicer, UrlSigner, url_signing_key
 from mediatasks.registry.housekeeping import Housekeeper
+from mediatasks.registry.links import DownloadLinks
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.reconciler import Reconciler
 from mediatasks.registry.servicer import TaskRegistryServicer
@@ -34,11 +36,13 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     relay = OutboxRelay(
         engine, runtime.js, poll_seconds=settings.outbox_poll_seconds, on_unpublishable_job=store.fail_unpublishable
     )
-    webhooks = WebhookDispatcher(engine, runtime.js, settings)
     artifact_store = ArtifactStore(runtime.js, settings)
-    servicer = TaskRegistryServicer(store, relay, settings, runtime.nc, runtime.js, webhooks, artifact_store)
+    signer = UrlSigner(url_signing_key(settings))
+    links = DownloadLinks(signer, artifact_store)
+    webhooks = WebhookDispatcher(engine, runtime.js, settings, links=links)
+    servicer = TaskRegistryServicer(store, relay, settings, runtime.nc, runtime.js, webhooks, artifact_store, links)
     uploads = UploadSessions(engine, artifact_store)
-    artifacts = ArtifactServicer(artifact_store, uploads, UrlSigner(url_signing_key(settings)))
+    artifacts = ArtifactServicer(artifact_store, uploads, signer)
     housekeeper = Housekeeper(engine, artifact_store, settings, uploads=uploads)
     runtime.add_servicer(
         "mediatasks.v1.TaskRegistry", lambda server: tasks_pb2_grpc.add_TaskRegistryServicer_to_server(servicer, server)
@@ -49,6 +53,8 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
         "mediatasks.v1.BackgroundService",
         lambda server: background_pb2_grpc.add_BackgroundServiceServicer_to_server(background, server),
     )
+    # The seeds' own APIs (issue 12): façades over this registry's tasks.
+    add_dialects(runtime, servicer, settings)
     runtime.add_servicer(
         "mediatasks.v1.ArtifactService",
         lambda server: artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server(artifacts, server),

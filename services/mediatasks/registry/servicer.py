@@ -22,6 +22,7 @@ from mediatasks.core.errors import MediaTasksError, invalid_input
 from mediatasks.core.server import set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import ACTIVE, task_to_proto, timestamp, utcnow
+from mediatasks.registry.links import DownloadLinks, request_origin
 from mediatasks.registry.live_workers import LiveWorkers
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.store import TaskStore, parse_task_id, task_error
@@ -51,9 +52,18 @@ def _require_internal(principal: Principal) -> None:
 
 class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
     def __init__(
-        self, store: TaskStore, relay: OutboxRelay, settings: Settings, nc, js, webhooks, artifacts: ArtifactStore
+        self,
+        store: TaskStore,
+        relay: OutboxRelay,
+        settings: Settings,
+        nc,
+        js,
+        webhooks,
+        artifacts: ArtifactStore,
+        links: DownloadLinks,
     ) -> None:
         self.artifacts = artifacts
+        self.links = links
         self.store = store
         self.webhooks = webhooks
         self.relay = relay
@@ -63,6 +73,11 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         self.workers = LiveWorkers(js)
         self._last_progress_event: dict[str, float] = {}
         self._media_channels: dict[str, InternalChannel] = {}
+
+    def _base(self, context) -> str:
+        """Where download links point: the configured public origin, else the gateway
+        origin the request came through (forwarded by Envoy, or by a media service)."""
+        return self.links.base_url(request_origin(context))
 
     def _after_commit(self, outgoing) -> None:
         if outgoing.jobs or outgoing.events:
@@ -94,7 +109,8 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         task, outgoing = await self.store.create(request)
         self._after_commit(outgoing)
         metrics.TASK_TRANSITIONS.labels(task.task_type, tasks_pb2.Task.Status.Name(task.status), task.provider).inc()
-        return task
+        # A cache hit answers with its output at once.
+        return await self.links.fill_task(task, self._base(context))
 
     def _media_channel(self, service: str) -> InternalChannel:
         if service not in self._media_channels:
@@ -138,10 +154,15 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def GetTask(self, request, context):
         task = await self.store.get(request.task_id, _owner_scope(caller()))
+        await self.links.fill_task(task, self._base(context))
         return await self._decorate(task)
 
     async def ListTasks(self, request, context):
-        return await self.store.list(_owner_scope(caller()), request)
+        response = await self.store.list(_owner_scope(caller()), request)
+        base = self._base(context)
+        for task in response.items:
+            await self.links.fill_task(task, base)
+        return response
 
     async def GetTaskResult(self, request, context):
         task = await self.store.get(request.task_id, _owner_scope(caller()))
@@ -149,6 +170,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
             task_id=task.task_id, status=task.status, progress=task.progress, stage=task.stage
         )
         if task.status == tasks_pb2.Task.COMPLETED:
+            await self.links.fill_output(task.output, self._base(context))
             response.result.CopyFrom(task.output)
         elif task.HasField("error"):
             response.error.CopyFrom(task.error)
@@ -161,7 +183,8 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         timeout = request.timeout_seconds or 30.0
         if not 0 < timeout <= 60:
             raise invalid_input("timeout_seconds must be between 0 and 60", field="timeout_seconds")
-        return await self.wait_for_end(request.task_id, _owner_scope(caller()), timeout)
+        task = await self.wait_for_end(request.task_id, _owner_scope(caller()), timeout)
+        return await self.links.fill_task(task, self._base(context))
 
     async def wait_for_end(self, task_id: str, owner: str | None, timeout: float) -> tasks_pb2.Task:
         # The id becomes a NATS subject: anything but a task id (a wildcard, a dot) is an
@@ -197,6 +220,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if after else DeliverPolicy.ALL,
             opt_start_seq=after + 1 if after else None,
         )
+        base = self._base(context)
         sub = await self.js.subscribe(
             topology.event_subject(task.task_id), ordered_consumer=True, config=config, stream=topology.EVENTS_STREAM
         )
@@ -214,6 +238,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
                     continue
                 event = tasks_pb2.TaskEvent.FromString(msg.data)
                 event.sequence = msg.metadata.sequence.stream
+                await self.links.fill_task(event.task, base)
                 yield event
                 if event.event_type in _TERMINAL_EVENTS:
                     return

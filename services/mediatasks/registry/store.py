@@ -27,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mediatasks.core import topology
 from mediatasks.core.catalog import KINDS
 from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, invalid_input
+from mediatasks.core.metadata import check_metadata
+from mediatasks.core.options import check_webhook_events
 from mediatasks.core.settings import Settings
 from mediatasks.registry.convert import (
     ACTIVE,
@@ -98,10 +100,18 @@ class Outgoing:
     events: int = 0
 
 
-def _event_row(task: tasks_pb2.Task, event_type: str, now: dt.datetime) -> dict:
+# Log lines an event carries at most (the task log keeps them all).
+EVENT_LOG_LINES = 50
+LOG_LINE_LIMIT = 4000
+
+
+def _event_row(
+    task: tasks_pb2.Task, event_type: str, now: dt.datetime, logs: Sequence[tasks_pb2.LogEntry] = ()
+) -> dict:
     event_id = uuid.uuid4().hex
     event = tasks_pb2.TaskEvent(event_id=event_id, event_type=event_type, task_id=task.task_id, task=task)
     event.timestamp.FromDatetime(now)
+    event.log_entries.extend(logs[-EVENT_LOG_LINES:])
     return {
         "subject": topology.event_subject(task.task_id),
         "msg_id": event_id,
@@ -186,6 +196,35 @@ class TaskStore:
         if rows:
             await conn.execute(insert(OUTBOX), rows)
 
+    async def _log(
+        self,
+        conn: AsyncConnection,
+        task_id: uuid.UUID,
+        attempt: int,
+        now: dt.datetime,
+        lines: Iterable[str],
+        *,
+        level: str = "INFO",
+    ) -> builtins.list[tasks_pb2.LogEntry]:
+        """Add lines to the task's log (GET …/logs) in the caller's transaction; returns
+        them as entries for the event of the same change (the live log)."""
+        messages = [line[:LOG_LINE_LIMIT] for line in lines]
+        if not messages:
+            return []
+        await conn.execute(
+            insert(LOGS),
+            [
+                {"task_id": task_id, "ts": now, "level": level, "message": message, "attempt": attempt}
+                for message in messages
+            ],
+        )
+        entries = []
+        for message in messages:
+            entry = tasks_pb2.LogEntry(level=level, message=message, attempt=attempt)
+            entry.timestamp.FromDatetime(now)
+            entries.append(entry)
+        return entries
+
     @staticmethod
     def _check_owner(row, task_id: str, owner: str | None) -> None:
         if row is None or (owner is not None and row.owner != owner):
@@ -205,6 +244,8 @@ class TaskStore:
         max_attempts = options.max_attempts or self.settings.max_attempts
         if not 1 <= max_attempts <= 10:
             raise invalid_input("max_attempts must be between 1 and 10", field="max_attempts")
+        metadata = check_metadata(options.metadata, self.settings)
+        check_webhook_events(options)
         input_bytes = _without_secrets(request.task_type, request.input).SerializeToString(deterministic=True)
         request_hash = hashlib.sha256(
             request.task_type.encode() + input_bytes + options.SerializeToString(deterministic=True)
@@ -253,7 +294,7 @@ class TaskStore:
                 "webhook_url": options.webhook_url,
                 "webhook_secret": self.secrets.seal(options.webhook_secret),
                 "webhook_events": list(options.webhook_events),
-                "metadata": dict(options.metadata),
+                "metadata": metadata,
                 "queued_reason": OWNER_LIMIT_REASON if held else "",
                 "claim": "",
                 "idempotency_key": request.idempotency_key or None,
@@ -291,7 +332,15 @@ class TaskStore:
                 return existing, Outgoing()
             task = task_to_proto(row)
             slim = _event_task(task)
-            outbox = [_event_row(slim, "task.created", now)]
+            if cached is not None:
+                line = f"completed from the result cache (provider {cached.provider or 'local'}"
+                line += f", model {cached.model})" if cached.model else ")"
+            elif held:
+                line = f"waiting for its turn: the owner has {self.settings.owner_concurrency_limit} tasks running"
+            else:
+                line = f"queued ({priority} priority, up to {max_attempts} attempts)"
+            created = await self._log(conn, task_id, 0, now, [f"created as {request.task_type}", line])
+            outbox = [_event_row(slim, "task.created", now, created)]
             outgoing = Outgoing(events=1)
             if cached is not None:
                 await conn.execute(update(CACHE).where(CACHE.c.cache_key == cache_key).values(hits=CACHE.c.hits + 1))
@@ -562,7 +611,11 @@ class TaskStore:
                 )
             ).first()
             task = task_to_proto(updated)
-            await self._emit(conn, [_event_row(_event_task(task), "task.cancelled", now)])
+            note = f"cancelled: {reason}" if reason else "cancelled by the client"
+            if row.status == PROCESSING:
+                note += f" during attempt {row.attempt} (the worker is told to stop)"
+            logged = await self._log(conn, row.id, row.attempt, now, [note])
+            await self._emit(conn, [_event_row(_event_task(task), "task.cancelled", now, logged)])
             if not row.queued_reason:
                 await self._release_held(conn, row.owner, now)
         return task, row.status == PROCESSING
@@ -607,7 +660,11 @@ class TaskStore:
                 )
             ).first()
             task = task_to_proto(updated)
-            outbox = [_event_row(_event_task(task), "task.retrying", now)]
+            note = f"retried by hand after {row.status}: a fresh budget of {row.max_attempts} attempts"
+            if held:
+                note += "; waiting for its turn (owner concurrency limit)"
+            logged = await self._log(conn, row.id, row.attempt, now, [note])
+            outbox = [_event_row(_event_task(task), "task.retrying", now, logged)]
             if not held:
                 outbox.append(_job_row(task, f"{task_id}:retry:{row.attempt}:{uuid.uuid4().hex[:8]}", now))
             await self._emit(conn, outbox)
@@ -678,7 +735,15 @@ class TaskStore:
                 )
             ).one()
             task = task_to_proto(updated)
-            await self._emit(conn, [_event_row(_event_task(task), "task.started", now)])
+            lines = []
+            if row.status == PROCESSING:
+                lines.append(f"attempt {row.attempt} was lost (its worker stopped answering)")
+            lines.append(
+                f"started attempt {attempt} of {row.max_attempts} on worker {request.worker_id or 'unknown'}"
+                f" (delivery {request.delivery_count})"
+            )
+            logged = await self._log(conn, task_id, attempt, now, lines)
+            await self._emit(conn, [_event_row(_event_task(task), "task.started", now, logged)])
         return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
 
     async def _below_capacity(self, conn: AsyncConnection, task_type: str) -> bool:
@@ -726,7 +791,10 @@ class TaskStore:
             )
         ).one()
         task = task_to_proto(updated)
-        await self._emit(conn, [_event_row(_event_task(task), EVENT_FOR_STATUS[FAILED], now)])
+        logged = await self._log(
+            conn, row.id, row.attempt, now, [f"failed: {error.reason}: {error.message}"], level="ERROR"
+        )
+        await self._emit(conn, [_event_row(_event_task(task), EVENT_FOR_STATUS[FAILED], now, logged)])
         await self._release_held(conn, row.owner, now)
         return task
 
@@ -764,27 +832,15 @@ class TaskStore:
                     .returning(TASKS)
                 )
             ).one()  # the row is locked by _fenced_row
-            if request.log_lines:
-                await conn.execute(
-                    insert(LOGS),
-                    [
-                        {
-                            "task_id": row.id,
-                            "ts": now,
-                            "level": "INFO",
-                            "message": line[:4000],
-                            "attempt": request.attempt,
-                        }
-                        for line in request.log_lines
-                    ],
-                )
+            logged = await self._log(conn, row.id, request.attempt, now, request.log_lines)
             task = None
             # A heartbeat (nothing new) refreshes updated_at, the reconciler's sign of life,
-            # but is no progress event.
-            changed = updated.progress != row.progress or updated.stage != row.stage or bool(request.log_lines)
-            if emit_event and changed:
+            # but is no progress event. Log lines always make one (throttling them would
+            # lose them from the live stream); bare progress only when ``emit_event``.
+            changed = updated.progress != row.progress or updated.stage != row.stage
+            if (emit_event and changed) or logged:
                 task = _event_task(task_to_proto(updated, include_input=False))
-                await self._emit(conn, [_event_row(task, "task.progress", now)])
+                await self._emit(conn, [_event_row(task, "task.progress", now, logged)])
         return False, task
 
     async def complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
@@ -830,7 +886,16 @@ class TaskStore:
                     .on_conflict_do_nothing(index_elements=["cache_key"])
                 )
             task = task_to_proto(updated)
-            await self._emit(conn, [_event_row(_event_task(task), "task.completed", now)])
+            took = (now - row.started_at).total_seconds() if row.started_at else 0.0
+            line = f"completed attempt {request.attempt} in {took:.1f}s with provider {updated.provider or 'local'}"
+            if request.model:
+                line += f", model {request.model}"
+            if request.cost_usd:
+                line += f", cost ${request.cost_usd:.4f}"
+            produced = len(request.output.artifacts)
+            line += f"; {produced} file{'s' if produced != 1 else ''} produced"
+            logged = await self._log(conn, row.id, request.attempt, now, [line])
+            await self._emit(conn, [_event_row(_event_task(task), "task.completed", now, logged)])
             await self._release_held(conn, row.owner, now)
         return task
 
@@ -895,10 +960,18 @@ class TaskStore:
                     )
                 ).one()
                 task = task_to_proto(updated, include_input=False)
+                logged = await self._log(
+                    conn,
+                    row.id,
+                    row.attempt,
+                    now,
+                    [f"attempt {row.attempt} showed no sign of life; queued again ({lost_attempts} lost so far)"],
+                    level="WARNING",
+                )
                 await self._emit(
                     conn,
                     [
-                        _event_row(_event_task(task), "task.retrying", now),
+                        _event_row(_event_task(task), "task.retrying", now, logged),
                         _job_row(task, f"{row.id}:lost:{row.attempt}", now),
                     ],
                 )
@@ -1017,6 +1090,14 @@ class TaskStore:
                         .returning(TASKS)
                     )
                 ).one()
+                await self._log(
+                    conn,
+                    row.id,
+                    request.attempt,
+                    now,
+                    [f"attempt {request.attempt} handed back: its worker is stopping; queued again (no attempt used)"],
+                    level="WARNING",
+                )
                 return tasks_pb2.FailTaskResponse(task=task_to_proto(updated), requeued=True, retry_delay_seconds=0.0)
             else:
                 row = await self._fenced_row(conn, request.task_id, request.attempt)
@@ -1042,7 +1123,22 @@ class TaskStore:
                 await conn.execute(update(TASKS).where(TASKS.c.id == row.id).values(**values).returning(TASKS))
             ).first()
             task = task_to_proto(updated)
-            await self._emit(conn, [_event_row(_event_task(task), event_type, now)])
+            why = f"{request.error.reason}: {request.error.message}"
+            if requeue:
+                line = (
+                    f"attempt {request.attempt} failed ({why}); retrying in {delay:.1f}s"
+                    f" as attempt {request.attempt + 1} of {row.max_attempts}"
+                )
+                level = "WARNING"
+            elif request.attempt == 0:
+                line, level = f"failed: {why} (dead-lettered)", "ERROR"
+            else:
+                line = f"failed on attempt {request.attempt} of {row.max_attempts}: {why}"
+                if request.error.retryable:
+                    line += " (no attempts left)"
+                level = "ERROR"
+            logged = await self._log(conn, row.id, request.attempt, now, [line], level=level)
+            await self._emit(conn, [_event_row(_event_task(task), event_type, now, logged)])
             if not requeue:
                 await self._release_held(conn, row.owner, now)
         return tasks_pb2.FailTaskResponse(task=task, requeued=requeue, retry_delay_seconds=delay)

@@ -89,6 +89,7 @@ from mediatasks.core.webhook_sender import (  # noqa: F401 - signing is part of 
     standard_signature,
 )
 from mediatasks.registry.convert import utcnow
+from mediatasks.registry.links import DownloadLinks
 from mediatasks.registry.models import TaskRow, WebhookDeliveryRow
 from mediatasks.registry.secrets import SecretBox
 from mediatasks.registry.store import parse_task_id, task_not_found
@@ -185,7 +186,7 @@ def build_payload(event: tasks_pb2.TaskEvent) -> bytes:
         "timestamp": stamp,
         "data": data,
         "user_id": task.owner,
-        "metadata": dict(task.metadata),
+        "metadata": json_format.MessageToDict(task.metadata),
         "task": task_json,
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -259,8 +260,19 @@ class WebhookDispatcher:
     lists and redelivers): every replica of one deployment must use the same name.
     """
 
-    def __init__(self, engine: AsyncEngine, js, settings: Settings, *, durable: str = DEFAULT_DURABLE) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        js,
+        settings: Settings,
+        *,
+        durable: str = DEFAULT_DURABLE,
+        links: DownloadLinks | None = None,
+    ) -> None:
         self.engine = engine
+        # Download links in the payloads (made when the delivery is stored; they live
+        # MEDIATASKS_PRESIGN_TTL_SECONDS from then). None: artifacts carry their paths only.
+        self.links = links
         self.js = js
         self.settings = settings
         self.durable = durable
@@ -424,6 +436,8 @@ class WebhookDispatcher:
                     continue  # deleted meanwhile
                 if not wants_event(task.webhook_events, event.event_type):
                     continue
+                if self.links is not None:
+                    await self.links.fill_task(event.task, self.links.base_url())
                 rows.append(
                     {
                         "id": delivery_id(self.durable, event.event_id),

@@ -13,11 +13,12 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from mediatasks.v1 import common_pb2 as mediatasks_dot_v1_dot_common__pb2
 from mediatasks.v1 import tasks_pb2 as mediatasks_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mediatasks/v1/audio.proto\x12\rmediatasks.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1amediatasks/v1/common.proto\x1a\x19mediatasks/v1/tasks.proto\"\xac\x03\n\x11TranscribeRequest\x12\x1c\n\taudio_url\x18\x01 \x01(\tR\turl_audio\x12\x10\n\x08language\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x17\n\x0fresponse_format\x18\x04 \x01(\t\x12\x16\n\x0espeaker_labels\x18\x05 \x01(\x08\x12\x10\n\x08priority\x18\x64 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x65 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x66 \x01(\t\x12\x16\n\x0ewebhook_events\x18g \x03(\t\x12@\n\x08metadata\x18h \x03(\x0b\x32..mediatasks.v1.TranscribeRequest.MetadataEntry\x12\x14\n\x0cmax_attempts\x18i \x01(\x05\x12\x10\n\x08provider\x18j \x01(\t\x12\x10\n\x08strategy\x18k \x01(\t\x12\x10\n\x08no_cache\x18l \x01(\x08\x12\x11\n\twait_turn\x18m \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\tUtterance\x12\x0f\n\x07speaker\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x0c\n\x04text\x18\x04 \x01(\t\"\xef\x01\n\x13TranscriptionResult\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\"\n\x05words\x18\x02 \x03(\x0b\x32\x13.mediatasks.v1.Word\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x06 \x01(\t\x12+\n\ntranscript\x18\x07 \x01(\x0b\x32\x17.mediatasks.v1.Artifact\x12,\n\nutterances\x18\x08 \x03(\x0b\x32\x18.mediatasks.v1.Utterance2~\n\x0c\x41udioService\x12n\n\nTranscribe\x12 .mediatasks.v1.TranscribeRequest\x1a\x13.mediatasks.v1.Task\")\x82\xd3\xe4\x93\x02#\"\x1e/api/v1/media/audio/transcribe:\x01*BCP\x01Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mediatasks/v1/audio.proto\x12\rmediatasks.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1amediatasks/v1/common.proto\x1a\x19mediatasks/v1/tasks.proto\"\xea\x02\n\x11TranscribeRequest\x12\x1c\n\taudio_url\x18\x01 \x01(\tR\turl_audio\x12\x10\n\x08language\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x17\n\x0fresponse_format\x18\x04 \x01(\t\x12\x16\n\x0espeaker_labels\x18\x05 \x01(\x08\x12\x10\n\x08priority\x18\x64 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x65 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x66 \x01(\t\x12\x16\n\x0ewebhook_events\x18g \x03(\t\x12)\n\x08metadata\x18n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cmax_attempts\x18i \x01(\x05\x12\x10\n\x08provider\x18j \x01(\t\x12\x10\n\x08strategy\x18k \x01(\t\x12\x10\n\x08no_cache\x18l \x01(\x08\x12\x11\n\twait_turn\x18m \x01(\x08J\x04\x08h\x10i\"F\n\tUtterance\x12\x0f\n\x07speaker\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x0c\n\x04text\x18\x04 \x01(\t\"\xef\x01\n\x13TranscriptionResult\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\"\n\x05words\x18\x02 \x03(\x0b\x32\x13.mediatasks.v1.Word\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x06 \x01(\t\x12+\n\ntranscript\x18\x07 \x01(\x0b\x32\x17.mediatasks.v1.Artifact\x12,\n\nutterances\x18\x08 \x03(\x0b\x32\x18.mediatasks.v1.Utterance2~\n\x0c\x41udioService\x12n\n\nTranscribe\x12 .mediatasks.v1.TranscribeRequest\x1a\x13.mediatasks.v1.Task\")\x82\xd3\xe4\x93\x02#\"\x1e/api/v1/media/audio/transcribe:\x01*BCP\x01Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -25,18 +26,14 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mediatasks.v1.audio_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1'
-  _globals['_TRANSCRIBEREQUEST_METADATAENTRY']._loaded_options = None
-  _globals['_TRANSCRIBEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_AUDIOSERVICE'].methods_by_name['Transcribe']._loaded_options = None
   _globals['_AUDIOSERVICE'].methods_by_name['Transcribe']._serialized_options = b'\202\323\344\223\002#\"\036/api/v1/media/audio/transcribe:\001*'
-  _globals['_TRANSCRIBEREQUEST']._serialized_start=130
-  _globals['_TRANSCRIBEREQUEST']._serialized_end=558
-  _globals['_TRANSCRIBEREQUEST_METADATAENTRY']._serialized_start=511
-  _globals['_TRANSCRIBEREQUEST_METADATAENTRY']._serialized_end=558
-  _globals['_UTTERANCE']._serialized_start=560
-  _globals['_UTTERANCE']._serialized_end=630
-  _globals['_TRANSCRIPTIONRESULT']._serialized_start=633
-  _globals['_TRANSCRIPTIONRESULT']._serialized_end=872
-  _globals['_AUDIOSERVICE']._serialized_start=874
-  _globals['_AUDIOSERVICE']._serialized_end=1000
+  _globals['_TRANSCRIBEREQUEST']._serialized_start=160
+  _globals['_TRANSCRIBEREQUEST']._serialized_end=522
+  _globals['_UTTERANCE']._serialized_start=524
+  _globals['_UTTERANCE']._serialized_end=594
+  _globals['_TRANSCRIPTIONRESULT']._serialized_start=597
+  _globals['_TRANSCRIPTIONRESULT']._serialized_end=836
+  _globals['_AUDIOSERVICE']._serialized_start=838
+  _globals['_AUDIOSERVICE']._serialized_end=964
 # @@protoc_insertion_point(module_scope)

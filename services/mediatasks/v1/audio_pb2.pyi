@@ -1,4 +1,5 @@
 from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from mediatasks.v1 import common_pb2 as _common_pb2
 from mediatasks.v1 import tasks_pb2 as _tasks_pb2
 from google.protobuf.internal import containers as _containers
@@ -10,13 +11,6 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class TranscribeRequest(_message.Message):
     __slots__ = ("audio_url", "language", "model", "response_format", "speaker_labels", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     AUDIO_URL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -41,13 +35,13 @@ class TranscribeRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, audio_url: _Optional[str] = ..., language: _Optional[str] = ..., model: _Optional[str] = ..., response_format: _Optional[str] = ..., speaker_labels: bool = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, audio_url: _Optional[str] = ..., language: _Optional[str] = ..., model: _Optional[str] = ..., response_format: _Optional[str] = ..., speaker_labels: bool = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class Utterance(_message.Message):
     __slots__ = ("speaker", "start", "end", "text")

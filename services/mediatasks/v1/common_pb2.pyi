@@ -1,4 +1,5 @@
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -7,7 +8,7 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Artifact(_message.Message):
-    __slots__ = ("artifact_id", "content_type", "size_bytes", "sha256", "filename", "url", "role")
+    __slots__ = ("artifact_id", "content_type", "size_bytes", "sha256", "filename", "url", "role", "download_url", "download_url_expires_at")
     ARTIFACT_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +16,8 @@ class Artifact(_message.Message):
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     artifact_id: str
     content_type: str
     size_bytes: int
@@ -22,17 +25,12 @@ class Artifact(_message.Message):
     filename: str
     url: str
     role: str
-    def __init__(self, artifact_id: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., filename: _Optional[str] = ..., url: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+    download_url: str
+    download_url_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, artifact_id: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., filename: _Optional[str] = ..., url: _Optional[str] = ..., role: _Optional[str] = ..., download_url: _Optional[str] = ..., download_url_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SubmitOptions(_message.Message):
     __slots__ = ("priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_SECRET_FIELD_NUMBER: _ClassVar[int]
@@ -47,13 +45,13 @@ class SubmitOptions(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class TaskError(_message.Message):
     __slots__ = ("code", "reason", "message", "retryable")

@@ -13,11 +13,12 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from mediatasks.v1 import common_pb2 as mediatasks_dot_v1_dot_common__pb2
 from mediatasks.v1 import tasks_pb2 as mediatasks_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mediatasks/v1/image.proto\x12\rmediatasks.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1amediatasks/v1/common.proto\x1a\x19mediatasks/v1/tasks.proto\"\xd8\x03\n\x14GenerateImageRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05style\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\t\x12\x0f\n\x07quality\x18\x05 \x01(\t\x12\t\n\x01n\x18\x06 \x01(\x05\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x15\n\routput_format\x18\t \x01(\t\x12\x10\n\x08priority\x18\x64 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x65 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x66 \x01(\t\x12\x16\n\x0ewebhook_events\x18g \x03(\t\x12\x43\n\x08metadata\x18h \x03(\x0b\x32\x31.mediatasks.v1.GenerateImageRequest.MetadataEntry\x12\x14\n\x0cmax_attempts\x18i \x01(\x05\x12\x10\n\x08provider\x18j \x01(\t\x12\x10\n\x08strategy\x18k \x01(\t\x12\x10\n\x08no_cache\x18l \x01(\x08\x12\x11\n\twait_turn\x18m \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x13GenerateImageResult\x12\'\n\x06images\x18\x01 \x03(\x0b\x32\x17.mediatasks.v1.Artifact\x12\x16\n\x0erevised_prompt\x18\x02 \x01(\t\"t\n\x0eImageOperation\x12\n\n\x02op\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\t\n\x01x\x18\x04 \x01(\x05\x12\t\n\x01y\x18\x05 \x01(\x05\x12\r\n\x05\x61ngle\x18\x06 \x01(\x01\x12\x12\n\nbackground\x18\x07 \x01(\t\"\xb2\x03\n\x15TransformImageRequest\x12\x11\n\timage_url\x18\x01 \x01(\t\x12\x31\n\noperations\x18\x02 \x03(\x0b\x32\x1d.mediatasks.v1.ImageOperation\x12\x15\n\routput_format\x18\x03 \x01(\t\x12\x0f\n\x07quality\x18\x04 \x01(\x05\x12\x10\n\x08priority\x18\x64 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x65 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x66 \x01(\t\x12\x16\n\x0ewebhook_events\x18g \x03(\t\x12\x44\n\x08metadata\x18h \x03(\x0b\x32\x32.mediatasks.v1.TransformImageRequest.MetadataEntry\x12\x14\n\x0cmax_attempts\x18i \x01(\x05\x12\x10\n\x08provider\x18j \x01(\t\x12\x10\n\x08strategy\x18k \x01(\t\x12\x10\n\x08no_cache\x18l \x01(\x08\x12\x11\n\twait_turn\x18m \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"m\n\x14TransformImageResult\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.mediatasks.v1.Artifact\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t2\xfb\x01\n\x0cImageService\x12s\n\rGenerateImage\x12#.mediatasks.v1.GenerateImageRequest\x1a\x13.mediatasks.v1.Task\"(\x82\xd3\xe4\x93\x02\"\"\x1d/api/v1/media/images/generate:\x01*\x12v\n\x0eTransformImage\x12$.mediatasks.v1.TransformImageRequest\x1a\x13.mediatasks.v1.Task\")\x82\xd3\xe4\x93\x02#\"\x1e/api/v1/media/images/transform:\x01*BCP\x01Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mediatasks/v1/image.proto\x12\rmediatasks.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1amediatasks/v1/common.proto\x1a\x19mediatasks/v1/tasks.proto\"\x93\x03\n\x14GenerateImageRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05style\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\t\x12\x0f\n\x07quality\x18\x05 \x01(\t\x12\t\n\x01n\x18\x06 \x01(\x05\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x15\n\routput_format\x18\t \x01(\t\x12\x10\n\x08priority\x18\x64 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x65 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x66 \x01(\t\x12\x16\n\x0ewebhook_events\x18g \x03(\t\x12)\n\x08metadata\x18n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cmax_attempts\x18i \x01(\x05\x12\x10\n\x08provider\x18j \x01(\t\x12\x10\n\x08strategy\x18k \x01(\t\x12\x10\n\x08no_cache\x18l \x01(\x08\x12\x11\n\twait_turn\x18m \x01(\x08J\x04\x08h\x10i\"V\n\x13GenerateImageResult\x12\'\n\x06images\x18\x01 \x03(\x0b\x32\x17.mediatasks.v1.Artifact\x12\x16\n\x0erevised_prompt\x18\x02 \x01(\t\"t\n\x0eImageOperation\x12\n\n\x02op\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\t\n\x01x\x18\x04 \x01(\x05\x12\t\n\x01y\x18\x05 \x01(\x05\x12\r\n\x05\x61ngle\x18\x06 \x01(\x01\x12\x12\n\nbackground\x18\x07 \x01(\t\"\xec\x02\n\x15TransformImageRequest\x12\x11\n\timage_url\x18\x01 \x01(\t\x12\x31\n\noperations\x18\x02 \x03(\x0b\x32\x1d.mediatasks.v1.ImageOperation\x12\x15\n\routput_format\x18\x03 \x01(\t\x12\x0f\n\x07quality\x18\x04 \x01(\x05\x12\x10\n\x08priority\x18\x64 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x65 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x66 \x01(\t\x12\x16\n\x0ewebhook_events\x18g \x03(\t\x12)\n\x08metadata\x18n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cmax_attempts\x18i \x01(\x05\x12\x10\n\x08provider\x18j \x01(\t\x12\x10\n\x08strategy\x18k \x01(\t\x12\x10\n\x08no_cache\x18l \x01(\x08\x12\x11\n\twait_turn\x18m \x01(\x08J\x04\x08h\x10i\"m\n\x14TransformImageResult\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.mediatasks.v1.Artifact\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t2\xfb\x01\n\x0cImageService\x12s\n\rGenerateImage\x12#.mediatasks.v1.GenerateImageRequest\x1a\x13.mediatasks.v1.Task\"(\x82\xd3\xe4\x93\x02\"\"\x1d/api/v1/media/images/generate:\x01*\x12v\n\x0eTransformImage\x12$.mediatasks.v1.TransformImageRequest\x1a\x13.mediatasks.v1.Task\")\x82\xd3\xe4\x93\x02#\"\x1e/api/v1/media/images/transform:\x01*BCP\x01Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -25,28 +26,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mediatasks.v1.image_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1'
-  _globals['_GENERATEIMAGEREQUEST_METADATAENTRY']._loaded_options = None
-  _globals['_GENERATEIMAGEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_TRANSFORMIMAGEREQUEST_METADATAENTRY']._loaded_options = None
-  _globals['_TRANSFORMIMAGEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_IMAGESERVICE'].methods_by_name['GenerateImage']._loaded_options = None
   _globals['_IMAGESERVICE'].methods_by_name['GenerateImage']._serialized_options = b'\202\323\344\223\002\"\"\035/api/v1/media/images/generate:\001*'
   _globals['_IMAGESERVICE'].methods_by_name['TransformImage']._loaded_options = None
   _globals['_IMAGESERVICE'].methods_by_name['TransformImage']._serialized_options = b'\202\323\344\223\002#\"\036/api/v1/media/images/transform:\001*'
-  _globals['_GENERATEIMAGEREQUEST']._serialized_start=130
-  _globals['_GENERATEIMAGEREQUEST']._serialized_end=602
-  _globals['_GENERATEIMAGEREQUEST_METADATAENTRY']._serialized_start=555
-  _globals['_GENERATEIMAGEREQUEST_METADATAENTRY']._serialized_end=602
-  _globals['_GENERATEIMAGERESULT']._serialized_start=604
-  _globals['_GENERATEIMAGERESULT']._serialized_end=690
-  _globals['_IMAGEOPERATION']._serialized_start=692
-  _globals['_IMAGEOPERATION']._serialized_end=808
-  _globals['_TRANSFORMIMAGEREQUEST']._serialized_start=811
-  _globals['_TRANSFORMIMAGEREQUEST']._serialized_end=1245
-  _globals['_TRANSFORMIMAGEREQUEST_METADATAENTRY']._serialized_start=555
-  _globals['_TRANSFORMIMAGEREQUEST_METADATAENTRY']._serialized_end=602
-  _globals['_TRANSFORMIMAGERESULT']._serialized_start=1247
-  _globals['_TRANSFORMIMAGERESULT']._serialized_end=1356
-  _globals['_IMAGESERVICE']._serialized_start=1359
-  _globals['_IMAGESERVICE']._serialized_end=1610
+  _globals['_GENERATEIMAGEREQUEST']._serialized_start=160
+  _globals['_GENERATEIMAGEREQUEST']._serialized_end=563
+  _globals['_GENERATEIMAGERESULT']._serialized_start=565
+  _globals['_GENERATEIMAGERESULT']._serialized_end=651
+  _globals['_IMAGEOPERATION']._serialized_start=653
+  _globals['_IMAGEOPERATION']._serialized_end=769
+  _globals['_TRANSFORMIMAGEREQUEST']._serialized_start=772
+  _globals['_TRANSFORMIMAGEREQUEST']._serialized_end=1136
+  _globals['_TRANSFORMIMAGERESULT']._serialized_start=1138
+  _globals['_TRANSFORMIMAGERESULT']._serialized_end=1247
+  _globals['_IMAGESERVICE']._serialized_start=1250
+  _globals['_IMAGESERVICE']._serialized_end=1501
 # @@protoc_insertion_point(module_scope)

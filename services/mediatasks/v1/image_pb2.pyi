@@ -1,4 +1,5 @@
 from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from mediatasks.v1 import common_pb2 as _common_pb2
 from mediatasks.v1 import tasks_pb2 as _tasks_pb2
 from google.protobuf.internal import containers as _containers
@@ -10,13 +11,6 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateImageRequest(_message.Message):
     __slots__ = ("prompt", "negative_prompt", "style", "size", "quality", "n", "model", "seed", "output_format", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
@@ -49,13 +43,13 @@ class GenerateImageRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., style: _Optional[str] = ..., size: _Optional[str] = ..., quality: _Optional[str] = ..., n: _Optional[int] = ..., model: _Optional[str] = ..., seed: _Optional[int] = ..., output_format: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., style: _Optional[str] = ..., size: _Optional[str] = ..., quality: _Optional[str] = ..., n: _Optional[int] = ..., model: _Optional[str] = ..., seed: _Optional[int] = ..., output_format: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class GenerateImageResult(_message.Message):
     __slots__ = ("images", "revised_prompt")
@@ -85,13 +79,6 @@ class ImageOperation(_message.Message):
 
 class TransformImageRequest(_message.Message):
     __slots__ = ("image_url", "operations", "output_format", "quality", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
     OPERATIONS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -114,13 +101,13 @@ class TransformImageRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, image_url: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[ImageOperation, _Mapping]]] = ..., output_format: _Optional[str] = ..., quality: _Optional[int] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, image_url: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[ImageOperation, _Mapping]]] = ..., output_format: _Optional[str] = ..., quality: _Optional[int] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class TransformImageResult(_message.Message):
     __slots__ = ("image", "width", "height", "format")

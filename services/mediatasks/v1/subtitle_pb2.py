@@ -13,11 +13,12 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from mediatasks.v1 import common_pb2 as mediatasks_dot_v1_dot_common__pb2
 from mediatasks.v1 import tasks_pb2 as mediatasks_dot_v1_dot_tasks__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmediatasks/v1/subtitle.proto\x12\rmediatasks.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1amediatasks/v1/common.proto\x1a\x19mediatasks/v1/tasks.proto\"\xdf\x04\n\x18GenerateSubtitlesRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tmedia_url\x18\x02 \x01(\t\x12\x1e\n\rsubtitles_url\x18\x03 \x01(\tR\x07url_srt\x12\x17\n\x0fsource_language\x18\x04 \x01(\t\x12\x17\n\x0ftarget_language\x18\x05 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x06 \x01(\t\x12\x13\n\x0btiming_mode\x18\x07 \x01(\t\x12\x1a\n\x12max_chars_per_line\x18\x08 \x01(\x05\x12\x11\n\tmax_lines\x18\t \x01(\x05\x12\x18\n\x10min_cue_duration\x18\n \x01(\x01\x12\x18\n\x10max_cue_duration\x18\x0b \x01(\x01\x12\x18\n\x10words_per_minute\x18\x0c \x01(\x01\x12\x10\n\x08priority\x18\x64 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x65 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x66 \x01(\t\x12\x16\n\x0ewebhook_events\x18g \x03(\t\x12G\n\x08metadata\x18h \x03(\x0b\x32\x35.mediatasks.v1.GenerateSubtitlesRequest.MetadataEntry\x12\x14\n\x0cmax_attempts\x18i \x01(\x05\x12\x10\n\x08provider\x18j \x01(\t\x12\x10\n\x08strategy\x18k \x01(\t\x12\x10\n\x08no_cache\x18l \x01(\x08\x12\x11\n\twait_turn\x18m \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x03\x43ue\x12\r\n\x05start\x18\x01 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x01\x12\x0c\n\x04text\x18\x03 \x01(\t\"W\n\tParagraph\x12\r\n\x05start\x18\x01 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x01\x12\x0c\n\x04text\x18\x03 \x01(\t\x12 \n\x04\x63ues\x18\x04 \x03(\x0b\x32\x12.mediatasks.v1.Cue\"\xca\x01\n\x0eSubtitleResult\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x11\n\tcue_count\x18\x03 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\x12*\n\tsubtitles\x18\x05 \x01(\x0b\x32\x17.mediatasks.v1.Artifact\x12,\n\nparagraphs\x18\x06 \x03(\x0b\x32\x18.mediatasks.v1.Paragraph\x12\x10\n\x08language\x18\x07 \x01(\t2\x91\x01\n\x0fSubtitleService\x12~\n\x11GenerateSubtitles\x12\'.mediatasks.v1.GenerateSubtitlesRequest\x1a\x13.mediatasks.v1.Task\"+\x82\xd3\xe4\x93\x02%\" /api/v1/media/subtitles/generate:\x01*BCP\x01Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmediatasks/v1/subtitle.proto\x12\rmediatasks.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1amediatasks/v1/common.proto\x1a\x19mediatasks/v1/tasks.proto\"\x96\x04\n\x18GenerateSubtitlesRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tmedia_url\x18\x02 \x01(\t\x12\x1e\n\rsubtitles_url\x18\x03 \x01(\tR\x07url_srt\x12\x17\n\x0fsource_language\x18\x04 \x01(\t\x12\x17\n\x0ftarget_language\x18\x05 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x06 \x01(\t\x12\x13\n\x0btiming_mode\x18\x07 \x01(\t\x12\x1a\n\x12max_chars_per_line\x18\x08 \x01(\x05\x12\x11\n\tmax_lines\x18\t \x01(\x05\x12\x18\n\x10min_cue_duration\x18\n \x01(\x01\x12\x18\n\x10max_cue_duration\x18\x0b \x01(\x01\x12\x18\n\x10words_per_minute\x18\x0c \x01(\x01\x12\x10\n\x08priority\x18\x64 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x65 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x66 \x01(\t\x12\x16\n\x0ewebhook_events\x18g \x03(\t\x12)\n\x08metadata\x18n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cmax_attempts\x18i \x01(\x05\x12\x10\n\x08provider\x18j \x01(\t\x12\x10\n\x08strategy\x18k \x01(\t\x12\x10\n\x08no_cache\x18l \x01(\x08\x12\x11\n\twait_turn\x18m \x01(\x08J\x04\x08h\x10i\"/\n\x03\x43ue\x12\r\n\x05start\x18\x01 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x01\x12\x0c\n\x04text\x18\x03 \x01(\t\"W\n\tParagraph\x12\r\n\x05start\x18\x01 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x01\x12\x0c\n\x04text\x18\x03 \x01(\t\x12 \n\x04\x63ues\x18\x04 \x03(\x0b\x32\x12.mediatasks.v1.Cue\"\xca\x01\n\x0eSubtitleResult\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x11\n\tcue_count\x18\x03 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\x12*\n\tsubtitles\x18\x05 \x01(\x0b\x32\x17.mediatasks.v1.Artifact\x12,\n\nparagraphs\x18\x06 \x03(\x0b\x32\x18.mediatasks.v1.Paragraph\x12\x10\n\x08language\x18\x07 \x01(\t2\x91\x01\n\x0fSubtitleService\x12~\n\x11GenerateSubtitles\x12\'.mediatasks.v1.GenerateSubtitlesRequest\x1a\x13.mediatasks.v1.Task\"+\x82\xd3\xe4\x93\x02%\" /api/v1/media/subtitles/generate:\x01*BCP\x01Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -25,20 +26,16 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mediatasks.v1.subtitle_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1'
-  _globals['_GENERATESUBTITLESREQUEST_METADATAENTRY']._loaded_options = None
-  _globals['_GENERATESUBTITLESREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_SUBTITLESERVICE'].methods_by_name['GenerateSubtitles']._loaded_options = None
   _globals['_SUBTITLESERVICE'].methods_by_name['GenerateSubtitles']._serialized_options = b'\202\323\344\223\002%\" /api/v1/media/subtitles/generate:\001*'
-  _globals['_GENERATESUBTITLESREQUEST']._serialized_start=133
-  _globals['_GENERATESUBTITLESREQUEST']._serialized_end=740
-  _globals['_GENERATESUBTITLESREQUEST_METADATAENTRY']._serialized_start=693
-  _globals['_GENERATESUBTITLESREQUEST_METADATAENTRY']._serialized_end=740
-  _globals['_CUE']._serialized_start=742
-  _globals['_CUE']._serialized_end=789
-  _globals['_PARAGRAPH']._serialized_start=791
-  _globals['_PARAGRAPH']._serialized_end=878
-  _globals['_SUBTITLERESULT']._serialized_start=881
-  _globals['_SUBTITLERESULT']._serialized_end=1083
-  _globals['_SUBTITLESERVICE']._serialized_start=1086
-  _globals['_SUBTITLESERVICE']._serialized_end=1231
+  _globals['_GENERATESUBTITLESREQUEST']._serialized_start=163
+  _globals['_GENERATESUBTITLESREQUEST']._serialized_end=697
+  _globals['_CUE']._serialized_start=699
+  _globals['_CUE']._serialized_end=746
+  _globals['_PARAGRAPH']._serialized_start=748
+  _globals['_PARAGRAPH']._serialized_end=835
+  _globals['_SUBTITLERESULT']._serialized_start=838
+  _globals['_SUBTITLERESULT']._serialized_end=1040
+  _globals['_SUBTITLESERVICE']._serialized_start=1043
+  _globals['_SUBTITLESERVICE']._serialized_end=1188
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from mediatasks.v1 import common_pb2 as _common_pb2
 from mediatasks.v1 import tasks_pb2 as _tasks_pb2
 from google.protobuf.internal import containers as _containers
@@ -10,13 +11,6 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateSubtitlesRequest(_message.Message):
     __slots__ = ("text", "media_url", "subtitles_url", "source_language", "target_language", "format", "timing_mode", "max_chars_per_line", "max_lines", "min_cue_duration", "max_cue_duration", "words_per_minute", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TEXT_FIELD_NUMBER: _ClassVar[int]
     MEDIA_URL_FIELD_NUMBER: _ClassVar[int]
     SUBTITLES_URL_FIELD_NUMBER: _ClassVar[int]
@@ -55,13 +49,13 @@ class GenerateSubtitlesRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, text: _Optional[str] = ..., media_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., source_language: _Optional[str] = ..., target_language: _Optional[str] = ..., format: _Optional[str] = ..., timing_mode: _Optional[str] = ..., max_chars_per_line: _Optional[int] = ..., max_lines: _Optional[int] = ..., min_cue_duration: _Optional[float] = ..., max_cue_duration: _Optional[float] = ..., words_per_minute: _Optional[float] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, text: _Optional[str] = ..., media_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., source_language: _Optional[str] = ..., target_language: _Optional[str] = ..., format: _Optional[str] = ..., timing_mode: _Optional[str] = ..., max_chars_per_line: _Optional[int] = ..., max_lines: _Optional[int] = ..., min_cue_duration: _Optional[float] = ..., max_cue_duration: _Optional[float] = ..., words_per_minute: _Optional[float] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class Cue(_message.Message):
     __slots__ = ("start", "end", "text")

@@ -1,4 +1,5 @@
 from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from mediatasks.v1 import common_pb2 as _common_pb2
 from mediatasks.v1 import tasks_pb2 as _tasks_pb2
 from google.protobuf.internal import containers as _containers
@@ -10,13 +11,6 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateVideoRequest(_message.Message):
     __slots__ = ("prompt", "duration", "style", "fps", "resolution", "model", "image_url", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
@@ -45,13 +39,13 @@ class GenerateVideoRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, prompt: _Optional[str] = ..., duration: _Optional[float] = ..., style: _Optional[str] = ..., fps: _Optional[int] = ..., resolution: _Optional[str] = ..., model: _Optional[str] = ..., image_url: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, prompt: _Optional[str] = ..., duration: _Optional[float] = ..., style: _Optional[str] = ..., fps: _Optional[int] = ..., resolution: _Optional[str] = ..., model: _Optional[str] = ..., image_url: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class CaptionStyle(_message.Message):
     __slots__ = ("font_name", "font_size", "primary_color", "outline_color", "outline", "bold", "position", "margin_v")
@@ -75,13 +69,6 @@ class CaptionStyle(_message.Message):
 
 class BurnCaptionsRequest(_message.Message):
     __slots__ = ("video_url", "subtitles_url", "subtitles", "style", "output_filename", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     VIDEO_URL_FIELD_NUMBER: _ClassVar[int]
     SUBTITLES_URL_FIELD_NUMBER: _ClassVar[int]
     SUBTITLES_FIELD_NUMBER: _ClassVar[int]
@@ -106,13 +93,13 @@ class BurnCaptionsRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, video_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., subtitles: _Optional[str] = ..., style: _Optional[_Union[CaptionStyle, _Mapping]] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, video_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., subtitles: _Optional[str] = ..., style: _Optional[_Union[CaptionStyle, _Mapping]] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class SlideImage(_message.Message):
     __slots__ = ("id", "image_url", "duration")
@@ -126,13 +113,6 @@ class SlideImage(_message.Message):
 
 class ImagesToVideoRequest(_message.Message):
     __slots__ = ("images", "width", "height", "fps", "background", "output_filename", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -159,23 +139,16 @@ class ImagesToVideoRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, images: _Optional[_Iterable[_Union[SlideImage, _Mapping]]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., background: _Optional[str] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, images: _Optional[_Iterable[_Union[SlideImage, _Mapping]]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., background: _Optional[str] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class AddAudioRequest(_message.Message):
     __slots__ = ("video_url", "audio_url", "mode", "keep_original_audio", "volume", "output_filename", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     VIDEO_URL_FIELD_NUMBER: _ClassVar[int]
     AUDIO_URL_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
@@ -202,23 +175,16 @@ class AddAudioRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, video_url: _Optional[str] = ..., audio_url: _Optional[str] = ..., mode: _Optional[str] = ..., keep_original_audio: bool = ..., volume: _Optional[float] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, video_url: _Optional[str] = ..., audio_url: _Optional[str] = ..., mode: _Optional[str] = ..., keep_original_audio: bool = ..., volume: _Optional[float] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class AnalyzeVideoRequest(_message.Message):
     __slots__ = ("video_url", "subtitles_url", "target_aspect_ratios", "frame_count", "transcribe", "llm_score", "prompt", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     VIDEO_URL_FIELD_NUMBER: _ClassVar[int]
     SUBTITLES_URL_FIELD_NUMBER: _ClassVar[int]
     TARGET_ASPECT_RATIOS_FIELD_NUMBER: _ClassVar[int]
@@ -247,13 +213,13 @@ class AnalyzeVideoRequest(_message.Message):
     webhook_url: str
     webhook_secret: str
     webhook_events: _containers.RepeatedScalarFieldContainer[str]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     max_attempts: int
     provider: str
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, video_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., target_aspect_ratios: _Optional[_Iterable[str]] = ..., frame_count: _Optional[int] = ..., transcribe: bool = ..., llm_score: bool = ..., prompt: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, video_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., target_aspect_ratios: _Optional[_Iterable[str]] = ..., frame_count: _Optional[int] = ..., transcribe: bool = ..., llm_score: bool = ..., prompt: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class VideoResult(_message.Message):
     __slots__ = ("video", "duration_seconds", "width", "height", "fps")

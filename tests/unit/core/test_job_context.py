@@ -54,7 +54,10 @@ async def test_progress_and_logs_reach_the_runner_state(tmp_path: Path) -> None:
     assert not state.changed.is_set()
     ctx.log("one")
     ctx.log("two")
-    assert state.take_logs() == ["one", "two"] and state.take_logs() == []
+    # A new stage is a line of the task log too (once per change).
+    assert state.take_logs() == ["stage: encoding", "one", "two"] and state.take_logs() == []
+    await ctx.progress(100, "uploading")
+    assert state.take_logs() == ["stage: uploading"]
 
 
 async def test_progress_bridges_map_onto_a_slice_of_the_job(tmp_path: Path) -> None:

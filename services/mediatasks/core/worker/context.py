@@ -134,6 +134,8 @@ class JobContext:
         """
         if self._state.cancel_requested:
             raise JobCancelled()
+        if stage and stage != self._state.latest[1]:
+            self._state.add_log(f"stage: {stage}")
         self._state.set_progress((max(0, min(100, int(percent))), stage))
 
     def log(self, line: str) -> None:

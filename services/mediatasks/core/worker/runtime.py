@@ -48,6 +48,7 @@ from mediatasks.core.worker._attempt import STARTING, AttemptState, Progress
 from mediatasks.core.worker.context import JobCancelled, JobContext, JobHandler, JobResult
 from mediatasks.core.worker.outputs import keep_inline_small
 from mediatasks.core.worker.settlement import STALE_ATTEMPT, Outcome, OutcomeKind, settle
+from mediatasks.core.worker.task_log import current_attempt, install_task_log_bridge
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ class Worker:
 
     async def run(self) -> None:
         """Fetch and run jobs until :meth:`stop`."""
+        install_task_log_bridge()
         await self._setup_with_retries()
         if self._stopping.is_set():
             return
@@ -327,7 +329,12 @@ class Worker:
             artifacts=self.artifacts,
             state=state,
         )
-        run = asyncio.create_task(_call(self.handlers[job.task_type], ctx))
+        # The handler's task copies the context: its log records go to this attempt's log.
+        attempt_token = current_attempt.set(state)
+        try:
+            run = asyncio.create_task(_call(self.handlers[job.task_type], ctx))
+        finally:
+            current_attempt.reset(attempt_token)
 
         def cancel_job() -> None:
             state.cancel_requested = True
