@@ -5,8 +5,9 @@
 # tests/fixtures/speech/make_speech.sh the committed fixtures); the services never run them.
 # chromium: the headless browser tests/e2e/test_e2e_console.py drives the web console with
 # (through Playwright, which is pointed at /usr/bin/chromium and never downloads a browser).
+# nodejs: runs the seeds' own JavaScript clients in tests/e2e/seed_clients/ (node 18+ has fetch).
 set -euo pipefail
-needed=(fonts-dejavu-core flite espeak-ng chromium)
+needed=(fonts-dejavu-core flite espeak-ng chromium nodejs)
 missing=()
 for package in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -30,7 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     # Background tasks: the /api/background/ façade (served by the registry) and the
     # built-in types (written on the worker SDK).
     "background": {"core", "worker", "v1"},
-    "registry": {"core", "media", "providers", "background", "v1"},
+    # The seeds' own APIs (issue 12): façades over the registry's tasks, served by it.
+    "dialects": {"core", "v1"},
+    "registry": {"core", "media", "providers", "background", "dialects", "v1"},
     **{name: {"core", "media", "providers", "media_service", "v1"} for name in MEDIA_SERVICES},
     "devstack": {"core", "v1"},
     # The SDK stands apart: users install it without the server, so it imports no server

@@ -1,0 +1,24 @@
+"""Registers every dialect's servicer in the registry process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mediatasks.core.settings import Settings
+from mediatasks.dialects.async_video import AsyncVideoDialect
+from mediatasks.dialects.video_analysis import VideoAnalysisDialect
+from mediatasks.v1 import dialect_async_video_pb2_grpc, dialect_video_analysis_pb2_grpc
+
+
+def add_dialects(runtime: Any, registry: Any, settings: Settings) -> None:
+    """Serve the seeds' APIs beside the native one, over ``registry`` (its TaskRegistry servicer)."""
+    analysis = VideoAnalysisDialect(registry)
+    runtime.add_servicer(
+        "mediatasks.v1.VideoAnalysisDialect",
+        lambda server: dialect_video_analysis_pb2_grpc.add_VideoAnalysisDialectServicer_to_server(analysis, server),
+    )
+    jobs = AsyncVideoDialect(registry)
+    runtime.add_servicer(
+        "mediatasks.v1.AsyncVideoDialect",
+        lambda server: dialect_async_video_pb2_grpc.add_AsyncVideoDialectServicer_to_server(jobs, server),
+    )

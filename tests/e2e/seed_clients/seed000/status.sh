@@ -1,0 +1,3 @@
+#!/bin/sh
+# Seed 000, "Consultar Status", cURL. Changed: base URL, credential, task id (environment).
+curl "$SEED_BASE_URL/video/tasks/$SEED_TASK_ID" -H "X-API-Key: $SEED_API_KEY"

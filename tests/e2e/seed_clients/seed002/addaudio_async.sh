@@ -1,0 +1,12 @@
+#!/bin/sh
+# Seed 002, "POST /video/addaudio/async", cURL. Changed: base URL, credential; the example's
+# URLs are SEED_VIDEO_URL and SEED_AUDIO_URL (environment).
+curl -X POST "$SEED_BASE_URL/video/addaudio/async" \
+  -H "X-API-Key: $SEED_API_KEY" \
+  -H "Content-Type: application/json" \
+  -d '{
+    "url_video": "'"$SEED_VIDEO_URL"'",
+    "url_audio": "'"$SEED_AUDIO_URL"'",
+    "path": "videos/output",
+    "output_filename": "video_with_audio.mp4"
+  }'
