@@ -143,3 +143,41 @@ def test_a_tampered_or_expired_link_is_refused(rest, anonymous):
     past = f"{parts.scheme}://{parts.netloc}{parts.path}?expires=1&signature={query['signature']}"
     assert anonymous.get(past).status_code == 403
     assert anonymous.get(done["output"]["result"]["image"]["url"]).status_code == 401
+
+
+# --- offerings per model ---------------------------------------------------------------
+
+
+def _refusal(response) -> tuple[str, str]:
+    assert response.status_code == 400, response.text
+    return error_reason(response), response.json()["message"]
+
+
+def test_image_sizes_are_checked_per_model(rest):
+    # No vendor key in this stack: a request some model can serve asks for that vendor's
+    # key; one no model can serve says what each provider offers.
+    reason, message = _refusal(
+        rest.post("/api/v1/media/images/generate", json={"prompt": "x", "model": "dall-e-2", "size": "512x512"})
+    )
+    assert reason == "PROVIDER_NOT_CONFIGURED" and "MEDIATASKS_OPENAI_API_KEY" in message
+    reason, message = _refusal(
+        rest.post("/api/v1/media/images/generate", json={"prompt": "x", "model": "dall-e-3", "size": "1792x1024"})
+    )
+    assert reason == "PROVIDER_NOT_CONFIGURED" and "MEDIATASKS_OPENAI_API_KEY" in message
+    reason, message = _refusal(
+        rest.post("/api/v1/media/images/generate", json={"prompt": "x", "model": "dall-e-3", "size": "512x512"})
+    )
+    assert reason == "INVALID_INPUT" and "size 512x512 not supported with model dall-e-3" in message
+
+
+def test_a_pinned_whisper_1_asks_for_openai_not_assemblyai(rest):
+    audio = upload(rest, b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28), "audio/wav", "a.wav")
+    reason, message = _refusal(
+        rest.post("/api/v1/media/audio/transcribe", json={"audio_url": audio, "model": "whisper-1"})
+    )
+    assert reason == "PROVIDER_NOT_CONFIGURED"
+    assert "MEDIATASKS_OPENAI_API_KEY" in message and "ASSEMBLYAI" not in message
+    reason, message = _refusal(
+        rest.post("/api/v1/media/audio/transcribe", json={"audio_url": audio, "model": "nope-1"})
+    )
+    assert reason == "INVALID_INPUT" and "model nope-1 not offered" in message and "whisper-1" in message

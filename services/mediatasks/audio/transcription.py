@@ -30,6 +30,7 @@ def check_request(request: audio_pb2.TranscribeRequest, providers: ProviderRoute
         speaker_labels=request.speaker_labels,
         word_timestamps=_needs_words(request),
         strategy=request.strategy,
+        model=request.model or None,
     )
     return pinned or ""
 

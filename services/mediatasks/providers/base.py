@@ -88,6 +88,24 @@ class Offering:
     # The vendor's announced shutdown date for this API, if any: past it the registry
     # stops choosing the offering (the adapter stays callable for compatible servers).
     available_until: date | None = None
+    # The models a request may pin besides ``model``, each with the capabilities that
+    # differ from the offering's (dall-e-3's sizes, say). A pinned model that is neither
+    # is not offered here, so the router looks for a provider that offers it.
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def model_names(self) -> list[str]:
+        """Every model a request may pin on this offering, the default first."""
+        return list(dict.fromkeys([self.model, *self.models]))
+
+    def capabilities_for(self, model: str | None) -> Mapping[str, Any] | None:
+        """What the offering can do with ``model`` (``None``: the adapter's own choice of
+        model), or ``None`` when it does not offer that model."""
+        if model and model in self.models:
+            return {**self.capabilities, **self.models[model]}
+        if not model or model == self.model:
+            return self.capabilities
+        return None
 
     def __post_init__(self) -> None:
         if self.task_type not in OPERATIONS:
@@ -238,6 +256,28 @@ _MEMBERSHIP = {
 def normalize_language(code: str) -> str:
     """``en-US`` / ``en_us`` / ``EN`` -> ``en`` (ISO 639-1 primary subtag)."""
     return code.strip().lower().replace("_", "-").split("-", 1)[0]
+
+
+def unmet_by_offering(offering: Offering, require: Mapping[str, Any]) -> str | None:
+    """Why ``offering`` cannot serve a request, or ``None`` when it can: a pinned
+    ``model`` it does not offer (naming the ones it does), else what the model's
+    capabilities lack (:func:`unmet_requirement`)."""
+    rest = dict(require)
+    model = rest.pop("model", None)
+    capabilities = offering.capabilities_for(model)
+    if capabilities is None:
+        return f"model {model} not offered (offers {', '.join(offering.model_names)})"
+    unmet = unmet_requirement(capabilities, rest)
+    if unmet is not None and model:
+        return f"{unmet} with model {model}"
+    if unmet is not None and offering.models:
+        # Another model of the same provider may do it (dall-e-3 makes 1792x1024).
+        fits = [
+            name for name in offering.model_names if not unmet_requirement(offering.capabilities_for(name) or {}, rest)
+        ]
+        if fits:
+            return f"{unmet} by default; pin model {' or '.join(fits)}"
+    return unmet
 
 
 def unmet_requirement(capabilities: Mapping[str, Any], require: Mapping[str, Any]) -> str | None:

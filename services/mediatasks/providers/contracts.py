@@ -34,7 +34,8 @@ class ImageGenerationRequest:
     output_format: str = "png"
 
     def requirements(self) -> dict[str, Any]:
-        return {"size": self.size, "n": self.n, "output_format": self.output_format}
+        # A pinned model narrows the choice to providers that offer it (with its sizes).
+        return {"size": self.size, "n": self.n, "output_format": self.output_format, "model": self.model}
 
 
 class GeneratedImage(NamedTuple):
@@ -89,17 +90,23 @@ class TranscriptionRequest:
             "speaker_labels": self.speaker_labels,
             "word_timestamps": self.word_timestamps,
             "file_bytes": size,
+            "model": self.model,
         }
 
     @staticmethod
     def submit_requirements(
-        language: str | None, *, speaker_labels: bool = False, word_timestamps: bool = False
+        language: str | None,
+        *,
+        speaker_labels: bool = False,
+        word_timestamps: bool = False,
+        model: str | None = None,
     ) -> dict[str, Any]:
         """What a request will require, known at submit time (before the file is)."""
         return {
             "language": language or None,
             "speaker_labels": speaker_labels,
             "word_timestamps": word_timestamps,
+            "model": model or None,
         }
 
 
@@ -161,7 +168,7 @@ class TranslationRequest:
     model: str | None = None
 
     def requirements(self) -> dict[str, Any]:
-        return {"language": self.target_language, "texts": len(self.texts)}
+        return {"language": self.target_language, "texts": len(self.texts), "model": self.model}
 
 
 @dataclass
@@ -250,7 +257,7 @@ class VideoAnalysisRequest:
     mime_type: str = "video/mp4"
 
     def requirements(self) -> dict[str, Any]:
-        return {}
+        return {"model": self.model}
 
 
 @dataclass
@@ -290,7 +297,7 @@ class VideoGenerationRequest:
 
     def routing_requirements(self) -> dict[str, Any]:
         """What the provider must support whatever length it rounds the video to."""
-        return {"image_input": self.image_path is not None}
+        return {"image_input": self.image_path is not None, "model": self.model}
 
 
 @dataclass

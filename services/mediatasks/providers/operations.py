@@ -108,6 +108,7 @@ def check_transcription(
     speaker_labels: bool = False,
     word_timestamps: bool = False,
     strategy: str | None = None,
+    model: str | None = None,
 ) -> None:
     """Refuse at submit a speech-to-text request no configured provider can run.
 
@@ -118,7 +119,7 @@ def check_transcription(
     if strategy:
         Strategy.parse(strategy)
     require = TranscriptionRequest.submit_requirements(
-        language, speaker_labels=speaker_labels, word_timestamps=word_timestamps
+        language, speaker_labels=speaker_labels, word_timestamps=word_timestamps, model=model
     )
     try:
         router.ensure_available(AUDIO_TRANSCRIPTION, require, only=only)

@@ -24,7 +24,7 @@ import grpc
 from mediatasks.core.errors import MediaTasksError, invalid_input, transient
 from mediatasks.core.metrics import ERRORS, PROVIDER_COST
 from mediatasks.core.settings import ConfigurationError, Settings, not_configured
-from mediatasks.providers.base import CallContext, HealthStatus, Offering, Provider, Strategy, T, unmet_requirement
+from mediatasks.providers.base import CallContext, HealthStatus, Offering, Provider, Strategy, T, unmet_by_offering
 from mediatasks.providers.circuit import CircuitBreaker, CircuitState
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class ProviderRouter:
             if offering is None:
                 continue
             offered = True
-            unmet = unmet_requirement(offering.capabilities, require)
+            unmet = unmet_by_offering(offering, require)
             if unmet is None:
                 fitting.append(entry)
             else:
@@ -250,7 +250,7 @@ class ProviderRouter:
                 continue
             if not entry.health.ok or not entry.breaker.can_accept():
                 continue
-            if unmet_requirement(offering.capabilities, require) is not None:
+            if unmet_by_offering(offering, require) is not None:
                 continue
             found.append((provider, offering))
         return found
@@ -485,6 +485,7 @@ class ProviderRouter:
                         "cost_usd_per_unit": offering.cost.usd_per_unit,
                         "cost_unit": offering.cost.unit,
                         "capabilities": dict(offering.capabilities),
+                        "models": {name: dict(offering.capabilities_for(name) or {}) for name in offering.model_names},
                         "available": self._offering(entry, offering.task_type) is not None,
                         "available_until": offering.available_until.isoformat() if offering.available_until else None,
                     }

@@ -71,6 +71,16 @@ def provider_statuses(registry: ProviderRouter, service: str) -> list[tasks_pb2.
         if not task_types:
             continue
         mean_ms = entry["latency_ms_mean"]
+        models = []
+        for offering in entry["offerings"]:
+            if offering["task_type"] not in task_types:
+                continue
+            for name, capabilities in offering["models"].items():
+                model = tasks_pb2.ModelOffering(
+                    task_type=offering["task_type"], model=name, default=name == offering["model"]
+                )
+                model.capabilities.update(capabilities)
+                models.append(model)
         statuses.append(
             tasks_pb2.ProviderStatus(
                 name=entry["name"],
@@ -83,6 +93,7 @@ def provider_statuses(registry: ProviderRouter, service: str) -> list[tasks_pb2.
                 mean_latency_seconds=round(mean_ms / 1000.0, 4) if mean_ms else 0.0,
                 cost_usd=entry["cost_usd_total"],
                 service=service,
+                models=models,
             )
         )
     return statuses

@@ -437,7 +437,7 @@ class ListProvidersResponse(_message.Message):
     def __init__(self, providers: _Optional[_Iterable[_Union[ProviderStatus, _Mapping]]] = ...) -> None: ...
 
 class ProviderStatus(_message.Message):
-    __slots__ = ("name", "vendor", "task_types", "configured", "settings", "health", "success_rate", "mean_latency_seconds", "cost_usd", "service")
+    __slots__ = ("name", "vendor", "task_types", "configured", "settings", "health", "success_rate", "mean_latency_seconds", "cost_usd", "service", "models")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VENDOR_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPES_FIELD_NUMBER: _ClassVar[int]
@@ -448,6 +448,7 @@ class ProviderStatus(_message.Message):
     MEAN_LATENCY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     vendor: str
     task_types: _containers.RepeatedScalarFieldContainer[str]
@@ -458,7 +459,20 @@ class ProviderStatus(_message.Message):
     mean_latency_seconds: float
     cost_usd: float
     service: str
-    def __init__(self, name: _Optional[str] = ..., vendor: _Optional[str] = ..., task_types: _Optional[_Iterable[str]] = ..., configured: bool = ..., settings: _Optional[_Iterable[str]] = ..., health: _Optional[str] = ..., success_rate: _Optional[float] = ..., mean_latency_seconds: _Optional[float] = ..., cost_usd: _Optional[float] = ..., service: _Optional[str] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelOffering]
+    def __init__(self, name: _Optional[str] = ..., vendor: _Optional[str] = ..., task_types: _Optional[_Iterable[str]] = ..., configured: bool = ..., settings: _Optional[_Iterable[str]] = ..., health: _Optional[str] = ..., success_rate: _Optional[float] = ..., mean_latency_seconds: _Optional[float] = ..., cost_usd: _Optional[float] = ..., service: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelOffering, _Mapping]]] = ...) -> None: ...
+
+class ModelOffering(_message.Message):
+    __slots__ = ("task_type", "model", "default", "capabilities")
+    TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    task_type: str
+    model: str
+    default: bool
+    capabilities: _struct_pb2.Struct
+    def __init__(self, task_type: _Optional[str] = ..., model: _Optional[str] = ..., default: bool = ..., capabilities: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class GetHealthRequest(_message.Message):
     __slots__ = ()

@@ -115,7 +115,9 @@ def _candidate_lengths(
         for offering in status["offerings"]:
             if offering["task_type"] != VIDEO_GENERATION or not offering["available"]:
                 continue
-            if unmet_requirement(offering["capabilities"], wanted.routing_requirements()) is None:
+            # The pinned model was checked by check_provider_request; lengths are the offering's.
+            require = {k: v for k, v in wanted.routing_requirements().items() if k != "model"}
+            if unmet_requirement(offering["capabilities"], require) is None:
                 found[status["name"]] = supported_lengths(offering["capabilities"])
     return found
 

@@ -68,6 +68,8 @@ SPEC = ProviderSpec(
                 "max_file_bytes": 2 * 1024**3,
                 "max_duration_seconds": 10 * 3600,
             },
+            # The speech models AssemblyAI's speech_models parameter takes.
+            models={"best": {}, "nano": {}, "slam-1": {}, "universal-2": {}},
         ),
     ),
 )

@@ -85,6 +85,8 @@ VIDEO_MODEL = "veo-3.1-generate-preview"
 TOKEN_PRICE = {"input": 0.30, "output": 2.50}  # USD per 1M tokens (gemini-2.5-flash)
 IMAGE_PRICE = 0.039
 VIDEO_PRICE_PER_SECOND = {VIDEO_MODEL: 0.40, "veo-3.1-fast-generate-preview": 0.15}
+# Other text models the scoring and translation calls may pin (same request shape).
+TEXT_MODELS: dict[str, dict[str, Any]] = {name: {} for name in ("gemini-2.5-pro", "gemini-2.5-flash-lite")}
 VIDEO_SECONDS = ("4", "6", "8")
 _POLICY_FINISH = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 # google.rpc.Code values a long-running operation may end with, as HTTP statuses.
@@ -109,6 +111,7 @@ SPEC = ProviderSpec(
                 "max_file_bytes": 2 * 1024**3,
                 "max_duration_seconds": 3600,
             },
+            models=TEXT_MODELS,
         ),
         Offering(
             TRANSLATION,
@@ -117,6 +120,7 @@ SPEC = ProviderSpec(
             speed=0.8,
             cost=CostModel(TOKEN_PRICE["input"] / 1000, "1k_tokens"),
             capabilities={"languages": "*"},
+            models=TEXT_MODELS,
         ),
         Offering(
             IMAGE_GENERATION,
@@ -139,6 +143,7 @@ SPEC = ProviderSpec(
             speed=0.3,
             cost=CostModel(VIDEO_PRICE_PER_SECOND[VIDEO_MODEL], "video_second"),
             capabilities={"durations": list(VIDEO_SECONDS), "aspect_ratios": ["16:9", "9:16"]},
+            models={"veo-3.1-fast-generate-preview": {}},
         ),
     ),
 )

@@ -89,6 +89,27 @@ CHAT_TOKEN_PRICE = {"input": 0.25, "output": 2.0}
 VIDEO_PRICE_PER_SECOND = {"sora-2": 0.10, "sora-2-pro": 0.30}
 
 IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+# The image models the adapter drives, with what differs from GPT Image's capabilities:
+# the other GPT Image models take the same parameters; DALL-E takes its legacy ones
+# (square sizes only for dall-e-2, one image a call and wide/tall sizes for dall-e-3).
+IMAGE_MODELS: dict[str, dict[str, Any]] = {
+    "gpt-image-1": {},
+    "gpt-image-1-mini": {},
+    "gpt-image-1.5": {},
+    "dall-e-2": {"sizes": ["256x256", "512x512", "1024x1024"], "output_formats": ["png"]},
+    "dall-e-3": {"sizes": ["1024x1024", "1792x1024", "1024x1792"], "output_formats": ["png"], "max_images": 1},
+}
+# Transcription: whisper-1 times words (verbose_json) but does not separate speakers;
+# the diarizing model does (the adapter picks it when speaker labels are asked for).
+TRANSCRIBE_MODELS: dict[str, dict[str, Any]] = {
+    "whisper-1": {"speaker_labels": False},
+    "gpt-4o-transcribe-diarize": {"speaker_labels": True},
+}
+# Chat models the translation and scoring calls may pin (JSON-schema answers).
+CHAT_MODELS: dict[str, dict[str, Any]] = {
+    name: {}
+    for name in ("gpt-5.4", "gpt-5.4-nano", "gpt-5", "gpt-5-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini")
+}
 VIDEO_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 VIDEO_SECONDS = ("4", "8", "12")
 POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
@@ -123,6 +144,7 @@ SPEC = ProviderSpec(
                 "negative_prompt": False,
                 "seed": False,
             },
+            models=IMAGE_MODELS,
         ),
         Offering(
             AUDIO_TRANSCRIPTION,
@@ -137,6 +159,7 @@ SPEC = ProviderSpec(
                 "max_file_bytes": 25 * 1024 * 1024,
                 "formats": ["flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "wav", "webm"],
             },
+            models=TRANSCRIBE_MODELS,
         ),
         Offering(
             TRANSLATION,
@@ -145,6 +168,7 @@ SPEC = ProviderSpec(
             speed=0.7,
             cost=CostModel(CHAT_TOKEN_PRICE["input"] / 1000, "1k_tokens"),
             capabilities={"languages": "*"},
+            models=CHAT_MODELS,
         ),
         Offering(
             VIDEO_ANALYSIS,
@@ -153,6 +177,7 @@ SPEC = ProviderSpec(
             speed=0.7,
             cost=CostModel(0.004, "video_minute"),
             capabilities={"video_input": False, "frames": True, "structured_score": True},
+            models=CHAT_MODELS,
         ),
         Offering(
             VIDEO_GENERATION,
@@ -162,6 +187,7 @@ SPEC = ProviderSpec(
             cost=CostModel(VIDEO_PRICE_PER_SECOND[VIDEO_MODEL], "video_second"),
             capabilities={"durations": list(VIDEO_SECONDS), "sizes": list(VIDEO_SIZES), "image_input": True},
             available_until=SORA_SHUTDOWN,
+            models={"sora-2-pro": {}},
         ),
     ),
 )
