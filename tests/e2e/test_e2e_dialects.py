@@ -317,3 +317,83 @@ def test_seed002_path_is_refused_naming_it_until_the_native_requests_carry_it(ap
 
 def native_fields(task_type: str) -> set[str]:
     return set(submit_rpc(task_type)[3].DESCRIPTOR.fields_by_name)
+
+
+# --- seed 003: SRT + media ---------------------------------------------------------------
+
+SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech" / "call_me_back.wav"
+SPOKEN = [(0.0, 1.5, "Please call me back"), (1.5, 3.0, "when you get home tonight.")]
+
+
+@pytest.fixture(scope="module")
+def srt_file(tmp_path_factory) -> Path:
+    return make_srt(tmp_path_factory.mktemp("seed003") / "given.srt", SPOKEN)
+
+
+def assert_aligned(result: dict) -> None:
+    paragraphs = result["paragraphs"]
+    assert " ".join(p["text"] for p in paragraphs) == " ".join(text for _, _, text in SPOKEN)
+    for paragraph in paragraphs:
+        assert 0.0 <= paragraph["start"] < paragraph["end"] <= 3.5
+
+
+def test_seed003_javascript_client_creates_polls_and_completes(api, dialect_stack, srt_file):
+    out = run_client(
+        dialect_stack,
+        "seed003/client.mjs",
+        SEED_AUTH_HEADER="X-API-Key",
+        SEED_USER_ID=dialect_stack.api_key,
+        SEED_SRT_FILE=str(srt_file),
+        SEED_MEDIA_FILE=str(SPEECH),
+    )
+    assert "Processing failed" not in out, out
+    task_id = re.search(r"^Task created: (\S+)$", out, re.M).group(1)
+    assert "Progress: 100% - completed" in out, out
+
+    result = api.get(f"/tasks/{task_id}/result")
+    assert result.status_code == 200, result.text
+    assert result.json()["status"] == "completed"
+    assert_aligned(result.json()["result"])
+    native = native_task(api, task_id)
+    assert native["task_type"] == "subtitle_generation" and native["status"] == "COMPLETED"
+
+
+def multipart(srt_file: Path, media: Path = SPEECH) -> dict:
+    return {
+        "srt_file": (srt_file.name, srt_file.read_bytes(), "application/x-subrip"),
+        "media_file": (media.name, media.read_bytes(), "audio/wav"),
+    }
+
+
+def test_seed003_sync_endpoint_lists_and_errors(api, srt_file):
+    response = api.post("/process/srt_media/sync", files=multipart(srt_file), timeout=120)
+    assert response.status_code == 200, response.text
+    done = response.json()
+    assert done["status"] == "completed"
+    assert_aligned(done["result"])
+
+    status = api.get(f"/tasks/{done['task_id']}/status").json()
+    assert status["status"] == "completed" and status["stage"] == "completed" and status["progress"] == 100
+    mine = api.get("/users/me/tasks", params={"include_completed": "true"}).json()
+    assert mine["total_completed"] >= 1 and mine["total_active"] == len(mine["active_tasks"])
+    assert done["task_id"] in [task["task_id"] for task in mine["completed_tasks"]]
+    assert api.get("/users/me/tasks").json()["completed_tasks"] == []
+
+    unknown = api.get(f"/tasks/{uuid.uuid4()}/status")
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "Task not found"}
+    half = {"srt_file": multipart(srt_file)["srt_file"]}
+    missing = api.post("/process/srt_media/", files=half)
+    assert missing.status_code == 400 and "media_file" in missing.json()["detail"]
+    not_a_form = api.post("/process/srt_media/", content=b"{}", headers={"content-type": "application/json"})
+    assert not_a_form.status_code == 400 and "multipart/form-data" in not_a_form.json()["detail"]
+
+
+def test_seed003_cancel_answers_the_cancelled_task(api, srt_file, tmp_path):
+    long_media = make_tone(tmp_path / "long.m4a", seconds=600.0, frequency=300)
+    created = api.post("/process/srt_media/", files=multipart(srt_file, long_media), timeout=120)
+    assert created.status_code == 202, created.text
+    task_id = created.json()["task_id"]
+    assert created.json()["status"] in ("pending", "processing")
+    cancelled = api.delete(f"/tasks/{task_id}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert native_task(api, task_id)["status"] == "CANCELLED"

@@ -111,8 +111,9 @@ def supports(task_type: str, field: str) -> bool:
 
 
 def task_json(task: tasks_pb2.Task) -> dict[str, Any]:
-    """The native task as JSON (proto field names; the output's result unpacked)."""
-    return json_format.MessageToDict(task, preserving_proto_field_name=True)
+    """The native task as JSON, as the gateway prints it (proto field names, zero values
+    printed: a paragraph starting at 0.0 has its start), the output's result unpacked."""
+    return json_format.MessageToDict(task, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def result_of(task: dict[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,14 @@ from typing import Any
 
 from mediatasks.core.settings import Settings
 from mediatasks.dialects.async_video import AsyncVideoDialect
+from mediatasks.dialects.srt_media import SrtMediaDialect
 from mediatasks.dialects.video_analysis import VideoAnalysisDialect
-from mediatasks.v1 import dialect_async_video_pb2_grpc, dialect_video_analysis_pb2_grpc
+from mediatasks.v1 import dialect_async_video_pb2_grpc, dialect_srt_media_pb2_grpc, dialect_video_analysis_pb2_grpc
 
 
-def add_dialects(runtime: Any, registry: Any, settings: Settings) -> None:
-    """Serve the seeds' APIs beside the native one, over ``registry`` (its TaskRegistry servicer)."""
+def add_dialects(runtime: Any, registry: Any, settings: Settings, uploads: Any) -> None:
+    """Serve the seeds' APIs beside the native one, over ``registry`` (its TaskRegistry
+    servicer) and ``uploads`` (where seed 003's streamed files are recorded as uploads)."""
     analysis = VideoAnalysisDialect(registry)
     runtime.add_servicer(
         "mediatasks.v1.VideoAnalysisDialect",
@@ -21,4 +23,9 @@ def add_dialects(runtime: Any, registry: Any, settings: Settings) -> None:
     runtime.add_servicer(
         "mediatasks.v1.AsyncVideoDialect",
         lambda server: dialect_async_video_pb2_grpc.add_AsyncVideoDialectServicer_to_server(jobs, server),
+    )
+    srt = SrtMediaDialect(registry, registry.artifacts, uploads, settings)
+    runtime.add_servicer(
+        "mediatasks.v1.SrtMediaDialect",
+        lambda server: dialect_srt_media_pb2_grpc.add_SrtMediaDialectServicer_to_server(srt, server),
     )

@@ -54,7 +54,7 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
         lambda server: background_pb2_grpc.add_BackgroundServiceServicer_to_server(background, server),
     )
     # The seeds' own APIs (issue 12): façades over this registry's tasks.
-    add_dialects(runtime, servicer, settings)
+    add_dialects(runtime, servicer, settings, uploads)
     runtime.add_servicer(
         "mediatasks.v1.ArtifactService",
         lambda server: artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server(artifacts, server),
