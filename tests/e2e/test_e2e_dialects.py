@@ -52,8 +52,8 @@ def fakes() -> Iterator[FakeVendors]:
 
 @pytest.fixture(scope="module")
 def dialect_stack(fakes: FakeVendors, postgres_server) -> Iterator[Stack]:
-    """The whole stack with the fake vendors (seed 000's score is an LLM's), a database and
-    NATS of its own."""
+    """The whole stack with the fake vendors (seed 000's score is an LLM's), in the
+    trusted-proxy mode, with a database and NATS of its own."""
     database = f"dialects_{uuid.uuid4().hex[:8]}"
     url = create_database(postgres_server.server_url, database)
     state = Path(tempfile.mkdtemp(prefix="mediatasks-dialects-"))
@@ -67,6 +67,8 @@ def dialect_stack(fakes: FakeVendors, postgres_server) -> Iterator[Stack]:
             "MEDIATASKS_OUTBOX_POLL_SECONDS": "0.2",
             "MEDIATASKS_LOG_JSON": "false",
             "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "50",
+            # Seed 003's X-User-ID identity (off by default): its client runs unchanged.
+            "MEDIATASKS_TRUSTED_PROXY_USER_ID": "true",
         },
     )
     stack.start()
@@ -397,3 +399,24 @@ def test_seed003_cancel_answers_the_cancelled_task(api, srt_file, tmp_path):
     cancelled = api.delete(f"/tasks/{task_id}")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert native_task(api, task_id)["status"] == "CANCELLED"
+
+
+def test_seed003_client_unchanged_behind_a_trusted_proxy(dialect_stack, srt_file):
+    """The note's client exactly as printed: X-User-ID names the user (trusted-proxy mode)."""
+    out = run_client(dialect_stack, "seed003/client.mjs", SEED_SRT_FILE=str(srt_file), SEED_MEDIA_FILE=str(SPEECH))
+    task_id = re.search(r"^Task created: (\S+)$", out, re.M).group(1)
+    assert "Progress: 100% - completed" in out, out
+    with httpx.Client(base_url=dialect_stack.http_url, headers={"X-User-ID": "user123"}, timeout=30) as proxied:
+        result = proxied.get(f"/tasks/{task_id}/result").json()
+        assert result["status"] == "completed"
+        assert_aligned(result["result"])
+        assert proxied.get("/users/me/tasks").json()["user_id"] == "user123"
+        # X-User-ID is an identity on seed 003's routes only: elsewhere it is no credential.
+        native = proxied.get(f"/api/v1/media/tasks/{task_id}")
+        assert native.status_code == 401
+        assert proxied.get(f"/video/job/{task_id}").status_code == 401
+    with httpx.Client(base_url=dialect_stack.http_url, headers={"X-User-ID": "someone-else"}, timeout=30) as other:
+        assert other.get(f"/tasks/{task_id}/status").status_code == 404
+    with httpx.Client(base_url=dialect_stack.http_url, timeout=30) as anonymous:
+        missing = anonymous.get(f"/tasks/{task_id}/status")
+        assert missing.status_code == 401 and "X-User-ID" in missing.text

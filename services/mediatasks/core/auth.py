@@ -43,6 +43,9 @@ ANONYMOUS = "anonymous"
 # it: API keys and JWT subjects naming it are refused.
 ALL_OWNERS = "*"
 API_KEY_PREFIX = "mt_"
+# Seed 003's routes, the only ones whose callers a trusted proxy may name by X-User-ID
+# (MEDIATASKS_TRUSTED_PROXY_USER_ID; off by default).
+TRUSTED_PROXY_SERVICES = ("/mediatasks.v1.SrtMediaDialect/",)
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,18 @@ class Authenticator:
         if self.settings.auth_disabled:
             return Principal(ANONYMOUS, "anonymous")
         raise unauthenticated("send an X-API-Key header or an Authorization: Bearer token")
+
+    def trusted_proxy_user(self, method_path: str, metadata: dict[str, str]) -> Principal | None:
+        """The caller a trusted proxy names in X-User-ID, on seed 003's routes, in the
+        trusted-proxy mode only, and only when the call carries no credential of its own."""
+        if not self.settings.trusted_proxy_user_id or not method_path.startswith(TRUSTED_PROXY_SERVICES):
+            return None
+        if metadata.get("x-api-key") or metadata.get("authorization") or INTERNAL_HEADER in metadata:
+            return None
+        user = metadata.get("x-user-id", "").strip()
+        if not user:
+            raise unauthenticated("Missing X-User-ID header. Please provide user identification.")
+        return Principal(check_owner_name(user), "trusted_proxy")
 
     def _verify_jwt(self, token: str) -> str:
         if not self._jwt_keys:

@@ -27,7 +27,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from mediatasks.core import metrics, topology
-from mediatasks.core.auth import ApiKeyStore, Authenticator, current_principal
+from mediatasks.core.auth import ApiKeyStore, Authenticator, Principal, current_principal
 from mediatasks.core.errors import DOMAIN, MediaTasksError, dependency_outage, invalid_input
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.ratelimit import OwnerRateLimiter
@@ -91,12 +91,13 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         code = "OK"
         try:
             metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            principal: Principal | None
             try:
                 principal = await self.authenticator.authenticate(metadata)
             except MediaTasksError:
-                if method_path not in PUBLIC_METHODS:
+                principal = self.authenticator.trusted_proxy_user(method_path, metadata)
+                if principal is None and method_path not in PUBLIC_METHODS:
                     raise
-                principal = None
             current_principal.set(principal)
             if principal is not None and not principal.internal:
                 self.limiter.check(principal.owner)

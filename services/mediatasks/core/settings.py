@@ -115,6 +115,13 @@ class Settings(BaseSettings):
 
     # --- auth and limits ------------------------------------------------------------
     auth_disabled: bool = Field(False, description="Dev only: accept requests without credentials (logs a warning).")
+    trusted_proxy_user_id: bool = Field(
+        False,
+        description="Trusted-proxy mode: seed 003's routes (/process/srt_media/, /tasks/{id}/status|result, "
+        "DELETE /tasks/{id}, /users/me/tasks) take the caller from an X-User-ID header when the request carries "
+        "no other credential. Only behind a proxy that authenticates users, sets X-User-ID itself and removes "
+        "it from clients' requests.",
+    )
     jwt_hs256_secret: str = ""
     jwt_public_key_file: str = ""
     jwks_file: str = ""
