@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from mediatasks.audio.formats import render_transcript
 from mediatasks.core.worker import JobContext, JobResult, fetch_input
 from mediatasks.providers.contracts import TranscriptionRequest
@@ -57,7 +59,8 @@ async def transcribe_job(providers: ProviderRouter, ctx: JobContext) -> JobResul
         ),
     )
     fmt = (request.response_format or "json").lower()
-    content, content_type = render_transcript(outcome.transcript, fmt)
+    # A ten-hour transcript renders for seconds: off the event loop (heartbeats go on).
+    content, content_type = await asyncio.to_thread(render_transcript, outcome.transcript, fmt)
     artifact = await ctx.artifacts.put_bytes(
         content.encode(),
         content_type=content_type,
@@ -65,7 +68,18 @@ async def transcribe_job(providers: ProviderRouter, ctx: JobContext) -> JobResul
         owner=ctx.owner,
         role="transcript",
     )
-    result = audio_pb2.TranscriptionResult(
+    result = await asyncio.to_thread(_result_of, outcome, fmt, content, artifact)
+    return JobResult(
+        result=result,
+        artifacts=[artifact],
+        provider=outcome.provider,
+        model=outcome.model,
+        cost_usd=outcome.cost_usd,
+    )
+
+
+def _result_of(outcome, fmt: str, content: str, artifact: common_pb2.Artifact) -> audio_pb2.TranscriptionResult:
+    return audio_pb2.TranscriptionResult(
         text=outcome.text,
         language=outcome.language,
         duration_seconds=outcome.duration,
@@ -76,11 +90,4 @@ async def transcribe_job(providers: ProviderRouter, ctx: JobContext) -> JobResul
         utterances=[
             audio_pb2.Utterance(speaker=u.speaker, start=u.start, end=u.end, text=u.text) for u in outcome.utterances
         ],
-    )
-    return JobResult(
-        result=result,
-        artifacts=[artifact],
-        provider=outcome.provider,
-        model=outcome.model,
-        cost_usd=outcome.cost_usd,
     )

@@ -20,6 +20,19 @@ from sqlalchemy import update
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 INTERNAL = (("x-mediatasks-internal", "test-internal-token"),)
+# Owners of their own: tasks of types no worker serves stay queued, and would hold the
+# shared test owners' concurrency slots (5) for every later test.
+OWNER, OTHER_OWNER = "bg-alice", "bg-bob"
+
+
+@pytest.fixture(scope="module")
+async def api_key(registry_service) -> str:
+    return await registry_service.api_keys.create(OWNER, name="background-tests")
+
+
+@pytest.fixture(scope="module")
+async def other_api_key(registry_service) -> str:
+    return await registry_service.api_keys.create(OTHER_OWNER, name="background-tests")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +121,7 @@ async def test_queue_counts_and_cleanup_scope(stack_settings, channel, api_key, 
     engine = create_engine(stack_settings)
     store = TaskTypeStore(engine)
     try:
-        counts = {(c.task_type, c.priority): c for c in await store.queue_counts("alice", [name])}
+        counts = {(c.task_type, c.priority): c for c in await store.queue_counts(OWNER, [name])}
         assert counts[(name, "high")].pending == 2 and counts[(name, "high")].oldest_pending_age_seconds > 0
         everyone = {(c.task_type, c.priority): c for c in await store.queue_counts(None, [name])}
         assert everyone[(name, "high")].pending == 3
@@ -119,7 +132,7 @@ async def test_queue_counts_and_cleanup_scope(stack_settings, channel, api_key, 
                 .where(TASKS.c.id.in_([uuid.UUID(t.task_id) for t in (*mine, theirs)]))
                 .values(status="COMPLETED", completed_at=old)
             )
-        deleted, _artifacts = await store.delete_finished("alice", old + dt.timedelta(days=1), [name])
+        deleted, _artifacts = await store.delete_finished(OWNER, old + dt.timedelta(days=1), [name])
         assert deleted == 2
         remaining = {(c.task_type, c.priority) for c in await store.queue_counts(None, [name])}
         assert remaining == set()  # none queued any more; bob's task is finished, not deleted

@@ -9,6 +9,8 @@ its scalars and artifacts kept; ``TaskOutput.result_truncated`` says so.
 
 from __future__ import annotations
 
+import asyncio
+
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -57,8 +59,14 @@ async def keep_inline_small(
     whole."""
     if result.ByteSize() <= INLINE_RESULT_LIMIT_BYTES:
         return result, None
-    whole = json_format.MessageToJson(result, preserving_proto_field_name=True, indent=None)
+    # Printing 100,000 words takes seconds of CPU: off the event loop, whose heartbeats
+    # keep the job's message from being redelivered meanwhile.
+    whole = await asyncio.to_thread(_as_json, result)
     stored = await artifacts.put_bytes(
-        whole.encode(), content_type="application/json", filename="result.json", owner=owner, role=RESULT_ROLE
+        whole, content_type="application/json", filename="result.json", owner=owner, role=RESULT_ROLE
     )
-    return summary_of(result), stored
+    return await asyncio.to_thread(summary_of, result), stored
+
+
+def _as_json(result: Message) -> bytes:
+    return json_format.MessageToJson(result, preserving_proto_field_name=True, indent=None).encode()
