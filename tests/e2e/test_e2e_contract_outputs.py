@@ -181,3 +181,73 @@ def test_a_pinned_whisper_1_asks_for_openai_not_assemblyai(rest):
         rest.post("/api/v1/media/audio/transcribe", json={"audio_url": audio, "model": "nope-1"})
     )
     assert reason == "INVALID_INPUT" and "model nope-1 not offered" in message and "whisper-1" in message
+
+
+# --- fields that were accepted and ignored -------------------------------------------------
+
+TIMED_SRT = "1\n00:00:01,250 --> 00:00:02,500\nFirst line\n\n2\n00:00:04,000 --> 00:00:06,750\nSecond line\n"
+
+
+def test_manual_timing_keeps_the_times_the_text_carries(rest):
+    body = {"text": TIMED_SRT, "timing_mode": "manual", "format": "vtt"}
+    done = wait_for(rest, rest.post("/api/v1/media/subtitles/generate", json=body).json()["task_id"])
+    assert done["status"] == "COMPLETED", done
+    result = done["output"]["result"]
+    assert result["format"] == "vtt" and result["cue_count"] == 2
+    assert "00:00:01.250 --> 00:00:02.500" in result["content"]
+    assert "00:00:04.000 --> 00:00:06.750" in result["content"]
+    assert result["duration_seconds"] == 6.75
+    # Automatic timing of the same request would time the words by reading speed instead.
+    auto = wait_for(
+        rest, rest.post("/api/v1/media/subtitles/generate", json={"text": "First line. Second line."}).json()["task_id"]
+    )
+    assert "00:00:01,250 --> 00:00:02,500" not in auto["output"]["result"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"text": "Hello.", "timing_mode": "karaoke"}, "timing_mode must be one of auto, manual"),
+        ({"text": "just words, no times", "timing_mode": "manual"}, "needs text to be a timed"),
+        ({"text": TIMED_SRT, "timing_mode": "manual", "media_url": "https://example.com/a.mp3"}, "media_url"),
+    ],
+    ids=["unknown-mode", "untimed-text", "with-media"],
+)
+def test_timing_modes_that_cannot_be_honoured_are_refused(rest, body, named):
+    response = rest.post("/api/v1/media/subtitles/generate", json=body)
+    assert response.status_code == 400, response.text
+    assert named in response.json()["message"] and "timing_mode" in response.json()["message"]
+
+
+def test_slideshow_echoes_slide_ids_with_their_timing(rest):
+    first = upload(rest, image_bytes((64, 48), (255, 0, 0)), "image/png", "a.png")
+    second = upload(rest, image_bytes((48, 64), (0, 0, 255)), "image/png", "b.png")
+    body = {
+        "images": [
+            {"id": "img1", "image_url": first, "duration": 1},
+            {"id": "img2", "image_url": second, "duration": 2},
+        ],
+        "width": 320,
+        "height": 240,
+        "fps": 25,
+    }
+    done = wait_for(rest, rest.post("/api/v1/media/videos/img2vid", json=body).json()["task_id"])
+    assert done["status"] == "COMPLETED", done
+    slides = done["output"]["result"]["slides"]
+    assert slides == [
+        {"id": "img1", "image_url": first, "start_seconds": 0.0, "end_seconds": 1.0},
+        {"id": "img2", "image_url": second, "start_seconds": 1.0, "end_seconds": 3.0},
+    ]
+
+
+@pytest.mark.parametrize("field", ["provider", "strategy"])
+def test_provider_choice_on_a_local_job_is_refused(rest, field):
+    source = upload(rest, image_bytes((20, 20), (1, 2, 3)), "image/png", "x.png")
+    body = {
+        "image_url": source,
+        "operations": [{"op": "resize", "width": 10}],
+        field: "openai" if field == "provider" else "cost",
+    }
+    response = rest.post("/api/v1/media/images/transform", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith(f"{field}: image_transform runs locally")

@@ -111,8 +111,17 @@ class Submitter:
         cacheable: bool = True,
     ) -> tasks_pb2.Task:
         # The request's message type names its task type (the catalog keeps them unique).
-        task_type = kind_for_request(request).task_type
+        kind = kind_for_request(request)
+        task_type = kind.task_type
         options = options_of(request)
+        if not kind.provider_operations:
+            for name in ("provider", "strategy"):
+                if getattr(options, name):
+                    # Accepted, it would be stored and shown but change nothing.
+                    raise invalid_input(
+                        f"{name}: {task_type} runs locally on this platform; there is no provider to choose",
+                        field=name,
+                    )
         priority = topology.priority_of(options.priority)
         if priority is None:
             names = ", ".join([*topology.PRIORITIES, *topology.PRIORITY_ALIASES])

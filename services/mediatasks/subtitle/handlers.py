@@ -14,7 +14,7 @@ from mediatasks.providers.base import normalize_language
 from mediatasks.providers.operations import combine_calls
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.subtitle import align
-from mediatasks.subtitle.rules import rules_of
+from mediatasks.subtitle.rules import manual_timing, rules_of
 from mediatasks.subtitle.speech import transcribe_media
 from mediatasks.subtitle.translation import target_language, translate_job_cues, translate_paragraphs
 from mediatasks.v1 import subtitle_pb2
@@ -86,6 +86,9 @@ async def generate_subtitles(providers: ProviderRouter, ctx: JobContext) -> JobR
         # Translation of a given file (no media to align to): its cues as they are.
         source = await fetch_input(ctx, request.subtitles_url, "source_subtitles")
         cues = parse(_subtitle_text(source))
+    elif manual_timing(request):
+        # The text is a timed document: its own times are kept.
+        cues = parse(request.text)
     else:
         await ctx.progress(30, "timing")
         cues = cues_from_text(request.text, rules)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mediatasks.core.errors import invalid_input
 from mediatasks.media.cues import normalize_format
 from mediatasks.media_service import MediaParts
-from mediatasks.subtitle.rules import rules_of
+from mediatasks.subtitle.rules import check_timing_mode, rules_of
 from mediatasks.subtitle.speech import check_speech_request
 from mediatasks.subtitle.translation import check_translation_request, target_language
 from mediatasks.v1 import subtitle_pb2_grpc
@@ -27,6 +27,7 @@ class SubtitleServicer(subtitle_pb2_grpc.SubtitleServiceServicer):
                 raise invalid_input("subtitles_url needs media_url to align to (or target_language)", field="media_url")
         if len(request.text) > MAX_TEXT_CHARS:
             raise invalid_input(f"text is longer than {MAX_TEXT_CHARS} characters", field="text")
+        check_timing_mode(request)
         normalize_format(request.format or "srt")
         rules_of(request)  # raises INVALID_INPUT for out-of-range layout rules
         # A language nothing can transcribe or align is refused now, not after the task

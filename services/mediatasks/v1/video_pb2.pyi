@@ -222,18 +222,32 @@ class AnalyzeVideoRequest(_message.Message):
     def __init__(self, video_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., target_aspect_ratios: _Optional[_Iterable[str]] = ..., frame_count: _Optional[int] = ..., transcribe: bool = ..., llm_score: bool = ..., prompt: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class VideoResult(_message.Message):
-    __slots__ = ("video", "duration_seconds", "width", "height", "fps")
+    __slots__ = ("video", "duration_seconds", "width", "height", "fps", "slides")
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
+    SLIDES_FIELD_NUMBER: _ClassVar[int]
     video: _common_pb2.Artifact
     duration_seconds: float
     width: int
     height: int
     fps: float
-    def __init__(self, video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[float] = ...) -> None: ...
+    slides: _containers.RepeatedCompositeFieldContainer[SlideTiming]
+    def __init__(self, video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[float] = ..., slides: _Optional[_Iterable[_Union[SlideTiming, _Mapping]]] = ...) -> None: ...
+
+class SlideTiming(_message.Message):
+    __slots__ = ("id", "image_url", "start_seconds", "end_seconds")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    END_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    image_url: str
+    start_seconds: float
+    end_seconds: float
+    def __init__(self, id: _Optional[str] = ..., image_url: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ...) -> None: ...
 
 class VideoAnalysisResult(_message.Message):
     __slots__ = ("report", "frames")

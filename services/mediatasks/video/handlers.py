@@ -20,7 +20,7 @@ from mediatasks.providers.router import ProviderRouter
 from mediatasks.v1 import common_pb2, video_pb2
 from mediatasks.video.analysis import analyze_video
 from mediatasks.video.generation import analysis_operations, llm_score
-from mediatasks.video.operations import AudioFitMode, add_audio, burn_captions, images_to_video
+from mediatasks.video.operations import AudioFitMode, add_audio, burn_captions, images_to_video, slide_spans
 from mediatasks.video.styles import caption_style_of
 
 
@@ -109,7 +109,11 @@ async def slideshow(ctx: JobContext) -> JobResult:
     artifact = await store_output(
         ctx, out, role="video", filename=_output_name(request.output_filename, "slideshow.mp4")
     )
-    return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
+    result = _video_result(artifact, info)
+    spans = slide_spans([image.duration for image in request.images], request.fps or 25)
+    for image, (start, end) in zip(request.images, spans, strict=True):
+        result.slides.add(id=image.id, image_url=image.image_url, start_seconds=start, end_seconds=end)
+    return JobResult(result=result, artifacts=[artifact])
 
 
 async def mux_audio(ctx: JobContext) -> JobResult:

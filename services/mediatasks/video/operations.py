@@ -338,6 +338,17 @@ def _frame_counts(durations: Sequence[float], fps: Fraction) -> list[int]:
     return counts
 
 
+def slide_spans(durations: Sequence[float], fps: float) -> list[tuple[float, float]]:
+    """When each image of a slideshow shows, in seconds: the frame boundaries
+    :func:`images_to_video` cuts at, so the times match the video to the frame."""
+    rate = _fps_fraction(fps)
+    spans, frame = [], 0
+    for count in _frame_counts(durations, rate):
+        spans.append((float(frame / rate), float((frame + count) / rate)))
+        frame += count
+    return spans
+
+
 async def images_to_video(
     items: Sequence[tuple[PathLike, float]],
     out_path: PathLike,
