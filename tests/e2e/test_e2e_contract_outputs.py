@@ -251,3 +251,26 @@ def test_provider_choice_on_a_local_job_is_refused(rest, field):
     response = rest.post("/api/v1/media/images/transform", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["message"].startswith(f"{field}: image_transform runs locally")
+
+
+# --- task logs -------------------------------------------------------------------------
+
+
+def test_a_job_logs_its_lifecycle_and_its_ffmpeg_summary(rest):
+    first = upload(rest, image_bytes((64, 48), (0, 255, 0)), "image/png", "g.png")
+    body = {"images": [{"id": "only", "image_url": first, "duration": 1}], "width": 160, "height": 120}
+    task_id = rest.post("/api/v1/media/videos/img2vid", json=body).json()["task_id"]
+    done = wait_for(rest, task_id)
+    assert done["status"] == "COMPLETED", done
+    entries = rest.get(f"/api/v1/media/tasks/{task_id}/logs").json()["entries"]
+    messages = [entry["message"] for entry in entries]
+    assert messages[0] == "created as video_img2vid" and messages[1].startswith("queued (medium priority")
+    assert any(m.startswith("started attempt 1 of ") for m in messages)
+    assert any(m.startswith("stage: ") for m in messages)
+    ffmpeg = [m for m in messages if m.startswith("ffmpeg ") and " finished in " in m]
+    assert ffmpeg and " frames, " in ffmpeg[-1] and " kB" in ffmpeg[-1]  # from ffmpeg's last progress report
+    assert messages[-1].startswith("completed attempt 1 in ") and "provider local" in messages[-1]
+    # The same lines stream live on the events stream, in order.
+    events = sse_events(rest.get(f"/api/v1/media/tasks/{task_id}/events", timeout=30).text)
+    streamed = [entry["message"] for event in events for entry in event.get("log_entries", [])]
+    assert streamed == messages

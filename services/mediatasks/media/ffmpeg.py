@@ -270,8 +270,12 @@ async def run_ffmpeg_capture(
         preexec_fn=_limit_memory if _memory_limit_bytes else None,
     )
 
+    totals: dict[str, str] = {}
+
     async def on_progress_line(line: str) -> None:
         key, _, value = line.partition("=")
+        if key in ("frame", "total_size", "out_time", "speed"):
+            totals[key] = value.strip()
         if key == "out_time_us" and expected_duration and value.strip().lstrip("-").isdigit():
             seconds = int(value) / 1_000_000
             # 100 is reported only once ffmpeg exited cleanly; until then (muxing,
@@ -311,11 +315,25 @@ async def run_ffmpeg_capture(
     if returncode != 0:
         raise _failure(returncode, stage, list(stderr_tail))
     await reporter.report(100.0, force=True)
-    # One summary line per run (ffmpeg's own "video:… audio:…" totals when it printed
-    # them); a job's records reach its task log.
-    totals = next((line.strip() for line in reversed(stderr_tail) if line.lstrip().startswith("video:")), "")
-    logger.info("ffmpeg %s finished in %.2fs%s", stage, elapsed, f": {totals}" if totals else "")
+    # One summary line per run, from ffmpeg's last progress report; a job's records reach
+    # its task log.
+    logger.info("ffmpeg %s finished in %.2fs%s", stage, elapsed, _summary(totals))
     return matched + list(stderr_tail)
+
+
+def _summary(totals: dict[str, str]) -> str:
+    """``": 25 frames, 12.3 kB, 00:00:01.000000 of output, speed 41x"`` from the last
+    ``-progress`` values (the parts ffmpeg reported)."""
+    parts = []
+    if totals.get("frame", "0") not in ("", "0"):
+        parts.append(f"{totals['frame']} frames")
+    if totals.get("total_size", "").isdigit():
+        parts.append(f"{int(totals['total_size']) / 1000:.1f} kB")
+    if totals.get("out_time", "")[:1].isdigit():  # "N/A" before the first frame
+        parts.append(f"{totals['out_time']} of output")
+    if totals.get("speed", "N/A") not in ("", "N/A"):
+        parts.append(f"speed {totals['speed']}")
+    return f": {', '.join(parts)}" if parts else ""
 
 
 def _failure(returncode: int, stage: str, stderr_tail: list[str]) -> MediaTasksError:
