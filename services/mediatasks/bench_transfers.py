@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import statistics
@@ -30,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,30 +36,10 @@ import httpx
 
 from mediatasks.devstack.stack import Stack
 from mediatasks.media.ffmpeg import ffmpeg_exe
+from mediatasks.testing.files import BLOCK, file_chunks, make_file
 
-BLOCK = 4 * 1024 * 1024
 MIB = 1024 * 1024
 SRT = "".join(f"{i + 1}\n00:00:{i:02d},000 --> 00:00:{i:02d},900\nCaption number {i + 1}\n\n" for i in range(59))
-
-
-def make_file(path: Path, size: int) -> str:
-    """Incompressible-looking bytes, fast: a random block with a counter; its SHA-256."""
-    digest = hashlib.sha256()
-    seed = os.urandom(BLOCK)
-    with path.open("wb") as handle:
-        written = 0
-        while written < size:
-            block = (written.to_bytes(8, "big") + seed)[: min(BLOCK, size - written)]
-            handle.write(block)
-            digest.update(block)
-            written += len(block)
-    return digest.hexdigest()
-
-
-def file_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(BLOCK):
-            yield chunk
 
 
 def rss_bytes(pid: int) -> int:

@@ -12,8 +12,6 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,41 +19,14 @@ import pytest
 import sqlalchemy
 from helpers.media import make_video
 from helpers.stacks import error_reason, wait_for
+from mediatasks.testing.files import BLOCK, file_chunks, make_file
 
 pytestmark = pytest.mark.e2e
 
-BLOCK = 4 * 1024 * 1024
 # The resumable test's file: big enough that nothing fits in a buffer anywhere (Envoy's
 # transcoder used to stop at 63 MiB), small enough for seconds on two cores.
 BIG_BYTES = int(os.environ.get("MEDIATASKS_TEST_BIG_UPLOAD_BYTES", str(2 * 1024**3)))
 TUS = {"Tus-Resumable": "1.0.0"}
-
-
-def make_file(path: Path, size: int) -> str:
-    """Random-ish bytes (a repeated random block with a counter, so it is fast and every
-    block differs); the file's SHA-256."""
-    digest = hashlib.sha256()
-    seed = os.urandom(BLOCK)
-    with path.open("wb") as handle:
-        written = 0
-        while written < size:
-            block = (written.to_bytes(8, "big") + seed)[: min(BLOCK, size - written)]
-            handle.write(block)
-            digest.update(block)
-            written += len(block)
-    return digest.hexdigest()
-
-
-def file_chunks(path: Path, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        handle.seek(start)
-        left = (end if end is not None else path.stat().st_size) - start
-        while left > 0:
-            chunk = handle.read(min(BLOCK, left))
-            if not chunk:
-                return
-            left -= len(chunk)
-            yield chunk
 
 
 def download_sha256(client: httpx.Client, url: str, headers: dict | None = None) -> tuple[httpx.Response, str, int]:
@@ -159,7 +130,7 @@ def test_tus_upload_survives_a_dropped_connection(big_client, stack, tmp_path):
     location = created.headers["location"]
     assert urlsplit(location).path.startswith("/api/v1/media/uploads/tus/")
 
-    chunk = 256 * 1024 * 1024
+    chunk = min(256 * 1024 * 1024, size // 3)  # at least three chunks
     first = big_client.patch(
         location,
         content=file_chunks(path, 0, min(chunk, size)),

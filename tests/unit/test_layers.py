@@ -43,7 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "bench": {"core", "devstack", "v1"},
     "bench_media": {"core", "devstack", "media", "providers", "v1"},
     # Runs the caption work directly (the function the video worker calls) beside a job.
-    "bench_transfers": {"core", "devstack", "media", "video", "v1"},
+    "bench_transfers": {"core", "devstack", "media", "testing", "video", "v1"},
     "chaos": {"core", "devstack", "v1"},
 }
 
