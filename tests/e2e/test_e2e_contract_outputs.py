@@ -274,3 +274,12 @@ def test_a_job_logs_its_lifecycle_and_its_ffmpeg_summary(rest):
     events = sse_events(rest.get(f"/api/v1/media/tasks/{task_id}/events", timeout=30).text)
     streamed = [entry["message"] for event in events for entry in event.get("log_entries", [])]
     assert streamed == messages
+
+
+def test_an_upload_answers_with_its_download_link(rest, anonymous, stack):
+    data = b"uploaded bytes " + uuid.uuid4().bytes
+    response = rest.post(
+        "/api/v1/media/uploads", content=data, headers={"content-type": "application/pdf", "x-filename": "doc.pdf"}
+    )
+    assert response.status_code == 200, response.text
+    _assert_link(stack, anonymous, response.json(), data)

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import grpc
@@ -26,6 +27,9 @@ from mediatasks.core.errors import MediaTasksError, invalid_input, too_large
 from mediatasks.core.server import set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.registry.uploads import UploadSessions, cut_short, request_headers
+
+if TYPE_CHECKING:  # links builds on this module's signer
+    from mediatasks.registry.links import DownloadLinks
 from mediatasks.v1 import artifacts_pb2, artifacts_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
@@ -111,7 +115,11 @@ class UrlSigner:
 
 
 class ArtifactServicer(artifacts_pb2_grpc.ArtifactServiceServicer):
-    def __init__(self, store: ArtifactStore, uploads: UploadSessions, signer: UrlSigner) -> None:
+    def __init__(
+        self, store: ArtifactStore, uploads: UploadSessions, signer: UrlSigner, links: DownloadLinks | None = None
+    ) -> None:
+        # Uploads answer with a download_url too, when given the links (registry.links).
+        self.links = links
         self.store = store
         self.uploads = uploads
         self.signer = signer
@@ -155,6 +163,13 @@ class ArtifactServicer(artifacts_pb2_grpc.ArtifactServiceServicer):
             await self.store.delete_many([artifact.artifact_id])
             raise interrupted
         await self.uploads.record_stored(artifact, caller().owner)
+        return await self._with_link(artifact, context)
+
+    async def _with_link(self, artifact: common_pb2.Artifact, context) -> common_pb2.Artifact:
+        """The artifact with its download_url, as task answers carry it."""
+        if self.links is not None:
+            expires = int(time.time()) + self.store.settings.presign_ttl_seconds
+            await self.links.fill_artifact(artifact, self.uploads.public_base(context), expires)
         return artifact
 
     async def GetArtifact(self, request: artifacts_pb2.GetArtifactRequest, context):
@@ -208,4 +223,4 @@ class ArtifactServicer(artifacts_pb2_grpc.ArtifactServiceServicer):
         return await self.uploads.create_presigned(request, context)
 
     async def CompletePresignedUpload(self, request, context):
-        return await self.uploads.complete_presigned(request.upload_id)
+        return await self._with_link(await self.uploads.complete_presigned(request.upload_id), context)

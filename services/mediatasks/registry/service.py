@@ -42,7 +42,7 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     webhooks = WebhookDispatcher(engine, runtime.js, settings, links=links)
     servicer = TaskRegistryServicer(store, relay, settings, runtime.nc, runtime.js, webhooks, artifact_store, links)
     uploads = UploadSessions(engine, artifact_store)
-    artifacts = ArtifactServicer(artifact_store, uploads, signer)
+    artifacts = ArtifactServicer(artifact_store, uploads, signer, links)
     housekeeper = Housekeeper(engine, artifact_store, settings, uploads=uploads)
     runtime.add_servicer(
         "mediatasks.v1.TaskRegistry", lambda server: tasks_pb2_grpc.add_TaskRegistryServicer_to_server(servicer, server)

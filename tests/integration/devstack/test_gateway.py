@@ -492,6 +492,7 @@ async def test_upload_and_download_bigger_than_envoys_default_buffer(
         "sha256": hashlib.sha256(data).hexdigest(),
         "filename": "",
         "url": "",
+        "download_url": "",  # this test's stand-in servicer makes no link
     }
     response = await client.get(f"/api/v1/media/artifacts/bytes-{len(data)}")
     assert response.status_code == 200
