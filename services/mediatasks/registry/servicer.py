@@ -73,6 +73,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         self.workers = LiveWorkers(js)
         self._last_progress_event: dict[str, float] = {}
         self._media_channels: dict[str, InternalChannel] = {}
+        self._sweeps: set[asyncio.Task] = set()
 
     def _base(self, context) -> str:
         """Where download links point: the configured public origin, else the gateway
@@ -327,6 +328,9 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
     async def CompleteTask(self, request, context):
         _require_internal(caller())
         task = await self.store.complete(request)
+        if request.attempt > 1:  # earlier attempts may have died with outputs stored
+            kept = [artifact.artifact_id for artifact in request.output.artifacts]
+            self._sweep_outputs(request.task_id, range(1, request.attempt), kept)
         self._last_progress_event.pop(request.task_id, None)
         self.relay.kick()
         metrics.TASK_TRANSITIONS.labels(task.task_type, "COMPLETED", task.provider).inc()
@@ -337,11 +341,31 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
     async def FailTask(self, request, context):
         _require_internal(caller())
         response = await self.store.fail(request)
+        # A failed attempt's outputs never become a result; when the task failed for good,
+        # neither do those of attempts that died without reporting.
+        first = request.attempt if response.requeued else 1
+        self._sweep_outputs(request.task_id, range(first, request.attempt + 1), ())
         self._last_progress_event.pop(request.task_id, None)
         self.relay.kick()
         status = "QUEUED" if response.requeued else tasks_pb2.Task.Status.Name(response.task.status)
         metrics.TASK_TRANSITIONS.labels(response.task.task_type, status, response.task.provider).inc()
         return response
+
+    def _sweep_outputs(self, task_id: str, attempts: range, kept) -> None:
+        """Delete, in the background, what these attempts of the task stored (outputs are
+        named after their attempt; see ArtifactStore.for_attempt)."""
+
+        async def sweep() -> None:
+            try:
+                removed = await self.artifacts.delete_attempt_outputs(task_id, attempts, kept)
+                if removed:
+                    log.info("removed %d outputs of unfinished attempts of %s", removed, task_id)
+            except Exception as exc:  # the store is down: those outputs stay (logged)
+                log.warning("cleaning the outputs of %s failed: %s", task_id, exc)
+
+        task = asyncio.create_task(sweep())
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
 
     # --- platform -------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ measured, and attempt directories left by crashed workers are removed."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import time
@@ -19,7 +20,7 @@ from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.worker.runtime import WORKDIR_PREFIX, remove_stale_workdirs
 from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.registry.uploads import UploadSessions
-from mediatasks.v1 import subtitle_pb2, tasks_pb2, tasks_pb2_grpc
+from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2, tasks_pb2_grpc
 from sqlalchemy import text
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -126,3 +127,65 @@ def test_attempt_directories_of_crashed_workers_are_removed(stack_settings, tmp_
     assert remove_stale_workdirs(settings) == 1
     assert not stale.exists()
     assert fresh.exists() and other.exists()
+
+
+async def _eventually_gone(artifacts: ArtifactStore, artifact_id: str) -> bool:
+    for _ in range(100):
+        if not await _exists(artifacts, artifact_id):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_outputs_of_attempts_that_never_finished_are_removed(registry_service, stack_settings):
+    nc = await nats.connect(stack_settings.nats_url)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{registry_service.port}")
+    registry = tasks_pb2_grpc.TaskRegistryStub(channel)
+    try:
+        artifacts = ArtifactStore(nc.jetstream(), stack_settings)
+
+        async def new_task() -> str:
+            request = tasks_pb2.CreateTaskRequest(task_type="subtitle_generation", owner=OWNER)
+            request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=uuid.uuid4().hex))
+            return (await registry.CreateTask(request, metadata=INTERNAL)).task_id
+
+        async def attempt_storing(task_id: str, delivery: int) -> tuple[int, str]:
+            start = await registry.StartAttempt(
+                tasks_pb2.StartAttemptRequest(task_id=task_id, delivery_count=delivery), metadata=INTERNAL
+            )
+            stored = await artifacts.for_attempt(task_id, start.attempt).put_bytes(
+                b"output", content_type="text/plain", filename="o.txt", owner=OWNER
+            )
+            return start.attempt, stored.artifact_id
+
+        # Attempt 1 stores an output and its worker dies; attempt 2 completes.
+        task_id = await new_task()
+        _, crashed = await attempt_storing(task_id, 1)
+        attempt, result = await attempt_storing(task_id, 2)
+        assert attempt == 2
+        await registry.CompleteTask(
+            tasks_pb2.CompleteTaskRequest(
+                task_id=task_id,
+                attempt=attempt,
+                output=tasks_pb2.TaskOutput(artifacts=[await artifacts.get_info(result)]),
+            ),
+            metadata=INTERNAL,
+        )
+        assert await _eventually_gone(artifacts, crashed)
+        assert await _exists(artifacts, result)
+
+        # A task that fails for good leaves none of its attempts' outputs.
+        failing = await new_task()
+        attempt, partial = await attempt_storing(failing, 1)
+        await registry.FailTask(
+            tasks_pb2.FailTaskRequest(
+                task_id=failing,
+                attempt=attempt,
+                error=common_pb2.TaskError(code="INVALID_ARGUMENT", reason="UNSUPPORTED_MEDIA", message="bad"),
+            ),
+            metadata=INTERNAL,
+        )
+        assert await _eventually_gone(artifacts, partial)
+    finally:
+        await channel.close()
+        await nc.close()

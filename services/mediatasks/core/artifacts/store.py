@@ -13,7 +13,9 @@ owner checks, and a backend only moves bytes and descriptions.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -99,6 +101,17 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
         yield data
 
 
+# Outputs of a job attempt get ids derived from (task, attempt, n): whoever knows a task's
+# attempts can find what each stored, even one whose worker died before reporting it.
+_ATTEMPT_OUTPUTS = uuid.UUID("6f1d2c3a-9b7e-4c51-8e0a-3d2f1b6c7a90")
+# More outputs than this from one attempt are not looked for when cleaning up.
+MAX_OUTPUTS_PER_ATTEMPT = 64
+
+
+def attempt_output_id(task_id: str, attempt: int, index: int) -> str:
+    return uuid.uuid5(_ATTEMPT_OUTPUTS, f"{task_id}/{attempt}/{index}").hex
+
+
 class ArtifactStore:
     """Artifacts in the bucket ``settings.artifact_bucket`` of the configured backend.
 
@@ -116,6 +129,42 @@ class ArtifactStore:
         self.js = js
         self.settings = settings
         self.backend: ArtifactBackend = make_backend(js, settings)
+        self._attempt: tuple[str, int] | None = None
+        self._outputs = itertools.count()
+
+    def for_attempt(self, task_id: str, attempt: int) -> ArtifactStore:
+        """The same store, naming what it stores after one attempt of one task (see
+        :func:`attempt_output_id`), so outputs of attempts that never finished can be found
+        and removed (:meth:`delete_attempt_outputs`)."""
+        view = copy.copy(self)
+        view._attempt = (task_id, attempt)
+        view._outputs = itertools.count()
+        return view
+
+    def _new_id(self) -> str:
+        if self._attempt is None:
+            return uuid.uuid4().hex
+        return attempt_output_id(*self._attempt, next(self._outputs))
+
+    async def delete_attempt_outputs(self, task_id: str, attempts: Iterable[int], keep: Iterable[str] = ()) -> int:
+        """Delete what these attempts of a task stored, except ``keep`` (the task's
+        result); how many went. Each attempt's outputs are numbered from 0, so the first
+        missing number ends the search."""
+        kept = set(keep)
+        doomed: list[str] = []
+        for attempt in attempts:
+            for index in range(MAX_OUTPUTS_PER_ATTEMPT):
+                artifact_id = attempt_output_id(task_id, attempt, index)
+                try:
+                    await self.backend.describe(artifact_id)
+                except MediaTasksError as exc:
+                    if exc.reason == "ARTIFACT_NOT_FOUND":
+                        break
+                    raise
+                if artifact_id not in kept:
+                    doomed.append(artifact_id)
+        await self.delete_many(doomed)
+        return len(doomed)
 
     # --- writing ----------------------------------------------------------------------
 
@@ -131,7 +180,7 @@ class ArtifactStore:
         artifact_id: str | None = None,
     ) -> common_pb2.Artifact:
         """Store bytes as they arrive; over ``limit`` the write is undone and 413 raised."""
-        artifact_id = artifact_id or uuid.uuid4().hex
+        artifact_id = artifact_id or self._new_id()
         description = _description(content_type, filename, owner, role)
         meter = await self._write(artifact_id, chunks, description, limit)
         return self._artifact(artifact_id, description, meter.size)

@@ -67,7 +67,8 @@ class JobContext:
         self._attempt = attempt
         self._workdir = workdir
         self._settings = settings
-        self._artifacts = artifacts
+        # Outputs are named after this attempt, so a crashed attempt's can be found later.
+        self._artifacts = artifacts.for_attempt(task.task_id, attempt)
         self._state = state if state is not None else AttemptState()
         # Bytes of inputs fetched so far, against MEDIATASKS_MAX_JOB_INPUT_BYTES.
         self.input_bytes = 0
