@@ -47,8 +47,12 @@ lint:
 	$(BIN)/ruff format --check services tests deploy
 	$(BIN)/mypy services/mediatasks deploy/scripts
 
+## bench: submit latency, end-to-end throughput and CPU per job of every process, as JSON.
+## Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--peers" (Celery and Dramatiq with
+## Redis beside it) or BENCH_ARGS="--at-scale" (GetTask, ListTasks, /statistics at 1,000,000 tasks).
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python -m mediatasks.bench
+	$(BIN)/python -m mediatasks.bench $(BENCH_ARGS)
 
 ## bench-media: WER and real-time factor of offline speech to text, Whisper beside PocketSphinx, on synthetic
 ## speech; then 1 GiB transfers through Envoy (MB/s, memory of each process) and a caption job with its

@@ -6,8 +6,10 @@
 # chromium: the headless browser tests/e2e/test_e2e_console.py drives the web console with
 # (through Playwright, which is pointed at /usr/bin/chromium and never downloads a browser).
 # nodejs: runs the seeds' own JavaScript clients in tests/e2e/seed_clients/ (node 18+ has fetch).
+# redis-server: the broker of the peers `make bench -- --peers` compares with (Celery, Dramatiq),
+# started by the benchmark on a free port; mediatasks never uses Redis.
 set -euo pipefail
-needed=(fonts-dejavu-core flite espeak-ng chromium nodejs)
+needed=(fonts-dejavu-core flite espeak-ng chromium nodejs redis-server)
 missing=()
 for package in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -41,6 +41,7 @@ import httpx
 from mediatasks.core.clients import channel_target
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import Settings
+from mediatasks.devstack.embedded import free_port
 from mediatasks.devstack.stack import Stack
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2
 
@@ -385,11 +386,142 @@ async def _run(args: argparse.Namespace, stack: Stack) -> dict:
     return result
 
 
+# Fills the tasks table (for the owner ``demo``, the stack's API key) with SQL, in one
+# statement: finished tasks over the last ~6 days (one in 50 failed, one in 10 a
+# transcription), then ``queued`` subtitle tasks at known queue positions, oldest first.
+_FILL_COLUMNS = (
+    "id, task_type, status, progress, stage, priority, priority_rank, owner, input, attempt, max_attempts,"
+    " provider, model, cost_usd, cache_hit, cancel_confirmed, webhook_url, webhook_secret, webhook_events,"
+    " metadata, queued_reason, claim, created_at, started_at, updated_at, completed_at, expires_at"
+)
+_FILL_FINISHED = f"""
+INSERT INTO tasks ({_FILL_COLUMNS})
+SELECT gen_random_uuid(),
+       CASE WHEN g %% 10 = 0 THEN 'audio_transcription' ELSE 'subtitle_generation' END,
+       CASE WHEN g %% 50 = 0 THEN 'FAILED' ELSE 'COMPLETED' END, 100, 'completed', 'medium', 2, %(owner)s,
+       ''::bytea, 1, 3, 'local', '', 0.001, false, false, '', '', '[]', '{{}}', '', '',
+       now() - g * interval '500 ms', now() - g * interval '500 ms' + interval '100 ms',
+       now() - g * interval '500 ms' + interval '1 s', now() - g * interval '500 ms' + interval '1 s',
+       now() + interval '6 days'
+FROM generate_series(1, %(count)s) AS g
+"""
+_FILL_QUEUED = f"""
+INSERT INTO tasks ({_FILL_COLUMNS})
+SELECT gen_random_uuid(), 'image_transform', 'QUEUED', 0, 'queued', 'medium', 2, %(owner)s, ''::bytea, 0, 3, '', '',
+       0, false, false, '', '', '[]', '{{}}', '', '', now() - (%(count)s - g) * interval '1 ms', NULL,
+       now(), NULL, now() + interval '6 days'
+FROM generate_series(1, %(count)s) AS g
+RETURNING id, created_at
+"""
+
+
+def fill_tasks(database_url: str, finished: int, queued: int, owner: str = "demo") -> list[str]:
+    """Insert ``finished`` + ``queued`` tasks of ``owner``; the queued ids, first in line first."""
+    import psycopg  # lazy: only this mode talks to PostgreSQL itself
+
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_FILL_FINISHED, {"count": finished, "owner": owner})
+        rows = conn.execute(_FILL_QUEUED, {"count": queued, "owner": owner}).fetchall()
+        conn.execute("ANALYZE tasks")
+    return [str(row[0]) for row in sorted(rows, key=lambda row: row[1])]
+
+
+async def _timed_gets(client: httpx.AsyncClient, paths: list[str]) -> dict:
+    latencies = []
+    for path in paths:
+        began = time.perf_counter()
+        response = await client.get(path)
+        latencies.append(time.perf_counter() - began)
+        response.raise_for_status()
+    return _percentiles(latencies)
+
+
+async def _at_scale(stack: Stack, args: argparse.Namespace) -> dict:
+    """GetTask, filtered ListTasks pages and /statistics through Envoy with the table full."""
+    began = time.perf_counter()
+    queued = await asyncio.to_thread(fill_tasks, stack.database_url, args.fill, 1000)
+    fill_seconds = time.perf_counter() - began
+    samples = args.samples
+    async with httpx.AsyncClient(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}, timeout=30) as client:
+        gets = [f"/api/v1/media/tasks/{queued[index % len(queued)]}" for index in range(samples)]
+        await _timed_gets(client, gets[:20])  # warm-up: connections, plans, caches
+        positions = {}
+        for rank in (1, 500, 1000):
+            task = (await client.get(f"/api/v1/media/tasks/{queued[rank - 1]}")).json()
+            positions[rank] = int(task["queue_position"])
+        first_page = await client.get("/api/v1/media/tasks", params={"status": "failed", "limit": 50})
+        first_page.raise_for_status()
+        listing = first_page.json()
+        return {
+            "tasks_in_table": args.fill + len(queued),
+            "fill_seconds": round(fill_seconds, 1),
+            "get_task": await _timed_gets(client, gets),
+            "list_tasks_filtered_first_page": await _timed_gets(
+                client, ["/api/v1/media/tasks?status=failed&limit=50"] * samples
+            ),
+            "list_tasks_by_type_first_page": await _timed_gets(
+                client, ["/api/v1/media/tasks?task_type=audio_transcription&limit=50"] * samples
+            ),
+            "list_total": {
+                "total": int(listing["total"]),
+                "capped_header": first_page.headers.get("x-total-capped", ""),
+            },
+            "statistics": await _timed_gets(client, ["/api/v1/media/statistics"] * max(10, samples // 10)),
+            # Each queued task's position is its place in line: 1, 500, 1000.
+            "queue_positions": {"expected": [1, 500, 1000], "reported": list(positions.values())},
+            "targets": {"get_task_p99_ms": 5, "list_tasks_p99_ms": 20, "statistics_p99_ms": 100},
+        }
+
+
+def at_scale(args: argparse.Namespace) -> dict:
+    stack = build_stack(args, 1, 1)
+    stack.start()
+    try:
+        return {
+            "machine": {"cpus": os.cpu_count(), "load_average": _load_average()},
+            **asyncio.run(_at_scale(stack, args)),
+        }
+    finally:
+        stack.stop()
+
+
+def _ratio(ours: float, theirs: float) -> float | None:
+    return round(ours / theirs, 3) if theirs else None
+
+
+def with_peers(result: dict, args: argparse.Namespace) -> dict:
+    """The peers measured right after mediatasks (same burst, same offered rate), and each
+    figure of ours as a ratio to theirs: throughput above 1 is faster than the peer,
+    latency and CPU above 1 are slower or costlier."""
+    from mediatasks.bench_peers import measure_peers  # dev-only dependencies
+
+    peers = measure_peers(args.jobs, args.rate, args.seconds)
+    ours = result["end_to_end"]
+    our_cpu = sum(ms for kind, ms in ours["cpu_ms_per_job"].items() if kind != "load_generator")
+    for figures in peers.values():
+        theirs = figures["end_to_end"]
+        their_cpu = sum(ms for kind, ms in theirs["cpu_ms_per_job"].items() if kind != "load_generator")
+        figures["mediatasks_ratio"] = {
+            "throughput": _ratio(ours["throughput_jobs_per_s"], theirs["throughput_jobs_per_s"]),
+            "server_cpu_per_job": _ratio(our_cpu, their_cpu),
+            "grpc_submit_p50": _ratio(result["grpc_submit"]["p50_ms"], figures["enqueue"]["p50_ms"]),
+            "grpc_submit_p99": _ratio(result["grpc_submit"]["p99_ms"], figures["enqueue"]["p99_ms"]),
+            "rest_submit_p50": _ratio(result["rest_submit"]["p50_ms"], figures["enqueue"]["p50_ms"]),
+        }
+        figures["end_to_end"]["server_cpu_ms_per_job"] = round(their_cpu, 3)
+    ours["server_cpu_ms_per_job"] = round(our_cpu, 3)
+    return peers
+
+
 def build_stack(args: argparse.Namespace, registries: int, workers: int) -> Stack:
     service = "video" if args.job == "caption" else "subtitle"
     state = Path(tempfile.mkdtemp(prefix="mediatasks-bench-"))
     return Stack(
         state,
+        # Never 8080: another stack on this machine may hold it (Envoy binds it with
+        # SO_REUSEPORT, so the two would share the port and its requests).
+        http_port=free_port(),
         settings=Settings(),
         media_services=(service,),
         replicas={service: workers, "registry": registries},
@@ -458,8 +590,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pin", action="store_true", help="pin every process to one core (see above)")
     parser.add_argument("--compare", action="store_true", help="1 vs 2 registries and 1 vs 2 workers")
     parser.add_argument("--nats-nodes", type=int, default=1, help="3: a JetStream cluster with R3 streams")
+    parser.add_argument(
+        "--at-scale",
+        action="store_true",
+        help="fill the table with --fill tasks (SQL) and time GetTask, ListTasks and /statistics",
+    )
+    parser.add_argument("--fill", type=int, default=1_000_000, help="tasks --at-scale inserts")
+    parser.add_argument("--samples", type=int, default=200, help="calls timed per figure with --at-scale")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run Celery + Redis and Dramatiq + Redis on the same box (dev extra; redis-server)",
+    )
     args = parser.parse_args(argv)
-    if args.compare:
+    if args.at_scale:
+        result = at_scale(args)
+    elif args.compare:
         result = compare(args)
     else:
         stack = build_stack(args, args.registries, args.workers)
@@ -468,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(_run(args, stack))
         finally:
             stack.stop()
+        if args.peers:
+            result["peers"] = with_peers(result, args)
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0

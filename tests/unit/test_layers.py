@@ -40,7 +40,9 @@ ALLOWED: dict[str, set[str]] = {
     "client": {"v1"},
     "testing": {"core", "media", "providers", "v1"},
     "cli": {"core", "registry", "media_service", "devstack", "worker", "client", "v1", *MEDIA_SERVICES},
-    "bench": {"core", "devstack", "v1"},
+    "bench": {"core", "devstack", "v1", "bench_peers"},
+    # Celery and Dramatiq beside the bench, with its CPU accounting.
+    "bench_peers": {"bench"},
     "bench_media": {"core", "devstack", "media", "providers", "v1"},
     # Runs the caption work directly (the function the video worker calls) beside a job.
     "bench_transfers": {"core", "devstack", "media", "testing", "video", "v1"},

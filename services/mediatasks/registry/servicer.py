@@ -25,7 +25,7 @@ from mediatasks.registry.convert import ACTIVE, task_to_proto, timestamp, utcnow
 from mediatasks.registry.links import DownloadLinks, request_origin
 from mediatasks.registry.live_workers import LiveWorkers
 from mediatasks.registry.outbox import OutboxRelay
-from mediatasks.registry.store import TaskStore, parse_task_id, task_error
+from mediatasks.registry.store import TaskStore, parse_task_id, task_error, total_capped
 from mediatasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 _TERMINAL_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
 _PROGRESS_EVENT_INTERVAL = 1.0
 _BATCH_LIMIT = 50
+# Set on a ListTasks answer whose total is the count cap, not the exact count.
+TOTAL_CAPPED_HEADER = "x-total-capped"
 
 
 def _owner_scope(principal: Principal) -> str | None:
@@ -160,6 +162,9 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def ListTasks(self, request, context):
         response = await self.store.list(_owner_scope(caller()), request)
+        if total_capped(response):
+            # Envoy passes initial metadata on as a response header of the same name.
+            await context.send_initial_metadata(((TOTAL_CAPPED_HEADER, "true"),))
         base = self._base(context)
         for task in response.items:
             await self.links.fill_task(task, base)
