@@ -17,8 +17,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -69,6 +72,8 @@ def dialect_stack(fakes: FakeVendors, postgres_server) -> Iterator[Stack]:
             "MEDIATASKS_OWNER_CONCURRENCY_LIMIT": "50",
             # Seed 003's X-User-ID identity (off by default): its client runs unchanged.
             "MEDIATASKS_TRUSTED_PROXY_USER_ID": "true",
+            # Webhooks go to the loopback receiver below.
+            "MEDIATASKS_ALLOW_PRIVATE_URLS": "true",
         },
     )
     stack.start()
@@ -78,6 +83,43 @@ def dialect_stack(fakes: FakeVendors, postgres_server) -> Iterator[Stack]:
         stack.stop()
         drop_database(postgres_server.server_url, database)
         shutil.rmtree(state, ignore_errors=True)
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook endpoint: every delivery's JSON payload, in arrival order."""
+
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 (http.server API)
+        Receiver.received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook_origin() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def deliveries(task_id: str, until: str, timeout: float = 30.0) -> list[dict]:
+    """The webhook payloads of ``task_id`` once one of type ``until`` has arrived."""
+    deadline = time.monotonic() + timeout
+    while True:
+        mine = [payload for payload in Receiver.received if payload.get("task_id") == task_id]
+        if any(payload["event_type"] == until for payload in mine):
+            return mine
+        assert time.monotonic() < deadline, f"no {until} delivery for {task_id}: {mine}"
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +201,14 @@ def test_seed000_clients_poll_list_and_read_the_score(api, dialect_stack, clip_i
     assert f"{task['task_id']}: Score {score}" in listing
 
 
+def test_seed000_webhook_events_are_the_ones_asked_for(api, clip_id, webhook_origin):
+    task = analyze(
+        api, clip_id, prompt="webhooks", webhook_url=f"{webhook_origin}/hook", events=["task.completed", "task.failed"]
+    )
+    received = deliveries(task["task_id"], "task.completed")
+    assert [payload["event_type"] for payload in received] == ["task.completed"]
+
+
 def test_seed000_cancel_client_stops_a_running_analysis(api, dialect_stack, clip_id, fakes):
     fakes.gemini.processing_polls = 10_000  # the upload never turns ACTIVE: the task keeps running
     try:
@@ -187,6 +237,30 @@ def test_seed000_errors_in_its_codes(api, dialect_stack):
     slideshow = api.post("/api/v1/media/videos/img2vid", json={"images": [{"image_url": image, "duration": 1}]})
     assert slideshow.status_code == 202
     assert api.get(f"/video/tasks/{slideshow.json()['task_id']}").status_code == 404
+
+
+# --- seed 001: the native API as its examples call it ----------------------------------
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_seed001_frontend_example_reads_the_task_id(api, dialect_stack, webhook_origin):
+    out = run_client(dialect_stack, "seed001/create_image_task.mjs", SEED_WEBHOOK_ORIGIN=webhook_origin)
+    task_id = re.search(r"^Tarefa criada: ([0-9a-f-]{36})$", out, re.M).group(1)
+    task = native_task(api, task_id)
+    assert task["id"] == task["task_id"] == task_id and task["task_type"] == "image_generation"
+    completed = deliveries(task_id, "task.completed")[-1]
+    assert completed["data"]["status"] == "completed"
+
+
+def test_seed001_batch_as_a_bare_array_or_an_object(api):
+    item = {"task_type": "subtitle_generation", "input_data": {"text": "One line of text."}, "priority": "medium"}
+    bare = api.post("/api/v1/media/batch", json=[item, {**item, "input_data": {"text": "Another line."}}])
+    assert bare.status_code == 200, bare.text
+    results = bare.json()["results"]
+    assert [result["index"] for result in results] == [0, 1]
+    assert all(result["task"]["id"] == result["task"]["task_id"] for result in results)
+    wrapped = api.post("/api/v1/media/batch", json={"tasks": [item]})
+    assert wrapped.status_code == 200 and wrapped.json()["results"][0]["task"]["task_type"] == "subtitle_generation"
 
 
 # --- seed 002: async video ---------------------------------------------------------------

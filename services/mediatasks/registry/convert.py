@@ -46,6 +46,7 @@ def task_to_proto(row, *, include_input: bool = True) -> tasks_pb2.Task:
     """A ``tasks`` row (SQLAlchemy Row or mapping) as a Task message."""
     task = tasks_pb2.Task(
         task_id=str(row.id),
+        id=str(row.id),
         task_type=row.task_type,
         status=row.status,  # the enum's name, as stored
         progress=row.progress,

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Task(_message.Message):
-    __slots__ = ("task_id", "task_type", "status", "progress", "stage", "priority", "owner", "input", "output", "error", "attempt", "max_attempts", "provider", "model", "cost_usd", "cache_hit", "webhook_url", "metadata", "queue_position", "queued_reason", "cancel_confirmed", "created_at", "started_at", "updated_at", "completed_at", "estimated_completion", "expires_at", "next_attempt_at")
+    __slots__ = ("task_id", "task_type", "status", "progress", "stage", "priority", "owner", "input", "output", "error", "attempt", "max_attempts", "provider", "model", "cost_usd", "cache_hit", "webhook_url", "metadata", "queue_position", "queued_reason", "cancel_confirmed", "created_at", "started_at", "updated_at", "completed_at", "estimated_completion", "expires_at", "next_attempt_at", "id")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Task.Status]
@@ -55,6 +55,7 @@ class Task(_message.Message):
     ESTIMATED_COMPLETION_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     task_type: str
     status: Task.Status
@@ -83,7 +84,8 @@ class Task(_message.Message):
     estimated_completion: _timestamp_pb2.Timestamp
     expires_at: _timestamp_pb2.Timestamp
     next_attempt_at: _timestamp_pb2.Timestamp
-    def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., status: _Optional[_Union[Task.Status, str]] = ..., progress: _Optional[int] = ..., stage: _Optional[str] = ..., priority: _Optional[str] = ..., owner: _Optional[str] = ..., input: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., output: _Optional[_Union[TaskOutput, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., cache_hit: bool = ..., webhook_url: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., queue_position: _Optional[int] = ..., queued_reason: _Optional[str] = ..., cancel_confirmed: bool = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    id: str
+    def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., status: _Optional[_Union[Task.Status, str]] = ..., progress: _Optional[int] = ..., stage: _Optional[str] = ..., priority: _Optional[str] = ..., owner: _Optional[str] = ..., input: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., output: _Optional[_Union[TaskOutput, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., cache_hit: bool = ..., webhook_url: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., queue_position: _Optional[int] = ..., queued_reason: _Optional[str] = ..., cancel_confirmed: bool = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., id: _Optional[str] = ...) -> None: ...
 
 class TaskOutput(_message.Message):
     __slots__ = ("result", "artifacts", "result_truncated")
