@@ -5,7 +5,6 @@ from __future__ import annotations
 from google.protobuf import json_format, struct_pb2
 
 from mediatasks.core import topology
-from mediatasks.core.metadata import metadata_strings
 from mediatasks.v1 import background_pb2, tasks_pb2
 
 # The background API's names of the platform's priorities.
@@ -63,7 +62,7 @@ def to_background(task: tasks_pb2.Task) -> background_pb2.BackgroundTask:
     if task.HasField("error"):
         out.error.CopyFrom(task.error)
     out.artifacts.extend(task.output.artifacts)
-    out.metadata.update(metadata_strings(task.metadata))
+    out.metadata.CopyFrom(task.metadata)
     for name in ("created_at", "started_at", "updated_at", "completed_at", "estimated_completion"):
         if task.HasField(name):
             getattr(out, name).CopyFrom(getattr(task, name))

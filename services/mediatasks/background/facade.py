@@ -143,7 +143,7 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
         name: str,
         payload: dict,
         priority: str,
-        metadata: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
         webhook_url: str = "",
         webhook_secret: str = "",
         key_suffix: str = "",
@@ -210,7 +210,7 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
             name=request.name,
             payload=payload,
             priority=request.priority,
-            metadata=dict(request.metadata),
+            metadata=json_format.MessageToDict(request.metadata),
             webhook_url=request.webhook_url,
             webhook_secret=request.webhook_secret,
         )
@@ -230,7 +230,7 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
             name=f"document {request.document_id}",
             payload=payload,
             priority=request.priority,
-            metadata=dict(request.metadata),
+            metadata=json_format.MessageToDict(request.metadata),
             key_suffix=key_suffix,
         )
 

@@ -79,12 +79,3 @@ def metadata_struct(value: dict | None) -> struct_pb2.Struct:
     if value:
         message.update(value)
     return message
-
-
-def metadata_strings(metadata: struct_pb2.Struct) -> dict[str, str]:
-    """The metadata flattened to string values (strings as they are, anything else as
-    compact JSON), for surfaces whose contract is string key/values."""
-    flat: dict[str, str] = {}
-    for key, value in json_format.MessageToDict(metadata).items():
-        flat[key] = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return flat

@@ -11,13 +11,6 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class BackgroundTask(_message.Message):
     __slots__ = ("task_id", "name", "task_type", "status", "progress", "stage", "priority", "payload", "result", "error", "retry_count", "max_retries", "artifacts", "metadata", "queue_position", "created_at", "started_at", "updated_at", "completed_at", "next_retry_at", "estimated_completion", "attempt")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -53,7 +46,7 @@ class BackgroundTask(_message.Message):
     retry_count: int
     max_retries: int
     artifacts: _containers.RepeatedCompositeFieldContainer[_common_pb2.Artifact]
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     queue_position: int
     created_at: _timestamp_pb2.Timestamp
     started_at: _timestamp_pb2.Timestamp
@@ -62,7 +55,7 @@ class BackgroundTask(_message.Message):
     next_retry_at: _timestamp_pb2.Timestamp
     estimated_completion: _timestamp_pb2.Timestamp
     attempt: int
-    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., task_type: _Optional[str] = ..., status: _Optional[str] = ..., progress: _Optional[float] = ..., stage: _Optional[str] = ..., priority: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., artifacts: _Optional[_Iterable[_Union[_common_pb2.Artifact, _Mapping]]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., queue_position: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_retry_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., task_type: _Optional[str] = ..., status: _Optional[str] = ..., progress: _Optional[float] = ..., stage: _Optional[str] = ..., priority: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.TaskError, _Mapping]] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., artifacts: _Optional[_Iterable[_Union[_common_pb2.Artifact, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., queue_position: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_retry_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_completion: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class BackgroundInput(_message.Message):
     __slots__ = ("name", "payload")
@@ -80,13 +73,6 @@ class BackgroundResult(_message.Message):
 
 class SubmitTaskRequest(_message.Message):
     __slots__ = ("name", "task_type", "priority", "payload", "metadata", "webhook_url", "webhook_secret")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
@@ -98,20 +84,13 @@ class SubmitTaskRequest(_message.Message):
     task_type: str
     priority: str
     payload: _struct_pb2.Struct
-    metadata: _containers.ScalarMap[str, str]
+    metadata: _struct_pb2.Struct
     webhook_url: str
     webhook_secret: str
-    def __init__(self, name: _Optional[str] = ..., task_type: _Optional[str] = ..., priority: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., task_type: _Optional[str] = ..., priority: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ...) -> None: ...
 
 class SubmitDocumentProcessingRequest(_message.Message):
     __slots__ = ("document_id", "content", "chunk_size", "chunk_overlap", "priority", "metadata")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -123,8 +102,8 @@ class SubmitDocumentProcessingRequest(_message.Message):
     chunk_size: int
     chunk_overlap: int
     priority: str
-    metadata: _containers.ScalarMap[str, str]
-    def __init__(self, document_id: _Optional[str] = ..., content: _Optional[str] = ..., chunk_size: _Optional[int] = ..., chunk_overlap: _Optional[int] = ..., priority: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    metadata: _struct_pb2.Struct
+    def __init__(self, document_id: _Optional[str] = ..., content: _Optional[str] = ..., chunk_size: _Optional[int] = ..., chunk_overlap: _Optional[int] = ..., priority: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class SubmitWebhookDeliveryRequest(_message.Message):
     __slots__ = ("webhook_url", "data", "headers", "sign_payload", "priority")
