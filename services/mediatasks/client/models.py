@@ -28,6 +28,8 @@ class Artifact:
     filename: str = ""
     url: str = ""
     role: str = ""
+    # Absolute, usable without credentials until it expires (signed or S3-presigned).
+    download_url: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Artifact:
@@ -39,6 +41,7 @@ class Artifact:
             filename=str(data.get("filename", "")),
             url=str(data.get("url", "")),
             role=str(data.get("role", "")),
+            download_url=str(data.get("download_url", "")),
         )
 
 

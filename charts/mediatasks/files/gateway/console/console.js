@@ -494,7 +494,7 @@ async function taskPage(main, signal, taskId) {
       ["Started", when(task.started_at)],
       ["Completed", when(task.completed_at)],
       ["Expires", when(task.expires_at)],
-      Object.keys(task.metadata || {}).length && ["Metadata", Object.entries(task.metadata).map(([k, v]) => `${k}=${v}`).join(", ")],
+      Object.keys(task.metadata || {}).length && ["Metadata", Object.entries(task.metadata).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ")],
     ].filter(Boolean);
     fill(facts, ...rows.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
     fill(actions, 
