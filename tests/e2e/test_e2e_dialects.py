@@ -356,6 +356,35 @@ def test_seed002_shapes_without_path(api, dialect_stack, media_ids):
     assert native_task(api, job_id)["task_type"] == "video_caption"
 
 
+def test_seed002_img2vid_makes_one_video_per_image_with_the_ids(api, media_ids, tmp_path):
+    images = json.loads(seed_images(media_ids))
+    response = api.post("/video/img2vid/async", json={"images": images})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["jobId"]
+    assert response.json()["estimatedTime"]
+    wait_for(api, job_id, timeout=60)
+    job = api.get(f"/video/job/{job_id}").json()
+    assert job["status"] == "COMPLETED", job
+    videos = job["output"]["videos"]
+    assert [(video["id"], video["filename"]) for video in videos] == [("img1", "video_1.mp4"), ("img2", "video_2.mp4")]
+    assert job["output"]["message"] == "Images converted successfully"
+    native = native_task(api, job_id)["output"]["result"]
+    one_frame = 1 / 25
+    durations = [entry["duration_seconds"] for entry in native["videos"]]
+    assert durations == [pytest.approx(1.0, abs=one_frame), pytest.approx(1.5, abs=one_frame)]
+    for video in videos:
+        download = api.get(video["video_url"])
+        assert download.status_code == 200 and download.content[4:8] == b"ftyp"
+
+
+def test_native_slideshow_stays_one_video(api, media_ids):
+    images = json.loads(seed_images(media_ids))
+    task = api.post("/api/v1/media/videos/img2vid", json={"images": images, "output_filename": "show.mp4"}).json()
+    result = wait_for(api, task["task_id"], timeout=60)["output"]["result"]
+    assert result["video"]["filename"] == "show.mp4" and result["videos"] == []
+    assert result["duration_seconds"] == pytest.approx(2.5, abs=0.05)
+
+
 def test_seed002_sync_endpoint_answers_the_finished_job(api, media_ids):
     body = {"url_video": media_ids["video"], "url_audio": media_ids["audio"]}
     response = api.post("/video/addaudio", json=body, timeout=120)

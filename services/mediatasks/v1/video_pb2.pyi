@@ -112,13 +112,14 @@ class SlideImage(_message.Message):
     def __init__(self, id: _Optional[str] = ..., image_url: _Optional[str] = ..., duration: _Optional[float] = ...) -> None: ...
 
 class ImagesToVideoRequest(_message.Message):
-    __slots__ = ("images", "width", "height", "fps", "background", "output_filename", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
+    __slots__ = ("images", "width", "height", "fps", "background", "output_filename", "one_video_per_image", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
     BACKGROUND_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FILENAME_FIELD_NUMBER: _ClassVar[int]
+    ONE_VIDEO_PER_IMAGE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_SECRET_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +136,7 @@ class ImagesToVideoRequest(_message.Message):
     fps: int
     background: str
     output_filename: str
+    one_video_per_image: bool
     priority: str
     webhook_url: str
     webhook_secret: str
@@ -145,7 +147,7 @@ class ImagesToVideoRequest(_message.Message):
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, images: _Optional[_Iterable[_Union[SlideImage, _Mapping]]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., background: _Optional[str] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, images: _Optional[_Iterable[_Union[SlideImage, _Mapping]]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., background: _Optional[str] = ..., output_filename: _Optional[str] = ..., one_video_per_image: bool = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class AddAudioRequest(_message.Message):
     __slots__ = ("video_url", "audio_url", "mode", "keep_original_audio", "volume", "output_filename", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
@@ -222,20 +224,34 @@ class AnalyzeVideoRequest(_message.Message):
     def __init__(self, video_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., target_aspect_ratios: _Optional[_Iterable[str]] = ..., frame_count: _Optional[int] = ..., transcribe: bool = ..., llm_score: bool = ..., prompt: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class VideoResult(_message.Message):
-    __slots__ = ("video", "duration_seconds", "width", "height", "fps", "slides")
+    __slots__ = ("video", "duration_seconds", "width", "height", "fps", "slides", "videos")
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
     SLIDES_FIELD_NUMBER: _ClassVar[int]
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
     video: _common_pb2.Artifact
     duration_seconds: float
     width: int
     height: int
     fps: float
     slides: _containers.RepeatedCompositeFieldContainer[SlideTiming]
-    def __init__(self, video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[float] = ..., slides: _Optional[_Iterable[_Union[SlideTiming, _Mapping]]] = ...) -> None: ...
+    videos: _containers.RepeatedCompositeFieldContainer[ImageVideo]
+    def __init__(self, video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[float] = ..., slides: _Optional[_Iterable[_Union[SlideTiming, _Mapping]]] = ..., videos: _Optional[_Iterable[_Union[ImageVideo, _Mapping]]] = ...) -> None: ...
+
+class ImageVideo(_message.Message):
+    __slots__ = ("id", "image_url", "video", "duration_seconds")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    image_url: str
+    video: _common_pb2.Artifact
+    duration_seconds: float
+    def __init__(self, id: _Optional[str] = ..., image_url: _Optional[str] = ..., video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., duration_seconds: _Optional[float] = ...) -> None: ...
 
 class SlideTiming(_message.Message):
     __slots__ = ("id", "image_url", "start_seconds", "end_seconds")

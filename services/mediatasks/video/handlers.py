@@ -95,6 +95,8 @@ async def slideshow(ctx: JobContext) -> JobResult:
         pixels += await asyncio.to_thread(header_pixels, path)
         check_slideshow_pixels(pixels, ctx.settings)
         items.append((path, image.duration))
+    if request.one_video_per_image:
+        return await _video_per_image(ctx, request, items)
     out = ctx.workdir / "output.mp4"
     info = await images_to_video(
         items,
@@ -114,6 +116,37 @@ async def slideshow(ctx: JobContext) -> JobResult:
     for image, (start, end) in zip(request.images, spans, strict=True):
         result.slides.add(id=image.id, image_url=image.image_url, start_seconds=start, end_seconds=end)
     return JobResult(result=result, artifacts=[artifact])
+
+
+async def _video_per_image(
+    ctx: JobContext, request: video_pb2.ImagesToVideoRequest, items: list[tuple[Path, float]]
+) -> JobResult:
+    """One video per image (``one_video_per_image``): <output_filename stem>_<n>.mp4
+    (video_<n>.mp4 by default)."""
+    stem = Path(_output_name(request.output_filename, "video.mp4")).stem
+    result = video_pb2.VideoResult()
+    artifacts = []
+    share = 90 / len(items)
+    for index, (image, item) in enumerate(zip(request.images, items, strict=True)):
+        out = ctx.workdir / f"{stem}_{index + 1}.mp4"
+        info = await images_to_video(
+            [item],
+            out,
+            width=request.width or 1280,
+            height=request.height or 720,
+            fps=request.fps or 25,
+            background=request.background or "#000000",
+            on_progress=stage_progress(ctx, 5 + share * index, 5 + share * (index + 1)),
+            timeout=ctx.settings.ffmpeg_timeout_seconds,
+        )
+        artifact = await store_output(ctx, out, role="video", filename=out.name)
+        artifacts.append(artifact)
+        result.videos.add(
+            id=image.id, image_url=image.image_url, video=artifact, duration_seconds=info.duration_seconds or 0.0
+        )
+        result.duration_seconds += info.duration_seconds or 0.0
+        result.width, result.height, result.fps = info.width or 0, info.height or 0, info.fps or 0.0
+    return JobResult(result=result, artifacts=artifacts)
 
 
 async def mux_audio(ctx: JobContext) -> JobResult:
