@@ -11,7 +11,8 @@ on loopback, with files generated here:
 3. **caption burn-in**: a 60 s 1280x720 clip captioned through the platform *including*
    its upload and the download of the result, against the very same ffmpeg work run
    directly (:func:`mediatasks.video.operations.burn_captions`, the function the worker
-   calls), median of 3 runs interleaved (goal: <= 1.10x).
+   calls), median of 3 runs interleaved (goal: <= 1.10x); the video worker's memory growth
+   while it streams the clip in and the result out.
 
 Prints one JSON object. Peers in the same run on the same machine: the ratio in 3 is to
 the direct run, measured minutes apart, not to a figure from another day.
@@ -68,6 +69,8 @@ class RssSampler:
                 self.peak[name] = max(self.peak[name], rss_bytes(pid))
 
     def __enter__(self) -> RssSampler:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
@@ -199,16 +202,18 @@ def caption_through_platform(client: httpx.Client, clip: Path, out: Path) -> flo
     return time.perf_counter() - started
 
 
-def measure_caption(client: httpx.Client, work: Path, seconds: int, runs: int) -> dict[str, Any]:
+def measure_caption(client: httpx.Client, work: Path, seconds: int, runs: int, worker_pid: int) -> dict[str, Any]:
     clip = work / "clip.mp4"
     make_clip(clip, seconds)
     srt = work / "captions.srt"
     srt.write_text(SRT)
     direct: list[float] = []
     platform: list[float] = []
+    worker = RssSampler({"video_worker": worker_pid})
     for run in range(runs):  # interleaved, so drift on a noisy machine hits both
         direct.append(caption_direct(clip, srt, work / f"direct-{run}.mp4"))
-        platform.append(caption_through_platform(client, clip, work / f"platform-{run}.mp4"))
+        with worker:  # the worker streams the clip in and the result out (ffmpeg is a child)
+            platform.append(caption_through_platform(client, clip, work / f"platform-{run}.mp4"))
     median_direct, median_platform = statistics.median(direct), statistics.median(platform)
     return {
         "clip": f"{seconds} s 1280x720 25 fps",
@@ -216,7 +221,13 @@ def measure_caption(client: httpx.Client, work: Path, seconds: int, runs: int) -
         "direct_seconds": [round(x, 2) for x in direct],
         "platform_seconds_with_upload_and_download": [round(x, 2) for x in platform],
         "ratio_median": round(median_platform / median_direct, 3),
+        "worker_rss_growth_mb": worker.growth_mb()["video_worker"],
+        "clip_mb": round(clip.stat().st_size / 1e6, 1),
     }
+
+
+def _pid_of(stack: Stack, service: str) -> int:
+    return next((p.child.pid or 0) for p in stack.processes if p.service == service)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -242,7 +253,9 @@ def main(argv: list[str] | None = None) -> None:
                     "cpus": os.cpu_count(),
                     "throughput": measure_throughput(client, work, size),
                     "memory": measure_memory(stack, stack.http_url, stack.api_key, work, size, args.streams),
-                    "caption_burn_in": measure_caption(client, work, args.clip_seconds, args.runs),
+                    "caption_burn_in": measure_caption(
+                        client, work, args.clip_seconds, args.runs, _pid_of(stack, "video")
+                    ),
                 }
         finally:
             stack.stop()
