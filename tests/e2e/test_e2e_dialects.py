@@ -251,6 +251,26 @@ def test_seed001_frontend_example_reads_the_task_id(api, dialect_stack, webhook_
     completed = deliveries(task_id, "task.completed")[-1]
     assert completed["data"]["status"] == "completed"
 
+    # The note's troubleshooting commands: the delivery's status, the statistics, the cache.
+    listed = api.get(f"/api/v1/media/tasks/{task_id}/webhooks").json()["deliveries"]
+    delivered = next(d for d in listed if d["event_type"] == "task.completed")
+    status = json.loads(
+        run_client(dialect_stack, "seed001/webhook_status.sh", SEED_WEBHOOK_ID=delivered["delivery_id"])
+    )
+    assert status["delivery_id"] == delivered["delivery_id"] and status["task_id"] == task_id
+    assert status["state"] == "delivered" and status["attempts"][0]["status_code"] == 204
+    statistics = json.loads(run_client(dialect_stack, "seed001/webhook_statistics.sh"))
+    assert int(statistics["by_state"]["delivered"]) >= len(listed) - 1
+    assert int(statistics["total"]) == sum(int(count) for count in statistics["by_state"].values())
+
+    again = api.post("/api/v1/media/images/generate", json={"prompt": "Um gato robô futurista"})
+    assert again.status_code in (200, 202), again.text
+    cache = json.loads(run_client(dialect_stack, "seed001/cache_stats.sh"))
+    assert int(cache["entries"]) >= 1
+    assert int(cache["hits"]) >= 1 and int(cache["cached_tasks"]) >= 1, (cache, again.json())
+    other = api.get(f"/api/v1/media/webhooks/{uuid.uuid4()}/status")
+    assert other.status_code == 404
+
 
 def test_seed001_batch_as_a_bare_array_or_an_object(api):
     item = {"task_type": "subtitle_generation", "input_data": {"text": "One line of text."}, "priority": "medium"}

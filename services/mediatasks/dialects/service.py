@@ -7,8 +7,14 @@ from typing import Any
 from mediatasks.core.settings import Settings
 from mediatasks.dialects.async_video import AsyncVideoDialect
 from mediatasks.dialects.srt_media import SrtMediaDialect
+from mediatasks.dialects.unified import UnifiedMediaDialect
 from mediatasks.dialects.video_analysis import VideoAnalysisDialect
-from mediatasks.v1 import dialect_async_video_pb2_grpc, dialect_srt_media_pb2_grpc, dialect_video_analysis_pb2_grpc
+from mediatasks.v1 import (
+    dialect_async_video_pb2_grpc,
+    dialect_srt_media_pb2_grpc,
+    dialect_unified_pb2_grpc,
+    dialect_video_analysis_pb2_grpc,
+)
 
 
 def add_dialects(runtime: Any, registry: Any, settings: Settings, uploads: Any) -> None:
@@ -28,4 +34,9 @@ def add_dialects(runtime: Any, registry: Any, settings: Settings, uploads: Any) 
     runtime.add_servicer(
         "mediatasks.v1.SrtMediaDialect",
         lambda server: dialect_srt_media_pb2_grpc.add_SrtMediaDialectServicer_to_server(srt, server),
+    )
+    unified = UnifiedMediaDialect(registry.webhooks, registry.store)
+    runtime.add_servicer(
+        "mediatasks.v1.UnifiedMediaDialect",
+        lambda server: dialect_unified_pb2_grpc.add_UnifiedMediaDialectServicer_to_server(unified, server),
     )

@@ -1226,6 +1226,22 @@ class TaskStore:
             stats.queue_by_priority[priority] = count
         return stats
 
+    async def cache_statistics(self, owner: str | None) -> tuple[int, int, int]:
+        """``owner``'s live result-cache entries, the hits they answered, and the tasks
+        completed from the cache (every owner's for None)."""
+        entries = select(func.count(), func.coalesce(func.sum(CACHE.c.hits), 0)).select_from(
+            CACHE.join(TASKS, TASKS.c.id == CACHE.c.task_id)
+        )
+        entries = entries.where(CACHE.c.expires_at > func.now())
+        cached = select(func.count()).select_from(TASKS).where(TASKS.c.cache_hit.is_(True))
+        if owner is not None:
+            entries = entries.where(TASKS.c.owner == owner)
+            cached = cached.where(TASKS.c.owner == owner)
+        async with self.engine.connect() as conn:
+            count, hits = (await conn.execute(entries)).one()
+            tasks = (await conn.execute(cached)).scalar_one()
+        return int(count), int(hits), int(tasks)
+
     async def mean_duration(self, task_type: str) -> float:
         """Mean run time of recent completed tasks of a type (for estimates; cached 10 s)."""
         now = time.monotonic()

@@ -70,7 +70,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
-from sqlalchemy import exists, literal, select, update
+from sqlalchemy import exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -649,6 +649,37 @@ class WebhookDispatcher:
         response = tasks_pb2.ListWebhookDeliveriesResponse()
         response.deliveries.extend(_delivery_proto(row) for row in rows)
         return response
+
+    async def get_delivery(self, delivery_id: str, owner: str | None) -> tasks_pb2.WebhookDelivery:
+        """One delivery with its attempts; another owner's is "not found"."""
+        try:
+            key = uuid.UUID(delivery_id)
+        except (ValueError, AttributeError, TypeError):
+            raise delivery_not_found(delivery_id) from None
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(DELIVERIES, TASKS.c.owner.label("task_owner"))
+                    .join(TASKS, TASKS.c.id == DELIVERIES.c.task_id)
+                    .where(DELIVERIES.c.id == key, DELIVERIES.c.consumer == self.durable)
+                )
+            ).first()
+        if row is None or (owner is not None and row.task_owner != owner):
+            raise delivery_not_found(delivery_id)
+        return _delivery_proto(row)
+
+    async def count_by_state(self, owner: str | None) -> dict[str, int]:
+        """Deliveries of ``owner``'s tasks (every owner's for None) by state."""
+        query = (
+            select(DELIVERIES.c.state, func.count())
+            .join(TASKS, TASKS.c.id == DELIVERIES.c.task_id)
+            .where(DELIVERIES.c.consumer == self.durable)
+            .group_by(DELIVERIES.c.state)
+        )
+        if owner is not None:
+            query = query.where(TASKS.c.owner == owner)
+        async with self.engine.connect() as conn:
+            return {state: count for state, count in (await conn.execute(query)).all()}
 
     async def redeliver(self, delivery_id: str, owner: str | None) -> tasks_pb2.WebhookDelivery:
         """Send a delivery again: a new series of attempts, the same body and webhook-id."""

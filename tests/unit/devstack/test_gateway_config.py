@@ -30,6 +30,7 @@ CLUSTER_OF_SERVICE = {
     "mediatasks.v1.VideoAnalysisDialect": "registry",
     "mediatasks.v1.AsyncVideoDialect": "registry",
     "mediatasks.v1.SrtMediaDialect": "registry",
+    "mediatasks.v1.UnifiedMediaDialect": "registry",
     "mediatasks.v1.ImageService": "image",
     "mediatasks.v1.VideoService": "video",
     "mediatasks.v1.AudioService": "audio",
