@@ -270,6 +270,8 @@ def test_seed001_frontend_example_reads_the_task_id(api, dialect_stack, webhook_
     assert int(cache["hits"]) >= 1 and int(cache["cached_tasks"]) >= 1, (cache, again.json())
     other = api.get(f"/api/v1/media/webhooks/{uuid.uuid4()}/status")
     assert other.status_code == 404
+    docs = api.get("/docs")
+    assert docs.status_code == 301 and docs.headers["location"].endswith("/api/v1/openapi.json")
 
 
 def test_seed001_batch_as_a_bare_array_or_an_object(api):
