@@ -269,7 +269,7 @@ def test_logs_follow_until_the_end(client):
         client.tasks.logs(str(uuid.uuid4()))
 
 
-def test_grpc_flavour_through_the_gateway(stack, own_key):
+def test_grpc_flavour_through_the_gateway(stack, own_key, tmp_path):
     from mediatasks.client.grpc_client import GrpcClient
 
     target = stack.http_url.removeprefix("http://")  # Envoy routes native gRPC by service
@@ -291,8 +291,20 @@ def test_grpc_flavour_through_the_gateway(stack, own_key):
             sdk.submit("subtitle_generation", text="x", format="docx")
         with pytest.raises(FailedPrecondition):
             sdk.tasks.retry(done.task_id)
-        with pytest.raises(ValueError, match="uploaded over REST"):
-            sdk.videos.caption(video=__file__, subtitles="1\n00:00:00,000 --> 00:00:01,000\nx\n")
+        # Files over gRPC: a streamed upload (also of a job's local file) and download.
+        source = tmp_path / "notes.srt"
+        source.write_bytes(b"1\n00:00:00,000 --> 00:00:01,500\nStreamed over gRPC\n" * 20_000)
+        seen: list[int] = []
+        stored = sdk.upload(source, progress=lambda sent, total: seen.append(sent), chunk_size=64 * 1024)
+        assert stored.size_bytes == source.stat().st_size and seen[-1] == source.stat().st_size and len(seen) > 10
+        back = sdk.download(stored.artifact_id, tmp_path / "back.srt")
+        assert back.read_bytes() == source.read_bytes()
+        clip = make_video(tmp_path / "clip.mp4", seconds=1.0, size=(96, 64), fps=5)
+        captioned = sdk.videos.caption(video=clip, subtitles="1\n00:00:00,000 --> 00:00:00,800\nHi\n", wait=True)
+        assert captioned.status == "COMPLETED", captioned.error
+        with pytest.raises(NotFound):
+            sdk.download(str(uuid.uuid4().hex), tmp_path / "missing")
+        assert not (tmp_path / "missing.part").exists()
     with GrpcClient(target, api_key="mt_wrong", retry=RetryPolicy(attempts=1)) as stranger:
         with pytest.raises(Unauthenticated):
             stranger.tasks.list_page()

@@ -11,29 +11,37 @@ without SSE). It needs ``grpcio`` and the generated stubs (the base install).
             ...
 
 Task results come back as the same :class:`Task` objects as over REST (the message is
-converted to the REST JSON first). Local files are not uploaded over gRPC: give jobs URLs
-or artifact ids (``Client.upload`` stores a file over REST).
+converted to the REST JSON first). Local files are uploaded over gRPC too (a
+client-streaming ``UploadArtifact``), and downloads stream (``GetArtifact``).
 """
 
 from __future__ import annotations
 
 import builtins
+import hashlib
+import mimetypes
+import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
+from google.api import httpbody_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from mediatasks.client.errors import ApiError, TaskFailed, Unavailable, WaitTimeout, error_class
 from mediatasks.client.jobs import job_for, prepare
-from mediatasks.client.models import LogEntry, Task, TaskEvent, TaskPage
+from mediatasks.client.models import LogEntry, Task, TaskEvent, TaskPage, Upload
 from mediatasks.client.namespaces import Audio, Images, Subtitles, Videos
 from mediatasks.client.retry import RetryPolicy
+from mediatasks.client.transfer import Progress
 from mediatasks.v1 import (
+    artifacts_pb2,
+    artifacts_pb2_grpc,
     audio_pb2,
     audio_pb2_grpc,
     image_pb2,
@@ -47,6 +55,8 @@ from mediatasks.v1 import (
 )
 
 SERVER_WAIT_LIMIT = 60.0
+# Bytes per HttpBody message of an upload (the server's messages may be up to 64 MiB).
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 _RETRYABLE_CODES = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
 _STUBS: dict[str, Any] = {
     "mediatasks.v1.ImageService": image_pb2_grpc.ImageServiceStub,
@@ -121,6 +131,7 @@ class GrpcClient:
             grpc.secure_channel(target, credentials) if credentials is not None else grpc.insecure_channel(target)
         )
         self.registry = tasks_pb2_grpc.TaskRegistryStub(self._channel)
+        self.artifacts = artifacts_pb2_grpc.ArtifactServiceStub(self._channel)
         self.tasks = GrpcTasks(self)
         self.images = Images(self.submit)
         self.videos = Videos(self.submit)
@@ -165,11 +176,8 @@ class GrpcClient:
         URLs or artifact ids)."""
         job = job_for(task_type)
         prepared = prepare(job, fields)
-        if prepared.uploads:
-            local = ", ".join(str(path) for _, path in prepared.uploads)
-            raise ValueError(
-                f"local files ({local}) are uploaded over REST: Client.upload(), then pass the artifact id"
-            )
+        for location, path in prepared.uploads:
+            prepared.fill(location, self.upload(path).artifact_id)
         request = json_format.ParseDict(prepared.body, _request_class(job.request_message)())
         metadata = [("idempotency-key", idempotency_key or str(uuid.uuid4()))]
         deadline = None if wait is True or not wait else time.monotonic() + float(wait)
@@ -187,6 +195,70 @@ class GrpcClient:
         if raise_on_failure and task.status in ("FAILED", "CANCELLED"):
             raise TaskFailed(task)
         return task
+
+    # --- files ----------------------------------------------------------------------
+
+    def upload(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+        content_type: str | None = None,
+        chunk_size: int = UPLOAD_CHUNK_BYTES,
+    ) -> Upload:
+        """Store a local file as an artifact over one client-streaming call (chunks read
+        from disk as they are sent, never the whole file); its SHA-256 is checked against
+        what the server stored."""
+        source = Path(path)
+        total = source.stat().st_size
+        kind = content_type or mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+        digest = hashlib.sha256()
+
+        def chunks() -> Iterator[httpbody_pb2.HttpBody]:
+            sent = 0
+            with source.open("rb") as handle:
+                while block := handle.read(chunk_size):
+                    digest.update(block)
+                    sent += len(block)
+                    yield httpbody_pb2.HttpBody(content_type=kind if sent == len(block) else "", data=block)
+                    if progress:
+                        progress(sent, total)
+
+        # Not retried: a stream cannot be replayed (the REST client's tus upload resumes).
+        metadata = self._metadata + (("x-filename", source.name),)
+        try:
+            stored = self.artifacts.UploadArtifact(chunks(), metadata=metadata, timeout=None)
+        except grpc.RpcError as exc:
+            raise api_error(exc) from exc
+        if stored.sha256 != digest.hexdigest():
+            raise ApiError("DATA_LOSS", "CHECKSUM_MISMATCH", f"the server stored {stored.sha256} for {source.name}")
+        return Upload(
+            artifact_id=stored.artifact_id,
+            size_bytes=int(stored.size_bytes),
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+        )
+
+    def download(self, artifact_id: str, path: str | os.PathLike[str], *, progress: Progress | None = None) -> Path:
+        """Stream an artifact to ``path`` over one server-streaming call."""
+        target = Path(path)
+        partial = target.with_name(target.name + ".part")
+        received = 0
+        try:
+            call = self.artifacts.GetArtifact(
+                artifacts_pb2.GetArtifactRequest(artifact_id=artifact_id), metadata=self._metadata, timeout=None
+            )
+            with partial.open("wb") as out:
+                for message in call:
+                    out.write(message.data)
+                    received += len(message.data)
+                    if progress:
+                        progress(received, None)
+        except grpc.RpcError as exc:
+            partial.unlink(missing_ok=True)
+            raise api_error(exc) from exc
+        partial.replace(target)
+        return target
 
 
 class GrpcTasks:
