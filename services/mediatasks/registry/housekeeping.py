@@ -43,6 +43,7 @@ class Housekeeper:
         self.settings = settings
         self.interval = interval
         self.uploads = uploads
+        self._seen_queues: set[tuple[str, str]] = set()
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -74,9 +75,12 @@ class Housekeeper:
                 )
             ).all()
         depth = {(task_type, priority): count for task_type, priority, count in rows}
-        for task_type in topology.TASK_TYPES:
-            for priority in topology.PRIORITIES:
-                metrics.QUEUE_DEPTH.labels(task_type, priority).set(depth.get((task_type, priority), 0))
+        # The media types always, the types workers declared once seen (back to 0 when
+        # their queue empties, rather than keeping their last depth).
+        labels = {(t, p) for t in topology.TASK_TYPES for p in topology.PRIORITIES} | set(depth) | self._seen_queues
+        self._seen_queues = labels
+        for task_type, priority in labels:
+            metrics.QUEUE_DEPTH.labels(task_type, priority).set(depth.get((task_type, priority), 0))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -204,3 +204,23 @@ async def test_reconciler_gives_a_declared_types_lost_job_back(stack_settings, c
     finally:
         await engine.dispose()
         await nc.close()
+
+
+async def test_declared_types_are_in_the_queue_depth_gauge(stack_settings, channel, api_key) -> None:
+    from mediatasks.core import metrics
+    from mediatasks.registry.housekeeping import Housekeeper
+
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    await _declare(channel, _spec(name))
+    waiting = await _submit(channel, api_key, name, {"n": 2})
+    engine = create_engine(stack_settings)
+    try:
+        housekeeper = Housekeeper(engine, None, stack_settings)  # type: ignore[arg-type]  (no artifacts needed)
+        await housekeeper.observe_queues()
+        assert metrics.QUEUE_DEPTH.labels(name, "high")._value.get() == 1
+        async with engine.begin() as conn:
+            await conn.execute(update(TASKS).where(TASKS.c.id == uuid.UUID(waiting.task_id)).values(status="CANCELLED"))
+        await housekeeper.observe_queues()
+        assert metrics.QUEUE_DEPTH.labels(name, "high")._value.get() == 0  # drained, not stuck at 1
+    finally:
+        await engine.dispose()
