@@ -243,6 +243,30 @@ def test_stream_carries_progress_until_the_end(bg) -> None:
     assert kinds[-1] == "task.completed", kinds
     assert "task.progress" in kinds or "task.started" in kinds
     assert events[-1]["task"]["status"] == "completed"
+    # Server-sent events proper: id: and event: lines, and a reconnect resumes after the
+    # last id seen (Last-Event-ID), nothing repeated.
+    frames = []
+    with client.stream("GET", f"/api/background/tasks/{task['task_id']}/stream", timeout=30.0) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        frame: dict[str, str] = {}
+        for line in response.iter_lines():
+            if not line:
+                frames.append(frame)
+                frame = {}
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                frame[key] = value.strip()
+    assert [f["event"] for f in frames] == kinds
+    ids = [int(f["id"]) for f in frames]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    with client.stream(
+        "GET",
+        f"/api/background/tasks/{task['task_id']}/stream",
+        headers={"Last-Event-ID": str(ids[0])},
+        timeout=30.0,
+    ) as response:
+        resumed = [int(line[3:].strip()) for line in response.iter_lines() if line.startswith("id:")]
+    assert resumed == ids[1:]
 
 
 def test_cancel_mid_run_stops_the_handler(bg) -> None:

@@ -300,7 +300,7 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
         return response
 
     async def StreamTask(self, request, context):
-        watch = tasks_pb2.WatchTaskRequest(task_id=request.task_id)
+        watch = tasks_pb2.WatchTaskRequest(task_id=request.task_id, after_sequence=request.after_sequence)
         async for event in self.registry.WatchTask(watch, context):
             yield background_pb2.BackgroundTaskUpdate(
                 event_type=event.event_type, task=to_background(event.task), sequence=event.sequence

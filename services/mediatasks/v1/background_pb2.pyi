@@ -197,20 +197,22 @@ class BackgroundLogEntry(_message.Message):
     def __init__(self, timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., level: _Optional[str] = ..., message: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class StreamBackgroundTaskRequest(_message.Message):
-    __slots__ = ("task_id",)
+    __slots__ = ("task_id", "after_sequence")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     task_id: str
-    def __init__(self, task_id: _Optional[str] = ...) -> None: ...
+    after_sequence: int
+    def __init__(self, task_id: _Optional[str] = ..., after_sequence: _Optional[int] = ...) -> None: ...
 
 class BackgroundTaskUpdate(_message.Message):
-    __slots__ = ("event_type", "task", "sequence")
+    __slots__ = ("event_type", "sequence", "task")
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
-    TASK_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     event_type: str
-    task: BackgroundTask
     sequence: int
-    def __init__(self, event_type: _Optional[str] = ..., task: _Optional[_Union[BackgroundTask, _Mapping]] = ..., sequence: _Optional[int] = ...) -> None: ...
+    task: BackgroundTask
+    def __init__(self, event_type: _Optional[str] = ..., sequence: _Optional[int] = ..., task: _Optional[_Union[BackgroundTask, _Mapping]] = ...) -> None: ...
 
 class CancelBackgroundTaskRequest(_message.Message):
     __slots__ = ("task_id", "reason")
