@@ -82,7 +82,9 @@ def dialect_stack(fakes: FakeVendors, postgres_server) -> Iterator[Stack]:
     finally:
         stack.stop()
         drop_database(postgres_server.server_url, database)
-        shutil.rmtree(state, ignore_errors=True)
+        # MEDIATASKS_KEEP_STACK_STATE=1 keeps the services' logs for a failing test.
+        if not os.environ.get("MEDIATASKS_KEEP_STACK_STATE"):
+            shutil.rmtree(state, ignore_errors=True)
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -545,3 +547,21 @@ def test_seed003_client_unchanged_behind_a_trusted_proxy(dialect_stack, srt_file
     with httpx.Client(base_url=dialect_stack.http_url, timeout=30) as anonymous:
         missing = anonymous.get(f"/tasks/{task_id}/status")
         assert missing.status_code == 401 and "X-User-ID" in missing.text
+
+
+def test_seed003_media_over_a_grpc_message_is_streamed_into_the_store(api, srt_file, tmp_path):
+    """80 MiB of media: more than one gRPC message (64 MiB) or the transcoder's JSON buffer
+    could hold, so it arrives only because each part is streamed into the store."""
+    size = 80 * 1024 * 1024
+    media = tmp_path / "big.wav"
+    with media.open("wb") as out:
+        for _ in range(size // (1024 * 1024)):
+            out.write(os.urandom(1024 * 1024))
+    with media.open("rb") as body:
+        files = {"srt_file": (srt_file.name, srt_file.read_bytes(), "application/x-subrip"), "media_file": body}
+        created = api.post("/process/srt_media/", files=files, timeout=180)
+    assert created.status_code == 202, created.text
+    task = native_task(api, created.json()["task_id"])
+    stored = api.head(f"/api/v1/media/artifacts/{task['input']['media_url']}")
+    assert stored.status_code == 200 and int(stored.headers["content-length"]) == size
+    api.delete(f"/tasks/{task['task_id']}")
