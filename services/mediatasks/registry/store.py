@@ -20,9 +20,26 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
-from sqlalchemy import ColumnElement, Row, Text, and_, cast, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Row,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from mediatasks.core import topology
 from mediatasks.core.catalog import KINDS
@@ -172,18 +189,31 @@ def total_capped(response: tasks_pb2.ListTasksResponse) -> bool:
 
 
 # Built once: parameters are passed at execution, so SQLAlchemy compiles each statement
-# a single time per process instead of once per call. The plain insert is SQLAlchemy's
-# generic one: the PostgreSQL Insert construct has no cache key (inherit_cache = False),
-# so every submit compiled its INSERT afresh (a few percent of the registry's CPU per job);
-# the ON CONFLICT form needs it and is compiled per call, for submits with an
-# Idempotency-Key only.
+# a single time per process instead of once per call. Neither is PostgreSQL's Insert
+# construct: it has no cache key (inherit_cache = False), so every submit compiled its
+# INSERT afresh (a few percent of the registry's CPU per job). The ON CONFLICT form every
+# media-service submit uses (each carries an idempotency key) is therefore written out
+# once as text, its parameters and result columns typed by the table, which caches.
 _INSERT = insert(TASKS).returning(TASKS)
+
+
+def _column_param(column: Column) -> BindParameter:
+    """A typed parameter for ``column``; a column with a constant default (as the Core
+    insert would fill in) takes it when the values leave it out."""
+    if isinstance(column.default, ScalarElementColumnDefault):
+        return bindparam(column.name, column.default.arg, type_=column.type)
+    return bindparam(column.name, type_=column.type)
+
+
+_TASK_COLUMNS = ", ".join(f'"{column.name}"' for column in TASKS.c)
 _INSERT_IDEMPOTENT = (
-    pg_insert(TASKS)
-    .on_conflict_do_nothing(
-        index_elements=["owner", "idempotency_key"], index_where=TASKS.c.idempotency_key.isnot(None)
+    text(
+        f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join(f':{column.name}' for column in TASKS.c)})"
+        " ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+        f" RETURNING {_TASK_COLUMNS}"
     )
-    .returning(TASKS)
+    .bindparams(*(_column_param(column) for column in TASKS.c))
+    .columns(*TASKS.c)
 )
 
 
@@ -266,12 +296,11 @@ class TaskStore:
         ).hexdigest()
         owner = request.owner
         now = utcnow()
+        # The idempotency key (the client's, or one the media service made up for its own
+        # retries) is looked up only when the insert finds it taken or admission refuses:
+        # nearly every submit is a first try, and the lookup up front cost a round trip each.
         async with self.engine.begin() as conn:
             await self._check_task_type(conn, request.task_type)
-            if request.idempotency_key:
-                existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
-                if existing is not None:
-                    return existing, Outgoing()
             cached = None
             cache_key = owner_cache_key(owner, request.cache_key) if request.cache_key else ""
             if cache_key and not options.no_cache:
@@ -280,11 +309,19 @@ class TaskStore:
                 ).first()
             # A cache hit uses no slot and no queue: it skips admission. Otherwise admission
             # comes last before the inserts: it takes the owner's lock, held to commit.
-            held = (
-                False
-                if cached is not None
-                else await self._admission(conn, owner, request.task_type, options.wait_turn)
-            )
+            try:
+                held = (
+                    False
+                    if cached is not None
+                    else await self._admission(conn, owner, request.task_type, options.wait_turn)
+                )
+            except MediaTasksError:
+                # A retry of a submit that committed answers with its task, never a refusal.
+                if request.idempotency_key:
+                    existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
+                    if existing is not None:
+                        return existing, Outgoing()
+                raise
             task_id = uuid.uuid4()
             values = {
                 "id": task_id,
