@@ -58,9 +58,9 @@ _IDLE_POLL_SECONDS = 0.5  # also catches AckWait and nak-delay redeliveries (no 
 _PROGRESS_MIN_INTERVAL = 0.25
 
 
-# Each attempt works in a directory of its own, removed when it ends. One left behind
-# (a worker killed mid-job) is older than any attempt can run, and the next worker to start
-# on the machine removes it.
+# Each attempt works in a directory of its own, emptied when it ends (see Workdirs). One
+# left behind (a worker killed mid-job) is older than any attempt can run, and the next
+# worker to start on the machine removes it.
 WORKDIR_PREFIX = "mt-"
 
 
@@ -77,6 +77,44 @@ def remove_stale_workdirs(settings: Settings) -> int:
         except OSError:  # another worker removed it first
             continue
     return removed
+
+
+class Workdirs:
+    """Attempt directories, reused: an attempt gets an empty directory of its own, and one
+    left empty goes back for the next attempt instead of being removed. Creating and
+    removing a directory per job cost the worker's event loop ~2 ms of waiting on the
+    file system (ext4 here) and ~0.2 ms of CPU; most jobs never write a file there."""
+
+    def __init__(self, parent: str, keep: int) -> None:
+        self.parent = parent or None
+        self.keep = keep
+        self._free: list[Path] = []
+
+    def take(self) -> Path:
+        while self._free:
+            path = self._free.pop()
+            try:
+                # A fresh mtime: remove_stale_workdirs in another worker never takes it.
+                os.utime(path)
+                return path
+            except OSError:  # removed meanwhile (by hand, or as stale): make another
+                continue
+        return Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=self.parent))
+
+    def give_back(self, path: Path) -> None:
+        try:
+            with os.scandir(path) as entries:
+                empty = next(entries, None) is None
+        except OSError:
+            return
+        if empty and len(self._free) < self.keep:
+            self._free.append(path)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def clear(self) -> None:
+        while self._free:
+            shutil.rmtree(self._free.pop(), ignore_errors=True)
 
 
 class Worker:
@@ -106,6 +144,7 @@ class Worker:
         self.priorities = tuple(p for p in topology.PRIORITIES if p in priorities) or topology.PRIORITIES
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._workdirs = Workdirs(settings.work_dir, keep=self.concurrency)
         self._doorbell = asyncio.Event()
         self._stopping = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -259,6 +298,7 @@ class Worker:
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+        self._workdirs.clear()
 
     # --- running one job ---------------------------------------------------------------
 
@@ -318,9 +358,7 @@ class Worker:
         """Run the handler with its supervisors (heartbeat, progress, cancellation) around it."""
         attempt = started.attempt
         state = AttemptState()
-        workdir = Path(
-            tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{job.task_id[:8]}-", dir=self.settings.work_dir or None)
-        )
+        workdir = self._workdirs.take()
         ctx = JobContext(
             started.task,
             attempt=attempt,
@@ -358,7 +396,7 @@ class Worker:
             if cancel_sub is not None:
                 with contextlib.suppress(Exception):
                     await cancel_sub.unsubscribe()
-            shutil.rmtree(workdir, ignore_errors=True)
+            self._workdirs.give_back(workdir)
             metrics.JOB_DURATION.labels(job.task_type).observe(time.perf_counter() - t0)
 
     async def _finish(
