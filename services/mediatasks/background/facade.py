@@ -40,6 +40,8 @@ MAX_RETRIES = 9  # the registry allows 10 attempts per task
 MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_CLEANUP_DAYS = 7
 MAX_BULK_DOCUMENTS = 100
+# What seed 004's schedule-daily runs.
+DAILY_ANALYTICS_TYPE = "analytics_processing"
 _UNFINISHED = (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING)
 
 
@@ -100,6 +102,23 @@ def spec_values(spec: background_pb2.TaskTypeSpec) -> dict[str, Any]:
     }
 
 
+def schedule_of(row: Any) -> background_pb2.DailySchedule:
+    schedule = background_pb2.DailySchedule(
+        schedule_id=row.id.hex,
+        name=row.name,
+        task_type=row.task_type,
+        hour_utc=row.hour_utc,
+        minute=row.minute,
+        priority=priority_name(row.priority) if row.priority else "",
+        last_task_id=row.last_task_id,
+    )
+    schedule.payload.CopyFrom(struct_of(row.payload or {}))
+    schedule.next_run_at.FromDatetime(row.next_run_at)
+    if row.last_run_at is not None:
+        schedule.last_run_at.FromDatetime(row.last_run_at)
+    return schedule
+
+
 def spec_of(row: Any) -> background_pb2.TaskTypeSpec:
     spec = background_pb2.TaskTypeSpec(
         name=row.name,
@@ -128,12 +147,77 @@ def check_payload(schema: dict, payload: dict, task_type: str) -> None:
 
 
 class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
-    def __init__(self, registry: _Registry, task_types: Any, settings: BackgroundSettings) -> None:
+    def __init__(
+        self, registry: _Registry, task_types: Any, settings: BackgroundSettings, schedules: Any = None
+    ) -> None:
+        """``schedules`` keeps the daily schedules (the registry's ScheduleStore)."""
         self.registry = registry
         self.task_types = task_types
         self.settings = settings
+        self.schedules = schedules
 
     # --- submitting -------------------------------------------------------------------
+
+    async def _checked(self, task_type: str, payload: dict, priority: str) -> tuple[Any, str]:
+        """The declared type's row and the resolved priority, once the payload passed the
+        type's schema."""
+        if not task_type:
+            raise invalid_input("task_type is required", field="task_type")
+        spec = await self.task_types.get(task_type)
+        if spec is None:
+            known = ", ".join(row.name for row in await self.task_types.all()) or "none yet"
+            raise invalid_input(
+                f"unknown task_type {task_type!r}; registered types: {known} (a worker declares its types when it starts)",
+                field="task_type",
+            )
+        check_payload(spec.payload_schema or {}, payload, task_type)
+        resolved = topology.priority_of(priority or spec.default_priority)
+        if resolved is None:
+            names = ", ".join([*PRIORITY_NAMES.values(), *topology.PRIORITIES])
+            raise invalid_input(f"priority must be one of {names}", field="priority")
+        return spec, resolved
+
+    async def create_for(
+        self,
+        owner: str,
+        *,
+        task_type: str,
+        name: str,
+        payload: dict,
+        priority: str,
+        metadata: dict[str, Any] | None = None,
+        webhook_url: str = "",
+        webhook_secret: str = "",
+        idempotency_key: str,
+    ) -> tasks_pb2.Task:
+        """Create a task of a declared type for ``owner``, its payload checked against the
+        type's schema (REST submits and the daily schedules both come here)."""
+        spec, resolved = await self._checked(task_type, payload, priority)
+        if webhook_url:
+            await check_url(webhook_url, self.settings, field="webhook_url")
+        packed = background_pb2.BackgroundInput(name=name or task_type)
+        packed.payload.CopyFrom(struct_of(payload))
+        if packed.ByteSize() > MAX_PAYLOAD_BYTES:
+            raise invalid_input(f"the payload is over {MAX_PAYLOAD_BYTES} bytes", field="payload")
+        options = common_pb2.SubmitOptions(
+            priority=resolved,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            max_attempts=spec.max_retries + 1,
+            metadata=metadata or {},
+        )
+        create = tasks_pb2.CreateTaskRequest(
+            task_type=task_type,
+            owner=owner,
+            options=options,
+            idempotency_key=idempotency_key,
+        )
+        create.input.Pack(packed)
+        task, outgoing = await self.registry.store.create(create)
+        if outgoing.jobs or outgoing.events:
+            self.registry.relay.kick()
+        metrics.TASK_TRANSITIONS.labels(task.task_type, tasks_pb2.Task.Status.Name(task.status), task.provider).inc()
+        return task
 
     async def _submit(
         self,
@@ -149,50 +233,23 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
         key_suffix: str = "",
     ) -> background_pb2.BackgroundTask:
         principal = caller()
-        if not task_type:
-            raise invalid_input("task_type is required", field="task_type")
-        spec = await self.task_types.get(task_type)
-        if spec is None:
-            known = ", ".join(row.name for row in await self.task_types.all()) or "none yet"
-            raise invalid_input(
-                f"unknown task_type {task_type!r}; registered types: {known} (a worker declares its types when it starts)",
-                field="task_type",
-            )
-        check_payload(spec.payload_schema or {}, payload, task_type)
-        resolved = topology.priority_of(priority or spec.default_priority)
-        if resolved is None:
-            names = ", ".join([*PRIORITY_NAMES.values(), *topology.PRIORITIES])
-            raise invalid_input(f"priority must be one of {names}", field="priority")
-        if webhook_url:
-            await check_url(webhook_url, self.settings, field="webhook_url")
         request_metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         client_key = request_metadata.get("idempotency-key", "")
         if len(client_key) > MAX_IDEMPOTENCY_KEY or not client_key.isprintable():
             raise invalid_input(
                 f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} printable characters", field="idempotency-key"
             )
-        packed = background_pb2.BackgroundInput(name=name or task_type)
-        packed.payload.CopyFrom(struct_of(payload))
-        if packed.ByteSize() > MAX_PAYLOAD_BYTES:
-            raise invalid_input(f"the payload is over {MAX_PAYLOAD_BYTES} bytes", field="payload")
-        options = common_pb2.SubmitOptions(
-            priority=resolved,
+        task = await self.create_for(
+            principal.owner,
+            task_type=task_type,
+            name=name,
+            payload=payload,
+            priority=priority,
+            metadata=metadata,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
-            max_attempts=spec.max_retries + 1,
-            metadata=metadata or {},
-        )
-        create = tasks_pb2.CreateTaskRequest(
-            task_type=task_type,
-            owner=principal.owner,
-            options=options,
             idempotency_key=client_key + key_suffix if client_key else f"auto:{uuid.uuid4().hex}",
         )
-        create.input.Pack(packed)
-        task, outgoing = await self.registry.store.create(create)
-        if outgoing.jobs or outgoing.events:
-            self.registry.relay.kick()
-        metrics.TASK_TRANSITIONS.labels(task.task_type, tasks_pb2.Task.Status.Name(task.status), task.provider).inc()
         wait = prefer_wait(request_metadata)
         if wait and task.status in _UNFINISHED:
             task = await self.registry.wait_for_end(task.task_id, principal.owner, wait)
@@ -214,6 +271,51 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
             webhook_url=request.webhook_url,
             webhook_secret=request.webhook_secret,
         )
+
+    # --- daily schedules ----------------------------------------------------------------
+
+    async def ScheduleDailyAnalytics(self, request, context):
+        if self.schedules is None:
+            raise MediaTasksError(grpc.StatusCode.UNIMPLEMENTED, "NO_SCHEDULER", "this server keeps no schedules")
+        if not 0 <= request.hour_utc <= 23:
+            raise invalid_input("hour_utc must be between 0 and 23", field="hour_utc")
+        if not 0 <= request.minute <= 59:
+            raise invalid_input("minute must be between 0 and 59", field="minute")
+        name = request.name or "daily-analytics"
+        if len(name) > 200 or not name.isprintable():
+            raise invalid_input("name must be at most 200 printable characters", field="name")
+        payload = json_format.MessageToDict(request.payload) if request.HasField("payload") else {}
+        # Checked now, so a bad payload is a 400 today rather than a failed run tomorrow.
+        _spec, priority = await self._checked(DAILY_ANALYTICS_TYPE, payload, request.priority)
+        row = await self.schedules.upsert(
+            owner=caller().owner,
+            name=name,
+            task_type=DAILY_ANALYTICS_TYPE,
+            payload=payload,
+            priority=priority if request.priority else "",
+            hour=request.hour_utc,
+            minute=request.minute,
+            run_now=request.run_now,
+        )
+        return schedule_of(row)
+
+    async def ListSchedules(self, request, context):
+        if self.schedules is None:
+            return background_pb2.ListSchedulesResponse()
+        rows = await self.schedules.list(caller().owner)
+        return background_pb2.ListSchedulesResponse(schedules=[schedule_of(row) for row in rows])
+
+    async def DeleteSchedule(self, request, context):
+        if self.schedules is None:
+            raise MediaTasksError(grpc.StatusCode.NOT_FOUND, "SCHEDULE_NOT_FOUND", "no such schedule")
+        return schedule_of(await self.schedules.delete(caller().owner, request.schedule_id))
+
+    async def run_schedule(self, owner: str, task_type: str, name: str, payload: dict, priority: str, key: str) -> str:
+        """One scheduled run (the registry's DailyScheduler calls it): the task's id."""
+        task = await self.create_for(
+            owner, task_type=task_type, name=name, payload=payload, priority=priority, idempotency_key=key
+        )
+        return task.task_id
 
     async def SubmitDocumentProcessing(self, request, context):
         return await self._submit_document(request, context)

@@ -17,6 +17,9 @@ class BackgroundSettings(Settings):
         "",
         description="Owners (comma-separated) who see every owner's queue stats and may clean up every owner's tasks.",
     )
+    scheduler_interval_seconds: float = Field(
+        30.0, description="How often the registry looks for daily schedules that are due."
+    )
     # --- email_notification ---------------------------------------------------------
     smtp_host: str = Field("", description="SMTP server of email_notification tasks.")
     smtp_port: int = Field(587, description="SMTP port (587 STARTTLS, 465 implicit TLS, 25 plain).")

@@ -248,3 +248,22 @@ class TaskTypeRow(Base):
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduleRow(Base):
+    """A daily schedule: a task of ``task_type`` for ``owner`` every day at hour:minute UTC."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    task_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    priority: Mapped[str] = mapped_column(String(16), server_default="")
+    hour_utc: Mapped[int] = mapped_column(SmallInteger)
+    minute: Mapped[int] = mapped_column(SmallInteger)
+    next_run_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_task_id: Mapped[str] = mapped_column(String(64), server_default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

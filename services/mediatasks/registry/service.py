@@ -18,6 +18,7 @@ from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.registry.links import DownloadLinks
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.reconciler import Reconciler
+from mediatasks.registry.schedules import DailyScheduler, ScheduleStore
 from mediatasks.registry.servicer import TaskRegistryServicer
 from mediatasks.registry.store import TaskStore, TaskTypeStore
 from mediatasks.registry.uploads import UploadSessions
@@ -48,7 +49,10 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
         "mediatasks.v1.TaskRegistry", lambda server: tasks_pb2_grpc.add_TaskRegistryServicer_to_server(servicer, server)
     )
     # Seed 004's /api/background/ surface: registry tasks of the types workers declare.
-    background = BackgroundServicer(servicer, TaskTypeStore(engine), background_settings(settings))
+    background_config = background_settings(settings)
+    background = BackgroundServicer(servicer, TaskTypeStore(engine), background_config, ScheduleStore(engine))
+    scheduler = DailyScheduler(engine, background.run_schedule, interval=background_config.scheduler_interval_seconds)
+    runtime.add_background(scheduler.run, stop=scheduler.stop)
     runtime.add_servicer(
         "mediatasks.v1.BackgroundService",
         lambda server: background_pb2_grpc.add_BackgroundServiceServicer_to_server(background, server),

@@ -363,3 +363,59 @@ class RegisterTaskTypesResponse(_message.Message):
     TASK_TYPES_FIELD_NUMBER: _ClassVar[int]
     task_types: _containers.RepeatedCompositeFieldContainer[TaskTypeSpec]
     def __init__(self, task_types: _Optional[_Iterable[_Union[TaskTypeSpec, _Mapping]]] = ...) -> None: ...
+
+class ScheduleDailyRequest(_message.Message):
+    __slots__ = ("name", "payload", "hour_utc", "minute", "priority", "run_now")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    HOUR_UTC_FIELD_NUMBER: _ClassVar[int]
+    MINUTE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    RUN_NOW_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    payload: _struct_pb2.Struct
+    hour_utc: int
+    minute: int
+    priority: str
+    run_now: bool
+    def __init__(self, name: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., hour_utc: _Optional[int] = ..., minute: _Optional[int] = ..., priority: _Optional[str] = ..., run_now: bool = ...) -> None: ...
+
+class DailySchedule(_message.Message):
+    __slots__ = ("schedule_id", "name", "task_type", "payload", "hour_utc", "minute", "priority", "next_run_at", "last_run_at", "last_task_id")
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    HOUR_UTC_FIELD_NUMBER: _ClassVar[int]
+    MINUTE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_RUN_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    schedule_id: str
+    name: str
+    task_type: str
+    payload: _struct_pb2.Struct
+    hour_utc: int
+    minute: int
+    priority: str
+    next_run_at: _timestamp_pb2.Timestamp
+    last_run_at: _timestamp_pb2.Timestamp
+    last_task_id: str
+    def __init__(self, schedule_id: _Optional[str] = ..., name: _Optional[str] = ..., task_type: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., hour_utc: _Optional[int] = ..., minute: _Optional[int] = ..., priority: _Optional[str] = ..., next_run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_task_id: _Optional[str] = ...) -> None: ...
+
+class ListSchedulesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSchedulesResponse(_message.Message):
+    __slots__ = ("schedules",)
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    schedules: _containers.RepeatedCompositeFieldContainer[DailySchedule]
+    def __init__(self, schedules: _Optional[_Iterable[_Union[DailySchedule, _Mapping]]] = ...) -> None: ...
+
+class ScheduleRef(_message.Message):
+    __slots__ = ("schedule_id",)
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    schedule_id: str
+    def __init__(self, schedule_id: _Optional[str] = ...) -> None: ...

@@ -72,6 +72,21 @@ class BackgroundServiceStub(object):
                 request_serializer=mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkRequest.SerializeToString,
                 response_deserializer=mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkResponse.FromString,
                 _registered_method=True)
+        self.ScheduleDailyAnalytics = channel.unary_unary(
+                '/mediatasks.v1.BackgroundService/ScheduleDailyAnalytics',
+                request_serializer=mediatasks_dot_v1_dot_background__pb2.ScheduleDailyRequest.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_background__pb2.DailySchedule.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/mediatasks.v1.BackgroundService/ListSchedules',
+                request_serializer=mediatasks_dot_v1_dot_background__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_background__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/mediatasks.v1.BackgroundService/DeleteSchedule',
+                request_serializer=mediatasks_dot_v1_dot_background__pb2.ScheduleRef.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_background__pb2.DailySchedule.FromString,
+                _registered_method=True)
         self.GetTask = channel.unary_unary(
                 '/mediatasks.v1.BackgroundService/GetTask',
                 request_serializer=mediatasks_dot_v1_dot_background__pb2.GetBackgroundTaskRequest.SerializeToString,
@@ -163,6 +178,28 @@ class BackgroundServiceServicer(object):
     def ProcessDocumentsBulk(self, request, context):
         """Submits one document_processing task per document (at most 100); each item gets its
         task or its error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScheduleDailyAnalytics(self, request, context):
+        """Runs an analytics_processing task every day at hour_utc:minute (UTC) for the caller,
+        with this payload; one schedule per name and owner (sending it again updates it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """The caller's daily schedules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Stops a daily schedule (tasks it already made are left alone).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -263,6 +300,21 @@ def add_BackgroundServiceServicer_to_server(servicer, server):
                     servicer.ProcessDocumentsBulk,
                     request_deserializer=mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkRequest.FromString,
                     response_serializer=mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkResponse.SerializeToString,
+            ),
+            'ScheduleDailyAnalytics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleDailyAnalytics,
+                    request_deserializer=mediatasks_dot_v1_dot_background__pb2.ScheduleDailyRequest.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_background__pb2.DailySchedule.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=mediatasks_dot_v1_dot_background__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_background__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=mediatasks_dot_v1_dot_background__pb2.ScheduleRef.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_background__pb2.DailySchedule.SerializeToString,
             ),
             'GetTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTask,
@@ -474,6 +526,87 @@ class BackgroundService(object):
             '/mediatasks.v1.BackgroundService/ProcessDocumentsBulk',
             mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkRequest.SerializeToString,
             mediatasks_dot_v1_dot_background__pb2.ProcessDocumentsBulkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScheduleDailyAnalytics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.BackgroundService/ScheduleDailyAnalytics',
+            mediatasks_dot_v1_dot_background__pb2.ScheduleDailyRequest.SerializeToString,
+            mediatasks_dot_v1_dot_background__pb2.DailySchedule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.BackgroundService/ListSchedules',
+            mediatasks_dot_v1_dot_background__pb2.ListSchedulesRequest.SerializeToString,
+            mediatasks_dot_v1_dot_background__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.BackgroundService/DeleteSchedule',
+            mediatasks_dot_v1_dot_background__pb2.ScheduleRef.SerializeToString,
+            mediatasks_dot_v1_dot_background__pb2.DailySchedule.FromString,
             options,
             channel_credentials,
             insecure,
