@@ -6,7 +6,9 @@ from mediatasks.core.errors import invalid_input
 from mediatasks.v1 import common_pb2
 
 # The event types a task publishes, by their short names (webhook_events filters on them).
-WEBHOOK_EVENT_NAMES = frozenset({"created", "started", "progress", "retrying", "completed", "failed", "cancelled"})
+WEBHOOK_EVENT_NAMES = frozenset(
+    {"created", "started", "progress", "log", "retrying", "completed", "failed", "cancelled"}
+)
 
 
 def check_webhook_events(options: common_pb2.SubmitOptions) -> None:

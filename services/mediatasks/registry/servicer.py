@@ -324,9 +324,10 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         now = time.monotonic()
         last = self._last_progress_event.get(request.task_id, 0.0)
         emit = now - last >= _PROGRESS_EVENT_INTERVAL
-        cancel, evented = await self.store.report_progress(request, emit_event=emit)
+        cancel, evented, any_event = await self.store.report_progress(request, emit_event=emit)
         if evented is not None:
             self._last_progress_event[request.task_id] = now
+        if any_event:
             self.relay.kick()
         return tasks_pb2.ReportProgressResponse(cancel_requested=cancel)
 

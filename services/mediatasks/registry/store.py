@@ -117,6 +117,8 @@ class Outgoing:
     events: int = 0
 
 
+# The event of log lines written between progress events (the live log).
+LOG_EVENT = "task.log"
 # Log lines an event carries at most (the task log keeps them all).
 EVENT_LOG_LINES = 50
 LOG_LINE_LIMIT = 4000
@@ -867,15 +869,16 @@ class TaskStore:
 
     async def report_progress(
         self, request: tasks_pb2.ReportProgressRequest, *, emit_event: bool
-    ) -> tuple[bool, tasks_pb2.Task | None]:
-        """Returns (cancel_requested, task if an event was emitted)."""
+    ) -> tuple[bool, tasks_pb2.Task | None, bool]:
+        """Returns (cancel_requested, the task if a progress event was emitted, whether
+        any event was)."""
         now = utcnow()
         async with self.engine.begin() as conn:
             try:
                 row = await self._fenced_row(conn, request.task_id, request.attempt)
             except MediaTasksError as error:
                 if error.reason == "TASK_CANCELLED":
-                    return True, None
+                    return True, None, False
                 raise
             updated = (
                 await conn.execute(
@@ -890,13 +893,17 @@ class TaskStore:
             logged = await self._log(conn, row.id, request.attempt, now, request.log_lines)
             task = None
             # A heartbeat (nothing new) refreshes updated_at, the reconciler's sign of life,
-            # but is no progress event. Log lines always make one (throttling them would
-            # lose them from the live stream); bare progress only when ``emit_event``.
+            # but is no progress event. Progress events keep their rate (``emit_event``);
+            # log lines between them go out at once as task.log events, so the live log
+            # loses nothing and webhooks (which skip task.log unless asked) see no more.
             changed = updated.progress != row.progress or updated.stage != row.stage
             if (emit_event and changed) or logged:
                 task = _event_task(task_to_proto(updated, include_input=False))
-                await self._emit(conn, [_event_row(task, "task.progress", now, logged)])
-        return False, task
+                kind = "task.progress" if emit_event and changed else LOG_EVENT
+                await self._emit(conn, [_event_row(task, kind, now, logged)])
+                if kind == LOG_EVENT:
+                    return False, None, True
+        return False, task, task is not None
 
     async def complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
         now = utcnow()

@@ -92,7 +92,7 @@ from mediatasks.registry.convert import utcnow
 from mediatasks.registry.links import DownloadLinks
 from mediatasks.registry.models import TaskRow, WebhookDeliveryRow
 from mediatasks.registry.secrets import SecretBox
-from mediatasks.registry.store import parse_task_id, task_not_found
+from mediatasks.registry.store import LOG_EVENT, parse_task_id, task_not_found
 
 # Imported for their side effect: every typed result packed in a TaskOutput's ``Any``
 # must be in the descriptor pool for the payload's JSON form.
@@ -196,10 +196,12 @@ def wants_event(event_filter: Iterable[str] | None, event_type: str) -> bool:
     """Whether a task's ``webhook_events`` filter lets an event type through (empty: all).
 
     Entries match the full name (``task.completed``) or the short one (``completed``).
+    ``task.log`` (log lines between progress events) goes only to a filter that names it:
+    without one, receivers get what they always got.
     """
     names = {str(name).strip().lower() for name in (event_filter or ()) if str(name).strip()}
     if not names:
-        return True
+        return event_type != LOG_EVENT
     short = event_type.removeprefix("task.")
     return event_type in names or short in names
 
