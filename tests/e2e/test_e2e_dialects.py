@@ -565,3 +565,42 @@ def test_seed003_media_over_a_grpc_message_is_streamed_into_the_store(api, srt_f
     stored = api.head(f"/api/v1/media/artifacts/{task['input']['media_url']}")
     assert stored.status_code == 200 and int(stored.headers["content-length"]) == size
     api.delete(f"/tasks/{task['task_id']}")
+
+
+DIALECT_ROUTES = [
+    ("GET", "/video/tasks/{id}", "detail"),
+    ("DELETE", "/video/tasks/{id}", "detail"),
+    ("GET", "/video/job/{id}", "error"),
+    ("GET", "/video/job/{id}/result", "error"),
+    ("POST", "/job/{id}/cancel", "error"),
+    ("GET", "/tasks/{id}/status", "detail"),
+    ("GET", "/tasks/{id}/result", "detail"),
+    ("DELETE", "/tasks/{id}", "detail"),
+]
+HOSTILE_IDS = ["not-a-uuid", "*", "a.b.c", "%00", "x" * 300, "00000000-0000-4000-8000-000000000000", "..%2F..%2Fetc"]
+
+
+def test_hostile_ids_answer_each_dialect_s_error_body(api):
+    for method, template, key in DIALECT_ROUTES:
+        for hostile in HOSTILE_IDS:
+            path = template.replace("{id}", hostile)
+            response = api.request(method, path)
+            assert response.status_code in (400, 404), f"{method} {path} -> {response.status_code} {response.text}"
+            body = response.json()
+            assert key in body or "code" in body, (method, path, body)  # "code": the transcoder's own 400
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/analyze-video", b"[]"),
+        ("/analyze-video", b'{"video_url": 5}'),
+        ("/video/caption/async", b'{"url_video": "file:///etc/passwd", "url_srt": "x"}'),
+        ("/video/img2vid/async", b'{"images": [{"image_url": "x", "duracao": -1}]}'),
+        ("/process/srt_media/", b"--x\r\n"),
+    ],
+)
+def test_hostile_bodies_are_refused_not_500(api, path, body):
+    response = api.post(path, content=body, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, f"{path} -> {response.status_code} {response.text}"
+    assert isinstance(response.json(), dict)
