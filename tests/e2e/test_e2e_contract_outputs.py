@@ -283,3 +283,17 @@ def test_an_upload_answers_with_its_download_link(rest, anonymous, stack):
     )
     assert response.status_code == 200, response.text
     _assert_link(stack, anonymous, response.json(), data)
+
+
+def test_a_batch_item_answered_from_the_cache_carries_an_absolute_link(rest, anonymous, stack):
+    text = f"Cached line {uuid.uuid4().hex}."
+    first = wait_for(rest, rest.post("/api/v1/media/subtitles/generate", json={"text": text}).json()["task_id"])
+    assert first["status"] == "COMPLETED", first
+    response = rest.post(
+        "/api/v1/media/batch", json={"tasks": [{"task_type": "subtitle_generation", "input_data": {"text": text}}]}
+    )
+    assert response.status_code == 200, response.text
+    task = response.json()["results"][0]["task"]
+    assert task["cache_hit"] and task["status"] == "COMPLETED"
+    artifact = task["output"]["artifacts"][0]
+    _assert_link(stack, anonymous, artifact, rest.get(artifact["url"]).content)

@@ -21,6 +21,7 @@ from mediatasks.core.clients import InternalChannel
 from mediatasks.core.errors import MediaTasksError, invalid_input
 from mediatasks.core.server import set_http_status
 from mediatasks.core.settings import Settings
+from mediatasks.core.submit import ORIGIN_HEADERS
 from mediatasks.registry.convert import ACTIVE, task_to_proto, timestamp, utcnow
 from mediatasks.registry.links import DownloadLinks, request_origin
 from mediatasks.registry.live_workers import LiveWorkers
@@ -125,6 +126,8 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         if not 1 <= len(request.tasks) <= _BATCH_LIMIT:
             raise invalid_input(f"a batch holds 1 to {_BATCH_LIMIT} tasks", field="tasks")
         response = tasks_pb2.BatchCreateResponse()
+        headers = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        forwarded = tuple((name, headers[name]) for name in ORIGIN_HEADERS if headers.get(name))
 
         async def one(index: int, item: tasks_pb2.BatchItem) -> tasks_pb2.BatchItemResult:
             result = tasks_pb2.BatchItemResult(index=index)
@@ -142,7 +145,8 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
                     raise invalid_input(f"tasks[{index}].input_data: {exc}") from None
                 channel = self._media_channel(service)
                 stub = stub_class(channel.channel)
-                task = await channel.call(getattr(stub, method), typed, owner=principal.owner)
+                # The gateway's forwarded origin goes along, for absolute download links.
+                task = await channel.call(getattr(stub, method), typed, owner=principal.owner, extra_metadata=forwarded)
                 result.task.CopyFrom(task)
             except MediaTasksError as error:
                 result.error.CopyFrom(task_error(error.code.name, error.reason, error.message))
