@@ -28,7 +28,6 @@ import httpx
 import pytest
 from helpers.media import image_bytes, make_solid_video, make_srt, make_tone
 from helpers.stacks import upload, wait_for
-from mediatasks.core.catalog import submit_rpc
 from mediatasks.core.settings import Settings
 from mediatasks.devstack.embedded import create_database, drop_database
 from mediatasks.devstack.stack import Stack
@@ -40,10 +39,6 @@ CLIENTS = Path(__file__).resolve().parent / "seed_clients"
 CLIENT_TIMEOUT = 120.0
 NODE = shutil.which("node")
 CURL = shutil.which("curl")
-PATH_PENDING = (
-    "the note's clients send `path`, which the native video requests do not carry yet (issue 12 item 3, "
-    "another engineer's part); the dialect refuses it with 400 naming it instead of dropping it"
-)
 
 
 @pytest.fixture(scope="module")
@@ -314,23 +309,24 @@ def seed_images(media_ids: dict[str, str]) -> str:
     )
 
 
-@pytest.mark.xfail(strict=True, reason=PATH_PENDING)
 def test_seed002_python_client_makes_one_video_per_image(dialect_stack, media_ids):
     out = run_client(dialect_stack, "seed002/async_client.py", SEED_IMAGES=seed_images(media_ids))
     assert "Status: COMPLETED" in out
     videos = json.loads(out.split("Videos: ", 1)[1])
     assert [video["id"] for video in videos] == ["img1", "img2"]
+    # Each video_url is a link the client fetches as it is (absolute, no API key).
+    for video in videos:
+        fetched = httpx.get(video["video_url"], timeout=30)
+        assert fetched.status_code == 200 and fetched.content[4:8] == b"ftyp"
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
-@pytest.mark.xfail(strict=True, reason=PATH_PENDING)
 def test_seed002_javascript_client_makes_one_video_per_image(dialect_stack, media_ids):
     out = run_client(dialect_stack, "seed002/async_client.mjs", SEED_IMAGES=seed_images(media_ids))
     videos = json.loads(out.split("Videos: ", 1)[1])
     assert [video["id"] for video in videos] == ["img1", "img2"]
 
 
-@pytest.mark.xfail(strict=True, reason=PATH_PENDING)
 def test_seed002_curl_caption_flow(dialect_stack, api, media_ids):
     submitted = json.loads(
         run_client(
@@ -346,6 +342,9 @@ def test_seed002_curl_caption_flow(dialect_stack, api, media_ids):
     status = json.loads(run_client(dialect_stack, "seed002/job_status.sh", SEED_JOB_ID=job_id))
     assert status["status"] == "COMPLETED"
     assert status["output"]["videos"][0]["filename"] == "video_with_caption.mp4"
+    # path honoured: the output is filed under the folder the note's client named.
+    video = native_task(api, job_id)["output"]["result"]["video"]
+    assert (video["path"], video["filename"]) == ("videos/output", "video_with_caption.mp4")
 
 
 def test_seed002_shapes_without_path(api, dialect_stack, media_ids):
@@ -435,17 +434,11 @@ def test_seed002_cancel_and_errors(api, dialect_stack, media_ids):
     assert bad.status_code == 400 and isinstance(bad.json()["error"], str)
 
 
-def test_seed002_path_is_refused_naming_it_until_the_native_requests_carry_it(api, media_ids):
-    body = {"url_video": media_ids["video"], "url_srt": media_ids["srt"], "path": "videos/output"}
+@pytest.mark.parametrize("path", ["/etc", "../up", "videos/../../x", "a b", "x" * 201])
+def test_seed002_a_path_outside_a_plain_relative_folder_is_refused_naming_it(api, media_ids, path):
+    body = {"url_video": media_ids["video"], "url_srt": media_ids["srt"], "path": path}
     response = api.post("/video/caption/async", json=body)
-    if "path" in native_fields("video_caption"):
-        assert response.status_code == 202, response.text
-    else:
-        assert response.status_code == 400 and "path" in response.json()["error"]
-
-
-def native_fields(task_type: str) -> set[str]:
-    return set(submit_rpc(task_type)[3].DESCRIPTOR.fields_by_name)
+    assert response.status_code == 400 and "path" in response.json()["error"]
 
 
 # --- seed 003: SRT + media ---------------------------------------------------------------

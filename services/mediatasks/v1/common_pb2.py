@@ -16,7 +16,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amediatasks/v1/common.proto\x12\rmediatasks.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x01\n\x08\x41rtifact\x12\x13\n\x0b\x61rtifact_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x10\n\x08\x66ilename\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x0c\n\x04role\x18\x07 \x01(\t\x12\x14\n\x0c\x64ownload_url\x18\x08 \x01(\t\x12;\n\x17\x64ownload_url_expires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf6\x01\n\rSubmitOptions\x12\x10\n\x08priority\x18\x01 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x02 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x03 \x01(\t\x12\x16\n\x0ewebhook_events\x18\x04 \x03(\t\x12)\n\x08metadata\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x10\n\x08strategy\x18\x08 \x01(\t\x12\x10\n\x08no_cache\x18\t \x01(\x08\x12\x11\n\twait_turn\x18\n \x01(\x08J\x04\x08\x05\x10\x06\"M\n\tTaskError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\"U\n\x04Word\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x12\n\nconfidence\x18\x04 \x01(\x01\x12\x0f\n\x07speaker\x18\x05 \x01(\t\"1\n\x06Report\x12\'\n\x06\x66ields\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructBCP\x01Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amediatasks/v1/common.proto\x12\rmediatasks.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x01\n\x08\x41rtifact\x12\x13\n\x0b\x61rtifact_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x10\n\x08\x66ilename\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x0c\n\x04role\x18\x07 \x01(\t\x12\x14\n\x0c\x64ownload_url\x18\x08 \x01(\t\x12;\n\x17\x64ownload_url_expires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04path\x18\n \x01(\t\"\xf6\x01\n\rSubmitOptions\x12\x10\n\x08priority\x18\x01 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x02 \x01(\t\x12\x16\n\x0ewebhook_secret\x18\x03 \x01(\t\x12\x16\n\x0ewebhook_events\x18\x04 \x03(\t\x12)\n\x08metadata\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x10\n\x08strategy\x18\x08 \x01(\t\x12\x10\n\x08no_cache\x18\t \x01(\x08\x12\x11\n\twait_turn\x18\n \x01(\x08J\x04\x08\x05\x10\x06\"M\n\tTaskError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\"U\n\x04Word\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x12\n\nconfidence\x18\x04 \x01(\x01\x12\x0f\n\x07speaker\x18\x05 \x01(\t\"1\n\x06Report\x12\'\n\x06\x66ields\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructBCP\x01Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -25,13 +25,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z?github.com/mediatasks/mediatasks/gen/mediatasks/v1;mediatasksv1'
   _globals['_ARTIFACT']._serialized_start=109
-  _globals['_ARTIFACT']._serialized_end=326
-  _globals['_SUBMITOPTIONS']._serialized_start=329
-  _globals['_SUBMITOPTIONS']._serialized_end=575
-  _globals['_TASKERROR']._serialized_start=577
-  _globals['_TASKERROR']._serialized_end=654
-  _globals['_WORD']._serialized_start=656
-  _globals['_WORD']._serialized_end=741
-  _globals['_REPORT']._serialized_start=743
-  _globals['_REPORT']._serialized_end=792
+  _globals['_ARTIFACT']._serialized_end=340
+  _globals['_SUBMITOPTIONS']._serialized_start=343
+  _globals['_SUBMITOPTIONS']._serialized_end=589
+  _globals['_TASKERROR']._serialized_start=591
+  _globals['_TASKERROR']._serialized_end=668
+  _globals['_WORD']._serialized_start=670
+  _globals['_WORD']._serialized_end=755
+  _globals['_REPORT']._serialized_start=757
+  _globals['_REPORT']._serialized_end=806
 # @@protoc_insertion_point(module_scope)

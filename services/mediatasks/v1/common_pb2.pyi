@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Artifact(_message.Message):
-    __slots__ = ("artifact_id", "content_type", "size_bytes", "sha256", "filename", "url", "role", "download_url", "download_url_expires_at")
+    __slots__ = ("artifact_id", "content_type", "size_bytes", "sha256", "filename", "url", "role", "download_url", "download_url_expires_at", "path")
     ARTIFACT_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class Artifact(_message.Message):
     ROLE_FIELD_NUMBER: _ClassVar[int]
     DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
     DOWNLOAD_URL_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
     artifact_id: str
     content_type: str
     size_bytes: int
@@ -27,7 +28,8 @@ class Artifact(_message.Message):
     role: str
     download_url: str
     download_url_expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, artifact_id: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., filename: _Optional[str] = ..., url: _Optional[str] = ..., role: _Optional[str] = ..., download_url: _Optional[str] = ..., download_url_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    path: str
+    def __init__(self, artifact_id: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., filename: _Optional[str] = ..., url: _Optional[str] = ..., role: _Optional[str] = ..., download_url: _Optional[str] = ..., download_url_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ...) -> None: ...
 
 class SubmitOptions(_message.Message):
     __slots__ = ("priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")

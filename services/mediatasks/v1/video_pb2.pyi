@@ -68,12 +68,13 @@ class CaptionStyle(_message.Message):
     def __init__(self, font_name: _Optional[str] = ..., font_size: _Optional[int] = ..., primary_color: _Optional[str] = ..., outline_color: _Optional[str] = ..., outline: _Optional[float] = ..., bold: bool = ..., position: _Optional[str] = ..., margin_v: _Optional[int] = ...) -> None: ...
 
 class BurnCaptionsRequest(_message.Message):
-    __slots__ = ("video_url", "subtitles_url", "subtitles", "style", "output_filename", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
+    __slots__ = ("video_url", "subtitles_url", "subtitles", "style", "output_filename", "path", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
     VIDEO_URL_FIELD_NUMBER: _ClassVar[int]
     SUBTITLES_URL_FIELD_NUMBER: _ClassVar[int]
     SUBTITLES_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FILENAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_SECRET_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +90,7 @@ class BurnCaptionsRequest(_message.Message):
     subtitles: str
     style: CaptionStyle
     output_filename: str
+    path: str
     priority: str
     webhook_url: str
     webhook_secret: str
@@ -99,7 +101,7 @@ class BurnCaptionsRequest(_message.Message):
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, video_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., subtitles: _Optional[str] = ..., style: _Optional[_Union[CaptionStyle, _Mapping]] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, video_url: _Optional[str] = ..., subtitles_url: _Optional[str] = ..., subtitles: _Optional[str] = ..., style: _Optional[_Union[CaptionStyle, _Mapping]] = ..., output_filename: _Optional[str] = ..., path: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class SlideImage(_message.Message):
     __slots__ = ("id", "image_url", "duration")
@@ -112,7 +114,7 @@ class SlideImage(_message.Message):
     def __init__(self, id: _Optional[str] = ..., image_url: _Optional[str] = ..., duration: _Optional[float] = ...) -> None: ...
 
 class ImagesToVideoRequest(_message.Message):
-    __slots__ = ("images", "width", "height", "fps", "background", "output_filename", "one_video_per_image", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
+    __slots__ = ("images", "width", "height", "fps", "background", "output_filename", "one_video_per_image", "path", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +122,7 @@ class ImagesToVideoRequest(_message.Message):
     BACKGROUND_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FILENAME_FIELD_NUMBER: _ClassVar[int]
     ONE_VIDEO_PER_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_SECRET_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +140,7 @@ class ImagesToVideoRequest(_message.Message):
     background: str
     output_filename: str
     one_video_per_image: bool
+    path: str
     priority: str
     webhook_url: str
     webhook_secret: str
@@ -147,16 +151,17 @@ class ImagesToVideoRequest(_message.Message):
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, images: _Optional[_Iterable[_Union[SlideImage, _Mapping]]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., background: _Optional[str] = ..., output_filename: _Optional[str] = ..., one_video_per_image: bool = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, images: _Optional[_Iterable[_Union[SlideImage, _Mapping]]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., background: _Optional[str] = ..., output_filename: _Optional[str] = ..., one_video_per_image: bool = ..., path: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class AddAudioRequest(_message.Message):
-    __slots__ = ("video_url", "audio_url", "mode", "keep_original_audio", "volume", "output_filename", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
+    __slots__ = ("video_url", "audio_url", "mode", "keep_original_audio", "volume", "output_filename", "path", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")
     VIDEO_URL_FIELD_NUMBER: _ClassVar[int]
     AUDIO_URL_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     KEEP_ORIGINAL_AUDIO_FIELD_NUMBER: _ClassVar[int]
     VOLUME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FILENAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_SECRET_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +178,7 @@ class AddAudioRequest(_message.Message):
     keep_original_audio: bool
     volume: float
     output_filename: str
+    path: str
     priority: str
     webhook_url: str
     webhook_secret: str
@@ -183,7 +189,7 @@ class AddAudioRequest(_message.Message):
     strategy: str
     no_cache: bool
     wait_turn: bool
-    def __init__(self, video_url: _Optional[str] = ..., audio_url: _Optional[str] = ..., mode: _Optional[str] = ..., keep_original_audio: bool = ..., volume: _Optional[float] = ..., output_filename: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
+    def __init__(self, video_url: _Optional[str] = ..., audio_url: _Optional[str] = ..., mode: _Optional[str] = ..., keep_original_audio: bool = ..., volume: _Optional[float] = ..., output_filename: _Optional[str] = ..., path: _Optional[str] = ..., priority: _Optional[str] = ..., webhook_url: _Optional[str] = ..., webhook_secret: _Optional[str] = ..., webhook_events: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_attempts: _Optional[int] = ..., provider: _Optional[str] = ..., strategy: _Optional[str] = ..., no_cache: bool = ..., wait_turn: bool = ...) -> None: ...
 
 class AnalyzeVideoRequest(_message.Message):
     __slots__ = ("video_url", "subtitles_url", "target_aspect_ratios", "frame_count", "transcribe", "llm_score", "prompt", "priority", "webhook_url", "webhook_secret", "webhook_events", "metadata", "max_attempts", "provider", "strategy", "no_cache", "wait_turn")

@@ -80,7 +80,11 @@ async def caption(ctx: JobContext) -> JobResult:
         timeout=ctx.settings.ffmpeg_timeout_seconds,
     )
     artifact = await store_output(
-        ctx, out, role="video", filename=_output_name(request.output_filename, "captioned.mp4")
+        ctx,
+        out,
+        role="video",
+        filename=_output_name(request.output_filename, "captioned.mp4"),
+        folder=request.path.strip("/"),
     )
     return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
 
@@ -109,7 +113,11 @@ async def slideshow(ctx: JobContext) -> JobResult:
         timeout=ctx.settings.ffmpeg_timeout_seconds,
     )
     artifact = await store_output(
-        ctx, out, role="video", filename=_output_name(request.output_filename, "slideshow.mp4")
+        ctx,
+        out,
+        role="video",
+        filename=_output_name(request.output_filename, "slideshow.mp4"),
+        folder=request.path.strip("/"),
     )
     result = _video_result(artifact, info)
     spans = slide_spans([image.duration for image in request.images], request.fps or 25)
@@ -139,7 +147,7 @@ async def _video_per_image(
             on_progress=stage_progress(ctx, 5 + share * index, 5 + share * (index + 1)),
             timeout=ctx.settings.ffmpeg_timeout_seconds,
         )
-        artifact = await store_output(ctx, out, role="video", filename=out.name)
+        artifact = await store_output(ctx, out, role="video", filename=out.name, folder=request.path.strip("/"))
         artifacts.append(artifact)
         result.videos.add(
             id=image.id, image_url=image.image_url, video=artifact, duration_seconds=info.duration_seconds or 0.0
@@ -169,7 +177,11 @@ async def mux_audio(ctx: JobContext) -> JobResult:
         timeout=ctx.settings.ffmpeg_timeout_seconds,
     )
     artifact = await store_output(
-        ctx, out, role="video", filename=_output_name(request.output_filename, "with_audio.mp4")
+        ctx,
+        out,
+        role="video",
+        filename=_output_name(request.output_filename, "with_audio.mp4"),
+        folder=request.path.strip("/"),
     )
     return JobResult(result=_video_result(artifact, info), artifacts=[artifact])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pysubs2
 
 from mediatasks.core.errors import invalid_input
@@ -19,6 +21,8 @@ DEFAULT_SLIDESHOW_FPS = 25
 # Inline subtitles travel inside the task's input (stored in the registry): larger files
 # belong in an upload, referenced by subtitles_url.
 MAX_INLINE_SUBTITLES_CHARS = 1_000_000
+MAX_OUTPUT_PATH = 200
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def _check_dimensions(width: int, height: int, fps: int) -> None:
@@ -28,6 +32,23 @@ def _check_dimensions(width: int, height: int, fps: int) -> None:
         raise invalid_input("width and height must be even numbers of at least 16 (H.264)", field="width")
     if fps and not 1 <= fps <= 120:
         raise invalid_input("fps must be between 1 and 120", field="fps")
+
+
+def check_output_path(path: str) -> None:
+    """A folder to file an output under: relative, of plain segments, at most 200 characters."""
+    if not path:
+        return
+    segments = path.strip("/").split("/")
+    if (
+        len(path) > MAX_OUTPUT_PATH
+        or path.startswith("/")
+        or not all(_PATH_SEGMENT.fullmatch(part) and part not in (".", "..") for part in segments)
+    ):
+        raise invalid_input(
+            f"path must be a relative folder of at most {MAX_OUTPUT_PATH} characters, its segments letters, "
+            "digits, '.', '_' or '-' (for example videos/output)",
+            field="path",
+        )
 
 
 def _check_inline_subtitles(text: str) -> None:
@@ -59,6 +80,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
         return await self.parts.submitter.submit(request, context, provider=provider, model=request.model)
 
     async def BurnCaptions(self, request, context):
+        check_output_path(request.path)
         await self.parts.submitter.check_input(request.video_url, field="video_url")
         if bool(request.subtitles_url) == bool(request.subtitles):
             raise invalid_input("give exactly one of subtitles_url and subtitles (inline text)", field="subtitles_url")
@@ -69,6 +91,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
         return await self.parts.submitter.submit(request, context)
 
     async def ImagesToVideo(self, request, context):
+        check_output_path(request.path)
         if not request.images:
             raise invalid_input("images must hold at least one image", field="images")
         check_slideshow_size(len(request.images), self.parts.settings)
@@ -89,6 +112,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
         return await self.parts.submitter.submit(request, context)
 
     async def AddAudio(self, request, context):
+        check_output_path(request.path)
         await self.parts.submitter.check_input(request.video_url, field="video_url")
         await self.parts.submitter.check_input(request.audio_url, field="audio_url")
         if request.mode.lower() not in AUDIO_MODES:

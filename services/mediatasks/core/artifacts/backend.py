@@ -15,7 +15,7 @@ from mediatasks.core.errors import MediaTasksError
 ARTIFACT_STORES = ("nats", "s3")
 
 # The keys of an artifact's description (all values are strings).
-DESCRIPTION_KEYS = ("content_type", "filename", "owner", "role", "sha256", "composite")
+DESCRIPTION_KEYS = ("content_type", "filename", "owner", "role", "sha256", "composite", "folder")
 
 
 def artifact_not_found(artifact_id: str) -> MediaTasksError:

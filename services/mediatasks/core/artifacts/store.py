@@ -178,10 +178,14 @@ class ArtifactStore:
         role: str = "",
         limit: int | None = None,
         artifact_id: str | None = None,
+        folder: str = "",
     ) -> common_pb2.Artifact:
-        """Store bytes as they arrive; over ``limit`` the write is undone and 413 raised."""
+        """Store bytes as they arrive; over ``limit`` the write is undone and 413 raised.
+        ``folder`` is the client's folder for it (Artifact.path), checked by the caller."""
         artifact_id = artifact_id or self._new_id()
         description = _description(content_type, filename, owner, role)
+        if folder:
+            description["folder"] = folder
         meter = await self._write(artifact_id, chunks, description, limit)
         return self._artifact(artifact_id, description, meter.size)
 
@@ -205,7 +209,14 @@ class ArtifactStore:
         return await self.put_stream(_one(data), owner=owner, filename=filename, content_type=content_type, role=role)
 
     async def put_file(
-        self, path: Path, *, owner: str, role: str = "", content_type: str | None = None, filename: str | None = None
+        self,
+        path: Path,
+        *,
+        owner: str,
+        role: str = "",
+        content_type: str | None = None,
+        filename: str | None = None,
+        folder: str = "",
     ) -> common_pb2.Artifact:
         """Store a file, streamed from disk (its name and type guessed unless given)."""
         name = filename or path.name
@@ -215,6 +226,7 @@ class ArtifactStore:
             filename=name,
             content_type=content_type or guess_content_type(name),
             role=role,
+            folder=folder,
         )
 
     # --- resumable uploads: parts, then one composite artifact ---------------------------
@@ -251,6 +263,7 @@ class ArtifactStore:
             filename=description.get("filename", ""),
             url=f"/api/v1/media/artifacts/{artifact_id}",
             role=description.get("role", ""),
+            path=description.get("folder", ""),
         )
 
     @staticmethod

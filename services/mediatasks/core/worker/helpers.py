@@ -44,7 +44,10 @@ def percent_progress(ctx: JobContext, low: float, high: float, stage: str) -> Ca
     return report
 
 
-async def store_output(ctx: JobContext, path: Path, *, role: str, filename: str | None = None) -> common_pb2.Artifact:
-    """Upload a finished output file as an artifact of the task's owner."""
+async def store_output(
+    ctx: JobContext, path: Path, *, role: str, filename: str | None = None, folder: str = ""
+) -> common_pb2.Artifact:
+    """Upload a finished output file as an artifact of the task's owner (filed under the
+    request's ``folder``, if it names one)."""
     await ctx.progress(97, "uploading")
-    return await ctx.artifacts.put_file(path, owner=ctx.owner, role=role, filename=filename)
+    return await ctx.artifacts.put_file(path, owner=ctx.owner, role=role, filename=filename, folder=folder)
