@@ -239,6 +239,14 @@ def test_seed000_errors_in_its_codes(api, dialect_stack):
 # --- seed 001: the native API as its examples call it ----------------------------------
 
 
+def test_seed001_first_use_python_example_reads_the_task_id(api, dialect_stack, webhook_origin):
+    out = run_client(dialect_stack, "seed001/first_use.py", SEED_WEBHOOK_ORIGIN=webhook_origin)
+    task_id = re.search(r"^Tarefa criada: ([0-9a-f-]{36})$", out, re.M).group(1)
+    task = native_task(api, task_id)
+    assert task["id"] == task["task_id"] == task_id and task["task_type"] == "image_generation"
+    assert task["input"]["style"] == "realistic" and task["input"]["size"] == "1024x1024"
+
+
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_seed001_frontend_example_reads_the_task_id(api, dialect_stack, webhook_origin):
     out = run_client(dialect_stack, "seed001/create_image_task.mjs", SEED_WEBHOOK_ORIGIN=webhook_origin)
