@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -255,6 +256,14 @@ def test_seed001_frontend_example_reads_the_task_id(api, dialect_stack, webhook_
     assert task["id"] == task["task_id"] == task_id and task["task_type"] == "image_generation"
     completed = deliveries(task_id, "task.completed")[-1]
     assert completed["data"]["status"] == "completed"
+    # The note's receiver reads output_data.image_url: a link that works without the key.
+    # (Relative here: a webhook has no request to take the host from, so links are absolute
+    # once MEDIATASKS_PUBLIC_BASE_URL is set, which this stack does not set.)
+    image_url = urljoin(dialect_stack.http_url, completed["data"]["output_data"]["image_url"])
+    with httpx.Client(timeout=30) as nobody:
+        image = nobody.get(image_url)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert completed["data"]["output_data"]["metadata"] == {}
 
     # The note's troubleshooting commands: the delivery's status, the statistics, the cache.
     listed = api.get(f"/api/v1/media/tasks/{task_id}/webhooks").json()["deliveries"]

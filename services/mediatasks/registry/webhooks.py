@@ -156,7 +156,8 @@ def build_payload(event: tasks_pb2.TaskEvent) -> bytes:
 
     ``{"event_type", "event_id", "task_id", "timestamp", "data": {"status", "type",
     "progress" (0-100), "stage", "attempt", "output_data" | "error", ...}, "user_id",
-    "metadata", "task"}``.
+    "metadata", "task"}``; ``output_data`` holds the output plus ``<role>_url`` of each
+    role's first file (``image_url``, ``video_url``...) and the task's ``metadata``.
     """
     task = event.task
     task_json = _task_dict(task)
@@ -170,10 +171,16 @@ def build_payload(event: tasks_pb2.TaskEvent) -> bytes:
         "provider": task.provider,
     }
     if task.status == tasks_pb2.Task.COMPLETED:
-        data["output_data"] = task_json.get("output", {})
+        data["output_data"] = output = task_json.get("output", {})
         if not task.output.HasField("result"):
             # Too large for an event (see store.EVENT_RESULT_LIMIT_BYTES): fetch it.
-            data["output_data"]["result_url"] = f"/api/v1/media/tasks/{task.task_id}/result"
+            output["result_url"] = f"/api/v1/media/tasks/{task.task_id}/result"
+        # Seed 001's receivers read output_data.image_url (video_url, transcript_url, ...):
+        # the first file of each role, by the link that needs no key where there is one.
+        for artifact in output.get("artifacts", []):
+            key = f"{artifact.get('role') or 'file'}_url"
+            output.setdefault(key, artifact.get("download_url") or artifact.get("url", ""))
+        output.setdefault("metadata", task_json.get("metadata", {}))
     if task.HasField("error"):
         data["error"] = task_json["error"]
     if task.HasField("next_attempt_at"):

@@ -138,6 +138,8 @@ async def test_the_completed_webhook_carries_links_that_download_without_credent
         listed = body["task"]["output"]["artifacts"][0]
         inside = body["task"]["output"]["result"]["subtitles"]
         assert listed["download_url"] == inside["download_url"]
+        # Seed 001's shape: output_data.<role>_url, the same keyless link.
+        assert body["data"]["output_data"][f"{listed['role'] or 'file'}_url"] == listed["download_url"]
         link = urlsplit(listed["download_url"])
         assert f"{link.scheme}://{link.netloc}" == PUBLIC and link.path == f"/api/v1/media/files/{stored.artifact_id}"
         assert listed["url"] == f"/api/v1/media/artifacts/{stored.artifact_id}"
