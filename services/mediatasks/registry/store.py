@@ -182,7 +182,7 @@ def _event_task(task: tasks_pb2.Task) -> tasks_pb2.Task:
 
 # ListTasks counts matching tasks exactly below this many; a larger total is reported as
 # this figure, with the response header x-total-capped: true (see total_capped).
-LIST_TOTAL_CAP = 10_000
+LIST_TOTAL_CAP = 1_000
 
 
 def total_capped(response: tasks_pb2.ListTasksResponse) -> bool:
