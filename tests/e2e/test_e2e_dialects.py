@@ -205,6 +205,11 @@ def test_seed000_webhook_events_are_the_ones_asked_for(api, clip_id, webhook_ori
     )
     received = deliveries(task["task_id"], "task.completed")
     assert [payload["event_type"] for payload in received] == ["task.completed"]
+    # The note's payload: {"event", "task_id", "timestamp", "result": {"score", ...}}.
+    payload = received[0]
+    assert payload["event"] == "task.completed" and payload["task_id"] == task["task_id"] and payload["timestamp"]
+    polled = api.get(f"/video/tasks/{task['task_id']}").json()
+    assert payload["result"]["score"] == polled["result"]["score"] is not None
 
 
 def test_seed000_cancel_client_stops_a_running_analysis(api, dialect_stack, clip_id, fakes):

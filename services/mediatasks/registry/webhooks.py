@@ -88,6 +88,7 @@ from mediatasks.core.webhook_sender import (  # noqa: F401 - signing is part of 
     signing_key,
     standard_signature,
 )
+from mediatasks.dialects.video_analysis import analysis_result
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.links import DownloadLinks
 from mediatasks.registry.models import TaskRow, WebhookDeliveryRow
@@ -188,6 +189,9 @@ def build_payload(event: tasks_pb2.TaskEvent) -> bytes:
     stamp = event.timestamp.ToJsonString() if event.HasField("timestamp") else _iso(utcnow())
     body = {
         "event_type": event.event_type,
+        # Seed 000's receivers read "event" (and, for a finished analysis, "result" with its
+        # score at the top); the other seeds read event_type.
+        "event": event.event_type,
         "event_id": event.event_id,
         "task_id": event.task_id or task.task_id,
         "timestamp": stamp,
@@ -196,6 +200,12 @@ def build_payload(event: tasks_pb2.TaskEvent) -> bytes:
         "metadata": json_format.MessageToDict(task.metadata),
         "task": task_json,
     }
+    if (
+        task.status == tasks_pb2.Task.COMPLETED
+        and task.task_type == "video_analysis"
+        and task.output.HasField("result")
+    ):
+        body["result"] = analysis_result(task_json)
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
