@@ -454,18 +454,16 @@ class TaskStore:
         )
 
     async def _active_count(self, conn: AsyncConnection, owner: str) -> int:
-        """The owner's queued (not held) and running tasks."""
-        return int(
-            (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(TASKS)
-                    .where(
-                        TASKS.c.owner == owner, TASKS.c.status.in_((QUEUED, PROCESSING)), TASKS.c.queued_reason == ""
-                    )
-                )
-            ).scalar_one()
+        """The owner's queued (not held) and running tasks, counted up to the limit: only
+        whether the limit is reached matters, and counting all of an owner's thousands of
+        active tasks on every submit was ~6% of the registry's CPU in a burst."""
+        active = (
+            select(TASKS.c.id)
+            .where(TASKS.c.owner == owner, TASKS.c.status.in_((QUEUED, PROCESSING)), TASKS.c.queued_reason == "")
+            .limit(self.settings.owner_concurrency_limit)
+            .subquery()
         )
+        return int((await conn.execute(select(func.count()).select_from(active))).scalar_one())
 
     async def _queued_count(self, conn: AsyncConnection, task_type: str) -> int:
         """Queued tasks of a type; the bound is a coarse guard, so a 1 s old count will do."""
