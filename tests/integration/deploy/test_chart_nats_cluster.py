@@ -229,8 +229,23 @@ def test_three_rendered_nodes_form_one_jetstream_cluster_keda_can_read(cluster: 
     async def after_loss() -> int:
         nc = await nats.connect([cluster[0].url, cluster[2].url], user="mediatasks", password=PASSWORD)
         try:
-            js = nc.jetstream(timeout=15)
-            await js.publish("mediatasks.jobs.image_transform.high", b"after a node is lost")
+            js = nc.jetstream(timeout=10)
+            # The lost node may have led the stream: the others elect a new leader, which
+            # takes a few seconds (longer on a loaded machine). Retried with one message id,
+            # so a publish that was stored but not acknowledged is not stored twice.
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    await js.publish(
+                        "mediatasks.jobs.image_transform.high",
+                        b"after a node is lost",
+                        headers={"Nats-Msg-Id": "after-a-node-is-lost"},
+                    )
+                    break
+                except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError):
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(1)
             return (await js.stream_info("MEDIATASKS_JOBS")).state.messages
         finally:
             await nc.close()
