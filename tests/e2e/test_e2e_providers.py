@@ -260,7 +260,9 @@ def test_gemini_scores_a_video_and_veo_makes_one(api, fakes, tmp_path):
     assert analysis["cost_usd"] > 0
     score = analysis["output"]["result"]["report"]["fields"]["llm_score"]
     assert 0 <= score["score"] <= 10 and set(score["creative_score"]) >= {"hook", "pacing"}
-    assert fakes.gemini.count("upload.start") == 1 and fakes.gemini.count("generate") == 1
+    # One upload and one scoring per attempt (a loaded machine may redeliver the job once).
+    attempts = analysis["attempt"]
+    assert fakes.gemini.count("upload.start") == attempts and fakes.gemini.count("generate") == attempts
 
     generation = wait_for(api, generation["task_id"], timeout=40)
     assert generation["status"] == "COMPLETED", generation.get("error")
