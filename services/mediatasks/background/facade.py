@@ -30,7 +30,7 @@ from mediatasks.core.auth import ALL_OWNERS, Principal, caller, current_principa
 from mediatasks.core.catalog import check_declared_type_name
 from mediatasks.core.errors import MediaTasksError, invalid_input
 from mediatasks.core.inputs import check_url
-from mediatasks.core.server import set_http_status
+from mediatasks.core.server import request_headers, set_http_status
 from mediatasks.core.submit import MAX_IDEMPOTENCY_KEY, prefer_wait
 from mediatasks.v1 import background_pb2, background_pb2_grpc, common_pb2, tasks_pb2
 
@@ -233,7 +233,7 @@ class BackgroundServicer(background_pb2_grpc.BackgroundServiceServicer):
         key_suffix: str = "",
     ) -> background_pb2.BackgroundTask:
         principal = caller()
-        request_metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        request_metadata = request_headers(context)
         client_key = request_metadata.get("idempotency-key", "")
         if len(client_key) > MAX_IDEMPOTENCY_KEY or not client_key.isprintable():
             raise invalid_input(

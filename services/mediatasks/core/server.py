@@ -90,7 +90,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         started = time.perf_counter()
         code = "OK"
         try:
-            metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            metadata = request_headers(context)
             principal: Principal | None
             try:
                 principal = await self.authenticator.authenticate(metadata)
@@ -199,6 +199,18 @@ def _decoded(request: Any) -> Any:
 async def _each_decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
         yield _decoded(request)
+
+
+def request_headers(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """The call's text metadata: over REST, the request's headers (lower-case names)."""
+    return {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+
+
+def request_origin(context: grpc.aio.ServicerContext) -> str:
+    """The origin a call came to, from the Host the gateway forwards ("" without one)."""
+    headers = request_headers(context)
+    host = headers.get("x-forwarded-host", "")
+    return f"{headers.get('x-forwarded-proto', 'http')}://{host}" if host else ""
 
 
 async def set_http_status(

@@ -24,7 +24,7 @@ from mediatasks.core.errors import invalid_input
 from mediatasks.core.inputs import check_url, validate_ref
 from mediatasks.core.limits import count_submitted_input
 from mediatasks.core.options import check_webhook_events
-from mediatasks.core.server import set_http_status
+from mediatasks.core.server import request_headers, set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.v1 import common_pb2, tasks_pb2
 
@@ -130,7 +130,7 @@ class Submitter:
         check_webhook_events(options)
         if options.webhook_url:
             await check_url(options.webhook_url, self.settings, field="webhook_url")
-        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        metadata = request_headers(context)
         client_key = metadata.get("idempotency-key", "")
         if len(client_key) > MAX_IDEMPOTENCY_KEY or not client_key.isprintable():
             raise invalid_input(

@@ -24,9 +24,9 @@ from mediatasks.core.artifacts import ArtifactStore, guess_content_type
 from mediatasks.core.artifacts.ranges import ByteRange, parse_range
 from mediatasks.core.auth import caller
 from mediatasks.core.errors import MediaTasksError, invalid_input, too_large
-from mediatasks.core.server import set_http_status
+from mediatasks.core.server import request_headers, set_http_status
 from mediatasks.core.settings import Settings
-from mediatasks.registry.uploads import UploadSessions, cut_short, request_headers
+from mediatasks.registry.uploads import UploadSessions, cut_short
 
 if TYPE_CHECKING:  # links builds on this module's signer
     from mediatasks.registry.links import DownloadLinks

@@ -52,13 +52,6 @@ def _artifacts_in(message: Message) -> Iterator[common_pb2.Artifact]:
                 yield from _artifacts_in(item)
 
 
-def request_origin(context) -> str:
-    """The origin a call came to, from the Host the gateway forwards ("" without one)."""
-    headers = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-    host = headers.get("x-forwarded-host", "")
-    return f"{headers.get('x-forwarded-proto', 'http')}://{host}" if host else ""
-
-
 class DownloadLinks:
     """Fills ``download_url`` (and its expiry) on the artifacts of tasks."""
 

@@ -19,11 +19,11 @@ from mediatasks.core.auth import ALL_OWNERS, Principal, caller, current_principa
 from mediatasks.core.catalog import submit_rpc
 from mediatasks.core.clients import InternalChannel
 from mediatasks.core.errors import MediaTasksError, invalid_input
-from mediatasks.core.server import set_http_status
+from mediatasks.core.server import request_headers, request_origin, set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.core.submit import ORIGIN_HEADERS
 from mediatasks.registry.convert import ACTIVE, task_to_proto, timestamp, utcnow
-from mediatasks.registry.links import DownloadLinks, request_origin
+from mediatasks.registry.links import DownloadLinks
 from mediatasks.registry.live_workers import LiveWorkers
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.store import TaskStore, parse_task_id, task_error, total_capped
@@ -126,7 +126,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         if not 1 <= len(request.tasks) <= _BATCH_LIMIT:
             raise invalid_input(f"a batch holds 1 to {_BATCH_LIMIT} tasks", field="tasks")
         response = tasks_pb2.BatchCreateResponse()
-        headers = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        headers = request_headers(context)
         forwarded = tuple((name, headers[name]) for name in ORIGIN_HEADERS if headers.get(name))
 
         async def one(index: int, item: tasks_pb2.BatchItem) -> tasks_pb2.BatchItemResult:

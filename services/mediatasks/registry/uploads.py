@@ -42,7 +42,7 @@ from mediatasks.core.artifacts import ArtifactStore, guess_content_type, looks_l
 from mediatasks.core.artifacts.store import Meter
 from mediatasks.core.auth import caller
 from mediatasks.core.errors import MediaTasksError, invalid_input, too_large
-from mediatasks.core.server import set_http_status
+from mediatasks.core.server import request_headers, request_origin, set_http_status
 from mediatasks.registry.models import UploadRow
 from mediatasks.v1 import artifacts_pb2, common_pb2
 
@@ -59,11 +59,6 @@ MAX_PRESIGNED_PARTS = 10_000
 _HASHES_KEPT = 1024
 
 _UPLOADS = UploadRow.__table__
-
-
-def request_headers(context: grpc.aio.ServicerContext) -> dict[str, str]:
-    """The call's text metadata (REST: the request headers, lower-case)."""
-    return {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
 
 
 def _now() -> dt.datetime:
@@ -161,14 +156,7 @@ class UploadSessions:
     def public_base(self, context: grpc.aio.ServicerContext) -> str:
         """The origin clients reach the gateway at: MEDIATASKS_PUBLIC_BASE_URL, else the
         Host the request came with (the gateway forwards it), else nothing (a relative URL)."""
-        configured = self.settings.public_base_url.strip().rstrip("/")
-        if configured:
-            return configured
-        headers = request_headers(context)
-        host = headers.get("x-forwarded-host", "")
-        if not host:
-            return ""
-        return f"{headers.get('x-forwarded-proto', 'http')}://{host}"
+        return self.settings.public_base_url.strip().rstrip("/") or request_origin(context)
 
     def _tus_headers(self, *extra: tuple[str, str]) -> list[tuple[str, str]]:
         return [("tus-resumable", TUS_VERSION), *extra]
