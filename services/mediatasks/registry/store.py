@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import functools
 import hashlib
 import random
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
@@ -39,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from mediatasks.core import topology
@@ -76,8 +79,12 @@ TASK_TYPES = TaskTypeRow.__table__
 
 OWNER_LIMIT_REASON = "owner_concurrency_limit"
 CONCURRENCY_RETRY_AFTER_SECONDS = 5.0
-# Concurrent submits of one owner that may race past the limit check without its lock.
+# Concurrent submits of one owner (or starts of one type) that may race past the limit
+# check without its lock.
 _LOCK_HEADROOM = 64
+# An owner this far below its limit is counted at most once per _ACTIVE_CACHE_SECONDS.
+_FAR_BELOW_LIMIT = 1024
+_ACTIVE_CACHE_SECONDS = 1.0
 
 
 def task_not_found(task_id: str) -> MediaTasksError:
@@ -190,13 +197,81 @@ def total_capped(response: tasks_pb2.ListTasksResponse) -> bool:
     return response.total >= LIST_TOTAL_CAP
 
 
-# Built once: parameters are passed at execution, so SQLAlchemy compiles each statement
-# a single time per process instead of once per call. Neither is PostgreSQL's Insert
-# construct: it has no cache key (inherit_cache = False), so every submit compiled its
-# INSERT afresh (a few percent of the registry's CPU per job). The ON CONFLICT form every
-# media-service submit uses (each carries an idempotency key) is therefore written out
-# once as text, its parameters and result columns typed by the table, which caches.
-_INSERT = insert(TASKS).returning(TASKS)
+# A change's log lines and outbox rows go in with one statement (and, through
+# _change_statement, the task row's update with them): on these machines each statement
+# costs the registry ~0.4 ms of CPU whatever its size, so a state change is paid per
+# statement, not per row. Arrays keep the text the same for any number of rows.
+_LOGS_AND_OUTBOX = """logged AS (
+  INSERT INTO task_logs (task_id, ts, level, message, attempt)
+  SELECT * FROM unnest(CAST(:log_task_ids AS uuid[]), CAST(:log_ts AS timestamptz[]),
+                       CAST(:log_levels AS text[]), CAST(:log_messages AS text[]), CAST(:log_attempts AS integer[]))
+)
+INSERT INTO outbox (subject, msg_id, payload, created_at)
+SELECT * FROM unnest(CAST(:out_subjects AS text[]), CAST(:out_msg_ids AS text[]),
+                     CAST(:out_payloads AS bytea[]), CAST(:out_created AS timestamptz[]))"""
+
+
+@functools.cache
+def _change_statement(columns: tuple[str, ...]) -> TextClause:
+    """UPDATE of ``columns`` of one task (``:task_id``), its log lines and its outbox rows,
+    as one statement; without columns, only the lines and rows."""
+    if not columns:
+        return text("WITH " + _LOGS_AND_OUTBOX)
+    assignments = ", ".join(f'"{column}" = :{column}' for column in columns)
+    statement = text(f"WITH changed AS (UPDATE tasks SET {assignments} WHERE id = :task_id), {_LOGS_AND_OUTBOX}")
+    return statement.bindparams(
+        *(bindparam(column, type_=TASKS.c[column].type) for column in columns),
+        bindparam("task_id", type_=TASKS.c.id.type),
+    )
+
+
+@dataclass
+class Change:
+    """What one transition writes besides the row lock it holds: the new values of the
+    task's columns, its log lines and its outbox rows; :meth:`TaskStore._write` sends
+    them as one statement."""
+
+    task_id: uuid.UUID
+    values: dict[str, Any]
+    logs: list[tuple[uuid.UUID, dt.datetime, str, str, int]]
+    outbox: list[dict]
+
+    def parameters(self) -> dict[str, Any]:
+        return {**self.values, "task_id": self.task_id, **_rows_parameters(self.logs, self.outbox)}
+
+
+def _rows_parameters(logs: list[tuple[uuid.UUID, dt.datetime, str, str, int]], outbox: list[dict]) -> dict[str, Any]:
+    """The array parameters of :data:`_LOGS_AND_OUTBOX`."""
+    return {
+        "log_task_ids": [row[0] for row in logs],
+        "log_ts": [row[1] for row in logs],
+        "log_levels": [row[2] for row in logs],
+        "log_messages": [row[3] for row in logs],
+        "log_attempts": [row[4] for row in logs],
+        "out_subjects": [row["subject"] for row in outbox],
+        "out_msg_ids": [row["msg_id"] for row in outbox],
+        "out_payloads": [row["payload"] for row in outbox],
+        "out_created": [row["created_at"] for row in outbox],
+    }
+
+
+def _log_lines(
+    task_id: uuid.UUID, attempt: int, now: dt.datetime, lines: Iterable[str], level: str = "INFO"
+) -> tuple[list[tuple[uuid.UUID, dt.datetime, str, str, int]], list[tasks_pb2.LogEntry]]:
+    """Log rows of ``lines`` and the same lines as entries for the change's event."""
+    messages = [line[:LOG_LINE_LIMIT] for line in lines]
+    entries = []
+    for message in messages:
+        entry = tasks_pb2.LogEntry(level=level, message=message, attempt=attempt)
+        entry.timestamp.FromDatetime(now)
+        entries.append(entry)
+    return [(task_id, now, level, message, attempt) for message in messages], entries
+
+
+def _updated(row: Row, values: dict[str, Any]) -> SimpleNamespace:
+    """``row`` as it is after ``values`` are written: the caller holds its lock, so this is
+    exactly what an UPDATE … RETURNING would answer, without asking."""
+    return SimpleNamespace(**{**row._mapping, **values})
 
 
 def _column_param(column: Column) -> BindParameter:
@@ -208,14 +283,30 @@ def _column_param(column: Column) -> BindParameter:
 
 
 _TASK_COLUMNS = ", ".join(f'"{column.name}"' for column in TASKS.c)
-_INSERT_IDEMPOTENT = (
-    text(
-        f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join(f':{column.name}' for column in TASKS.c)})"
-        " ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-        f" RETURNING {_TASK_COLUMNS}"
+
+
+def _create_statement(on_conflict: str) -> TextClause:
+    """A new task's row, its log lines and its outbox rows in one statement; the lines
+    and rows only when the task was inserted (``on_conflict`` may skip it). Returns the
+    new task's id, or nothing. Built once, as text: PostgreSQL's Insert construct has no
+    cache key, so SQLAlchemy compiled it afresh on every submit."""
+    values = ", ".join(f":{column.name}" for column in TASKS.c)
+    only_if_created = " WHERE EXISTS (SELECT FROM created)"
+    logs_and_outbox = (
+        _LOGS_AND_OUTBOX.replace("AS integer[]))", "AS integer[]))" + only_if_created)
+        .replace("AS timestamptz[]))", "AS timestamptz[]))" + only_if_created)
+        .replace("\nINSERT INTO outbox", ", queued AS (INSERT INTO outbox")
     )
-    .bindparams(*(_column_param(column) for column in TASKS.c))
-    .columns(*TASKS.c)
+    statement = (
+        f"WITH created AS (INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({values}) {on_conflict} RETURNING id),"
+        f" {logs_and_outbox}) SELECT id FROM created"
+    )
+    return text(statement).bindparams(*(_column_param(column) for column in TASKS.c))
+
+
+_CREATE = _create_statement("")
+_CREATE_IDEMPOTENT = _create_statement(
+    "ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 )
 
 
@@ -228,6 +319,9 @@ class TaskStore:
         self.secrets = SecretBox(settings)
         # Approximate figures read on hot paths, refreshed at most every few seconds.
         self._queued_cache: dict[str, tuple[float, int]] = {}
+        # Per owner: when its active tasks were last counted, and that count plus the
+        # submits admitted here since (see _admission).
+        self._active_cache: dict[str, tuple[float, int]] = {}
         self._mean_cache: dict[str, tuple[float, float]] = {}
 
     # --- helpers ------------------------------------------------------------------
@@ -254,22 +348,20 @@ class TaskStore:
     ) -> builtins.list[tasks_pb2.LogEntry]:
         """Add lines to the task's log (GET …/logs) in the caller's transaction; returns
         them as entries for the event of the same change (the live log)."""
-        messages = [line[:LOG_LINE_LIMIT] for line in lines]
-        if not messages:
-            return []
-        await conn.execute(
-            insert(LOGS),
-            [
-                {"task_id": task_id, "ts": now, "level": level, "message": message, "attempt": attempt}
-                for message in messages
-            ],
-        )
-        entries = []
-        for message in messages:
-            entry = tasks_pb2.LogEntry(level=level, message=message, attempt=attempt)
-            entry.timestamp.FromDatetime(now)
-            entries.append(entry)
+        rows, entries = _log_lines(task_id, attempt, now, lines, level)
+        if rows:
+            await conn.execute(
+                insert(LOGS),
+                [
+                    {"task_id": task_id, "ts": ts, "level": level, "message": message, "attempt": attempt}
+                    for task_id, ts, level, message, attempt in rows
+                ],
+            )
         return entries
+
+    async def _write(self, conn: AsyncConnection, change: Change) -> None:
+        """Write ``change`` (in the caller's transaction) with one statement."""
+        await conn.execute(_change_statement(tuple(change.values)), change.parameters())
 
     @staticmethod
     def _check_owner(row, task_id: str, owner: str | None) -> None:
@@ -376,14 +468,7 @@ class TaskStore:
                 )
             elif held:
                 values["stage"] = "waiting_for_turn"
-            statement = _INSERT_IDEMPOTENT if request.idempotency_key else _INSERT
-            inserted = await conn.execute(statement, values)
-            row = inserted.first()
-            if row is None:  # a concurrent request with the same key won the race
-                existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
-                assert existing is not None
-                return existing, Outgoing()
-            task = task_to_proto(row)
+            task = task_to_proto(SimpleNamespace(**values))
             slim = _event_task(task)
             if cached is not None:
                 line = f"completed from the result cache (provider {cached.provider or 'local'}"
@@ -392,17 +477,23 @@ class TaskStore:
                 line = f"waiting for its turn: the owner has {self.settings.owner_concurrency_limit} tasks running"
             else:
                 line = f"queued ({priority} priority, up to {max_attempts} attempts)"
-            created = await self._log(conn, task_id, 0, now, [f"created as {request.task_type}", line])
+            logs, created = _log_lines(task_id, 0, now, [f"created as {request.task_type}", line])
             outbox = [_event_row(slim, "task.created", now, created)]
             outgoing = Outgoing(events=1)
             if cached is not None:
-                await conn.execute(update(CACHE).where(CACHE.c.cache_key == cache_key).values(hits=CACHE.c.hits + 1))
                 outbox.append(_event_row(slim, "task.completed", now))
                 outgoing.events += 1
             elif not held:
                 outbox.append(_job_row(task, str(task_id), now))
                 outgoing.jobs = 1
-            await self._emit(conn, outbox)
+            statement = _CREATE_IDEMPOTENT if request.idempotency_key else _CREATE
+            inserted = await conn.execute(statement, {**values, **_rows_parameters(logs, outbox)})
+            if inserted.first() is None:  # a concurrent request with the same key won the race
+                existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
+                assert existing is not None
+                return existing, Outgoing()
+            if cached is not None:
+                await conn.execute(update(CACHE).where(CACHE.c.cache_key == cache_key).values(hits=CACHE.c.hits + 1))
         return task, outgoing
 
     async def _check_task_type(self, conn: AsyncConnection, task_type: str) -> None:
@@ -430,8 +521,22 @@ class TaskStore:
                 http_status=503,
                 metadata={"queued": str(queued)},
             )
+        limit = self.settings.owner_concurrency_limit
+        recent = self._active_cache.get(owner)
+        if recent is not None and time.monotonic() - recent[0] < _ACTIVE_CACHE_SECONDS:
+            # Very far below the limit a second ago: this replica's admissions since then
+            # are counted here, and other replicas would need _FAR_BELOW_LIMIT submits in
+            # that second to reach the limit. Counting thousands of an owner's active tasks
+            # on every submit of a burst was most of PostgreSQL's CPU per job.
+            self._active_cache[owner] = (recent[0], recent[1] + 1)
+            if recent[1] + _FAR_BELOW_LIMIT < limit:
+                return False
         active = await self._active_count(conn, owner)
-        if active + _LOCK_HEADROOM < self.settings.owner_concurrency_limit:
+        if active + _FAR_BELOW_LIMIT < limit:
+            if len(self._active_cache) > 10_000:  # many owners: start over rather than grow
+                self._active_cache.clear()
+            self._active_cache[owner] = (time.monotonic(), active + 1)
+        if active + _LOCK_HEADROOM < limit:
             # Far below the limit: no concurrent burst can cross it, so skip the lock that
             # would serialise every submit of this owner (and hold pool connections).
             return False
@@ -770,26 +875,19 @@ class TaskStore:
                     await self._dead_letter(conn, row, lost_attempts, now)
                     return tasks_pb2.StartAttemptResponse(proceed=False, reason="DEAD_LETTERED")
             attempt = row.attempt + 1
-            updated = (
-                await conn.execute(
-                    update(TASKS)
-                    .where(TASKS.c.id == task_id)
-                    .values(
-                        status=PROCESSING,
-                        attempt=attempt,
-                        stage="starting",
-                        progress=0,
-                        started_at=now,
-                        updated_at=now,
-                        next_attempt_at=None,
-                        queued_reason="",
-                        claim=claim,
-                        lost_attempts=lost_attempts,
-                    )
-                    .returning(TASKS)
-                )
-            ).one()
-            task = task_to_proto(updated)
+            values = {
+                "status": PROCESSING,
+                "attempt": attempt,
+                "stage": "starting",
+                "progress": 0,
+                "started_at": now,
+                "updated_at": now,
+                "next_attempt_at": None,
+                "queued_reason": "",
+                "claim": claim,
+                "lost_attempts": lost_attempts,
+            }
+            task = task_to_proto(_updated(row, values))
             lines = []
             if row.status == PROCESSING:
                 lines.append(f"attempt {row.attempt} was lost (its worker stopped answering)")
@@ -797,23 +895,32 @@ class TaskStore:
                 f"started attempt {attempt} of {row.max_attempts} on worker {request.worker_id or 'unknown'}"
                 f" (delivery {request.delivery_count})"
             )
-            logged = await self._log(conn, task_id, attempt, now, lines)
-            await self._emit(conn, [_event_row(_event_task(task), "task.started", now, logged)])
+            logs, logged = _log_lines(task_id, attempt, now, lines)
+            started = _event_row(_event_task(task), "task.started", now, logged)
+            await self._write(conn, Change(task_id, values, logs, [started]))
         return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
 
     async def _below_capacity(self, conn: AsyncConnection, task_type: str) -> bool:
-        """Whether one more ``task_type`` job may start, decided under a transaction-scoped
-        advisory lock per type: concurrent starts (any replica) count one after another, so
-        together they never overshoot ``capacity_per_type``."""
+        """Whether one more ``task_type`` job may start. Far below ``capacity_per_type`` the
+        running tasks are counted without a lock: no burst of concurrent starts can cross
+        it. Within :data:`_LOCK_HEADROOM` of it, concurrent starts (any replica) count one
+        after another under a transaction-scoped advisory lock per type, so together they
+        never overshoot. The lock is per type and only near the cap: never global."""
+        capacity = self.settings.capacity_per_type
+        if await self._running_count(conn, task_type) + _LOCK_HEADROOM < capacity:
+            return True
         await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"capacity:{task_type}", 0))))
+        return await self._running_count(conn, task_type) < capacity
+
+    async def _running_count(self, conn: AsyncConnection, task_type: str) -> int:
+        """``task_type``'s running tasks, counted up to the capacity (more never matters)."""
         running = (
-            await conn.execute(
-                select(func.count())
-                .select_from(TASKS)
-                .where(TASKS.c.task_type == task_type, TASKS.c.status == PROCESSING)
-            )
-        ).scalar_one()
-        return running < self.settings.capacity_per_type
+            select(TASKS.c.id)
+            .where(TASKS.c.task_type == task_type, TASKS.c.status == PROCESSING)
+            .limit(self.settings.capacity_per_type)
+            .subquery()
+        )
+        return int((await conn.execute(select(func.count()).select_from(running))).scalar_one())
 
     async def _dead_letter(self, conn: AsyncConnection, row: Any, lost_attempts: int, now: dt.datetime) -> None:
         """End a task whose attempts keep vanishing (a job that kills its worker, say)."""
@@ -854,7 +961,12 @@ class TaskStore:
         return task
 
     async def _fenced_row(self, conn: AsyncConnection, task_id: str, attempt: int):
-        row = await self._load(conn, parse_task_id(task_id), lock=True)
+        return self._fence(await self._load(conn, parse_task_id(task_id), lock=True), task_id, attempt)
+
+    @staticmethod
+    def _fence(row, task_id: str, attempt: int):
+        """``row`` when ``attempt`` is its task's current, running attempt; else the error
+        that says why not."""
         if row is None:
             raise task_not_found(task_id)
         if row.status == CANCELLED:
@@ -878,29 +990,27 @@ class TaskStore:
                 if error.reason == "TASK_CANCELLED":
                     return True, None, False
                 raise
-            updated = (
-                await conn.execute(
-                    update(TASKS)
-                    .where(TASKS.c.id == row.id)
-                    .values(
-                        progress=max(0, min(100, request.progress)), stage=request.stage or row.stage, updated_at=now
-                    )
-                    .returning(TASKS)
-                )
-            ).one()  # the row is locked by _fenced_row
-            logged = await self._log(conn, row.id, request.attempt, now, request.log_lines)
+            values = {
+                "progress": max(0, min(100, request.progress)),
+                "stage": request.stage or row.stage,
+                "updated_at": now,
+            }
+            updated = _updated(row, values)
+            logs, logged = _log_lines(row.id, request.attempt, now, request.log_lines)
             task = None
+            outbox = []
             # A heartbeat (nothing new) refreshes updated_at, the reconciler's sign of life,
             # but is no progress event. Progress events keep their rate (``emit_event``);
             # log lines between them go out at once as task.log events, so the live log
             # loses nothing and webhooks (which skip task.log unless asked) see no more.
             changed = updated.progress != row.progress or updated.stage != row.stage
-            if (emit_event and changed) or logged:
+            progressed = emit_event and changed
+            if progressed or logged:
                 task = _event_task(task_to_proto(updated, include_input=False))
-                kind = "task.progress" if emit_event and changed else LOG_EVENT
-                await self._emit(conn, [_event_row(task, kind, now, logged)])
-                if kind == LOG_EVENT:
-                    return False, None, True
+                outbox.append(_event_row(task, "task.progress" if progressed else LOG_EVENT, now, logged))
+            await self._write(conn, Change(row.id, values, logs, outbox))
+            if task is not None and not progressed:
+                return False, None, True
         return False, task, task is not None
 
     async def complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
@@ -909,27 +1019,20 @@ class TaskStore:
             row = await self._load(conn, parse_task_id(request.task_id), lock=True)
             if row is not None and row.status == COMPLETED and row.attempt == request.attempt:
                 return task_to_proto(row)  # the same attempt completing again (a retried RPC)
-            row = await self._fenced_row(conn, request.task_id, request.attempt)
+            row = self._fence(row, request.task_id, request.attempt)
             output = request.output.SerializeToString()
-            updated = (
-                await conn.execute(
-                    update(TASKS)
-                    .where(TASKS.c.id == row.id)
-                    .values(
-                        status=COMPLETED,
-                        progress=100,
-                        stage="completed",
-                        output=output,
-                        error=None,
-                        provider=request.provider or row.provider,
-                        model=request.model,
-                        cost_usd=row.cost_usd + request.cost_usd,
-                        updated_at=now,
-                        completed_at=now,
-                    )
-                    .returning(TASKS)
-                )
-            ).one()  # the row is locked by _fenced_row, so the update returns it
+            values = {
+                "status": COMPLETED,
+                "progress": 100,
+                "stage": "completed",
+                "output": output,
+                "error": None,
+                "provider": request.provider or row.provider,
+                "model": request.model,
+                "cost_usd": row.cost_usd + request.cost_usd,
+                "updated_at": now,
+                "completed_at": now,
+            }
             if row.cache_key:
                 await conn.execute(
                     pg_insert(CACHE)
@@ -937,7 +1040,7 @@ class TaskStore:
                         cache_key=row.cache_key,
                         task_id=row.id,
                         output=output,
-                        provider=updated.provider,
+                        provider=values["provider"],
                         model=request.model,
                         created_at=now,
                         expires_at=now + dt.timedelta(seconds=self.settings.result_cache_ttl_seconds),
@@ -945,17 +1048,19 @@ class TaskStore:
                     )
                     .on_conflict_do_nothing(index_elements=["cache_key"])
                 )
-            task = task_to_proto(updated)
+            task = task_to_proto(_updated(row, values))
             took = (now - row.started_at).total_seconds() if row.started_at else 0.0
-            line = f"completed attempt {request.attempt} in {took:.1f}s with provider {updated.provider or 'local'}"
+            line = f"completed attempt {request.attempt} in {took:.1f}s with provider {task.provider or 'local'}"
             if request.model:
                 line += f", model {request.model}"
             if request.cost_usd:
                 line += f", cost ${request.cost_usd:.4f}"
             produced = len(request.output.artifacts)
             line += f"; {produced} file{'s' if produced != 1 else ''} produced"
-            logged = await self._log(conn, row.id, request.attempt, now, [line])
-            await self._emit(conn, [_event_row(_event_task(task), "task.completed", now, logged)])
+            # The handler's last lines ride on the completion (one call, one event fewer).
+            logs, logged = _log_lines(row.id, request.attempt, now, [*request.log_lines, line])
+            completed = _event_row(_event_task(task), "task.completed", now, logged)
+            await self._write(conn, Change(row.id, values, logs, [completed]))
             await self._release_held(conn, row.owner, now)
         return task
 

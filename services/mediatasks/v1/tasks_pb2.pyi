@@ -549,20 +549,22 @@ class ReportProgressResponse(_message.Message):
     def __init__(self, cancel_requested: bool = ...) -> None: ...
 
 class CompleteTaskRequest(_message.Message):
-    __slots__ = ("task_id", "attempt", "output", "provider", "model", "cost_usd")
+    __slots__ = ("task_id", "attempt", "output", "provider", "model", "cost_usd", "log_lines")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
+    LOG_LINES_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     output: TaskOutput
     provider: str
     model: str
     cost_usd: float
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[TaskOutput, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+    log_lines: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[TaskOutput, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., log_lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FailTaskRequest(_message.Message):
     __slots__ = ("task_id", "attempt", "error", "provider", "cost_usd", "cancel_confirmed")

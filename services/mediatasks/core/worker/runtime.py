@@ -423,24 +423,23 @@ class Worker:
             return await self._fail(job, attempt, internal)
         # Finished work is recorded, never failed: a registry that cannot be reached is
         # not the job's fault (see _complete).
-        return await self._complete(job, attempt, result)
+        return await self._complete(job, attempt, result, state)
 
     async def _with_last_logs(
         self, outcome: Awaitable[JobResult], task_id: str, attempt: int, state: AttemptState
     ) -> JobResult:
-        """The handler's result (or its exception), once the log lines it wrote since the
+        """The handler's result, or its exception once the log lines it wrote since the
         reporter's last round are with the registry: the reporter sends at most every
-        0.25 s, and a handler that logs and then ends at once (a failure, typically)
-        would otherwise lose the lines that say why. Not on worker shutdown."""
+        0.25 s, and a handler that logs and then fails at once would otherwise lose the
+        lines that say why. Not on worker shutdown. A result's last lines go with its
+        CompleteTask (see _complete)."""
         try:
-            result = await outcome
+            return await outcome
         except asyncio.CancelledError:
             raise
         except BaseException:
             await self._send_last_logs(task_id, attempt, state)
             raise
-        await self._send_last_logs(task_id, attempt, state)
-        return result
 
     async def _send_last_logs(self, task_id: str, attempt: int, state: AttemptState) -> None:
         if not state.pending_logs or state.superseded:
@@ -495,7 +494,7 @@ class Worker:
             state.cancel_requested = True
             raise
 
-    async def _complete(self, job: tasks_pb2.Job, attempt: int, result: JobResult) -> Outcome:
+    async def _complete(self, job: tasks_pb2.Job, attempt: int, result: JobResult, state: AttemptState) -> Outcome:
         inline, whole = await keep_inline_small(result.result, self.artifacts, job.owner)
         if whole is not None:
             result.artifacts.append(whole)
@@ -508,6 +507,7 @@ class Worker:
             provider=result.provider,
             model=result.model,
             cost_usd=result.cost_usd,
+            log_lines=state.take_logs(),
         )
         try:
             await self.registry.call(
