@@ -30,6 +30,7 @@ def test_jobs_survive_worker_kills_a_registry_kill_and_nats_and_postgres_restart
 def test_a_stale_attempt_cannot_strand_the_job_of_a_newer_one() -> None:
     args = chaos.parser().parse_args(
         ["--scenario", "stale", "--jobs", "6", "--rate", "20", "--workers", "2", "--worker-concurrency", "3"]
+        + ["--slide-seconds", "400"]
     )
     result = chaos.run(args)
     _clean(result)

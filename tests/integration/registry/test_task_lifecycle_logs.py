@@ -192,3 +192,37 @@ async def test_metadata_is_any_json_object_within_limits(registry) -> None:
         await create(registry, owner, metadata=deep.metadata)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "MEDIATASKS_METADATA_MAX_DEPTH" in (refused.value.details() or "")
+
+
+async def test_the_last_log_lines_ride_on_the_completion_and_its_event(registry) -> None:
+    owner = f"logs-{uuid.uuid4().hex[:6]}"
+    task = await create(registry, owner)
+    started = await start(registry, task.task_id, 1)
+    request = tasks_pb2.CompleteTaskRequest(
+        task_id=task.task_id, attempt=started.attempt, log_lines=["wrote 12 cues", "x" * 5000]
+    )
+    await registry.CompleteTask(request, metadata=internal(), timeout=10)
+    await registry.CompleteTask(request, metadata=internal(), timeout=10)  # a retried call writes nothing
+    lines = await log_lines(registry, task.task_id, owner)
+    assert [message for _, _, message in lines[-3:-1]] == ["wrote 12 cues", "x" * 4000]  # one line's limit
+    assert lines[-1][2].startswith("completed attempt 1 in ") and len(lines) == 6
+    events = await events_of(registry, task.task_id, owner)
+    assert [event.event_type for event in events][-1] == "task.completed"
+    assert [entry.message for entry in events[-1].log_entries] == [message for _, _, message in lines[-3:]]
+
+
+async def test_a_repeated_submit_writes_its_lines_and_events_once(registry) -> None:
+    owner = f"logs-{uuid.uuid4().hex[:6]}"
+    request = tasks_pb2.CreateTaskRequest(task_type=UNSERVED_TYPE, owner=owner, idempotency_key=uuid.uuid4().hex)
+    request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text="same"))
+    first, again = await asyncio.gather(
+        *(registry.CreateTask(request, metadata=internal(owner), timeout=10) for _ in range(2))
+    )
+    assert first.task_id == again.task_id
+    assert [message for _, _, message in await log_lines(registry, first.task_id, owner)] == [
+        f"created as {UNSERVED_TYPE}",
+        "queued (medium priority, up to 3 attempts)",
+    ]
+    await registry.CancelTask(tasks_pb2.CancelTaskRequest(task_id=first.task_id), metadata=internal(owner))
+    events = await events_of(registry, first.task_id, owner)
+    assert [event.event_type for event in events] == ["task.created", "task.cancelled"]

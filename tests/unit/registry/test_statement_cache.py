@@ -1,24 +1,34 @@
-"""The submit path's INSERTs are compiled once per process: each has a cache key (the
+"""The submit path's statements are compiled once per process: each has a cache key (the
 PostgreSQL Insert construct has none, and compiling it on every submit cost a few
-percent of the registry's CPU per job), and the ON CONFLICT one names every column."""
+percent of the registry's CPU per job); the ON CONFLICT one inserts every column, and
+both write the task's log lines and outbox rows only when the task was inserted."""
 
 from __future__ import annotations
 
+import pytest
 from mediatasks.registry import store
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 
-def test_the_submit_inserts_have_cache_keys() -> None:
+def test_the_submit_statements_have_cache_keys() -> None:
     assert pg_insert(store.TASKS)._generate_cache_key() is None  # why they are not built with it
-    assert store._INSERT._generate_cache_key() is not None
-    assert store._INSERT_IDEMPOTENT._generate_cache_key() is not None
+    assert store._CREATE._generate_cache_key() is not None
+    assert store._CREATE_IDEMPOTENT._generate_cache_key() is not None
 
 
-def test_the_idempotent_insert_sets_and_returns_every_column() -> None:
-    sql = str(store._INSERT_IDEMPOTENT.compile(dialect=postgresql.dialect()))
-    assert "ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING" in sql
-    inserted, returned = sql.split("RETURNING")
+@pytest.mark.parametrize("statement", [store._CREATE, store._CREATE_IDEMPOTENT], ids=["plain", "idempotent"])
+def test_a_submit_inserts_every_column_and_its_rows_only_with_the_task(statement) -> None:
+    sql = str(statement.compile(dialect=postgresql.dialect()))
+    inserted = sql.split("VALUES")[0]
     for column in store.TASKS.c:
-        assert f'"{column.name}"' in inserted and f'"{column.name}"' in returned
-    assert [column.name for column in store._INSERT_IDEMPOTENT.selected_columns] == list(store.TASKS.c.keys())
+        assert f'"{column.name}"' in inserted
+    assert sql.count("WHERE EXISTS (SELECT FROM created)") == 2  # the log lines and the outbox rows
+    assert ("ON CONFLICT (owner, idempotency_key)" in sql) == (statement is store._CREATE_IDEMPOTENT)
+
+
+def test_a_change_statement_updates_only_its_columns() -> None:
+    sql = str(store._change_statement(("progress", "stage")).compile(dialect=postgresql.dialect()))
+    assert 'UPDATE tasks SET "progress" = %(progress)s, "stage" = %(stage)s WHERE id = %(task_id)s' in sql
+    assert "INSERT INTO task_logs" in sql and "INSERT INTO outbox" in sql
+    assert "UPDATE" not in str(store._change_statement(()))
