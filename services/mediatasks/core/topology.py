@@ -99,6 +99,14 @@ def cancel_subject(task_id: str) -> str:
     return f"mediatasks.control.cancel.{task_id}"
 
 
+# Every task's cancel subject: a worker listens once, not once per job.
+CANCEL_SUBJECTS = cancel_subject("*")
+
+
+def task_of_cancel_subject(subject: str) -> str:
+    return subject.rsplit(".", 1)[-1]
+
+
 # Buckets every process may open, with the TTL of their entries: declared at start by
 # ensure_streams so that they exist with the configured replica count before anyone uses them.
 KV_BUCKETS: dict[str, float | None] = {
