@@ -8,12 +8,23 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from mediatasks.cli.tasks_commands import add_task_commands
 from mediatasks.cli.worker_command import add_worker_command
 from mediatasks.core.logs import setup_logging
 from mediatasks.core.settings import SERVICES, get_settings
+
+
+def _run_service(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service on uvloop: a service is one event loop carrying every call, and in
+    ``make bench`` uvloop took 5-10 % off the CPU per job of the registry and the workers
+    (fewer system calls per wake-up than the selector loop)."""
+    import uvloop  # lazy: only the services run on it
+
+    uvloop.run(main)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -22,12 +33,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.service == "registry":
         from mediatasks.registry.service import serve_registry
 
-        asyncio.run(serve_registry(settings))
+        _run_service(serve_registry(settings))
     else:
         from mediatasks.cli.services import media_service
         from mediatasks.media_service import serve_media_service
 
-        asyncio.run(serve_media_service(media_service(args.service), settings))
+        _run_service(serve_media_service(media_service(args.service), settings))
     return 0
 
 
