@@ -67,6 +67,7 @@ from mediatasks.registry.convert import (
 from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow, TaskLogRow, TaskRow, TaskTypeRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
 from mediatasks.registry.secrets import SecretBox
+from mediatasks.registry.submits import NewTask, SubmitGroups
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 TASKS = TaskRow.__table__
@@ -304,6 +305,29 @@ def _create_statement(on_conflict: str) -> TextClause:
     return text(statement).bindparams(*(_column_param(column) for column in TASKS.c))
 
 
+@dataclass
+class _NewRow:
+    """What a submit brings, checked: the inputs of :meth:`TaskStore._new_task`."""
+
+    request: tasks_pb2.CreateTaskRequest
+    priority: str
+    max_attempts: int
+    metadata: Any
+    input_bytes: bytes
+    request_hash: str
+    cache_key: str
+    now: dt.datetime
+
+
+@dataclass
+class _Created:
+    """A new task as answered, what it sends, and its rows."""
+
+    task: tasks_pb2.Task
+    outgoing: Outgoing
+    rows: NewTask
+
+
 _CREATE = _create_statement("")
 _CREATE_IDEMPOTENT = _create_statement(
     "ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
@@ -317,6 +341,7 @@ class TaskStore:
         self.engine = engine
         self.settings = settings
         self.secrets = SecretBox(settings)
+        self._submits = SubmitGroups(engine)
         # Approximate figures read on hot paths, refreshed at most every few seconds.
         self._queued_cache: dict[str, tuple[float, int]] = {}
         # Per owner: when its active tasks were last counted, and that count plus the
@@ -390,13 +415,23 @@ class TaskStore:
         ).hexdigest()
         owner = request.owner
         now = utcnow()
+        cache_key = owner_cache_key(owner, request.cache_key) if request.cache_key else ""
+        row = _NewRow(request, priority, max_attempts, metadata, input_bytes, request_hash, cache_key, now)
+        if request.task_type in topology.TASK_TYPES and self._admits_uncounted(owner, request.task_type):
+            # Nothing to decide in a transaction: the submit joins a group commit (see
+            # .submits), unless its result is cached. A taken idempotency key writes
+            # nothing and is answered below, with the earlier task.
+            cached = await self._cached_output(cache_key, now) if cache_key and not options.no_cache else None
+            if cached is None:
+                new = self._new_task(row, held=False, cached=None)
+                if await self._submits.insert(new.rows):
+                    return new.task, new.outgoing
         # The idempotency key (the client's, or one the media service made up for its own
         # retries) is looked up only when the insert finds it taken or admission refuses:
         # nearly every submit is a first try, and the lookup up front cost a round trip each.
         async with self.engine.begin() as conn:
             await self._check_task_type(conn, request.task_type)
             cached = None
-            cache_key = owner_cache_key(owner, request.cache_key) if request.cache_key else ""
             if cache_key and not options.no_cache:
                 cached = (
                     await conn.execute(select(CACHE).where(CACHE.c.cache_key == cache_key, CACHE.c.expires_at > now))
@@ -416,85 +451,102 @@ class TaskStore:
                     if existing is not None:
                         return existing, Outgoing()
                 raise
-            task_id = uuid.uuid4()
-            values = {
-                "id": task_id,
-                "task_type": request.task_type,
-                "status": QUEUED,
-                "progress": 0,
-                "stage": "queued",
-                "priority": priority,
-                "priority_rank": PRIORITY_RANK[priority],
-                "owner": owner,
-                "input": input_bytes,
-                "output": None,
-                "error": None,
-                "attempt": 0,
-                "max_attempts": max_attempts,
-                "provider": request.provider or options.provider,
-                "model": "",
-                "cost_usd": 0.0,
-                "cache_hit": False,
-                "cancel_confirmed": False,
-                "webhook_url": options.webhook_url,
-                "webhook_secret": self.secrets.seal(options.webhook_secret),
-                "webhook_events": list(options.webhook_events),
-                "metadata": metadata,
-                "queued_reason": OWNER_LIMIT_REASON if held else "",
-                "claim": "",
-                "idempotency_key": request.idempotency_key or None,
-                "request_hash": request_hash,
-                "cache_key": cache_key or None,
-                "dead_lettered_at": None,
-                "created_at": now,
-                "started_at": None,
-                "updated_at": now,
-                "completed_at": None,
-                "expires_at": now + dt.timedelta(seconds=self.settings.task_ttl_seconds),
-                "next_attempt_at": None,
-            }
-            if cached is not None:
-                values.update(
-                    status=COMPLETED,
-                    progress=100,
-                    stage="completed",
-                    output=cached.output,
-                    cache_hit=True,
-                    provider=cached.provider,
-                    model=cached.model,
-                    completed_at=now,
-                    started_at=now,
-                    queued_reason="",
-                )
-            elif held:
-                values["stage"] = "waiting_for_turn"
-            task = task_to_proto(SimpleNamespace(**values))
-            slim = _event_task(task)
-            if cached is not None:
-                line = f"completed from the result cache (provider {cached.provider or 'local'}"
-                line += f", model {cached.model})" if cached.model else ")"
-            elif held:
-                line = f"waiting for its turn: the owner has {self.settings.owner_concurrency_limit} tasks running"
-            else:
-                line = f"queued ({priority} priority, up to {max_attempts} attempts)"
-            logs, created = _log_lines(task_id, 0, now, [f"created as {request.task_type}", line])
-            outbox = [_event_row(slim, "task.created", now, created)]
-            outgoing = Outgoing(events=1)
-            if cached is not None:
-                outbox.append(_event_row(slim, "task.completed", now))
-                outgoing.events += 1
-            elif not held:
-                outbox.append(_job_row(task, str(task_id), now))
-                outgoing.jobs = 1
+            new = self._new_task(row, held=held, cached=cached)
             statement = _CREATE_IDEMPOTENT if request.idempotency_key else _CREATE
-            inserted = await conn.execute(statement, {**values, **_rows_parameters(logs, outbox)})
+            inserted = await conn.execute(
+                statement, {**new.rows.values, **_rows_parameters(new.rows.logs, new.rows.outbox)}
+            )
             if inserted.first() is None:  # a concurrent request with the same key won the race
                 existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
                 assert existing is not None
                 return existing, Outgoing()
             if cached is not None:
                 await conn.execute(update(CACHE).where(CACHE.c.cache_key == cache_key).values(hits=CACHE.c.hits + 1))
-        return task, outgoing
+        return new.task, new.outgoing
+
+    def _new_task(self, row: _NewRow, *, held: bool, cached: Any) -> _Created:
+        """The rows of a new task: queued, held back for its turn, or ``cached`` (a hit of
+        the result cache, completed at once)."""
+        request, options, now = row.request, row.request.options, row.now
+        task_id = uuid.uuid4()
+        values = {
+            "id": task_id,
+            "task_type": request.task_type,
+            "status": QUEUED,
+            "progress": 0,
+            "stage": "queued",
+            "priority": row.priority,
+            "priority_rank": PRIORITY_RANK[row.priority],
+            "owner": request.owner,
+            "input": row.input_bytes,
+            "output": None,
+            "error": None,
+            "attempt": 0,
+            "max_attempts": row.max_attempts,
+            "failures": 0,
+            "lost_attempts": 0,
+            "provider": request.provider or options.provider,
+            "model": "",
+            "cost_usd": 0.0,
+            "cache_hit": False,
+            "cancel_confirmed": False,
+            "webhook_url": options.webhook_url,
+            "webhook_secret": self.secrets.seal(options.webhook_secret),
+            "webhook_events": list(options.webhook_events),
+            "metadata": row.metadata,
+            "queued_reason": OWNER_LIMIT_REASON if held else "",
+            "claim": "",
+            "idempotency_key": request.idempotency_key or None,
+            "request_hash": row.request_hash,
+            "cache_key": row.cache_key or None,
+            "dead_lettered_at": None,
+            "created_at": now,
+            "started_at": None,
+            "updated_at": now,
+            "completed_at": None,
+            "expires_at": now + dt.timedelta(seconds=self.settings.task_ttl_seconds),
+            "next_attempt_at": None,
+        }
+        if cached is not None:
+            values.update(
+                status=COMPLETED,
+                progress=100,
+                stage="completed",
+                output=cached.output,
+                cache_hit=True,
+                provider=cached.provider,
+                model=cached.model,
+                completed_at=now,
+                started_at=now,
+                queued_reason="",
+            )
+        elif held:
+            values["stage"] = "waiting_for_turn"
+        task = task_to_proto(SimpleNamespace(**values))
+        slim = _event_task(task)
+        if cached is not None:
+            line = f"completed from the result cache (provider {cached.provider or 'local'}"
+            line += f", model {cached.model})" if cached.model else ")"
+        elif held:
+            line = f"waiting for its turn: the owner has {self.settings.owner_concurrency_limit} tasks running"
+        else:
+            line = f"queued ({row.priority} priority, up to {row.max_attempts} attempts)"
+        logs, created = _log_lines(task_id, 0, now, [f"created as {request.task_type}", line])
+        outbox = [_event_row(slim, "task.created", now, created)]
+        outgoing = Outgoing(events=1)
+        if cached is not None:
+            outbox.append(_event_row(slim, "task.completed", now))
+            outgoing.events += 1
+        elif not held:
+            outbox.append(_job_row(task, str(task_id), now))
+            outgoing.jobs = 1
+        return _Created(task, outgoing, NewTask(values, logs, outbox))
+
+    async def _cached_output(self, cache_key: str, now: dt.datetime) -> Any:
+        """The live result-cache entry of ``cache_key``, read outside any transaction."""
+        async with self.engine.connect() as conn:
+            query = select(CACHE.c.cache_key).where(CACHE.c.cache_key == cache_key, CACHE.c.expires_at > now)
+            return (await conn.execute(query)).first()
 
     async def _check_task_type(self, conn: AsyncConnection, task_type: str) -> None:
         """A media type of the catalog, or a type some worker declared; else INVALID_INPUT."""
@@ -522,15 +574,8 @@ class TaskStore:
                 metadata={"queued": str(queued)},
             )
         limit = self.settings.owner_concurrency_limit
-        recent = self._active_cache.get(owner)
-        if recent is not None and time.monotonic() - recent[0] < _ACTIVE_CACHE_SECONDS:
-            # Very far below the limit a second ago: this replica's admissions since then
-            # are counted here, and other replicas would need _FAR_BELOW_LIMIT submits in
-            # that second to reach the limit. Counting thousands of an owner's active tasks
-            # on every submit of a burst was most of PostgreSQL's CPU per job.
-            self._active_cache[owner] = (recent[0], recent[1] + 1)
-            if recent[1] + _FAR_BELOW_LIMIT < limit:
-                return False
+        if self._far_below_limit(owner):
+            return False
         active = await self._active_count(conn, owner)
         if active + _FAR_BELOW_LIMIT < limit:
             if len(self._active_cache) > 10_000:  # many owners: start over rather than grow
@@ -557,6 +602,26 @@ class TaskStore:
             retryable=True,
             retry_after_seconds=CONCURRENCY_RETRY_AFTER_SECONDS,
         )
+
+    def _far_below_limit(self, owner: str) -> bool:
+        """Whether ``owner`` was very far below its limit a second ago, counting this
+        replica's admissions since then (each call is one): other replicas would need
+        _FAR_BELOW_LIMIT submits in that second to reach the limit. Counting thousands
+        of an owner's active tasks on every submit of a burst was most of PostgreSQL's
+        CPU per job."""
+        recent = self._active_cache.get(owner)
+        if recent is None or time.monotonic() - recent[0] >= _ACTIVE_CACHE_SECONDS:
+            return False
+        self._active_cache[owner] = (recent[0], recent[1] + 1)
+        return recent[1] + _FAR_BELOW_LIMIT < self.settings.owner_concurrency_limit
+
+    def _admits_uncounted(self, owner: str, task_type: str) -> bool:
+        """Admission from the last second's counts alone: the type's queue is far from
+        its bound and the owner far below its limit. False means: count, in a transaction."""
+        queued = self._queued_cache.get(task_type)
+        if queued is None or time.monotonic() - queued[0] >= 1.0 or queued[1] >= self.settings.queue_bound:
+            return False
+        return self._far_below_limit(owner)
 
     async def _active_count(self, conn: AsyncConnection, owner: str) -> int:
         """The owner's queued (not held) and running tasks, counted up to the limit: only

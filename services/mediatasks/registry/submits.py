@@ -1,0 +1,176 @@
+"""Group commit of submits: concurrent new tasks go into PostgreSQL together, with one
+statement and one transaction per group instead of three statements each.
+
+A submit that needs nothing but its insert (see ``TaskStore.create``) is handed to the
+:class:`SubmitGroups` of its process. The first of a quiet moment is written at once, alone;
+those that arrive while a group is being written form the next group. A group is one
+multi-row INSERT of its tasks (from arrays, so the statement's text never changes), of
+their log lines and of their outbox rows, where the lines and rows of a task go in only
+with the task itself: a task whose idempotency key another submit already took is left
+out, and its submit is answered from the transactional path (the earlier task).
+
+Statements, not rows, are what the registry pays for on these machines (about 0.4 ms of
+CPU each, whatever their size), so a burst of submits costs a fraction of a statement
+each; PostgreSQL, too, commits once per group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import String, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediatasks.registry.models import TaskRow
+
+log = logging.getLogger(__name__)
+
+TASKS = TaskRow.__table__
+# Submits written together at most; more wait for the next group.
+GROUP_LIMIT = 200
+
+LogRow = tuple[uuid.UUID, dt.datetime, str, str, int]
+
+
+def _array_type(column) -> str:
+    # Text, not varchar(n): an explicit cast to varchar(n) cuts a longer value silently,
+    # where the insert's assignment refuses it (as the one-task path does).
+    if isinstance(column.type, String):
+        return "text[]"
+    return f"{column.type.compile(dialect=postgresql.dialect())}[]"
+
+
+def _group_statement():
+    columns = list(TASKS.c)
+    names = ", ".join(f'"{column.name}"' for column in columns)
+    arrays = ", ".join(f"CAST(:{column.name} AS {_array_type(column)})" for column in columns)
+    return text(
+        f"WITH created AS (INSERT INTO tasks ({names}) SELECT * FROM unnest({arrays})"
+        " ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id),"
+        " logged AS (INSERT INTO task_logs (task_id, ts, level, message, attempt)"
+        " SELECT line.task_id, line.ts, line.level, line.message, line.attempt"
+        " FROM unnest(CAST(:log_task_ids AS uuid[]), CAST(:log_ts AS timestamptz[]),"
+        " CAST(:log_levels AS text[]), CAST(:log_messages AS text[]), CAST(:log_attempts AS integer[]))"
+        " WITH ORDINALITY AS line(task_id, ts, level, message, attempt, n)"
+        " WHERE line.task_id IN (SELECT id FROM created) ORDER BY line.n),"
+        " queued AS (INSERT INTO outbox (subject, msg_id, payload, created_at)"
+        " SELECT message.subject, message.msg_id, message.payload, message.created_at"
+        " FROM unnest(CAST(:out_task_ids AS uuid[]), CAST(:out_subjects AS text[]), CAST(:out_msg_ids AS text[]),"
+        " CAST(:out_payloads AS bytea[]), CAST(:out_created AS timestamptz[]))"
+        " WITH ORDINALITY AS message(task_id, subject, msg_id, payload, created_at, n)"
+        " WHERE message.task_id IN (SELECT id FROM created) ORDER BY message.n)"
+        " SELECT id FROM created"
+    )
+
+
+GROUP_INSERT = _group_statement()
+_JSON_COLUMNS = frozenset(column.name for column in TASKS.c if isinstance(column.type, JSONB))
+
+
+@dataclass
+class NewTask:
+    """A task to insert: its row's values, its log rows, its outbox rows."""
+
+    values: dict[str, Any]
+    logs: list[LogRow]
+    outbox: list[dict]
+    inserted: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def group_parameters(group: Sequence[NewTask]) -> dict[str, Any]:
+    """The arrays of :data:`GROUP_INSERT` for ``group``: one per column, then the lines
+    and outbox rows, each tagged with its task's id."""
+    parameters: dict[str, Any] = {}
+    for column in TASKS.c:
+        name = column.name
+        # JSON as the one-task path writes it (None too is the JSON value null).
+        if name in _JSON_COLUMNS:
+            parameters[name] = [Jsonb(new.values[name]) for new in group]
+        else:
+            parameters[name] = [new.values[name] for new in group]
+    logs = [row for new in group for row in new.logs]
+    outbox = [(new.values["id"], row) for new in group for row in new.outbox]
+    parameters.update(
+        log_task_ids=[row[0] for row in logs],
+        log_ts=[row[1] for row in logs],
+        log_levels=[row[2] for row in logs],
+        log_messages=[row[3] for row in logs],
+        log_attempts=[row[4] for row in logs],
+        out_task_ids=[task_id for task_id, _ in outbox],
+        out_subjects=[row["subject"] for _, row in outbox],
+        out_msg_ids=[row["msg_id"] for _, row in outbox],
+        out_payloads=[row["payload"] for _, row in outbox],
+        out_created=[row["created_at"] for _, row in outbox],
+    )
+    return parameters
+
+
+class SubmitGroups:
+    """Writes concurrent :class:`NewTask` s in groups (see the module's docstring)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._waiting: list[NewTask] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def insert(self, new: NewTask) -> bool:
+        """Write ``new`` with whatever group it joins; False when nothing of it was
+        written: its idempotency key was taken, or PostgreSQL refused the group (one bad
+        submit, or an outage). The caller then goes the way of a submit on its own, which
+        answers with the earlier task, or with this submit's own error: one hostile body
+        never fails the submits it was grouped with."""
+        self._waiting.append(new)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_groups())
+        # Shielded: a caller that gives up (a cancelled call) leaves the group intact.
+        return await asyncio.shield(new.inserted)
+
+    async def _write_groups(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting[:GROUP_LIMIT], self._waiting[GROUP_LIMIT:]
+                group = self._one_per_key(group)
+                try:
+                    async with self.engine.begin() as conn:
+                        created = {row[0] for row in await conn.execute(GROUP_INSERT, group_parameters(group))}
+                except Exception as error:
+                    log.info("a group of %d submits was refused (%s); each is written alone", len(group), error)
+                    for new in group:
+                        new.inserted.set_result(False)
+                    continue
+                except asyncio.CancelledError:
+                    for new in group:
+                        new.inserted.cancel()
+                    raise
+                for new in group:
+                    new.inserted.set_result(new.values["id"] in created)
+        finally:
+            self._writer = None
+            for new in self._waiting:  # only when cancelled (shutdown)
+                if not new.inserted.done():
+                    new.inserted.cancel()
+            self._waiting.clear()
+
+    def _one_per_key(self, group: list[NewTask]) -> list[NewTask]:
+        """``group`` with at most one submit per (owner, idempotency key): the others wait
+        for the next group, where the key is taken and they are answered with its task."""
+        seen: set[tuple[str, str]] = set()
+        kept = []
+        for new in group:
+            key = new.values["idempotency_key"]
+            if key is not None and (new.values["owner"], key) in seen:
+                self._waiting.append(new)
+                continue
+            if key is not None:
+                seen.add((new.values["owner"], key))
+            kept.append(new)
+        return kept

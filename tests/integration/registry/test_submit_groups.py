@@ -1,0 +1,134 @@
+"""Group commit of submits (real PostgreSQL): a burst of concurrent submits far below the
+owner's limit is written in groups, and each task is exactly what a submit of its own
+writes: its row, its two log lines and its event and job, in order, once; a repeated
+idempotency key inside a group or across groups answers with the first task; a group
+that PostgreSQL refuses fails its submits without writing any of them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from mediatasks.core.db import create_engine
+from mediatasks.registry import submits
+from mediatasks.registry.store import LOGS, OUTBOX, TASKS, TaskStore
+from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2
+from sqlalchemy import func, select
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def request(owner: str, key: str | None = None, text: str | None = None) -> tasks_pb2.CreateTaskRequest:
+    created = tasks_pb2.CreateTaskRequest(
+        task_type="video_caption",
+        owner=owner,
+        options=common_pb2.SubmitOptions(priority="high"),
+        idempotency_key=key if key is not None else uuid.uuid4().hex,
+    )
+    created.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=text or uuid.uuid4().hex))
+    return created
+
+
+@pytest.fixture
+async def store(stack_settings, registry_service):  # the registry migrated the database
+    settings = stack_settings.model_copy(update={"owner_concurrency_limit": 1_000_000})
+    engine = create_engine(settings)
+    yield TaskStore(engine, settings)
+    await engine.dispose()
+
+
+async def counted(store: TaskStore, owner: str) -> None:
+    """The first submit of an owner counts its active tasks (in a transaction of its own):
+    the next second's submits may then join groups."""
+    await store.create(request(owner))
+
+
+async def test_a_burst_is_written_in_groups_each_task_whole(store, monkeypatch) -> None:
+    owner = f"groups-{uuid.uuid4().hex[:6]}"
+    await counted(store, owner)
+    sizes: list[int] = []
+    original = submits.group_parameters
+
+    def measured(group):
+        sizes.append(len(group))
+        return original(group)
+
+    monkeypatch.setattr(submits, "group_parameters", measured)
+    answers = await asyncio.gather(*(store.create(request(owner)) for _ in range(120)))
+    assert max(sizes) > 1 and sum(sizes) == 120  # grouped, and every submit in exactly one group
+    ids = [uuid.UUID(task.task_id) for task, _ in answers]
+    assert all(outgoing.jobs == 1 and outgoing.events == 1 for _, outgoing in answers)
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(TASKS).where(TASKS.c.id.in_(ids)))).all()
+        lines = (
+            await conn.execute(
+                select(LOGS.c.task_id, LOGS.c.message).where(LOGS.c.task_id.in_(ids)).order_by(LOGS.c.id)
+            )
+        ).all()
+        outbox = (
+            await conn.execute(
+                select(OUTBOX.c.subject, OUTBOX.c.msg_id)
+                .where(
+                    OUTBOX.c.msg_id.in_([str(i) for i in ids])
+                    | OUTBOX.c.subject.in_([f"mediatasks.events.{i}" for i in ids])
+                )
+                .order_by(OUTBOX.c.id)
+            )
+        ).all()
+    assert len(rows) == 120
+    task, _ = answers[7]
+    row = next(row for row in rows if str(row.id) == task.task_id)
+    assert (row.status, row.priority, row.stage, row.attempt, row.failures, row.error) == (
+        "QUEUED",
+        "high",
+        "queued",
+        0,
+        0,
+        None,
+    )
+    by_task: dict[uuid.UUID, list[str]] = {}
+    for task_id, message in lines:
+        by_task.setdefault(task_id, []).append(message)
+    assert all(by_task[i] == ["created as video_caption", "queued (high priority, up to 3 attempts)"] for i in ids)
+    # Per task: its task.created event, then its job (the relay publishes in this order).
+    firsts: dict[str, str] = {}
+    for subject, msg_id in outbox:
+        task_id = subject.rsplit(".", 1)[-1] if subject.startswith("mediatasks.events.") else msg_id
+        firsts.setdefault(task_id, subject)
+    assert len(outbox) == 240
+    assert all(subject.startswith("mediatasks.events.") for subject in firsts.values())
+
+
+async def test_a_repeated_key_answers_with_the_first_task(store) -> None:
+    owner = f"groups-{uuid.uuid4().hex[:6]}"
+    await counted(store, owner)
+    key = uuid.uuid4().hex
+    same = request(owner, key, text="the same body")
+    answers = await asyncio.gather(
+        *(store.create(same) for _ in range(5)), *(store.create(request(owner)) for _ in range(20))
+    )
+    repeated = {task.task_id for task, _ in answers[:5]}
+    assert len(repeated) == 1
+    assert sum(outgoing.jobs for _, outgoing in answers[:5]) == 1  # one job, one event, for the one task
+    again, outgoing = await store.create(same)
+    assert again.task_id in repeated and outgoing.jobs == 0
+    async with store.engine.connect() as conn:
+        lines = (await conn.execute(select(func.count()).where(LOGS.c.task_id == uuid.UUID(again.task_id)))).scalar()
+    assert lines == 2
+
+
+async def test_a_refused_group_fails_only_its_bad_submit(store) -> None:
+    owner = f"groups-{uuid.uuid4().hex[:6]}"
+    await counted(store, owner)
+    # A key over its column's 255 characters: PostgreSQL refuses the whole group's statement.
+    answers = await asyncio.gather(
+        *(store.create(request(owner)) for _ in range(3)),
+        store.create(request(owner, key="k" * 300)),
+        *(store.create(request(owner)) for _ in range(3)),
+        return_exceptions=True,
+    )
+    assert [isinstance(answer, BaseException) for answer in answers] == [False] * 3 + [True] + [False] * 3
+    async with store.engine.connect() as conn:
+        stored = (await conn.execute(select(func.count()).where(TASKS.c.owner == owner))).scalar()
+    assert stored == 1 + 6
