@@ -68,6 +68,7 @@ from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
 from mediatasks.registry.secrets import SecretBox
 from mediatasks.registry.submits import NewTask, SubmitGroups
+from mediatasks.registry.transactions import SharedTransactions
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 TASKS = TaskRow.__table__
@@ -342,6 +343,7 @@ class TaskStore:
         self.settings = settings
         self.secrets = SecretBox(settings)
         self._submits = SubmitGroups(engine)
+        self._shared = SharedTransactions(engine)
         # Approximate figures read on hot paths, refreshed at most every few seconds.
         self._queued_cache: dict[str, tuple[float, int]] = {}
         # Per owner: when its active tasks were last counted, and that count plus the
@@ -914,7 +916,8 @@ class TaskStore:
             task_id = uuid.UUID(request.task_id)
         except ValueError:
             return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
-        async with self.engine.begin() as conn:
+
+        async def change(conn: AsyncConnection):
             row = await self._load(conn, task_id, lock=True)
             if row is None:
                 return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
@@ -963,7 +966,9 @@ class TaskStore:
             logs, logged = _log_lines(task_id, attempt, now, lines)
             started = _event_row(_event_task(task), "task.started", now, logged)
             await self._write(conn, Change(task_id, values, logs, [started]))
-        return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
+            return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
+
+        return await self._shared.run(change)
 
     async def _below_capacity(self, conn: AsyncConnection, task_type: str) -> bool:
         """Whether one more ``task_type`` job may start. Far below ``capacity_per_type`` the
@@ -1048,7 +1053,8 @@ class TaskStore:
         """Returns (cancel_requested, the task if a progress event was emitted, whether
         any event was)."""
         now = utcnow()
-        async with self.engine.begin() as conn:
+
+        async def change(conn: AsyncConnection):
             try:
                 row = await self._fenced_row(conn, request.task_id, request.attempt)
             except MediaTasksError as error:
@@ -1076,11 +1082,14 @@ class TaskStore:
             await self._write(conn, Change(row.id, values, logs, outbox))
             if task is not None and not progressed:
                 return False, None, True
-        return False, task, task is not None
+            return False, task, task is not None
+
+        return await self._shared.run(change)
 
     async def complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
         now = utcnow()
-        async with self.engine.begin() as conn:
+
+        async def change(conn: AsyncConnection):
             row = await self._load(conn, parse_task_id(request.task_id), lock=True)
             if row is not None and row.status == COMPLETED and row.attempt == request.attempt:
                 return task_to_proto(row)  # the same attempt completing again (a retried RPC)
@@ -1127,7 +1136,9 @@ class TaskStore:
             completed = _event_row(_event_task(task), "task.completed", now, logged)
             await self._write(conn, Change(row.id, values, logs, [completed]))
             await self._release_held(conn, row.owner, now)
-        return task
+            return task
+
+        return await self._shared.run(change)
 
     async def fail_unpublishable(self, task_id: str, reason: str) -> bool:
         """Fail a task whose job message JetStream refused for good (the outbox relay
