@@ -287,14 +287,15 @@ MEDIATASKS_DATABASE_URL for the registry and the migrations. Context: (dict "roo
 {{/*
 terminationGracePeriodSeconds of a service: its worst-case drain. On SIGTERM the runtime
 (mediatasks.core.server) awaits each background loop's stop one after another, each bounded
-by shutdownGraceSeconds (the registry has 5: outbox relay, housekeeper, daily scheduler,
-reconciler, webhooks; a media service 2: worker, event publisher), then stops the gRPC server (at most
-min(grace, 5) s) and drains NATS (at most 5 s); 10 s more covers the cleanups and the exit.
+by shutdownGraceSeconds (the registry has 6: outbox relay, housekeeper, daily scheduler,
+reconciler, webhooks, statistics rollups; a media service 2: worker, event publisher), then
+stops the gRPC server (at most min(grace, 5) s) and drains NATS (at most 5 s); 10 s more
+covers the cleanups and the exit.
 Context: (dict "root" $ "name" ... "svc" ...).
 */}}
 {{- define "mediatasks.drainSeconds" -}}
 {{- $grace := int .svc.shutdownGraceSeconds -}}
-{{- $stoppers := ternary 5 2 (eq .name "registry") -}}
+{{- $stoppers := ternary 6 2 (eq .name "registry") -}}
 {{- add (mul $stoppers $grace) (min $grace 5) 5 10 -}}
 {{- end -}}
 

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         description="How long an active task may show no sign of life (workers beat every AckWait) before the "
         "reconciler requeues it or gives it its missing job; keep it several AckWaits long.",
     )
+    rollup_interval_seconds: float = Field(
+        10.0, description="How often the registry folds tasks that ended into the /statistics rollups."
+    )
+    rollup_lag_seconds: float = Field(
+        30.0,
+        description="How far behind the clock the rollups stay: a task's end is stamped before its transaction "
+        "commits, and one committed later than this behind the roll would be missed.",
+    )
     registry_retry_seconds: float = Field(
         60.0,
         description="How long a worker retries StartAttempt, CompleteTask and FailTask (idempotent per attempt) "

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.settings import Settings
+from mediatasks.registry import rollups
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.models import ExpiredTaskRow, ResultCacheRow, TaskRow
 from mediatasks.registry.uploads import UploadSessions
@@ -129,7 +130,10 @@ class Housekeeper:
                 .values([{"id": row.id, "owner": row.owner, "expired_at": row.expires_at} for row in rows])
                 .on_conflict_do_nothing(index_elements=["id"])
             )
-            await conn.execute(delete(TASKS).where(TASKS.c.id.in_([row.id for row in rows])))
+            ids = [row.id for row in rows]
+            # Expired terminal tasks leave the statistics rollups in the same transaction.
+            await rollups.take_out(conn, ids)
+            await conn.execute(delete(TASKS).where(TASKS.c.id.in_(ids)))
         return len(rows), artifact_ids
 
     async def _drop_old_tombstones(self) -> int:

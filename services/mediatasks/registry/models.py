@@ -22,7 +22,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -111,6 +111,8 @@ class TaskRow(Base):
             "updated_at",
             postgresql_where=text("status IN ('QUEUED', 'PROCESSING')"),
         ),
+        # The roll loop reads the tasks that ended past its watermark (rollups.py).
+        Index("ix_tasks_completed_at", "completed_at", postgresql_where=text("completed_at IS NOT NULL")),
     )
 
 
@@ -267,3 +269,37 @@ class ScheduleRow(Base):
     last_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_task_id: Mapped[str] = mapped_column(String(64), server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TaskRollupRow(Base):
+    """Terminal tasks of one owner, type, status and provider created in one 5-minute
+    bucket, counted once each (``rollups.py``): sums for counts, cost and mean duration,
+    and a histogram of durations over ``rollups.DURATION_BOUNDS`` for p95."""
+
+    __tablename__ = "task_rollups"
+
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bucket_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    cost_sum: Mapped[float] = mapped_column(Float)
+    # Completed, not from the cache, with a start: the tasks the duration figures cover.
+    duration_count: Mapped[int] = mapped_column(BigInteger)
+    duration_sum: Mapped[float] = mapped_column(Float)
+    histogram: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+
+    __table_args__ = (Index("ix_task_rollups_bucket_start", "bucket_start"),)
+
+
+class RollupWatermarkRow(Base):
+    """One row: every terminal task with ``completed_at`` at or before ``watermark`` is in
+    ``task_rollups``. The roll loop locks it FOR UPDATE; changes that take a rolled task
+    out (retry, delete, purge) lock it FOR SHARE."""
+
+    __tablename__ = "rollup_watermark"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    watermark: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,4 +1,4 @@
-"""The task-registry process: migrations, gRPC servicers, the outbox relay."""
+"""The task-registry process: migrations, gRPC servicers, the outbox relay, the background loops."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.registry.links import DownloadLinks
 from mediatasks.registry.outbox import OutboxRelay
 from mediatasks.registry.reconciler import Reconciler
+from mediatasks.registry.rollups import RollupLoop
 from mediatasks.registry.schedules import DailyScheduler, ScheduleStore
 from mediatasks.registry.servicer import TaskRegistryServicer
 from mediatasks.registry.store import TaskStore, TaskTypeStore
@@ -68,6 +69,8 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     runtime.add_background(housekeeper.run, stop=housekeeper.stop)
     reconciler = Reconciler(store, runtime.js, servicer.workers, relay, settings)
     runtime.add_background(reconciler.run, stop=reconciler.stop)
+    roller = RollupLoop(engine, settings)
+    runtime.add_background(roller.run, stop=roller.stop)
     runtime.add_background(webhooks.run, stop=webhooks.stop)
     runtime.add_cleanup(engine.dispose)
     await runtime.start()

@@ -50,6 +50,7 @@ from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, invalid_inp
 from mediatasks.core.metadata import check_metadata
 from mediatasks.core.options import check_webhook_events
 from mediatasks.core.settings import Settings
+from mediatasks.registry import rollups
 from mediatasks.registry.convert import (
     ACTIVE,
     CANCELLED,
@@ -863,6 +864,8 @@ class TaskStore:
             # A retry is a new submit for the owner's limit: past it, the task waits its turn
             # (held, not published), so retrying thousands of tasks cannot crowd others out.
             held = await self._admission(conn, row.owner, row.task_type, wait_turn=True)
+            # Back to QUEUED: out of the statistics rollups, if it was in them.
+            await rollups.take_out(conn, [row.id])
             updated = (
                 await conn.execute(
                     update(TASKS)
@@ -905,6 +908,7 @@ class TaskStore:
             self._check_owner(row, task_id, owner)
             task = task_to_proto(row)
             artifact_ids = [a.artifact_id for a in task.output.artifacts] if not row.cache_hit else []
+            await rollups.take_out(conn, [row.id])
             await conn.execute(delete(TASKS).where(TASKS.c.id == row.id))
         return task, artifact_ids
 
@@ -1386,68 +1390,11 @@ class TaskStore:
 
     # --- statistics ---------------------------------------------------------------
 
-    async def statistics(self, owner: str | None, window_seconds: float) -> tasks_pb2.Statistics:
-        since = utcnow() - dt.timedelta(seconds=window_seconds)
-        scope = [TASKS.c.created_at >= since]
-        if owner is not None:
-            scope.append(TASKS.c.owner == owner)
-        duration = func.extract("epoch", TASKS.c.completed_at - TASKS.c.started_at)
-        stats = tasks_pb2.Statistics(window_seconds=window_seconds)
-        async with self.engine.connect() as conn:
-            by_type = (
-                await conn.execute(
-                    select(
-                        TASKS.c.task_type,
-                        func.count(),
-                        func.count().filter(TASKS.c.status == COMPLETED),
-                        func.count().filter(TASKS.c.status == FAILED),
-                        func.avg(duration).filter(TASKS.c.status == COMPLETED, TASKS.c.cache_hit.is_(False)),
-                        func.percentile_cont(0.95)
-                        .within_group(duration)
-                        .filter(TASKS.c.status == COMPLETED, TASKS.c.cache_hit.is_(False)),
-                    )
-                    .where(*scope)
-                    .group_by(TASKS.c.task_type)
-                )
-            ).all()
-            by_status = (
-                await conn.execute(select(TASKS.c.status, func.count()).where(*scope).group_by(TASKS.c.status))
-            ).all()
-            cost = (
-                await conn.execute(
-                    select(TASKS.c.provider, func.sum(TASKS.c.cost_usd)).where(*scope).group_by(TASKS.c.provider)
-                )
-            ).all()
-            queue_scope = [TASKS.c.status == QUEUED] + ([TASKS.c.owner == owner] if owner is not None else [])
-            queues = (
-                await conn.execute(
-                    select(TASKS.c.priority, func.count()).where(*queue_scope).group_by(TASKS.c.priority)
-                )
-            ).all()
-        completed = failed = 0
-        for task_type, total, done, bad, mean, p95 in by_type:
-            stats.by_type.add(
-                task_type=task_type,
-                total=total,
-                completed=done,
-                failed=bad,
-                mean_duration_seconds=float(mean or 0.0),
-                p95_duration_seconds=float(p95 or 0.0),
-            )
-            stats.total_tasks += total
-            completed += done
-            failed += bad
-        stats.success_rate = completed / (completed + failed) if completed + failed else 0.0
-        for status, count in by_status:
-            stats.by_status[status] = count
-        for provider, total_cost in cost:
-            if provider:
-                stats.cost_by_provider[provider] = float(total_cost or 0.0)
-        for priority in topology.PRIORITIES:
-            stats.queue_by_priority[priority] = 0
-        for priority, count in queues:
-            stats.queue_by_priority[priority] = count
-        return stats
+    async def statistics(
+        self, owner: str | None, window_seconds: float, *, now: dt.datetime | None = None
+    ) -> tasks_pb2.Statistics:
+        """The window's figures from the incremental rollups (see :mod:`.rollups`)."""
+        return await rollups.statistics(self.engine, owner, window_seconds, now or utcnow())
 
     async def cache_statistics(self, owner: str | None) -> tuple[int, int, int]:
         """``owner``'s live result-cache entries, the hits they answered, and the tasks
@@ -1593,11 +1540,16 @@ class TaskTypeStore:
         if task_types is not None:
             filters.append(TASKS.c.task_type.in_(builtins.list(task_types)))
         async with self.engine.begin() as conn:
+            # Locked before the delete: the statistics rollups lose exactly the rows it removes.
+            watermark = await rollups.lock_watermark(conn)
             rows = (
-                await conn.execute(delete(TASKS).where(*filters).returning(TASKS.c.output, TASKS.c.cache_hit))
+                await conn.execute(
+                    delete(TASKS).where(*filters).returning(TASKS.c.output, TASKS.c.cache_hit, *rollups.TASK_COLUMNS)
+                )
             ).all()
+            await rollups.take_out_rows(conn, rows, watermark)
         artifact_ids: builtins.list[str] = []
-        for output, cache_hit in rows:
+        for output, cache_hit, *_ in rows:
             if output and not cache_hit:
                 artifact_ids.extend(a.artifact_id for a in tasks_pb2.TaskOutput.FromString(output).artifacts)
         return len(rows), artifact_ids

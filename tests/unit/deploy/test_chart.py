@@ -493,7 +493,7 @@ def test_termination_grace_covers_the_whole_drain(rendered: dict[str, list[Manif
     # another, then the gRPC server (<= min(grace, 5) s) and the NATS drain (<= 5 s).
     stoppers = {"registry": _drain_stoppers("registry/service.py")}
     stoppers |= dict.fromkeys(MEDIA_SERVICES, _drain_stoppers("media_service.py"))
-    assert stoppers["registry"] >= 5 and stoppers["image"] >= 2
+    assert stoppers["registry"] >= 6 and stoppers["image"] >= 2
     for service in SERVICES:
         spec = one(rendered[value_set], "Deployment", service_name(service))["spec"]["template"]["spec"]
         grace = float(env_of(spec["containers"][0])["MEDIATASKS_SHUTDOWN_GRACE_SECONDS"]["value"])
