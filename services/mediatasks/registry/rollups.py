@@ -373,7 +373,7 @@ async def lock_watermark(conn: AsyncConnection) -> dt.datetime:
     ).scalar_one()
 
 
-async def take_out(conn: AsyncConnection, task_ids: Sequence[Any]) -> int:
+async def take_out(conn: AsyncConnection, task_ids: Sequence[Any], *, sign: int = -1) -> int:
     """Subtract the tasks ``task_ids`` from the rollups where they were rolled, before the
     caller changes them in the same transaction. The caller holds the tasks' row locks."""
     if not task_ids:
@@ -388,10 +388,17 @@ async def take_out(conn: AsyncConnection, task_ids: Sequence[Any]) -> int:
             )
         )
     ).all()
-    return await take_out_rows(conn, rows, watermark)
+    return await take_out_rows(conn, rows, watermark, sign=sign)
 
 
-async def take_out_rows(conn: AsyncConnection, rows: Iterable[Any], watermark: dt.datetime) -> int:
+async def put_back(conn: AsyncConnection, task_ids: Sequence[Any]) -> int:
+    """Add the tasks ``task_ids`` back where they were rolled, after the caller changed
+    their figures in place (a cancelled task's cost, confirmed after the roll): taken out
+    before the change, put back after it."""
+    return await take_out(conn, task_ids, sign=1)
+
+
+async def take_out_rows(conn: AsyncConnection, rows: Iterable[Any], watermark: dt.datetime, *, sign: int = -1) -> int:
     """Subtract tasks given as :data:`TASK_COLUMNS` rows (a DELETE's RETURNING, say) that
     were rolled by ``watermark``, which the caller locked with :func:`lock_watermark`
     before it read or deleted them."""
@@ -401,7 +408,7 @@ async def take_out_rows(conn: AsyncConnection, rows: Iterable[Any], watermark: d
         if row.status not in TERMINAL or row.completed_at is None or row.completed_at > watermark:
             continue
         key = (row.owner, row.bucket_start, row.task_type, row.status, row.provider)
-        deltas.setdefault(key, Figures()).add(1, row.cost_usd, row.duration, row.bin, sign=-1)
+        deltas.setdefault(key, Figures()).add(1, row.cost_usd, row.duration, row.bin, sign=sign)
         taken += 1
     if deltas:
         await _apply(conn, deltas)

@@ -1315,6 +1315,8 @@ class TaskStore:
                 row = await self._load(conn, parse_task_id(request.task_id), lock=True)
                 if row is None or row.status != CANCELLED:
                     raise stale_attempt(request.task_id, request.attempt, row.attempt if row else 0)
+                if request.cost_usd:  # the cost of a task the statistics may have rolled already
+                    await rollups.take_out(conn, [row.id])
                 updated = (
                     await conn.execute(
                         update(TASKS)
@@ -1323,6 +1325,8 @@ class TaskStore:
                         .returning(TASKS)
                     )
                 ).first()
+                if request.cost_usd:
+                    await rollups.put_back(conn, [row.id])
                 return tasks_pb2.FailTaskResponse(task=task_to_proto(updated))
             elif request.error.reason == WORKER_SHUTDOWN:
                 # A worker stopping hands its job back: no budget is used, it runs again now.

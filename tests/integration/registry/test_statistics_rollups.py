@@ -20,7 +20,7 @@ from mediatasks.registry.convert import PRIORITY_RANK, utcnow
 from mediatasks.registry.housekeeping import Housekeeper
 from mediatasks.registry.models import TaskRow
 from mediatasks.registry.store import TaskStore, TaskTypeStore
-from mediatasks.v1 import tasks_pb2
+from mediatasks.v1 import common_pb2, tasks_pb2
 from sqlalchemy import Float, cast, func, insert, select, text, update
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -274,6 +274,20 @@ async def test_retry_delete_purge_and_delete_finished_take_rolled_tasks_out(engi
         )
     await roll_past(engine, ended)
     await check(store, engine, owner, window)
+
+    # A cancelled task's cost, confirmed by its worker after the task was rolled.
+    confirmed = await store.fail(
+        tasks_pb2.FailTaskRequest(
+            task_id=str(cancelled[1]["id"]),
+            attempt=1,
+            error=common_pb2.TaskError(code="CANCELLED", reason="CANCELLED", message="stopped"),
+            cancel_confirmed=True,
+            cost_usd=0.25,
+        )
+    )
+    assert confirmed.task.cost_usd == pytest.approx(cancelled[1]["cost_usd"] + 0.25)
+    after_cost = await check(store, engine, owner, window)
+    assert sum(after_cost.cost_by_provider.values()) == pytest.approx(sum(after_retry.cost_by_provider.values()) + 0.25)
 
     # A delete of a rolled task, then a task not rolled yet (nothing to take out).
     await store.delete(str(completed[0]["id"]), owner)
