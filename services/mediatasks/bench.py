@@ -37,7 +37,6 @@ from typing import Any
 
 import aiohttp
 import grpc
-import httpx
 
 from mediatasks.core.clients import channel_target
 from mediatasks.core.nats_conn import connect
@@ -243,10 +242,10 @@ async def _rest_submit(stack: Stack, rate: float, seconds: float) -> dict:
 
 async def _drain(stack: Stack, timeout: float = 60.0) -> None:
     """Wait until the latency phases' jobs are done, so they do not count as throughput."""
-    async with httpx.AsyncClient(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}) as client:
+    async with _http_session(stack) as client:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            stats = (await client.get("/api/v1/media/statistics")).json()
+            stats, _ = await _get_json(client, "/api/v1/media/statistics")
             active = int(stats["by_status"].get("QUEUED", 0)) + int(stats["by_status"].get("PROCESSING", 0))
             if active == 0:
                 return
@@ -474,14 +473,21 @@ def fill_tasks(database_url: str, finished: int, queued: int, owner: str = "demo
     return [str(row[0]) for row in sorted(rows, key=lambda row: row[1])]
 
 
-async def _timed_gets(client: httpx.AsyncClient, paths: list[str]) -> dict:
+async def _timed_gets(client: aiohttp.ClientSession, paths: list[str]) -> dict:
     latencies = []
     for path in paths:
         began = time.perf_counter()
-        response = await client.get(path)
-        latencies.append(time.perf_counter() - began)
-        response.raise_for_status()
+        async with client.get(path) as response:
+            await response.read()
+            latencies.append(time.perf_counter() - began)
+            response.raise_for_status()
     return _percentiles(latencies)
+
+
+async def _get_json(client: aiohttp.ClientSession, path: str, **params: Any) -> tuple[Any, Any]:
+    async with client.get(path, params=params or None) as response:
+        response.raise_for_status()
+        return await response.json(), response.headers
 
 
 async def _at_scale(stack: Stack, args: argparse.Namespace) -> dict:
@@ -521,20 +527,21 @@ async def _at_scale(stack: Stack, args: argparse.Namespace) -> dict:
     fill_seconds = time.perf_counter() - began
     rollup_seconds = await asyncio.to_thread(rollups_caught_up, filled_since)
     samples = args.samples
-    async with httpx.AsyncClient(base_url=stack.http_url, headers={"X-API-Key": stack.api_key}, timeout=30) as client:
+    async with _http_session(stack) as client:
         gets = [f"/api/v1/media/tasks/{queued[index % len(queued)]}" for index in range(samples)]
         await _timed_gets(client, gets[:20])  # warm-up: connections, plans, caches
         await _timed_gets(client, ["/api/v1/media/statistics"] * 5)  # its statements prepared
         positions = {}
         for rank in (1, 500, 1000):
-            task = (await client.get(f"/api/v1/media/tasks/{queued[rank - 1]}")).json()
+            task, _ = await _get_json(client, f"/api/v1/media/tasks/{queued[rank - 1]}")
             positions[rank] = int(task["queue_position"])
-        first_page = await client.get("/api/v1/media/tasks", params={"status": "failed", "limit": 50})
-        first_page.raise_for_status()
-        listing = first_page.json()
+        listing, headers = await _get_json(client, "/api/v1/media/tasks", status="failed", limit=50)
         return {
             "tasks_in_table": args.fill + len(queued),
             "fill_seconds": round(fill_seconds, 1),
+            # The floor of this machine in the same run: a call through Envoy, the registry
+            # and a PostgreSQL ping that reads no task (GET /health).
+            "health_floor": await _timed_gets(client, ["/api/v1/media/health"] * samples),
             "get_task": await _timed_gets(client, gets),
             "list_tasks_filtered_first_page": await _timed_gets(
                 client, ["/api/v1/media/tasks?status=failed&limit=50"] * samples
@@ -544,7 +551,7 @@ async def _at_scale(stack: Stack, args: argparse.Namespace) -> dict:
             ),
             "list_total": {
                 "total": int(listing["total"]),
-                "capped_header": first_page.headers.get("x-total-capped", ""),
+                "capped_header": headers.get("x-total-capped", ""),
             },
             "statistics": await _timed_gets(client, ["/api/v1/media/statistics"] * max(10, samples // 10)),
             "statistics_rollups": {
