@@ -6,14 +6,15 @@ on these machines every statement costs the registry about 0.4 ms of CPU whateve
 does. :class:`SharedTransactions` runs the changes that arrive while one transaction is
 being written one after another inside the next transaction, which commits them
 together (PostgreSQL, too, commits once for them all). The first change of a quiet moment
-runs at once, alone.
+runs at once, in a transaction of its own.
 
 A change is a coroutine function of the connection. It may refuse (raise
 :class:`MediaTasksError`) only before it writes anything, as the fenced changes do: its
 refusal is its own, and the others commit. Any other error aborts the shared
 transaction: nothing of it was written, and every change of it runs again on its own
 transaction, so one failing change (a deadlock, a bad value) costs the others a retry,
-never their outcome.
+never their outcome; a row lock held elsewhere stalls a shared transaction for at most
+SHARED_LOCK_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediatasks.core.errors import MediaTasksError
@@ -34,6 +36,10 @@ T = TypeVar("T")
 Change = Callable[[AsyncConnection], Awaitable[T]]
 # Changes sharing one transaction at most: more wait for the next.
 SHARED_LIMIT = 32
+# How long a shared transaction waits for a row lock held elsewhere (a cancel, another
+# replica's transaction, a frozen one) before it gives up and its changes run alone: only
+# the change that needs the row then waits for it, as it would have on its own.
+SHARED_LOCK_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass
@@ -47,6 +53,7 @@ class SharedTransactions:
         self.engine = engine
         self._waiting: list[_Waiting[Any]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._alone: set[asyncio.Task[None]] = set()
 
     async def run(self, change: Change[T]) -> T:
         """``change``'s result once its transaction committed (or its refusal)."""
@@ -65,10 +72,7 @@ class SharedTransactions:
         try:
             while self._waiting:
                 group, self._waiting = self._waiting[:SHARED_LIMIT], self._waiting[SHARED_LIMIT:]
-                if len(group) == 1:
-                    await self._settle_alone(group[0])
-                else:
-                    await self._settle_shared(group)
+                await self._settle_shared(group)
         finally:
             self._writer = None
             for waiting in self._waiting:  # only when cancelled (shutdown)
@@ -79,15 +83,21 @@ class SharedTransactions:
         outcomes: list[tuple[bool, Any]] = []
         try:
             async with self.engine.begin() as conn:
+                await conn.execute(text(f"SET LOCAL lock_timeout = '{int(SHARED_LOCK_TIMEOUT_SECONDS * 1000)}ms'"))
                 for waiting in group:
                     try:
                         outcomes.append((True, await waiting.change(conn)))
                     except MediaTasksError as refusal:
                         outcomes.append((False, refusal))
         except Exception as error:
-            # Rolled back: nothing of the group was written. Each change again, on its own.
+            # Rolled back: nothing of the group was written. Each change again, on its own
+            # transaction (no lock timeout) and off this writer, which goes on with the next
+            # group: a change waiting for a row holds up nobody else.
             log.info("a transaction shared by %d changes failed (%s); each runs alone", len(group), error)
-            await asyncio.gather(*(self._settle_alone(waiting) for waiting in group))
+            for waiting in group:
+                alone = asyncio.create_task(self._settle_alone(waiting))
+                self._alone.add(alone)
+                alone.add_done_callback(self._alone.discard)
             return
         except asyncio.CancelledError:
             for waiting in group:

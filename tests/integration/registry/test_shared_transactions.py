@@ -1,6 +1,7 @@
 """Concurrent state changes share transactions (real PostgreSQL): they commit together;
 a change that refuses keeps its refusal to itself; a change that fails the shared
-transaction costs the others a retry on their own, never their outcome."""
+transaction costs the others a retry on their own, never their outcome; a row locked
+elsewhere holds up only the change that needs it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import grpc
 import pytest
 from mediatasks.core.db import create_engine
 from mediatasks.core.errors import MediaTasksError
+from mediatasks.registry import transactions as shared_transactions
 from mediatasks.registry.transactions import SharedTransactions
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -77,3 +79,27 @@ async def test_a_failing_change_costs_the_others_a_retry_only(shared) -> None:
     assert not any(isinstance(answer, BaseException) for index, answer in enumerate(answers) if index != 5)
     async with transactions.engine.connect() as conn:
         assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 11
+
+
+async def test_a_row_locked_elsewhere_holds_up_only_its_change(shared, monkeypatch) -> None:
+    monkeypatch.setattr(shared_transactions, "SHARED_LOCK_TIMEOUT_SECONDS", 0.3)
+    transactions, table = shared
+    await transactions.run(writes(table, 1))
+
+    def touches(key: int):
+        async def change(conn) -> int:
+            await conn.execute(text(f"UPDATE {table} SET tx = 0 WHERE id = 1"))
+            return key
+
+        return change
+
+    async with transactions.engine.connect() as holder:
+        await holder.execute(text(f"SELECT * FROM {table} WHERE id = 1 FOR UPDATE"))  # held until rollback
+        blocked = asyncio.ensure_future(transactions.run(touches(0)))
+        await asyncio.sleep(0.05)  # the blocked change's shared transaction is waiting
+        others = await asyncio.wait_for(
+            asyncio.gather(*(transactions.run(writes(table, key)) for key in range(100, 110))), timeout=5
+        )
+        assert len(others) == 10 and not blocked.done()
+        await holder.rollback()
+    assert await asyncio.wait_for(blocked, timeout=5) == 0
