@@ -189,8 +189,13 @@ async def run_faults(plan: list[tuple[str, Callable[[FaultLog], None]]], faults:
         await asyncio.to_thread(fault, faults)
 
 
+# Why the tasks of the last final_states that ended FAILED did (reason: message), counted.
+failure_reasons: collections.Counter[str] = collections.Counter()
+
+
 def final_states(database_url: str, task_ids: list[str], timeout: float) -> dict[str, str]:
-    """Each task's status once all have ended or ``timeout`` passed."""
+    """Each task's status once all have ended or ``timeout`` passed (and, in
+    :data:`failure_reasons`, why the failed ones failed)."""
     engine = create_engine(database_url, pool_pre_ping=True)
     deadline = time.monotonic() + timeout
     states: dict[str, str] = {}
@@ -199,10 +204,15 @@ def final_states(database_url: str, task_ids: list[str], timeout: float) -> dict
             try:
                 with engine.connect() as conn:
                     rows = conn.execute(
-                        text("SELECT CAST(id AS text), status FROM tasks WHERE CAST(id AS text) = ANY(:ids)"),
+                        text(
+                            "SELECT CAST(id AS text), status, coalesce(error->>'reason', '') || ': '"
+                            " || coalesce(error->>'message', '') FROM tasks WHERE CAST(id AS text) = ANY(:ids)"
+                        ),
                         {"ids": task_ids},
                     ).all()
-                states = {task_id: status for task_id, status in rows}
+                states = {task_id: status for task_id, status, _ in rows}
+                failure_reasons.clear()
+                failure_reasons.update(why[:300] for _, status, why in rows if status == "FAILED")
             except Exception:  # the database is still coming back: ask again
                 states = states or {}
             ended = sum(1 for s in states.values() if s in _TERMINAL)
@@ -260,6 +270,7 @@ def summarize(tally: Tally, states: dict[str, str], completed: collections.Count
         "lost": sum(1 for t in task_ids if states.get(t) not in _TERMINAL),
         "completed_twice": sum(1 for t in task_ids if completed[t] > 1),
         "failed": statuses.get("FAILED", 0),
+        "failure_reasons": dict(failure_reasons.most_common(5)),
         "client_errors": sum(tally.client_errors.values()),
         "statuses": dict(statuses),
         "client_error_kinds": dict(tally.client_errors.most_common(10)),
