@@ -364,29 +364,6 @@ class TaskStore:
         if rows:
             await conn.execute(insert(OUTBOX), rows)
 
-    async def _log(
-        self,
-        conn: AsyncConnection,
-        task_id: uuid.UUID,
-        attempt: int,
-        now: dt.datetime,
-        lines: Iterable[str],
-        *,
-        level: str = "INFO",
-    ) -> builtins.list[tasks_pb2.LogEntry]:
-        """Add lines to the task's log (GET …/logs) in the caller's transaction; returns
-        them as entries for the event of the same change (the live log)."""
-        rows, entries = _log_lines(task_id, attempt, now, lines, level)
-        if rows:
-            await conn.execute(
-                insert(LOGS),
-                [
-                    {"task_id": task_id, "ts": ts, "level": level, "message": message, "attempt": attempt}
-                    for task_id, ts, level, message, attempt in rows
-                ],
-            )
-        return entries
-
     async def _write(self, conn: AsyncConnection, change: Change) -> None:
         """Write ``change`` (in the caller's transaction) with one statement."""
         await conn.execute(_change_statement(tuple(change.values)), change.parameters())
@@ -842,8 +819,9 @@ class TaskStore:
             note = f"cancelled: {reason}" if reason else "cancelled by the client"
             if row.status == PROCESSING:
                 note += f" during attempt {row.attempt} (the worker is told to stop)"
-            logged = await self._log(conn, row.id, row.attempt, now, [note])
-            await self._emit(conn, [_event_row(_event_task(task), "task.cancelled", now, logged)])
+            logs, logged = _log_lines(row.id, row.attempt, now, [note])
+            cancelled = _event_row(_event_task(task), "task.cancelled", now, logged)
+            await self._write(conn, Change(row.id, {}, logs, [cancelled]))
             if not row.queued_reason:
                 await self._release_held(conn, row.owner, now)
         return task, row.status == PROCESSING
@@ -893,11 +871,11 @@ class TaskStore:
             note = f"retried by hand after {row.status}: a fresh budget of {row.max_attempts} attempts"
             if held:
                 note += "; waiting for its turn (owner concurrency limit)"
-            logged = await self._log(conn, row.id, row.attempt, now, [note])
+            logs, logged = _log_lines(row.id, row.attempt, now, [note])
             outbox = [_event_row(_event_task(task), "task.retrying", now, logged)]
             if not held:
                 outbox.append(_job_row(task, f"{task_id}:retry:{row.attempt}:{uuid.uuid4().hex[:8]}", now))
-            await self._emit(conn, outbox)
+            await self._write(conn, Change(row.id, {}, logs, outbox))
         return task
 
     # ``builtins.list``: in this class ``list`` names the method above.
@@ -1027,10 +1005,9 @@ class TaskStore:
             )
         ).one()
         task = task_to_proto(updated)
-        logged = await self._log(
-            conn, row.id, row.attempt, now, [f"failed: {error.reason}: {error.message}"], level="ERROR"
-        )
-        await self._emit(conn, [_event_row(_event_task(task), EVENT_FOR_STATUS[FAILED], now, logged)])
+        logs, logged = _log_lines(row.id, row.attempt, now, [f"failed: {error.reason}: {error.message}"], "ERROR")
+        failed = _event_row(_event_task(task), EVENT_FOR_STATUS[FAILED], now, logged)
+        await self._write(conn, Change(row.id, {}, logs, [failed]))
         await self._release_held(conn, row.owner, now)
         return task
 
@@ -1205,21 +1182,13 @@ class TaskStore:
                     )
                 ).one()
                 task = task_to_proto(updated, include_input=False)
-                logged = await self._log(
-                    conn,
-                    row.id,
-                    row.attempt,
-                    now,
-                    [f"attempt {row.attempt} showed no sign of life; queued again ({lost_attempts} lost so far)"],
-                    level="WARNING",
-                )
-                await self._emit(
-                    conn,
-                    [
-                        _event_row(_event_task(task), "task.retrying", now, logged),
-                        _job_row(task, f"{row.id}:lost:{row.attempt}", now),
-                    ],
-                )
+                line = f"attempt {row.attempt} showed no sign of life; queued again ({lost_attempts} lost so far)"
+                logs, logged = _log_lines(row.id, row.attempt, now, [line], "WARNING")
+                outbox = [
+                    _event_row(_event_task(task), "task.retrying", now, logged),
+                    _job_row(task, f"{row.id}:lost:{row.attempt}", now),
+                ]
+                await self._write(conn, Change(row.id, {}, logs, outbox))
         return len(rows)
 
     async def stale_queued(self, quiet_since: dt.datetime) -> dict[tuple[str, str], int]:
@@ -1339,14 +1308,9 @@ class TaskStore:
                         .returning(TASKS)
                     )
                 ).one()
-                await self._log(
-                    conn,
-                    row.id,
-                    request.attempt,
-                    now,
-                    [f"attempt {request.attempt} handed back: its worker is stopping; queued again (no attempt used)"],
-                    level="WARNING",
-                )
+                line = f"attempt {request.attempt} handed back: its worker is stopping; queued again (no attempt used)"
+                logs, _ = _log_lines(row.id, request.attempt, now, [line], "WARNING")
+                await self._write(conn, Change(row.id, {}, logs, []))
                 return tasks_pb2.FailTaskResponse(task=task_to_proto(updated), requeued=True, retry_delay_seconds=0.0)
             else:
                 row = await self._fenced_row(conn, request.task_id, request.attempt)
@@ -1386,8 +1350,8 @@ class TaskStore:
                 if request.error.retryable:
                     line += " (no attempts left)"
                 level = "ERROR"
-            logged = await self._log(conn, row.id, request.attempt, now, [line], level=level)
-            await self._emit(conn, [_event_row(_event_task(task), event_type, now, logged)])
+            logs, logged = _log_lines(row.id, request.attempt, now, [line], level)
+            await self._write(conn, Change(row.id, {}, logs, [_event_row(_event_task(task), event_type, now, logged)]))
             if not requeue:
                 await self._release_held(conn, row.owner, now)
         return tasks_pb2.FailTaskResponse(task=task, requeued=requeue, retry_delay_seconds=delay)
