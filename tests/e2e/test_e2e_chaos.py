@@ -12,7 +12,11 @@ pytestmark = pytest.mark.e2e
 
 def _clean(result: dict) -> None:
     figures = {k: result[k] for k in ("lost", "completed_twice", "failed", "client_errors")}
-    assert figures == {"lost": 0, "completed_twice": 0, "failed": 0, "client_errors": 0}, result
+    # The reasons first: pytest cuts a long message short.
+    assert figures == {"lost": 0, "completed_twice": 0, "failed": 0, "client_errors": 0}, (
+        result.get("failure_reasons"),
+        result,
+    )
     assert result["accepted"] == result["jobs"], result
 
 

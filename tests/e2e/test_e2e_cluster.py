@@ -20,7 +20,11 @@ def test_jobs_survive_a_node_kill_a_meta_leader_kill_and_a_partition_of_the_nats
     result = chaos.run(args)
 
     figures = {key: result[key] for key in ("lost", "completed_twice", "failed", "client_errors")}
-    assert figures == {"lost": 0, "completed_twice": 0, "failed": 0, "client_errors": 0}, result
+    # The reasons first: pytest cuts a long message short.
+    assert figures == {"lost": 0, "completed_twice": 0, "failed": 0, "client_errors": 0}, (
+        result.get("failure_reasons"),
+        result,
+    )
     assert result["accepted"] == result["jobs"], result
     assert result["outbox"] == {"pending": 0, "parked": 0}, result
     assert result["nats"] == {"nodes": 3, "replicas": 3}, result

@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 from mediatasks.core.db import create_engine
-from mediatasks.registry import submits
+from mediatasks.devstack.embedded import create_database, drop_database
+from mediatasks.registry import migrate, submits
 from mediatasks.registry.store import LOGS, OUTBOX, TASKS, TaskStore
 from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2
 from sqlalchemy import func, select
@@ -30,9 +31,24 @@ def request(owner: str, key: str | None = None, text: str | None = None) -> task
     return created
 
 
+@pytest.fixture(scope="module")
+def own_database_url(postgres_server, stack_settings):
+    """A migrated database of this module's own: no registry's outbox relay runs on it, so
+    the outbox rows a group wrote are still there when the test reads them."""
+    name = f"submit_groups_{uuid.uuid4().hex[:8]}"
+    url = create_database(postgres_server.server_url, name)
+    try:
+        migrate.upgrade(stack_settings.model_copy(update={"database_url": url}))
+        yield url
+    finally:
+        drop_database(postgres_server.server_url, name)
+
+
 @pytest.fixture
-async def store(stack_settings, registry_service):  # the registry migrated the database
-    settings = stack_settings.model_copy(update={"owner_concurrency_limit": 1_000_000})
+async def store(stack_settings, own_database_url):
+    settings = stack_settings.model_copy(
+        update={"owner_concurrency_limit": 1_000_000, "database_url": own_database_url}
+    )
     engine = create_engine(settings)
     yield TaskStore(engine, settings)
     await engine.dispose()
