@@ -214,17 +214,43 @@ SELECT * FROM unnest(CAST(:out_subjects AS text[]), CAST(:out_msg_ids AS text[])
                      CAST(:out_payloads AS bytea[]), CAST(:out_created AS timestamptz[]))"""
 
 
+# A completion's reusable output, for identical inputs later (only when it has a cache key).
+_CACHE_ENTRY = """cached AS (
+  INSERT INTO result_cache (cache_key, task_id, output, provider, model, created_at, expires_at, hits)
+  VALUES (:cache_key, :task_id, :output, :provider, :model, :updated_at, :cache_expires_at, 0)
+  ON CONFLICT (cache_key) DO NOTHING
+)"""
+# The owner's next task held back by its concurrency limit, locked: the caller lets it in.
+_NEXT_HELD = f"""SELECT id FROM tasks
+WHERE owner = :held_owner AND status = 'QUEUED' AND queued_reason = '{OWNER_LIMIT_REASON}'
+ORDER BY priority_rank, created_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
+
+
 @functools.cache
-def _change_statement(columns: tuple[str, ...]) -> TextClause:
+def _change_statement(columns: tuple[str, ...], cache_entry: bool = False, next_held: bool = False) -> TextClause:
     """UPDATE of ``columns`` of one task (``:task_id``), its log lines and its outbox rows,
-    as one statement; without columns, only the lines and rows."""
-    if not columns:
-        return text("WITH " + _LOGS_AND_OUTBOX)
-    assignments = ", ".join(f'"{column}" = :{column}' for column in columns)
-    statement = text(f"WITH changed AS (UPDATE tasks SET {assignments} WHERE id = :task_id), {_LOGS_AND_OUTBOX}")
+    as one statement; without columns, only the lines and rows. ``cache_entry`` adds the
+    result cache's row (from the new output's columns); ``next_held`` makes the statement
+    answer, locked, the id of the owner's next held task (no row: none is held)."""
+    parts = []
+    if columns:
+        assignments = ", ".join(f'"{column}" = :{column}' for column in columns)
+        parts.append(f"changed AS (UPDATE tasks SET {assignments} WHERE id = :task_id)")
+    if cache_entry:
+        parts.append(_CACHE_ENTRY)
+    body = _LOGS_AND_OUTBOX
+    if next_held:
+        body = body.replace("\nINSERT INTO outbox", ", queued AS (INSERT INTO outbox") + ")\n" + _NEXT_HELD
+    statement = text("WITH " + ", ".join([*parts, body]))
+    types = {column: TASKS.c[column].type for column in columns}
+    if cache_entry:
+        types.update(
+            output=TASKS.c.output.type, cache_key=TASKS.c.cache_key.type, cache_expires_at=TASKS.c.expires_at.type
+        )
+        types.update({column: TASKS.c[column].type for column in ("provider", "model", "updated_at")})
     return statement.bindparams(
-        *(bindparam(column, type_=TASKS.c[column].type) for column in columns),
-        bindparam("task_id", type_=TASKS.c.id.type),
+        *(bindparam(column, type_=type_) for column, type_ in types.items()),
+        *([bindparam("task_id", type_=TASKS.c.id.type)] if columns or cache_entry else []),
     )
 
 
@@ -238,9 +264,21 @@ class Change:
     values: dict[str, Any]
     logs: list[tuple[uuid.UUID, dt.datetime, str, str, int]]
     outbox: list[dict]
+    # The result cache's new entry: its key and expiry (output, provider and model are the values').
+    cache_entry: tuple[str, dt.datetime] | None = None
+    # Whose next held task the statement should find (see _NEXT_HELD).
+    held_owner: str | None = None
+
+    def statement(self) -> TextClause:
+        return _change_statement(tuple(self.values), self.cache_entry is not None, self.held_owner is not None)
 
     def parameters(self) -> dict[str, Any]:
-        return {**self.values, "task_id": self.task_id, **_rows_parameters(self.logs, self.outbox)}
+        extra: dict[str, Any] = {}
+        if self.cache_entry is not None:
+            extra.update(cache_key=self.cache_entry[0], cache_expires_at=self.cache_entry[1])
+        if self.held_owner is not None:
+            extra["held_owner"] = self.held_owner
+        return {**self.values, "task_id": self.task_id, **_rows_parameters(self.logs, self.outbox), **extra}
 
 
 def _rows_parameters(logs: list[tuple[uuid.UUID, dt.datetime, str, str, int]], outbox: list[dict]) -> dict[str, Any]:
@@ -351,6 +389,9 @@ class TaskStore:
         # submits admitted here since (see _admission).
         self._active_cache: dict[str, tuple[float, int]] = {}
         self._mean_cache: dict[str, tuple[float, float]] = {}
+        # Per task type: when its running tasks were last counted, plus the starts admitted
+        # here since (see _below_capacity).
+        self._running_cache: dict[str, tuple[float, int]] = {}
 
     # --- helpers ------------------------------------------------------------------
 
@@ -364,9 +405,11 @@ class TaskStore:
         if rows:
             await conn.execute(insert(OUTBOX), rows)
 
-    async def _write(self, conn: AsyncConnection, change: Change) -> None:
-        """Write ``change`` (in the caller's transaction) with one statement."""
-        await conn.execute(_change_statement(tuple(change.values)), change.parameters())
+    async def _write(self, conn: AsyncConnection, change: Change) -> uuid.UUID | None:
+        """Write ``change`` (in the caller's transaction) with one statement; with a
+        ``held_owner``, the id of that owner's next held task (locked), if any."""
+        result = await conn.execute(change.statement(), change.parameters())
+        return result.scalar() if change.held_owner is not None else None
 
     @staticmethod
     def _check_owner(row, task_id: str, owner: str | None) -> None:
@@ -957,9 +1000,23 @@ class TaskStore:
         running tasks are counted without a lock: no burst of concurrent starts can cross
         it. Within :data:`_LOCK_HEADROOM` of it, concurrent starts (any replica) count one
         after another under a transaction-scoped advisory lock per type, so together they
-        never overshoot. The lock is per type and only near the cap: never global."""
+        never overshoot. The lock is per type and only near the cap: never global. Very far
+        below it, a count under a second old will do."""
         capacity = self.settings.capacity_per_type
-        if await self._running_count(conn, task_type) + _LOCK_HEADROOM < capacity:
+        recent = self._running_cache.get(task_type)
+        if recent is not None and time.monotonic() - recent[0] < _ACTIVE_CACHE_SECONDS:
+            # Counted under a second ago, plus the starts admitted here since: as with an
+            # owner's limit, other replicas would need _FAR_BELOW_LIMIT starts in that
+            # second to reach the cap, so this start needs no count of its own.
+            self._running_cache[task_type] = (recent[0], recent[1] + 1)
+            if recent[1] + _FAR_BELOW_LIMIT < capacity:
+                return True
+        running = await self._running_count(conn, task_type)
+        if running + _FAR_BELOW_LIMIT < capacity:
+            if len(self._running_cache) > 10_000:
+                self._running_cache.clear()
+            self._running_cache[task_type] = (time.monotonic(), running + 1)
+        if running + _LOCK_HEADROOM < capacity:
             return True
         await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"capacity:{task_type}", 0))))
         return await self._running_count(conn, task_type) < capacity
@@ -1088,21 +1145,9 @@ class TaskStore:
                 "updated_at": now,
                 "completed_at": now,
             }
+            cache_entry = None
             if row.cache_key:
-                await conn.execute(
-                    pg_insert(CACHE)
-                    .values(
-                        cache_key=row.cache_key,
-                        task_id=row.id,
-                        output=output,
-                        provider=values["provider"],
-                        model=request.model,
-                        created_at=now,
-                        expires_at=now + dt.timedelta(seconds=self.settings.result_cache_ttl_seconds),
-                        hits=0,
-                    )
-                    .on_conflict_do_nothing(index_elements=["cache_key"])
-                )
+                cache_entry = (row.cache_key, now + dt.timedelta(seconds=self.settings.result_cache_ttl_seconds))
             task = task_to_proto(_updated(row, values))
             took = (now - row.started_at).total_seconds() if row.started_at else 0.0
             line = f"completed attempt {request.attempt} in {took:.1f}s with provider {task.provider or 'local'}"
@@ -1115,8 +1160,11 @@ class TaskStore:
             # The handler's last lines ride on the completion (one call, one event fewer).
             logs, logged = _log_lines(row.id, request.attempt, now, [*request.log_lines, line])
             completed = _event_row(_event_task(task), "task.completed", now, logged)
-            await self._write(conn, Change(row.id, values, logs, [completed]))
-            await self._release_held(conn, row.owner, now)
+            # One statement: the row, its cache entry, lines and event, and whether the
+            # owner has a task held back for its turn (rarely: only at its limit).
+            change = Change(row.id, values, logs, [completed], cache_entry=cache_entry, held_owner=row.owner)
+            if await self._write(conn, change) is not None:
+                await self._release_held(conn, row.owner, now)
             return task
 
         return await self._shared.run(change)

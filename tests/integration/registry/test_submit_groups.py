@@ -15,7 +15,7 @@ from mediatasks.devstack.embedded import create_database, drop_database
 from mediatasks.registry import migrate, submits
 from mediatasks.registry.store import LOGS, OUTBOX, TASKS, TaskStore
 from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -148,3 +148,43 @@ async def test_a_refused_group_fails_only_its_bad_submit(store) -> None:
     async with store.engine.connect() as conn:
         stored = (await conn.execute(select(func.count()).where(TASKS.c.owner == owner))).scalar()
     assert stored == 1 + 6
+
+
+def running_counts(engine) -> list[str]:
+    """Collects the statements that count a type's running tasks (the capacity check)."""
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "count(" in statement and "PROCESSING" in str(parameters):
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    return seen
+
+
+# Near the cap (20), each start counts, takes the type's lock and counts again.
+@pytest.mark.parametrize(("capacity", "counts"), [(1_000_000, 1), (20, 24)])
+async def test_starts_far_below_a_types_capacity_count_once_a_second(
+    stack_settings, own_database_url, capacity, counts
+) -> None:
+    settings = stack_settings.model_copy(
+        update={"owner_concurrency_limit": 1_000_000, "database_url": own_database_url, "capacity_per_type": capacity}
+    )
+    engine = create_engine(settings)
+    try:
+        store = TaskStore(engine, settings)
+        owner = f"starts-{uuid.uuid4().hex[:6]}"
+        created = [await store.create(request(owner)) for _ in range(12)]
+        seen = running_counts(engine)
+        answers = [
+            await store.start_attempt(
+                tasks_pb2.StartAttemptRequest(task_id=task.task_id, worker_id="w", delivery_count=1)
+            )
+            for task, _ in created
+        ]
+        assert all(answer.proceed for answer in answers)
+        assert len(seen) == counts  # far below the cap, the first start's count serves the next second's
+    finally:
+        async with engine.begin() as conn:  # these running tasks must not use up the type's capacity elsewhere
+            await conn.execute(TASKS.delete().where(TASKS.c.owner.like("starts-%")))
+        await engine.dispose()
