@@ -31,8 +31,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import io
 import json
+import logging
 import os
 import random
 import signal
@@ -46,6 +48,8 @@ from typing import Any
 
 import grpc
 import httpx
+import nats.errors
+from nats.js import JetStreamContext
 from sqlalchemy import create_engine, text
 
 from mediatasks.core import topology
@@ -55,6 +59,8 @@ from mediatasks.core.settings import Settings
 from mediatasks.devstack.nats_cluster import NatsCluster, wait_current
 from mediatasks.devstack.stack import ServiceProcess, Stack
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2, video_pb2, video_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -223,22 +229,39 @@ def final_states(database_url: str, task_ids: list[str], timeout: float) -> dict
         engine.dispose()
 
 
-async def completions(nats_url: str) -> collections.Counter[str]:
-    """How many ``task.completed`` events each task has in MEDIATASKS_EVENTS."""
+async def completions(nats_url: str, timeout: float = 120.0) -> collections.Counter[str]:
+    """How many ``task.completed`` events each task has in MEDIATASKS_EVENTS. A cluster
+    that has just lost and regained nodes may still answer 503 (its JetStream is
+    electing) or time out for a while: the count starts over until ``timeout``."""
     nc = await connect(Settings(nats_url=nats_url), name="mediatasks-chaos")
+    deadline = time.monotonic() + timeout
     try:
         js = nc.jetstream()
-        total = (await js.stream_info("MEDIATASKS_EVENTS")).state.messages
-        sub = await js.subscribe("mediatasks.events.>", ordered_consumer=True)
+        while True:
+            try:
+                return await _count_completions(js)
+            except (nats.errors.Error, TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.info("reading the events stream failed (%s); reading it again", exc)
+                await asyncio.sleep(1.0)
+    finally:
+        await nc.close()
+
+
+async def _count_completions(js: JetStreamContext) -> collections.Counter[str]:
+    total = (await js.stream_info("MEDIATASKS_EVENTS")).state.messages
+    sub = await js.subscribe("mediatasks.events.>", ordered_consumer=True)
+    try:
         counts: collections.Counter[str] = collections.Counter()
         for _ in range(total):
             event = tasks_pb2.TaskEvent.FromString((await sub.next_msg(timeout=10)).data)
             if event.event_type == "task.completed":
                 counts[event.task_id] += 1
-        await sub.unsubscribe()
         return counts
     finally:
-        await nc.close()
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
 
 def outbox_rows(database_url: str, timeout: float) -> dict[str, int]:
