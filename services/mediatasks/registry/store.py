@@ -69,7 +69,7 @@ from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
 from mediatasks.registry.secrets import SecretBox
 from mediatasks.registry.submits import NewTask, SubmitGroups
-from mediatasks.registry.transactions import SharedTransactions
+from mediatasks.registry.transactions import SharedTransactions, locked_row
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 TASKS = TaskRow.__table__
@@ -117,6 +117,20 @@ def parse_task_id(task_id: str) -> uuid.UUID:
         return uuid.UUID(task_id)
     except (ValueError, AttributeError):
         raise task_not_found(task_id) from None
+
+
+def _task_key(task_id: str) -> uuid.UUID | None:
+    """``task_id`` as the key of its row, or None when it names no task."""
+    try:
+        return uuid.UUID(task_id)
+    except (ValueError, AttributeError):
+        return None
+
+
+async def _lock_tasks(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
+    """The task rows of ``ids``, locked in id order, by id (a shared transaction's rows)."""
+    query = select(TASKS).where(TASKS.c.id.in_(ids)).order_by(TASKS.c.id).with_for_update()
+    return {row.id: row for row in (await conn.execute(query)).all()}
 
 
 @dataclass
@@ -382,7 +396,7 @@ class TaskStore:
         self.settings = settings
         self.secrets = SecretBox(settings)
         self._submits = SubmitGroups(engine)
-        self._shared = SharedTransactions(engine)
+        self._shared = SharedTransactions(engine, _lock_tasks)
         # Approximate figures read on hot paths, refreshed at most every few seconds.
         self._queued_cache: dict[str, tuple[float, int]] = {}
         # Per owner: when its active tasks were last counted, and that count plus the
@@ -396,6 +410,10 @@ class TaskStore:
     # --- helpers ------------------------------------------------------------------
 
     async def _load(self, conn: AsyncConnection, task_id: uuid.UUID, *, lock: bool = False):
+        if lock:
+            prefetched, row = locked_row(conn, task_id)
+            if prefetched:
+                return row
         query = select(TASKS).where(TASKS.c.id == task_id)
         if lock:
             query = query.with_for_update()
@@ -993,7 +1011,7 @@ class TaskStore:
             await self._write(conn, Change(task_id, values, logs, [started]))
             return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
 
-        return await self._shared.run(change)
+        return await self._shared.run(change, lock=task_id)
 
     async def _below_capacity(self, conn: AsyncConnection, task_type: str) -> bool:
         """Whether one more ``task_type`` job may start. Far below ``capacity_per_type`` the
@@ -1122,7 +1140,7 @@ class TaskStore:
                 return False, None, True
             return False, task, task is not None
 
-        return await self._shared.run(change)
+        return await self._shared.run(change, lock=_task_key(request.task_id))
 
     async def complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
         now = utcnow()
@@ -1167,7 +1185,7 @@ class TaskStore:
                 await self._release_held(conn, row.owner, now)
             return task
 
-        return await self._shared.run(change)
+        return await self._shared.run(change, lock=_task_key(request.task_id))
 
     async def fail_unpublishable(self, task_id: str, reason: str) -> bool:
         """Fail a task whose job message JetStream refused for good (the outbox relay

@@ -103,3 +103,41 @@ async def test_a_row_locked_elsewhere_holds_up_only_its_change(shared, monkeypat
         assert len(others) == 10 and not blocked.done()
         await holder.rollback()
     assert await asyncio.wait_for(blocked, timeout=5) == 0
+
+
+async def test_changes_take_their_rows_locked_up_front_once(shared) -> None:
+    transactions, table = shared
+    async with transactions.engine.begin() as conn:
+        await conn.execute(text(f"INSERT INTO {table} VALUES (1, 10), (2, 20), (3, 30)"))
+    asked: list[list[int]] = []
+
+    async def lock_rows(conn, keys: list[int]) -> dict[int, object]:
+        asked.append(keys)
+        rows = await conn.execute(
+            text(f"SELECT * FROM {table} WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": keys}
+        )
+        return {row.id: row for row in rows}
+
+    locking = SharedTransactions(transactions.engine, lock_rows)
+
+    def bumps(key: int):
+        async def change(conn) -> tuple[bool, int | None]:
+            prefetched, row = shared_transactions.locked_row(conn, key)
+            if not prefetched:
+                row = (
+                    await conn.execute(text(f"SELECT * FROM {table} WHERE id = :id FOR UPDATE"), {"id": key})
+                ).first()
+            await conn.execute(text(f"UPDATE {table} SET tx = tx + 1 WHERE id = :id"), {"id": key})
+            return prefetched, row.tx if row is not None else None
+
+        return change
+
+    await locking.run(bumps(1), lock=1)  # the first runs at once, alone; the next three share one
+    answers = await asyncio.gather(
+        locking.run(bumps(3), lock=3), locking.run(bumps(2), lock=2), locking.run(bumps(3), lock=3)
+    )
+    assert asked == [[1], [2, 3]]  # each transaction's rows in one statement, in key order
+    # The first change of row 3 took it locked up front; the second read it afresh and saw
+    # the first's write; a key without a row is answered None, up front too.
+    assert answers == [(True, 30), (True, 20), (False, 31)]
+    assert await locking.run(bumps(99), lock=99) == (True, None)
