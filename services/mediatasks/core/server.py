@@ -82,6 +82,8 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         self.service = service
         self.authenticator = authenticator
         self.limiter = limiter
+        # Each method's wrapped handler, made on its first call: the same for every call.
+        self._wrapped: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
     async def _serving(self, method_path: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
@@ -126,10 +128,16 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             metrics.RPC_DURATION.labels(self.service, method).observe(time.perf_counter() - started)
 
     async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
         method_path = handler_call_details.method
+        wrapped = self._wrapped.get(method_path)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method_path] = self._wrap(method_path, handler)
+        return wrapped
+
+    def _wrap(self, method_path: str, handler: Any) -> Any:
 
         decode = _tolerant(handler.request_deserializer)
 

@@ -156,6 +156,41 @@ async def test_transient_failures_use_max_attempts_not_the_delivery_budget(harne
     assert task.task_id not in [item.task_id for item in letters.items]
 
 
+async def test_a_timeout_inside_the_handler_is_an_outage_not_the_jobs_time_limit(harness):
+    registry, nc, settings = harness
+    settings = settings.model_copy(update={"retry_schedule_seconds": "0.05"})
+    calls = 0
+
+    async def times_out(ctx: JobContext) -> JobResult:
+        nonlocal calls
+        calls += 1
+        raise nats.errors.TimeoutError  # the object store, say, mid-election
+
+    task = await create(registry, "image_generation", max_attempts=4)
+    async with Running(nc, settings, {"image_generation": times_out}):
+        failed = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.FAILED)
+    # Every attempt ran: a job's own time limit would have stopped it after the second.
+    assert failed.error.reason == "DEPENDENCY_UNAVAILABLE" and failed.error.code == "UNAVAILABLE", failed.error
+    assert calls == 4 and failed.attempt == 4
+
+
+async def test_a_job_past_its_time_limit_is_stopped_and_runs_once_more_at_most(harness):
+    registry, nc, settings = harness
+    settings = settings.model_copy(update={"retry_schedule_seconds": "0.05", "job_timeout_seconds": 0.5})
+    calls = 0
+
+    async def hangs(ctx: JobContext) -> JobResult:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(60)
+        return done(ctx)
+
+    task = await create(registry, "image_generation", max_attempts=4)
+    async with Running(nc, settings, {"image_generation": hangs}):
+        failed = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.FAILED)
+    assert failed.error.reason == "JOB_TIMEOUT" and calls == 2 and failed.attempt == 2, failed.error
+
+
 async def test_a_job_the_registry_dead_lettered_goes_to_the_dlq_stream(harness):
     registry, nc, settings = harness
     task = await create(registry, "image_generation")

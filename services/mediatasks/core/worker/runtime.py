@@ -40,7 +40,7 @@ from nats.js.kv import KeyValue
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.clients import RegistryClient
-from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError
+from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, dependency_outage
 from mediatasks.core.limits import retry_allowed
 from mediatasks.core.logs import current_task_id
 from mediatasks.core.settings import Settings
@@ -439,6 +439,12 @@ class Worker:
             await self._hand_back(job, attempt)
             raise
         except Exception as exc:
+            outage = dependency_outage(exc)
+            if outage is not None:
+                # NATS or the database was away (a restart, an election): retryable, and
+                # named as what it is rather than as a bug.
+                log.warning("handler for %s: %s", job.task_type, outage.message)
+                return await self._fail(job, attempt, outage)
             # A bug or an unexpected library error: retryable, bounded by max_attempts.
             log.exception("handler for %s raised", job.task_type)
             internal = MediaTasksError(
@@ -498,17 +504,21 @@ class Worker:
         """The handler's result, within the job timeout; :class:`JobCancelled` when it was
         cancelled; ``CancelledError`` (propagated) when the worker is shutting down."""
         try:
-            return await asyncio.wait_for(asyncio.shield(run), timeout=self.settings.job_timeout_seconds)
-        except TimeoutError:
-            run.cancel()
-            with contextlib.suppress(BaseException):
-                await run
-            raise MediaTasksError(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                "JOB_TIMEOUT",
-                f"the job ran longer than {self.settings.job_timeout_seconds:.0f}s",
-                retryable=True,
-            ) from None
+            # asyncio.wait, not wait_for: wait_for raises TimeoutError for a TimeoutError the
+            # handler itself raised (a NATS or HTTP call timing out), which would pass for
+            # the job's own time limit, and that one is retried once at most.
+            finished, _ = await asyncio.wait({run}, timeout=self.settings.job_timeout_seconds)
+            if not finished:
+                run.cancel()
+                with contextlib.suppress(BaseException):
+                    await run
+                raise MediaTasksError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    "JOB_TIMEOUT",
+                    f"the job ran longer than {self.settings.job_timeout_seconds:.0f}s",
+                    retryable=True,
+                )
+            return run.result()
         except asyncio.CancelledError:
             if not state.cancel_requested:
                 run.cancel()
