@@ -127,10 +127,17 @@ def _task_key(task_id: str) -> uuid.UUID | None:
         return None
 
 
+# One text for any number of ids (an IN list would be a new statement, compiled and
+# prepared again, for every group size), typed as the table's columns.
+_LOCKED_COLUMNS = ", ".join(f'tasks."{column.name}"' for column in TASKS.c)
+_LOCK_TASKS = text(
+    f"SELECT {_LOCKED_COLUMNS} FROM tasks WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
+).columns(*TASKS.c)
+
+
 async def _lock_tasks(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
     """The task rows of ``ids``, locked in id order, by id (a shared transaction's rows)."""
-    query = select(TASKS).where(TASKS.c.id.in_(ids)).order_by(TASKS.c.id).with_for_update()
-    return {row.id: row for row in (await conn.execute(query)).all()}
+    return {row.id: row for row in (await conn.execute(_LOCK_TASKS, {"ids": ids})).all()}
 
 
 @dataclass
