@@ -129,8 +129,12 @@ def test_attempt_directories_of_crashed_workers_are_removed(stack_settings, tmp_
     assert fresh.exists() and other.exists()
 
 
-async def _eventually_gone(artifacts: ArtifactStore, artifact_id: str) -> bool:
-    for _ in range(100):
+async def _eventually_gone(artifacts: ArtifactStore, artifact_id: str, timeout: float = 30.0) -> bool:
+    """Whether the artifact is gone within ``timeout``: the registry sweeps in the background,
+    and late in the whole suite (a busy session registry and object store) one sweep was
+    seen to take more than 5 s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
         if not await _exists(artifacts, artifact_id):
             return True
         await asyncio.sleep(0.05)
