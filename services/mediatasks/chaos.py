@@ -544,7 +544,11 @@ def build_stack(state_dir: Path, args: argparse.Namespace) -> Stack:
             "MEDIATASKS_QUEUE_BOUND": "1000000",
             "MEDIATASKS_CAPACITY_PER_TYPE": "1000000",
             "MEDIATASKS_WORKER_CONCURRENCY": str(args.worker_concurrency),
-            "MEDIATASKS_RETRY_SCHEDULE_SECONDS": "0.5,1,2",
+            # Compressed like the faults, but spanning them: an attempt that meets the
+            # cluster scenario's partition (12 s, plus the seconds a client needs to give up
+            # on the frozen node) fails retryably, and its retries must outlast it, as the
+            # default schedule (30 s, 5 min, 30 min) outlasts any of these faults.
+            "MEDIATASKS_RETRY_SCHEDULE_SECONDS": "2,5,10" if args.scenario == "cluster" else "0.5,1,2",
             "MEDIATASKS_SHUTDOWN_GRACE_SECONDS": "2",
             "MEDIATASKS_LOG_LEVEL": "WARNING",
             # Stranded tasks are looked at after a few AckWaits, not the default two minutes.
