@@ -352,7 +352,7 @@ def test_circuit_opens_after_repeated_failures(api, fakes):
     calls = len(fakes.assemblyai.calls)
     assert calls == CIRCUIT_THRESHOLD  # each attempt stopped at the first (upload) call
     status = eventually(
-        lambda: providers_listed(api)["audio.assemblyai"]["health"] == "open_circuit",
+        lambda: providers_listed(api).get("audio.assemblyai", {}).get("health") == "open_circuit",
         3,
         "/providers shows the open circuit",
     )
@@ -381,7 +381,8 @@ def test_providers_and_statistics_show_what_ran(api):
     assert listed["image.openai"]["health"] in ("healthy", "half_open")
     assert listed["image.openai"]["settings"][0] == "MEDIATASKS_OPENAI_API_KEY"
     assert listed["image.openai"]["task_types"] == ["image_generation"]
-    spent = eventually(lambda: providers_listed(api)["image.openai"]["cost_usd"] > 0, 12, "image cost")
+    # A service's entry can be missing from one answer (its status not in yet): ask again.
+    spent = eventually(lambda: providers_listed(api).get("image.openai", {}).get("cost_usd", 0) > 0, 12, "image cost")
     assert spent
     assert listed["audio.whisper"]["vendor"] == "local"
 
