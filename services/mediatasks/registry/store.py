@@ -113,10 +113,10 @@ def owner_cache_key(owner: str, cache_key: str) -> str:
 
 
 def parse_task_id(task_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(task_id)
-    except (ValueError, AttributeError):
-        raise task_not_found(task_id) from None
+    key = _task_key(task_id)
+    if key is None:
+        raise task_not_found(task_id)
+    return key
 
 
 def _task_key(task_id: str) -> uuid.UUID | None:
@@ -962,9 +962,8 @@ class TaskStore:
 
     async def start_attempt(self, request: tasks_pb2.StartAttemptRequest) -> tasks_pb2.StartAttemptResponse:
         now = utcnow()
-        try:
-            task_id = uuid.UUID(request.task_id)
-        except ValueError:
+        task_id = _task_key(request.task_id)
+        if task_id is None:
             return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
 
         async def change(conn: AsyncConnection):
