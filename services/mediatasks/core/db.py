@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy
 from sqlalchemy import event, exc
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mediatasks.core.settings import Settings
@@ -47,6 +48,20 @@ def ping_idle_connections(engine: sqlalchemy.Engine, idle_seconds: float = PING_
             raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 
+def send_lists_binary(engine: sqlalchemy.Engine) -> None:
+    """Send list parameters (the arrays a change's rows travel in) in PostgreSQL's binary
+    array format. SQLAlchemy's ``%(name)s`` placeholders let psycopg pick the format, and
+    it picks text, whose list dumper quotes every element in Python: an event payload's
+    bytea became hex and then array-escaped. That was an eighth of the registry's CPU per
+    job; the binary dumper packs the same arrays some forty times faster. Every array
+    parameter is cast in its statement (``CAST(:ids AS uuid[])``), so the element types
+    psycopg sends (int8 for a Python int, text for a str) are converted there."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.driver_connection.adapters.register_dumper(list, ListBinaryDumper)
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     if not settings.database_url:
         raise RuntimeError("set MEDIATASKS_DATABASE_URL (postgresql+psycopg://user@host:port/db)")
@@ -61,6 +76,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args={"connect_timeout": 10},
     )
     ping_idle_connections(engine.sync_engine)
+    send_lists_binary(engine.sync_engine)
     return engine
 
 

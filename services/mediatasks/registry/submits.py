@@ -16,12 +16,11 @@ each; PostgreSQL, too, commits once per group.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -30,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mediatasks.core.coalescing import Coalescer, Pending
 from mediatasks.registry.models import TaskRow
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,6 @@ class NewTask:
     values: dict[str, Any]
     logs: list[LogRow]
     outbox: list[dict]
-    inserted: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 def group_parameters(group: Sequence[NewTask]) -> dict[str, Any]:
@@ -119,8 +118,7 @@ class SubmitGroups:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._waiting: list[NewTask] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._groups: Coalescer[NewTask, bool] = Coalescer(self._write_group, GROUP_LIMIT)
 
     async def insert(self, new: NewTask) -> bool:
         """Write ``new`` with whatever group it joins; False when nothing of it was
@@ -128,52 +126,35 @@ class SubmitGroups:
         submit, or an outage). The caller then goes the way of a submit on its own, which
         answers with the earlier task, or with this submit's own error: one hostile body
         never fails the submits it was grouped with."""
-        self._waiting.append(new)
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_groups())
-        # Shielded: a caller that gives up (a cancelled call) leaves the group intact.
-        return await asyncio.shield(new.inserted)
+        return await self._groups.submit(new)
 
-    async def _write_groups(self) -> None:
+    async def _write_group(self, group: list[Pending[NewTask, bool]]) -> None:
+        group = self._one_per_key(group)
+        tasks = [pending.item for pending in group]
         try:
-            while self._waiting:
-                group, self._waiting = self._waiting[:GROUP_LIMIT], self._waiting[GROUP_LIMIT:]
-                group = self._one_per_key(group)
-                try:
-                    async with self.engine.begin() as conn:
-                        # A key another transaction is inserting makes the insert wait for
-                        # it: the group waits 2 s at most, then each submit goes alone.
-                        await conn.execute(text("SET LOCAL lock_timeout = '2000ms'"))
-                        created = {row[0] for row in await conn.execute(GROUP_INSERT, group_parameters(group))}
-                except Exception as error:
-                    log.info("a group of %d submits was refused (%s); each is written alone", len(group), error)
-                    for new in group:
-                        new.inserted.set_result(False)
-                    continue
-                except asyncio.CancelledError:
-                    for new in group:
-                        new.inserted.cancel()
-                    raise
-                for new in group:
-                    new.inserted.set_result(new.values["id"] in created)
-        finally:
-            self._writer = None
-            for new in self._waiting:  # only when cancelled (shutdown)
-                if not new.inserted.done():
-                    new.inserted.cancel()
-            self._waiting.clear()
+            async with self.engine.begin() as conn:
+                # A key another transaction is inserting makes the insert wait for it: the
+                # group waits 2 s at most, then each submit goes alone.
+                await conn.execute(text("SET LOCAL lock_timeout = '2000ms'"))
+                created = {row[0] for row in await conn.execute(GROUP_INSERT, group_parameters(tasks))}
+        except Exception as error:
+            log.info("a group of %d submits was refused (%s); each is written alone", len(group), error)
+            created = set()
+        for pending in group:
+            pending.resolve(pending.item.values["id"] in created)
 
-    def _one_per_key(self, group: list[NewTask]) -> list[NewTask]:
+    def _one_per_key(self, group: list[Pending[NewTask, bool]]) -> list[Pending[NewTask, bool]]:
         """``group`` with at most one submit per (owner, idempotency key): the others wait
         for the next group, where the key is taken and they are answered with its task."""
         seen: set[tuple[str, str]] = set()
         kept = []
-        for new in group:
-            key = new.values["idempotency_key"]
-            if key is not None and (new.values["owner"], key) in seen:
-                self._waiting.append(new)
+        for pending in group:
+            values = pending.item.values
+            key = values["idempotency_key"]
+            if key is not None and (values["owner"], key) in seen:
+                self._groups.defer(pending)
                 continue
             if key is not None:
-                seen.add((new.values["owner"], key))
-            kept.append(new)
+                seen.add((values["owner"], key))
+            kept.append(pending)
         return kept

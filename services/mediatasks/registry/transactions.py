@@ -28,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mediatasks.core.coalescing import Coalescer, Pending
 from mediatasks.core.errors import MediaTasksError
 
 log = logging.getLogger(__name__)
@@ -64,59 +65,41 @@ def locked_row(conn: AsyncConnection, key: Any) -> tuple[bool, Any]:
     return True, locked.pop(key)
 
 
-@dataclass
-class _Waiting(Generic[T]):
+@dataclass(frozen=True)
+class _Request(Generic[T]):
     change: Change[T]
     lock: Any = None
-    answer: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class SharedTransactions:
     def __init__(self, engine: AsyncEngine, lock_rows: LockRows | None = None) -> None:
         self.engine = engine
         self.lock_rows = lock_rows
-        self._waiting: list[_Waiting[Any]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._groups: Coalescer[_Request[Any], Any] = Coalescer(self._settle_shared, SHARED_LIMIT)
         self._alone: set[asyncio.Task[None]] = set()
 
     async def run(self, change: Change[T], lock: Any = None) -> T:
         """``change``'s result once its transaction committed (or its refusal); ``lock``:
         the key of the row it locks first, if it has one."""
-        waiting: _Waiting[T] = _Waiting(change, lock)
-        self._waiting.append(waiting)
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
-        # Shielded: a caller that gives up (a cancelled call) leaves the others' transaction be.
-        return await asyncio.shield(waiting.answer)
+        return await self._groups.submit(_Request(change, lock))
 
     async def alone(self, change: Change[T]) -> T:
         async with self.engine.begin() as conn:
             return await change(conn)
 
-    async def _write(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting[:SHARED_LIMIT], self._waiting[SHARED_LIMIT:]
-                await self._settle_shared(group)
-        finally:
-            self._writer = None
-            for waiting in self._waiting:  # only when cancelled (shutdown)
-                waiting.answer.cancel()
-            self._waiting.clear()
-
-    async def _settle_shared(self, group: list[_Waiting[Any]]) -> None:
+    async def _settle_shared(self, group: list[Pending[_Request[Any], Any]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(text(f"SET LOCAL lock_timeout = '{int(SHARED_LOCK_TIMEOUT_SECONDS * 1000)}ms'"))
-                keys = sorted({waiting.lock for waiting in group if waiting.lock is not None})
+                keys = sorted({waiting.item.lock for waiting in group if waiting.item.lock is not None})
                 if keys and self.lock_rows is not None:
                     rows = await self.lock_rows(conn, keys)
                     conn.info[_LOCKED] = {key: rows.get(key) for key in keys}
                 try:
                     for waiting in group:
                         try:
-                            outcomes.append((True, await waiting.change(conn)))
+                            outcomes.append((True, await waiting.item.change(conn)))
                         except MediaTasksError as refusal:
                             outcomes.append((False, refusal))
                 finally:
@@ -131,21 +114,17 @@ class SharedTransactions:
                 self._alone.add(alone)
                 alone.add_done_callback(self._alone.discard)
             return
-        except asyncio.CancelledError:
-            for waiting in group:
-                waiting.answer.cancel()
-            raise
         for waiting, (ok, value) in zip(group, outcomes, strict=True):
             if ok:
-                waiting.answer.set_result(value)
+                waiting.resolve(value)
             else:
-                waiting.answer.set_exception(value)
+                waiting.fail(value)
 
-    async def _settle_alone(self, waiting: _Waiting[Any]) -> None:
+    async def _settle_alone(self, waiting: Pending[_Request[Any], Any]) -> None:
         try:
-            waiting.answer.set_result(await self.alone(waiting.change))
+            waiting.resolve(await self.alone(waiting.item.change))
         except asyncio.CancelledError:
             waiting.answer.cancel()
             raise
         except BaseException as error:
-            waiting.answer.set_exception(error)
+            waiting.fail(error)
