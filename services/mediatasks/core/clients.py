@@ -20,6 +20,9 @@ from mediatasks.v1 import tasks_pb2_grpc
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# Requests one batch call to the registry carries at most (StartAttempts, CompleteTasks).
+REGISTRY_BATCH_LIMIT = 50
+
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -37,46 +40,48 @@ def channel_target(address: str) -> str:
     return "ipv4:" + ",".join(part.strip() for part in address.split(","))
 
 
-def error_from_rpc(exc: grpc.aio.AioRpcError) -> MediaTasksError:
-    """Rebuild the project error (reason, metadata) that another service raised."""
-    reason, metadata = exc.code().name, {}
-    for key, value in exc.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):  # "-bin" values are bytes
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info) and info.domain == DOMAIN:
-                    reason, metadata = info.reason, dict(info.metadata)
-    http_status = None
-    for key, value in exc.trailing_metadata() or ():
-        if key == "x-http-status":
-            http_status = int(value)
-    # A RetryInfo says the callee expects the same call to work later (a full owner limit).
-    retry_after = _retry_delay(exc)
-    retryable = retry_after is not None or exc.code() in (
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-    )
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+# Outlives the call that met it: the same call is expected to work later.
+_RETRYABLE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def error_from_status(
+    status: status_pb2.Status, *, http_status: int | None = None, message: str | None = None
+) -> MediaTasksError:
+    """Rebuild the project error (reason, metadata, retry delay) another service sent as
+    google.rpc.Status: in a failed call's trailers, or as one answer of a batch call."""
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    reason, metadata, retry_after = code.name, {}, None
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        retry = error_details_pb2.RetryInfo()
+        if detail.Unpack(info) and info.domain == DOMAIN:
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Unpack(retry):
+            retry_after = retry.retry_delay.ToTimedelta().total_seconds()
     return MediaTasksError(
-        exc.code(),
+        code,
         reason,
-        exc.details() or "",
-        retryable=retryable,
+        status.message if message is None else message,
+        # A RetryInfo says the callee expects the same call to work later (a full owner limit).
+        retryable=retry_after is not None or code in _RETRYABLE_CODES,
         metadata=metadata,
         http_status=http_status,
         retry_after_seconds=retry_after,
     )
 
 
-def _retry_delay(exc: grpc.aio.AioRpcError) -> float | None:
-    """The RetryInfo delay the other service sent, if any."""
+def error_from_rpc(exc: grpc.aio.AioRpcError) -> MediaTasksError:
+    """Rebuild the project error (reason, metadata) that another service raised."""
+    status, http_status = status_pb2.Status(code=exc.code().value[0]), None
     for key, value in exc.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            for detail in status_pb2.Status.FromString(value).details:
-                retry = error_details_pb2.RetryInfo()
-                if detail.Unpack(retry):
-                    return retry.retry_delay.ToTimedelta().total_seconds()
-    return None
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):  # "-bin" values are bytes
+            status = status_pb2.Status.FromString(value)
+        elif key == "x-http-status":
+            http_status = int(value)
+    # The call's own code and details: a status a proxy or the library made has no details.
+    status.code = exc.code().value[0]
+    return error_from_status(status, http_status=http_status, message=exc.details() or "")
 
 
 def _name(method: Callable[..., Any]) -> str:

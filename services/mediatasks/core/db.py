@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import event, exc
 from psycopg.types.array import ListBinaryDumper
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mediatasks.core.settings import Settings

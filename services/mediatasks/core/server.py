@@ -52,9 +52,9 @@ PUBLIC_METHODS = frozenset(
 )
 
 
-def status_details(error: MediaTasksError) -> bytes:
-    """The ``grpc-status-details-bin`` payload: google.rpc.Status with one ErrorInfo, and a
-    RetryInfo when the error says how long to wait."""
+def error_status(error: MediaTasksError) -> status_pb2.Status:
+    """``error`` as google.rpc.Status with one ErrorInfo, and a RetryInfo when the error
+    says how long to wait."""
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
     status = status_pb2.Status(code=error.code.value[0], message=error.message)
     status.details.add().Pack(info)
@@ -62,7 +62,12 @@ def status_details(error: MediaTasksError) -> bytes:
         retry = error_details_pb2.RetryInfo()
         retry.retry_delay.FromTimedelta(datetime.timedelta(seconds=error.retry_after_seconds))
         status.details.add().Pack(retry)
-    return status.SerializeToString()
+    return status
+
+
+def status_details(error: MediaTasksError) -> bytes:
+    """The ``grpc-status-details-bin`` payload of ``error``."""
+    return error_status(error).SerializeToString()
 
 
 async def abort_with_error(context: grpc.aio.ServicerContext, error: MediaTasksError) -> None:

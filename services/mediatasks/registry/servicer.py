@@ -10,6 +10,7 @@ import time
 
 import grpc
 from google.protobuf import json_format
+from google.rpc import status_pb2
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy import text
 
@@ -17,9 +18,9 @@ from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.auth import ALL_OWNERS, Principal, caller, current_principal
 from mediatasks.core.catalog import submit_rpc
-from mediatasks.core.clients import InternalChannel
+from mediatasks.core.clients import REGISTRY_BATCH_LIMIT, InternalChannel
 from mediatasks.core.errors import MediaTasksError, invalid_input
-from mediatasks.core.server import request_headers, request_origin, set_http_status
+from mediatasks.core.server import error_status, request_headers, request_origin, set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.core.submit import ORIGIN_HEADERS
 from mediatasks.registry.convert import ACTIVE, task_to_proto, timestamp, utcnow
@@ -44,6 +45,11 @@ def _owner_scope(principal: Principal) -> str | None:
     if principal.internal and principal.owner == ALL_OWNERS:
         return None
     return principal.owner
+
+
+def _check_batch(size: int, field: str) -> None:
+    if size > REGISTRY_BATCH_LIMIT:
+        raise invalid_input(f"at most {REGISTRY_BATCH_LIMIT} {field} a call, not {size}", field=field)
 
 
 def _require_internal(principal: Principal) -> None:
@@ -317,6 +323,17 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def StartAttempt(self, request, context):
         _require_internal(caller())
+        return await self._start_attempt(request)
+
+    async def StartAttempts(self, request, context):
+        _require_internal(caller())
+        _check_batch(len(request.attempts), "attempts")
+        # Each start joins the same shared transactions as single calls do; an outage
+        # raises out of gather and fails the call, which the worker sends again.
+        answers = await asyncio.gather(*(self._start_attempt(one) for one in request.attempts))
+        return tasks_pb2.StartAttemptsResponse(attempts=answers)
+
+    async def _start_attempt(self, request: tasks_pb2.StartAttemptRequest) -> tasks_pb2.StartAttemptResponse:
         response = await self.store.start_attempt(request)
         if response.proceed:
             self.relay.kick()
@@ -337,6 +354,26 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def CompleteTask(self, request, context):
         _require_internal(caller())
+        return await self._complete(request)
+
+    async def CompleteTasks(self, request, context):
+        _require_internal(caller())
+        _check_batch(len(request.completions), "completions")
+
+        async def one(completion: tasks_pb2.CompleteTaskRequest) -> status_pb2.Status:
+            try:
+                await self._complete(completion)
+            except MediaTasksError as refusal:
+                if refusal.retryable:
+                    raise  # not this completion's answer: the call fails and is sent again
+                return error_status(refusal)
+            return status_pb2.Status()
+
+        return tasks_pb2.CompleteTasksResponse(
+            results=await asyncio.gather(*(one(completion) for completion in request.completions))
+        )
+
+    async def _complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
         task = await self.store.complete(request)
         if request.attempt > 1:  # earlier attempts may have died with outputs stored
             kept = [artifact.artifact_id for artifact in request.output.artifacts]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-import functools
 import hashlib
 import random
 import time
@@ -51,6 +50,7 @@ from mediatasks.core.metadata import check_metadata
 from mediatasks.core.options import check_webhook_events
 from mediatasks.core.settings import Settings
 from mediatasks.registry import rollups
+from mediatasks.registry.changes import LOGS_AND_OUTBOX, OWNER_LIMIT_REASON, Change, rows_parameters, write_changes
 from mediatasks.registry.convert import (
     ACTIVE,
     CANCELLED,
@@ -69,7 +69,7 @@ from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
 from mediatasks.registry.secrets import SecretBox
 from mediatasks.registry.submits import NewTask, SubmitGroups
-from mediatasks.registry.transactions import SharedTransactions, locked_row
+from mediatasks.registry.transactions import SharedConnection, SharedTransactions, locked_row
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 TASKS = TaskRow.__table__
@@ -80,7 +80,6 @@ TOMBSTONES = ExpiredTaskRow.__table__
 TASK_TYPES = TaskTypeRow.__table__
 
 
-OWNER_LIMIT_REASON = "owner_concurrency_limit"
 CONCURRENCY_RETRY_AFTER_SECONDS = 5.0
 # Concurrent submits of one owner (or starts of one type) that may race past the limit
 # check without its lock.
@@ -221,102 +220,6 @@ def total_capped(response: tasks_pb2.ListTasksResponse) -> bool:
     return response.total >= LIST_TOTAL_CAP
 
 
-# A change's log lines and outbox rows go in with one statement (and, through
-# _change_statement, the task row's update with them): on these machines each statement
-# costs the registry ~0.4 ms of CPU whatever its size, so a state change is paid per
-# statement, not per row. Arrays keep the text the same for any number of rows.
-_LOGS_AND_OUTBOX = """logged AS (
-  INSERT INTO task_logs (task_id, ts, level, message, attempt)
-  SELECT * FROM unnest(CAST(:log_task_ids AS uuid[]), CAST(:log_ts AS timestamptz[]),
-                       CAST(:log_levels AS text[]), CAST(:log_messages AS text[]), CAST(:log_attempts AS integer[]))
-)
-INSERT INTO outbox (subject, msg_id, payload, created_at)
-SELECT * FROM unnest(CAST(:out_subjects AS text[]), CAST(:out_msg_ids AS text[]),
-                     CAST(:out_payloads AS bytea[]), CAST(:out_created AS timestamptz[]))"""
-
-
-# A completion's reusable output, for identical inputs later (only when it has a cache key).
-_CACHE_ENTRY = """cached AS (
-  INSERT INTO result_cache (cache_key, task_id, output, provider, model, created_at, expires_at, hits)
-  VALUES (:cache_key, :task_id, :output, :provider, :model, :updated_at, :cache_expires_at, 0)
-  ON CONFLICT (cache_key) DO NOTHING
-)"""
-# The owner's next task held back by its concurrency limit, locked: the caller lets it in.
-_NEXT_HELD = f"""SELECT id FROM tasks
-WHERE owner = :held_owner AND status = 'QUEUED' AND queued_reason = '{OWNER_LIMIT_REASON}'
-ORDER BY priority_rank, created_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
-
-
-@functools.cache
-def _change_statement(columns: tuple[str, ...], cache_entry: bool = False, next_held: bool = False) -> TextClause:
-    """UPDATE of ``columns`` of one task (``:task_id``), its log lines and its outbox rows,
-    as one statement; without columns, only the lines and rows. ``cache_entry`` adds the
-    result cache's row (from the new output's columns); ``next_held`` makes the statement
-    answer, locked, the id of the owner's next held task (no row: none is held)."""
-    parts = []
-    if columns:
-        assignments = ", ".join(f'"{column}" = :{column}' for column in columns)
-        parts.append(f"changed AS (UPDATE tasks SET {assignments} WHERE id = :task_id)")
-    if cache_entry:
-        parts.append(_CACHE_ENTRY)
-    body = _LOGS_AND_OUTBOX
-    if next_held:
-        body = body.replace("\nINSERT INTO outbox", ", queued AS (INSERT INTO outbox") + ")\n" + _NEXT_HELD
-    statement = text("WITH " + ", ".join([*parts, body]))
-    types = {column: TASKS.c[column].type for column in columns}
-    if cache_entry:
-        types.update(
-            output=TASKS.c.output.type, cache_key=TASKS.c.cache_key.type, cache_expires_at=TASKS.c.expires_at.type
-        )
-        types.update({column: TASKS.c[column].type for column in ("provider", "model", "updated_at")})
-    return statement.bindparams(
-        *(bindparam(column, type_=type_) for column, type_ in types.items()),
-        *([bindparam("task_id", type_=TASKS.c.id.type)] if columns or cache_entry else []),
-    )
-
-
-@dataclass
-class Change:
-    """What one transition writes besides the row lock it holds: the new values of the
-    task's columns, its log lines and its outbox rows; :meth:`TaskStore._write` sends
-    them as one statement."""
-
-    task_id: uuid.UUID
-    values: dict[str, Any]
-    logs: list[tuple[uuid.UUID, dt.datetime, str, str, int]]
-    outbox: list[dict]
-    # The result cache's new entry: its key and expiry (output, provider and model are the values').
-    cache_entry: tuple[str, dt.datetime] | None = None
-    # Whose next held task the statement should find (see _NEXT_HELD).
-    held_owner: str | None = None
-
-    def statement(self) -> TextClause:
-        return _change_statement(tuple(self.values), self.cache_entry is not None, self.held_owner is not None)
-
-    def parameters(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if self.cache_entry is not None:
-            extra.update(cache_key=self.cache_entry[0], cache_expires_at=self.cache_entry[1])
-        if self.held_owner is not None:
-            extra["held_owner"] = self.held_owner
-        return {**self.values, "task_id": self.task_id, **_rows_parameters(self.logs, self.outbox), **extra}
-
-
-def _rows_parameters(logs: list[tuple[uuid.UUID, dt.datetime, str, str, int]], outbox: list[dict]) -> dict[str, Any]:
-    """The array parameters of :data:`_LOGS_AND_OUTBOX`."""
-    return {
-        "log_task_ids": [row[0] for row in logs],
-        "log_ts": [row[1] for row in logs],
-        "log_levels": [row[2] for row in logs],
-        "log_messages": [row[3] for row in logs],
-        "log_attempts": [row[4] for row in logs],
-        "out_subjects": [row["subject"] for row in outbox],
-        "out_msg_ids": [row["msg_id"] for row in outbox],
-        "out_payloads": [row["payload"] for row in outbox],
-        "out_created": [row["created_at"] for row in outbox],
-    }
-
-
 def _log_lines(
     task_id: uuid.UUID, attempt: int, now: dt.datetime, lines: Iterable[str], level: str = "INFO"
 ) -> tuple[list[tuple[uuid.UUID, dt.datetime, str, str, int]], list[tasks_pb2.LogEntry]]:
@@ -355,7 +258,7 @@ def _create_statement(on_conflict: str) -> TextClause:
     values = ", ".join(f":{column.name}" for column in TASKS.c)
     only_if_created = " WHERE EXISTS (SELECT FROM created)"
     logs_and_outbox = (
-        _LOGS_AND_OUTBOX.replace("AS integer[]))", "AS integer[]))" + only_if_created)
+        LOGS_AND_OUTBOX.replace("AS integer[]))", "AS integer[]))" + only_if_created)
         .replace("AS timestamptz[]))", "AS timestamptz[]))" + only_if_created)
         .replace("\nINSERT INTO outbox", ", queued AS (INSERT INTO outbox")
     )
@@ -403,7 +306,7 @@ class TaskStore:
         self.settings = settings
         self.secrets = SecretBox(settings)
         self._submits = SubmitGroups(engine)
-        self._shared = SharedTransactions(engine, _lock_tasks)
+        self._shared = SharedTransactions(engine, _lock_tasks, self._write_group_changes)
         # Approximate figures read on hot paths, refreshed at most every few seconds.
         self._queued_cache: dict[str, tuple[float, int]] = {}
         # Per owner: when its active tasks were last counted, and that count plus the
@@ -432,9 +335,21 @@ class TaskStore:
 
     async def _write(self, conn: AsyncConnection, change: Change) -> uuid.UUID | None:
         """Write ``change`` (in the caller's transaction) with one statement; with a
-        ``held_owner``, the id of that owner's next held task (locked), if any."""
+        ``held_owner``, the id of that owner's next held task (locked), if any. In a
+        shared transaction the change joins its group's writes instead (one statement
+        for them all, see _write_group_changes), which let the held tasks in."""
+        if isinstance(conn, SharedConnection):
+            conn.defer(change)
+            return None
         result = await conn.execute(change.statement(), change.parameters())
         return result.scalar() if change.held_owner is not None else None
+
+    async def _write_group_changes(self, conn: AsyncConnection, changes: list[Change]) -> None:
+        """The deferred changes of a shared transaction, and the held tasks they let in."""
+        held = await write_changes(conn, changes)
+        now = utcnow()
+        for task_id in held:
+            await self._release_held_task(conn, task_id, now)
 
     @staticmethod
     def _check_owner(row, task_id: str, owner: str | None) -> None:
@@ -502,7 +417,7 @@ class TaskStore:
             new = self._new_task(row, held=held, cached=cached)
             statement = _CREATE_IDEMPOTENT if request.idempotency_key else _CREATE
             inserted = await conn.execute(
-                statement, {**new.rows.values, **_rows_parameters(new.rows.logs, new.rows.outbox)}
+                statement, {**new.rows.values, **rows_parameters(new.rows.logs, new.rows.outbox)}
             )
             if inserted.first() is None:  # a concurrent request with the same key won the race
                 existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
@@ -701,7 +616,7 @@ class TaskStore:
         """An owner's task ended: publish that owner's next held task, if any."""
         row = (
             await conn.execute(
-                select(TASKS)
+                select(TASKS.c.id)
                 .where(TASKS.c.owner == owner, TASKS.c.status == QUEUED, TASKS.c.queued_reason == OWNER_LIMIT_REASON)
                 .order_by(TASKS.c.priority_rank, TASKS.c.created_at)
                 .limit(1)
@@ -710,19 +625,23 @@ class TaskStore:
         ).first()
         if row is None:
             return 0
+        await self._release_held_task(conn, row.id, now)
+        return 1
+
+    async def _release_held_task(self, conn: AsyncConnection, task_id: uuid.UUID, now: dt.datetime) -> None:
+        """Publish a held task (locked by the caller): its owner's turn came."""
         updated = (
             await conn.execute(
                 update(TASKS)
-                .where(TASKS.c.id == row.id)
+                .where(TASKS.c.id == task_id)
                 .values(queued_reason="", stage="queued", updated_at=now)
                 .returning(TASKS)
             )
-        ).first()
+        ).one()
         # Keyed by attempt: a task held again after a retry must not collide with its first
         # job in JetStream's duplicate window, yet a relay retry of this row still dedupes.
-        msg_id = f"{row.id}:turn:{row.attempt}" if row.attempt else str(row.id)
+        msg_id = f"{task_id}:turn:{updated.attempt}" if updated.attempt else str(task_id)
         await self._emit(conn, [_job_row(task_to_proto(updated, include_input=False), msg_id, now)])
-        return 1
 
     async def _by_idempotency_key(self, conn, owner: str, key: str, request_hash: str):
         row = (await conn.execute(select(TASKS).where(TASKS.c.owner == owner, TASKS.c.idempotency_key == key))).first()
@@ -1187,8 +1106,9 @@ class TaskStore:
             # One statement: the row, its cache entry, lines and event, and whether the
             # owner has a task held back for its turn (rarely: only at its limit).
             change = Change(row.id, values, logs, [completed], cache_entry=cache_entry, held_owner=row.owner)
-            if await self._write(conn, change) is not None:
-                await self._release_held(conn, row.owner, now)
+            held = await self._write(conn, change)
+            if held is not None:
+                await self._release_held_task(conn, held, now)
             return task
 
         return await self._shared.run(change, lock=_task_key(request.task_id))

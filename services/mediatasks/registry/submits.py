@@ -41,7 +41,7 @@ GROUP_LIMIT = 200
 LogRow = tuple[uuid.UUID, dt.datetime, str, str, int]
 
 
-def _array_type(column) -> str:
+def array_type(column) -> str:
     # Text, not varchar(n): an explicit cast to varchar(n) cuts a longer value silently,
     # where the insert's assignment refuses it (as the one-task path does).
     if isinstance(column.type, String):
@@ -52,7 +52,7 @@ def _array_type(column) -> str:
 def _group_statement():
     columns = list(TASKS.c)
     names = ", ".join(f'"{column.name}"' for column in columns)
-    arrays = ", ".join(f"CAST(:{column.name} AS {_array_type(column)})" for column in columns)
+    arrays = ", ".join(f"CAST(:{column.name} AS {array_type(column)})" for column in columns)
     return text(
         f"WITH created AS (INSERT INTO tasks ({names}) SELECT * FROM unnest({arrays})"
         " ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id),"
@@ -73,7 +73,7 @@ def _group_statement():
 
 
 GROUP_INSERT = _group_statement()
-_JSON_COLUMNS = frozenset(column.name for column in TASKS.c if isinstance(column.type, JSONB))
+JSON_COLUMNS = frozenset(column.name for column in TASKS.c if isinstance(column.type, JSONB))
 
 
 @dataclass
@@ -92,7 +92,7 @@ def group_parameters(group: Sequence[NewTask]) -> dict[str, Any]:
     for column in TASKS.c:
         name = column.name
         # JSON as the one-task path writes it (None too is the JSON value null).
-        if name in _JSON_COLUMNS:
+        if name in JSON_COLUMNS:
             parameters[name] = [Jsonb(new.values[name]) for new in group]
         else:
             parameters[name] = [new.values[name] for new in group]

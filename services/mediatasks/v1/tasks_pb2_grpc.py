@@ -151,6 +151,16 @@ class TaskRegistryStub(object):
                 request_serializer=mediatasks_dot_v1_dot_tasks__pb2.FailTaskRequest.SerializeToString,
                 response_deserializer=mediatasks_dot_v1_dot_tasks__pb2.FailTaskResponse.FromString,
                 _registered_method=True)
+        self.StartAttempts = channel.unary_unary(
+                '/mediatasks.v1.TaskRegistry/StartAttempts',
+                request_serializer=mediatasks_dot_v1_dot_tasks__pb2.StartAttemptsRequest.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_tasks__pb2.StartAttemptsResponse.FromString,
+                _registered_method=True)
+        self.CompleteTasks = channel.unary_unary(
+                '/mediatasks.v1.TaskRegistry/CompleteTasks',
+                request_serializer=mediatasks_dot_v1_dot_tasks__pb2.CompleteTasksRequest.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_tasks__pb2.CompleteTasksResponse.FromString,
+                _registered_method=True)
 
 
 class TaskRegistryServicer(object):
@@ -312,6 +322,23 @@ class TaskRegistryServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartAttempts(self, request, context):
+        """Several StartAttempt calls in one (a worker starting the jobs of one fetch); answers
+        in request order. An outage fails the whole call (UNAVAILABLE): each start is
+        idempotent per delivery, so the worker sends them all again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteTasks(self, request, context):
+        """Several CompleteTask calls in one; each completion is recorded or refused on its own
+        (a stale attempt, a cancelled task), and an outage fails the whole call (UNAVAILABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskRegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -424,6 +451,16 @@ def add_TaskRegistryServicer_to_server(servicer, server):
                     servicer.FailTask,
                     request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.FailTaskRequest.FromString,
                     response_serializer=mediatasks_dot_v1_dot_tasks__pb2.FailTaskResponse.SerializeToString,
+            ),
+            'StartAttempts': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartAttempts,
+                    request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.StartAttemptsRequest.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_tasks__pb2.StartAttemptsResponse.SerializeToString,
+            ),
+            'CompleteTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteTasks,
+                    request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.CompleteTasksRequest.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_tasks__pb2.CompleteTasksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1021,6 +1058,60 @@ class TaskRegistry(object):
             '/mediatasks.v1.TaskRegistry/FailTask',
             mediatasks_dot_v1_dot_tasks__pb2.FailTaskRequest.SerializeToString,
             mediatasks_dot_v1_dot_tasks__pb2.FailTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartAttempts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.TaskRegistry/StartAttempts',
+            mediatasks_dot_v1_dot_tasks__pb2.StartAttemptsRequest.SerializeToString,
+            mediatasks_dot_v1_dot_tasks__pb2.StartAttemptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.TaskRegistry/CompleteTasks',
+            mediatasks_dot_v1_dot_tasks__pb2.CompleteTasksRequest.SerializeToString,
+            mediatasks_dot_v1_dot_tasks__pb2.CompleteTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

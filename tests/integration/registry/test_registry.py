@@ -273,3 +273,76 @@ async def test_service_limits_each_owners_request_rate(stack_settings, api_key, 
     finally:
         await channel.close()
         await limited.stop()
+
+
+async def test_batched_starts_and_completions_are_each_recorded_and_let_held_tasks_in(registry):
+    """StartAttempts and CompleteTasks: one call for many, each answered on its own; the
+    completions of one shared transaction are one write that lets in as many of the
+    owner's held tasks as it ended, and stores their results for the cache."""
+    owner = f"batch-{uuid.uuid4().hex[:6]}"
+    texts = [f"batched {uuid.uuid4().hex}" for _ in range(5)]
+    tasks = []
+    for text_ in texts:
+        request = tasks_pb2.CreateTaskRequest(task_type="video_caption", owner=owner, cache_key=text_)
+        request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=text_))
+        tasks.append(await registry.CreateTask(request, metadata=internal(owner), timeout=10))
+    held = [await create(registry, owner, wait_turn=True) for _ in range(3)]
+    assert all(task.queued_reason == "owner_concurrency_limit" for task in held)
+
+    starts = await registry.StartAttempts(
+        tasks_pb2.StartAttemptsRequest(
+            attempts=[tasks_pb2.StartAttemptRequest(task_id=t.task_id, delivery_count=1, worker_id="w") for t in tasks]
+            + [tasks_pb2.StartAttemptRequest(task_id=str(uuid.uuid4()), delivery_count=1)]
+        ),
+        metadata=internal(),
+        timeout=10,
+    )
+    assert [(s.proceed, s.attempt, s.task.task_id) for s in starts.attempts[:5]] == [
+        (True, 1, t.task_id) for t in tasks
+    ]
+    assert not starts.attempts[5].proceed and starts.attempts[5].reason == "UNKNOWN_TASK"
+
+    completions = [
+        tasks_pb2.CompleteTaskRequest(task_id=t.task_id, attempt=1, provider="local", log_lines=[f"line of {t.task_id}"])
+        for t in tasks
+    ]
+    stale = tasks_pb2.CompleteTaskRequest(task_id=tasks[0].task_id, attempt=7)
+    answer = await registry.CompleteTasks(
+        tasks_pb2.CompleteTasksRequest(completions=[*completions, stale]), metadata=internal(), timeout=10
+    )
+    assert [status.code for status in answer.results[:5]] == [0] * 5
+    refusal = answer.results[5]
+    assert refusal.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    info = error_details_pb2.ErrorInfo()
+    assert refusal.details[0].Unpack(info) and info.reason == "STALE_ATTEMPT"
+    # Sent again (a lost answer): each completion is recorded once, and answered alike.
+    again = await registry.CompleteTasks(
+        tasks_pb2.CompleteTasksRequest(completions=completions), metadata=internal(), timeout=10
+    )
+    assert [status.code for status in again.results] == [0] * 5
+
+    for task in tasks:
+        done = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=internal(owner))
+        assert done.status == tasks_pb2.Task.COMPLETED and done.progress == 100 and done.provider == "local"
+        logs = await registry.GetTaskLogs(tasks_pb2.GetTaskLogsRequest(task_id=task.task_id), metadata=internal(owner))
+        messages = [entry.message for entry in logs.entries]
+        assert f"line of {task.task_id}" in messages
+        assert sum(message.startswith("completed attempt 1") for message in messages) == 1
+    for task in held:  # five ended, three were held: all three let in
+        released = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=task.task_id), metadata=internal(owner))
+        assert released.status == tasks_pb2.Task.QUEUED and released.queued_reason == ""
+    # Their results went to the cache: the same input again is answered from it.
+    request = tasks_pb2.CreateTaskRequest(task_type="video_caption", owner=owner, cache_key=texts[3])
+    request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=texts[3]))
+    cached = await registry.CreateTask(request, metadata=internal(owner), timeout=10)
+    assert cached.cache_hit and cached.status == tasks_pb2.Task.COMPLETED
+
+
+async def test_a_batch_over_the_limit_is_refused_whole(registry):
+    too_many = [tasks_pb2.StartAttemptRequest(task_id=str(uuid.uuid4()), delivery_count=1) for _ in range(51)]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await registry.StartAttempts(tasks_pb2.StartAttemptsRequest(attempts=too_many), metadata=internal(), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as outsider:
+        await registry.CompleteTasks(tasks_pb2.CompleteTasksRequest(), timeout=10)
+    assert outsider.value.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)

@@ -141,3 +141,70 @@ async def test_changes_take_their_rows_locked_up_front_once(shared) -> None:
     # the first's write; a key without a row is answered None, up front too.
     assert answers == [(True, 30), (True, 20), (False, 31)]
     assert await locking.run(bumps(99), lock=99) == (True, None)
+
+
+async def test_deferred_writes_go_in_together_and_before_any_later_statement(shared) -> None:
+    transactions, table = shared
+    flushes: list[list[int]] = []
+
+    async def write_deferred(conn, keys: list[int]) -> None:
+        flushes.append(keys)
+        statement = text(f"INSERT INTO {table} SELECT key, txid_current() FROM unnest(CAST(:keys AS integer[])) AS key")
+        await conn.execute(statement, {"keys": keys})
+
+    deferring = SharedTransactions(transactions.engine, write_deferred=write_deferred)
+
+    def defers(key: int):
+        async def change(conn) -> int:
+            conn.defer(key)
+            return key
+
+        return change
+
+    async def counts(conn) -> int:
+        return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+    answers = await asyncio.gather(
+        *(deferring.run(defers(key)) for key in range(10)),
+        deferring.run(counts),
+        *(deferring.run(defers(key)) for key in range(10, 20)),
+    )
+    # One transaction: the count saw the ten writes deferred before it, written as one
+    # statement just before it ran; the other ten went in as one before COMMIT.
+    assert answers[10] == 10
+    assert flushes == [list(range(10)), list(range(10, 20))]
+    async with transactions.engine.connect() as conn:
+        rows = (await conn.execute(text(f"SELECT count(*), count(DISTINCT tx) FROM {table}"))).one()
+    assert tuple(rows) == (20, 1)
+
+
+async def test_a_failing_deferred_write_sends_each_change_alone_with_its_own_write(shared) -> None:
+    transactions, table = shared
+    await transactions.run(writes(table, 3))
+
+    async def write_deferred(conn, keys: list[int]) -> None:
+        statement = text(f"INSERT INTO {table} SELECT key, 0 FROM unnest(CAST(:keys AS integer[])) AS key")
+        await conn.execute(statement, {"keys": keys})
+
+    deferring = SharedTransactions(transactions.engine, write_deferred=write_deferred)
+
+    def defers_or_writes(key: int):
+        async def change(conn) -> int:
+            if hasattr(conn, "defer"):
+                conn.defer(key)
+            else:  # alone: a plain connection, the change writes itself
+                await conn.execute(text(f"INSERT INTO {table} VALUES (:id, 1)"), {"id": key})
+            return key
+
+        return change
+
+    answers = await asyncio.gather(
+        *(deferring.run(defers_or_writes(key)) for key in (1, 2, 3, 4)), return_exceptions=True
+    )
+    # Key 3 exists: the group's one write failed, nothing of it stayed, and each change
+    # ran again alone: 3 fails on its own, the others are written.
+    assert answers[0:2] == [1, 2] and answers[3] == 4
+    assert isinstance(answers[2], IntegrityError)
+    async with transactions.engine.connect() as conn:
+        keys = (await conn.execute(text(f"SELECT id FROM {table} WHERE tx = 1 ORDER BY id"))).scalars().all()
+    assert keys == [1, 2, 4]

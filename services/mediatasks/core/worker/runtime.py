@@ -39,7 +39,8 @@ from nats.js.kv import KeyValue
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
-from mediatasks.core.clients import RegistryClient
+from mediatasks.core.clients import REGISTRY_BATCH_LIMIT, RegistryClient, error_from_status
+from mediatasks.core.coalescing import Coalescer, Pending
 from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, dependency_outage
 from mediatasks.core.limits import retry_allowed
 from mediatasks.core.logs import current_task_id
@@ -61,6 +62,8 @@ _IDLE_POLL_SECONDS = 0.5  # also catches AckWait and nak-delay redeliveries (no 
 # they wait at most this long.
 _EMPTY_FOR_SECONDS = 0.25
 _PROGRESS_MIN_INTERVAL = 0.25
+# Jobs one pull request asks for at most (as many as there are free slots).
+_FETCH_LIMIT = REGISTRY_BATCH_LIMIT
 
 
 # Each attempt works in a directory of its own, emptied when it ends (see Workdirs). One
@@ -165,6 +168,14 @@ class Worker:
         self._empty_until: dict[tuple[str, str], float] = {}
         # Running attempts' cancel callbacks, by task id (one subscription for them all).
         self._cancellers: dict[str, Callable[[], None]] = {}
+        # Starts and completions that happen together (the jobs of one fetch, jobs ending
+        # in the same moment) go to the registry as one call each.
+        self._starts: Coalescer[tasks_pb2.StartAttemptRequest, tasks_pb2.StartAttemptResponse] = Coalescer(
+            self._send_starts, REGISTRY_BATCH_LIMIT
+        )
+        self._completions: Coalescer[tasks_pb2.CompleteTaskRequest, None] = Coalescer(
+            self._send_completions, REGISTRY_BATCH_LIMIT
+        )
 
     # --- fetching -------------------------------------------------------------------
 
@@ -207,43 +218,52 @@ class Worker:
         types = types[shift:] + types[:shift]
         return [(t, p) for p in priorities for t in types]
 
-    async def _pull(self, task_type: str, priority: str) -> Msg | None:
-        """One job from one consumer without waiting, or None when it has none.
+    async def _pull(self, task_type: str, priority: str, batch: int) -> list[Msg]:
+        """Up to ``batch`` jobs from one consumer without waiting (none when it has none).
 
         Pull requests carry this worker's own inbox as reply subject: JetStream delivers
         a pulled message with its original subject, which the client's request/reply
         muxer cannot route, so a plain subscription on a private inbox receives them.
+        JetStream answers a no-wait pull with what it has, ended by a status message when
+        that is less than asked for.
         """
         assert self._pull_sub is not None, "pulled before _setup"
         subject = f"$JS.API.CONSUMER.MSG.NEXT.{topology.JOBS_STREAM}.{topology.job_consumer(task_type, priority)}"
-        await self.nc.publish(subject, b'{"batch":1,"no_wait":true}', reply=self._inbox)
-        while True:
+        await self.nc.publish(subject, b'{"batch":%d,"no_wait":true}' % batch, reply=self._inbox)
+        msgs: list[Msg] = []
+        while len(msgs) < batch:
             try:
                 msg = await self._pull_sub.next_msg(timeout=2.0)
             except (nats.errors.TimeoutError, TimeoutError):
-                return None
+                break
             status = msg.headers.get("Status") if msg.headers else None
             if status == "100":
                 continue  # idle heartbeat
             if status:
-                return None  # 404 No Messages, 408 Request Timeout, 409 ...
-            return msg
+                break  # 404 No Messages, 408 Request Timeout, 409 ...
+            msgs.append(msg)
+        return msgs
 
-    async def _next_job(self) -> Msg | None:
+    async def _next_jobs(self, most: int) -> list[Msg]:
+        """The next jobs, at most ``most``, from the first queue in pick order that has any.
+        A pick that starts from the lowest priority takes one job: that pick is the low
+        priorities' share, and a batch would make it more than its share."""
         while not self._stopping.is_set():
             self._doorbell.clear()
-            for queue in self._pick_order():
+            order = self._pick_order()
+            batch = 1 if self._picks % LOW_PRIORITY_SHARE == 0 else most
+            for queue in order:
                 if self._empty_until.get(queue, 0.0) > time.monotonic():
                     continue
                 rings = self._rings.get(queue, 0)
-                msg = await self._pull(*queue)
-                if msg is not None:
-                    return msg
+                msgs = await self._pull(*queue, batch)
+                if msgs:
+                    return msgs
                 if self._rings.get(queue, 0) == rings:  # no job arrived while asking
                     self._empty_until[queue] = time.monotonic() + _EMPTY_FOR_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._doorbell.wait(), timeout=_IDLE_POLL_SECONDS)
-        return None
+        return []
 
     async def _heartbeat_liveness(self) -> None:
         assert self._liveness is not None, "beating before _setup"
@@ -284,18 +304,27 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 await self._slots.acquire()
+                free = 1
+                # Every slot free now takes part in this fetch: one pull request, and the
+                # starts of its jobs go to the registry together.
+                while free < _FETCH_LIMIT and not self._slots.locked():
+                    await self._slots.acquire()  # free: returns at once
+                    free += 1
                 try:
-                    msg = await self._next_job()
+                    msgs = await self._next_jobs(free)
                 except Exception:
-                    self._slots.release()
+                    for _ in range(free):
+                        self._slots.release()
                     log.exception("fetching a job failed")
                     metrics.ERRORS.labels("worker", "FETCH").inc()
                     await asyncio.sleep(1.0)
                     continue
-                if msg is None:
+                for _ in range(free - len(msgs)):
                     self._slots.release()
+                if not msgs:
                     break
-                self._start(msg)
+                for msg in msgs:
+                    self._start(msg)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -358,10 +387,8 @@ class Worker:
 
     async def _outcome_of(self, msg: Msg, job: tasks_pb2.Job) -> Outcome:
         deliveries = msg.metadata.num_delivered or 0
-        started = await self.registry.call(
-            self.registry.stub.StartAttempt,
-            tasks_pb2.StartAttemptRequest(task_id=job.task_id, delivery_count=deliveries, worker_id=self.worker_id),
-            retry_for=self.settings.registry_retry_seconds,
+        started = await self._starts.submit(
+            tasks_pb2.StartAttemptRequest(task_id=job.task_id, delivery_count=deliveries, worker_id=self.worker_id)
         )
         if not started.proceed:
             outcome = Outcome.not_started(started.reason)
@@ -544,9 +571,7 @@ class Worker:
             log_lines=state.take_logs(),
         )
         try:
-            await self.registry.call(
-                self.registry.stub.CompleteTask, request, retry_for=self.settings.registry_retry_seconds
-            )
+            await self._completions.submit(request)
         except MediaTasksError as error:
             refused = Outcome.complete_refused(error.reason)
             if refused is None:
@@ -561,6 +586,33 @@ class Worker:
             await self.artifacts.delete_many(a.artifact_id for a in result.artifacts)
             return refused
         return Outcome(OutcomeKind.COMPLETED)
+
+    async def _send_starts(
+        self, batch: list[Pending[tasks_pb2.StartAttemptRequest, tasks_pb2.StartAttemptResponse]]
+    ) -> None:
+        """One StartAttempts call for ``batch``; retried while the registry is away (each
+        start is idempotent per delivery), its error every start's once it gives up."""
+        response = await self.registry.call(
+            self.registry.stub.StartAttempts,
+            tasks_pb2.StartAttemptsRequest(attempts=[pending.item for pending in batch]),
+            retry_for=self.settings.registry_retry_seconds,
+        )
+        for pending, started in zip(batch, response.attempts, strict=True):
+            pending.resolve(started)
+
+    async def _send_completions(self, batch: list[Pending[tasks_pb2.CompleteTaskRequest, None]]) -> None:
+        """One CompleteTasks call for ``batch``: each completion recorded, or refused with
+        the error CompleteTask would have raised."""
+        response = await self.registry.call(
+            self.registry.stub.CompleteTasks,
+            tasks_pb2.CompleteTasksRequest(completions=[pending.item for pending in batch]),
+            retry_for=self.settings.registry_retry_seconds,
+        )
+        for pending, status in zip(batch, response.results, strict=True):
+            if status.code == 0:
+                pending.resolve(None)
+            else:
+                pending.fail(error_from_status(status))
 
     async def _record_cancelled(self, job: tasks_pb2.Job, attempt: int, state: AttemptState) -> Outcome:
         error = common_pb2.TaskError(code="CANCELLED", reason="CANCELLED", message="cancelled by the client")
