@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -89,6 +89,27 @@ def _name(method: Callable[..., Any]) -> str:
     return path.decode().rsplit("/", 1)[-1] if isinstance(path, bytes) else str(path or method)
 
 
+async def retry_unavailable(
+    attempt: Callable[[], Awaitable[T]], name: str, *, retries: int = 0, retry_for: float = 0.0
+) -> T:
+    """``attempt()``, tried again with backoff while it raises UNAVAILABLE, ``retries``
+    times or for ``retry_for`` seconds, whichever allows more; any other error at once."""
+    delay = 0.2
+    give_up_at = time.monotonic() + retry_for
+    tries = 0
+    while True:
+        try:
+            return await attempt()
+        except MediaTasksError as error:
+            tries += 1
+            again = tries <= retries or time.monotonic() + delay < give_up_at
+            if error.code != grpc.StatusCode.UNAVAILABLE or not again:
+                raise
+            log.warning("%s unavailable (%s), retrying in %.1fs", name, error.message, delay)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, 2.0)
+
+
 class InternalChannel:
     """A channel to another mediatasks service, sending the internal credentials."""
 
@@ -116,10 +137,8 @@ class InternalChannel:
         """Call with a deadline; UNAVAILABLE (the service or its database restarting) is
         retried with backoff ``retries`` times, or for ``retry_for`` seconds, whichever
         allows more. Only calls that are idempotent may ask for retries."""
-        delay = 0.2
-        give_up_at = time.monotonic() + retry_for
-        attempt = 0
-        while True:
+
+        async def once() -> Any:
             try:
                 return await method(
                     request,
@@ -127,14 +146,9 @@ class InternalChannel:
                     timeout=timeout or self.settings.rpc_timeout_seconds,
                 )
             except grpc.aio.AioRpcError as exc:
-                attempt += 1
-                again = attempt <= retries or time.monotonic() + delay < give_up_at
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and again:
-                    log.warning("%s unavailable (%s), retrying in %.1fs", _name(method), exc.details(), delay)
-                    await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                    delay = min(delay * 2, 2.0)
-                    continue
                 raise error_from_rpc(exc) from exc
+
+        return await retry_unavailable(once, _name(method), retries=retries, retry_for=retry_for)
 
     async def close(self) -> None:
         await self.channel.close()

@@ -19,12 +19,13 @@ from mediatasks.core import topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.auth import caller
 from mediatasks.core.catalog import kind_for_request
-from mediatasks.core.clients import RegistryClient
+from mediatasks.core.clients import REGISTRY_BATCH_LIMIT, RegistryClient, error_from_status, retry_unavailable
+from mediatasks.core.coalescing import Coalescer, Pending
 from mediatasks.core.errors import invalid_input
 from mediatasks.core.inputs import check_url, validate_ref
 from mediatasks.core.limits import count_submitted_input
 from mediatasks.core.options import check_webhook_events
-from mediatasks.core.server import request_headers, set_http_status
+from mediatasks.core.server import request_headers, request_origin, set_http_status
 from mediatasks.core.settings import Settings
 from mediatasks.v1 import common_pb2, tasks_pb2
 
@@ -91,6 +92,24 @@ class Submitter:
         self.settings = settings
         self.registry = registry
         self.artifacts = artifacts
+        # Concurrent submits reach the registry as one CreateTasks call.
+        self._creates: Coalescer[tasks_pb2.TaskSubmission, tasks_pb2.Task] = Coalescer(
+            self._send_creates, REGISTRY_BATCH_LIMIT
+        )
+
+    async def _send_creates(self, batch: list[Pending[tasks_pb2.TaskSubmission, tasks_pb2.Task]]) -> None:
+        """One CreateTasks call for ``batch``, sent again while the registry is away (each
+        submission's idempotency key makes that safe); each answer its submit's."""
+        response = await self.registry.call(
+            self.registry.stub.CreateTasks,
+            tasks_pb2.CreateTasksRequest(submissions=[pending.item for pending in batch]),
+            retry_for=self.settings.submit_retry_seconds,
+        )
+        for pending, result in zip(batch, response.results, strict=True):
+            if result.error.code:
+                pending.fail(error_from_status(result.error, http_status=result.http_status or None))
+            else:
+                pending.resolve(result.task)
 
     async def check_input(self, ref: str, *, field: str, required: bool = True) -> None:
         """Submit-time check of an input reference: SSRF-safe URL or an owned artifact."""
@@ -151,11 +170,10 @@ class Submitter:
         # database restarting, costs the client a few seconds, not an error.
         # The gateway's forwarded origin lets the registry make absolute download links.
         origin = tuple((k, metadata[k]) for k in ORIGIN_HEADERS if metadata.get(k))
-        task = await self.registry.call(
-            self.registry.stub.CreateTask,
-            packed,
-            retry_for=self.settings.submit_retry_seconds,
-            extra_metadata=origin,
+        submission = tasks_pb2.TaskSubmission(task=packed, origin=request_origin(context))
+        # A refusal that may pass (a full queue: SERVER_BUSY) is tried again, as an outage is.
+        task = await retry_unavailable(
+            lambda: self._creates.submit(submission), "CreateTask", retry_for=self.settings.submit_retry_seconds
         )
         wait = prefer_wait(metadata)
         if wait and task.status in _UNFINISHED:

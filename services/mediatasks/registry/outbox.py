@@ -26,7 +26,7 @@ from typing import Any
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core import metrics
@@ -37,6 +37,9 @@ from mediatasks.v1 import tasks_pb2
 log = logging.getLogger(__name__)
 OUTBOX = OutboxRow.__table__
 _BATCH = 500
+# One text for any number of rows: an IN list was a statement compiled (and never
+# prepared) afresh for every batch size.
+_DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 JOB_PREFIX = "mediatasks.jobs."
 
 # Told a task id and why its job can never be published.
@@ -127,7 +130,7 @@ class OutboxRelay:
             ]
             failed = [(row, o) for row, o in zip(rows, outcomes, strict=True) if isinstance(o, BaseException)]
             if published:
-                await conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in published])))
+                await conn.execute(_DELETE_PUBLISHED, {"ids": [row.id for row in published]})
             for row, error in failed:
                 if isinstance(error, asyncio.CancelledError):
                     raise error

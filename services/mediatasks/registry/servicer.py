@@ -116,11 +116,31 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def CreateTask(self, request, context):
         _require_internal(caller())
+        return await self._create(request, self._base(context))
+
+    async def CreateTasks(self, request, context):
+        _require_internal(caller())
+        _check_batch(len(request.submissions), "submissions")
+
+        async def one(submission: tasks_pb2.TaskSubmission) -> tasks_pb2.TaskSubmissionResult:
+            try:
+                task = await self._create(submission.task, self.links.base_url(submission.origin))
+            except MediaTasksError as refusal:
+                # Each refusal is its submit's own (a full owner limit, a full queue); an
+                # outage is not a MediaTasksError here and fails the whole call.
+                return tasks_pb2.TaskSubmissionResult(error=error_status(refusal), http_status=refusal.http_status or 0)
+            return tasks_pb2.TaskSubmissionResult(task=task)
+
+        return tasks_pb2.CreateTasksResponse(
+            results=await asyncio.gather(*(one(submission) for submission in request.submissions))
+        )
+
+    async def _create(self, request: tasks_pb2.CreateTaskRequest, base_url: str) -> tasks_pb2.Task:
         task, outgoing = await self.store.create(request)
         self._after_commit(outgoing)
         metrics.TASK_TRANSITIONS.labels(task.task_type, tasks_pb2.Task.Status.Name(task.status), task.provider).inc()
         # A cache hit answers with its output at once.
-        return await self.links.fill_task(task, self._base(context))
+        return await self.links.fill_task(task, base_url)
 
     def _media_channel(self, service: str) -> InternalChannel:
         if service not in self._media_channels:

@@ -98,6 +98,36 @@ class TaskOutput(_message.Message):
     result_truncated: bool
     def __init__(self, result: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[_common_pb2.Artifact, _Mapping]]] = ..., result_truncated: bool = ...) -> None: ...
 
+class CreateTasksRequest(_message.Message):
+    __slots__ = ("submissions",)
+    SUBMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    submissions: _containers.RepeatedCompositeFieldContainer[TaskSubmission]
+    def __init__(self, submissions: _Optional[_Iterable[_Union[TaskSubmission, _Mapping]]] = ...) -> None: ...
+
+class TaskSubmission(_message.Message):
+    __slots__ = ("task", "origin")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    task: CreateTaskRequest
+    origin: str
+    def __init__(self, task: _Optional[_Union[CreateTaskRequest, _Mapping]] = ..., origin: _Optional[str] = ...) -> None: ...
+
+class CreateTasksResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[TaskSubmissionResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[TaskSubmissionResult, _Mapping]]] = ...) -> None: ...
+
+class TaskSubmissionResult(_message.Message):
+    __slots__ = ("task", "error", "http_status")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+    task: Task
+    error: _status_pb2.Status
+    http_status: int
+    def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., http_status: _Optional[int] = ...) -> None: ...
+
 class CreateTaskRequest(_message.Message):
     __slots__ = ("task_type", "input", "owner", "options", "idempotency_key", "cache_key", "provider")
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]

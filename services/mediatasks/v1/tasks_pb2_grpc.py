@@ -46,6 +46,11 @@ class TaskRegistryStub(object):
                 request_serializer=mediatasks_dot_v1_dot_tasks__pb2.CreateTaskRequest.SerializeToString,
                 response_deserializer=mediatasks_dot_v1_dot_tasks__pb2.Task.FromString,
                 _registered_method=True)
+        self.CreateTasks = channel.unary_unary(
+                '/mediatasks.v1.TaskRegistry/CreateTasks',
+                request_serializer=mediatasks_dot_v1_dot_tasks__pb2.CreateTasksRequest.SerializeToString,
+                response_deserializer=mediatasks_dot_v1_dot_tasks__pb2.CreateTasksResponse.FromString,
+                _registered_method=True)
         self.BatchCreate = channel.unary_unary(
                 '/mediatasks.v1.TaskRegistry/BatchCreate',
                 request_serializer=mediatasks_dot_v1_dot_tasks__pb2.BatchCreateRequest.SerializeToString,
@@ -170,6 +175,15 @@ class TaskRegistryServicer(object):
 
     def CreateTask(self, request, context):
         """Creates a task and queues its job. Called by media services after validation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTasks(self, request, context):
+        """Several CreateTask calls in one (a media service's concurrent submits); each task is
+        created, or refused, on its own. An outage fails the whole call (UNAVAILABLE): each
+        submission carries an idempotency key, so the media service sends them all again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -347,6 +361,11 @@ def add_TaskRegistryServicer_to_server(servicer, server):
                     request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.CreateTaskRequest.FromString,
                     response_serializer=mediatasks_dot_v1_dot_tasks__pb2.Task.SerializeToString,
             ),
+            'CreateTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTasks,
+                    request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.CreateTasksRequest.FromString,
+                    response_serializer=mediatasks_dot_v1_dot_tasks__pb2.CreateTasksResponse.SerializeToString,
+            ),
             'BatchCreate': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreate,
                     request_deserializer=mediatasks_dot_v1_dot_tasks__pb2.BatchCreateRequest.FromString,
@@ -491,6 +510,33 @@ class TaskRegistry(object):
             '/mediatasks.v1.TaskRegistry/CreateTask',
             mediatasks_dot_v1_dot_tasks__pb2.CreateTaskRequest.SerializeToString,
             mediatasks_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediatasks.v1.TaskRegistry/CreateTasks',
+            mediatasks_dot_v1_dot_tasks__pb2.CreateTasksRequest.SerializeToString,
+            mediatasks_dot_v1_dot_tasks__pb2.CreateTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

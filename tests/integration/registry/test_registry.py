@@ -346,3 +346,38 @@ async def test_a_batch_over_the_limit_is_refused_whole(registry):
     with pytest.raises(grpc.aio.AioRpcError) as outsider:
         await registry.CompleteTasks(tasks_pb2.CompleteTasksRequest(), timeout=10)
     assert outsider.value.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
+
+
+async def test_batched_creates_are_each_created_or_refused_on_their_own(registry):
+    owner = f"creates-{uuid.uuid4().hex[:6]}"
+    full = f"full-{uuid.uuid4().hex[:6]}"
+    for _ in range(5):
+        await create(registry, full)  # at its limit of 5
+
+    def submission(task_owner: str, *, task_type: str = "video_caption", key: str = "", origin: str = ""):
+        request = tasks_pb2.CreateTaskRequest(task_type=task_type, owner=task_owner, idempotency_key=key)
+        request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=uuid.uuid4().hex))
+        return tasks_pb2.TaskSubmission(task=request, origin=origin)
+
+    batch = [
+        submission(owner, key="first", origin="https://media.example"),
+        submission(full),
+        submission(owner, task_type="no_such_type"),
+        submission(owner, key="second"),
+    ]
+    answer = await registry.CreateTasks(tasks_pb2.CreateTasksRequest(submissions=batch), metadata=internal(), timeout=10)
+    first, limited, unknown, second = answer.results
+    assert first.error.code == 0 and first.task.status == tasks_pb2.Task.QUEUED and first.task.owner == owner
+    assert second.error.code == 0 and second.task.task_id != first.task.task_id
+    assert limited.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0] and not limited.HasField("task")
+    info = error_details_pb2.ErrorInfo()
+    assert limited.error.details[0].Unpack(info) and info.reason == "CONCURRENCY_LIMIT"
+    assert unknown.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert unknown.error.details[0].Unpack(info) and info.reason == "INVALID_INPUT"
+    # Sent again (its answer lost): the keyed submits answer with their tasks, no twins.
+    again = await registry.CreateTasks(
+        tasks_pb2.CreateTasksRequest(submissions=[batch[0], batch[3]]), metadata=internal(), timeout=10
+    )
+    assert [result.task.task_id for result in again.results] == [first.task.task_id, second.task.task_id]
+    listed = await registry.ListTasks(tasks_pb2.ListTasksRequest(), metadata=internal(owner))
+    assert listed.total == 2

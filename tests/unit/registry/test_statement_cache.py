@@ -6,7 +6,7 @@ both write the task's log lines and outbox rows only when the task was inserted.
 from __future__ import annotations
 
 import pytest
-from mediatasks.registry import store
+from mediatasks.registry import changes, store
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -28,7 +28,24 @@ def test_a_submit_inserts_every_column_and_its_rows_only_with_the_task(statement
 
 
 def test_a_change_statement_updates_only_its_columns() -> None:
-    sql = str(store._change_statement(("progress", "stage")).compile(dialect=postgresql.dialect()))
+    sql = str(changes.change_statement(("progress", "stage")).compile(dialect=postgresql.dialect()))
     assert 'UPDATE tasks SET "progress" = %(progress)s, "stage" = %(stage)s WHERE id = %(task_id)s' in sql
     assert "INSERT INTO task_logs" in sql and "INSERT INTO outbox" in sql
-    assert "UPDATE" not in str(store._change_statement(()))
+    assert "UPDATE" not in str(changes.change_statement(()))
+
+
+def test_the_statement_of_many_changes_updates_only_their_columns_from_arrays() -> None:
+    sql = str(changes._changes_statement(("progress", "stage"), False, False).compile(dialect=postgresql.dialect()))
+    assert 'UPDATE tasks SET "progress" = new."progress", "stage" = new."stage"' in sql
+    assert (
+        "FROM unnest(CAST(%(task_ids)s AS uuid[]), CAST(%(c_progress)s AS SMALLINT[]), CAST(%(c_stage)s AS text[]))"
+        in sql
+    )
+    assert "INSERT INTO task_logs" in sql and "INSERT INTO outbox" in sql
+    assert "result_cache" not in sql and "held" not in sql
+    # One text for any group size: the statement is built once per column set.
+    assert changes._changes_statement(("progress", "stage"), False, False) is changes._changes_statement(
+        ("progress", "stage"), False, False
+    )
+    full = str(changes._changes_statement(("status",), True, True))
+    assert "INSERT INTO result_cache" in full and "LIMIT wanted.n FOR UPDATE SKIP LOCKED" in full
