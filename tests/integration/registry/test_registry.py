@@ -303,7 +303,9 @@ async def test_batched_starts_and_completions_are_each_recorded_and_let_held_tas
     assert not starts.attempts[5].proceed and starts.attempts[5].reason == "UNKNOWN_TASK"
 
     completions = [
-        tasks_pb2.CompleteTaskRequest(task_id=t.task_id, attempt=1, provider="local", log_lines=[f"line of {t.task_id}"])
+        tasks_pb2.CompleteTaskRequest(
+            task_id=t.task_id, attempt=1, provider="local", log_lines=[f"line of {t.task_id}"]
+        )
         for t in tasks
     ]
     stale = tasks_pb2.CompleteTaskRequest(task_id=tasks[0].task_id, attempt=7)
@@ -365,7 +367,9 @@ async def test_batched_creates_are_each_created_or_refused_on_their_own(registry
         submission(owner, task_type="no_such_type"),
         submission(owner, key="second"),
     ]
-    answer = await registry.CreateTasks(tasks_pb2.CreateTasksRequest(submissions=batch), metadata=internal(), timeout=10)
+    answer = await registry.CreateTasks(
+        tasks_pb2.CreateTasksRequest(submissions=batch), metadata=internal(), timeout=10
+    )
     first, limited, unknown, second = answer.results
     assert first.error.code == 0 and first.task.status == tasks_pb2.Task.QUEUED and first.task.owner == owner
     assert second.error.code == 0 and second.task.task_id != first.task.task_id
