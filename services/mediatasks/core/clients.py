@@ -13,6 +13,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from mediatasks.core.auth import INTERNAL_HEADER, OWNER_HEADER
+from mediatasks.core.coalescing import Pending
 from mediatasks.core.errors import DOMAIN, MediaTasksError
 from mediatasks.core.settings import Settings
 from mediatasks.v1 import tasks_pb2_grpc
@@ -20,8 +21,17 @@ from mediatasks.v1 import tasks_pb2_grpc
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Requests one batch call to the registry carries at most (StartAttempts, CompleteTasks).
+# Requests one batch call to the registry carries at most (StartAttempts, CompleteTasks,
+# CreateTasks).
 REGISTRY_BATCH_LIMIT = 50
+# How long the registry waits for each request of a batch call: one still running then
+# (held up by a lock of its own: its owner's, its row's) is answered ANSWER_ALONE, and the
+# caller sends it again alone (every batched request is idempotent), so it holds up
+# neither the others of its batch nor the batches behind it.
+BATCH_PATIENCE_SECONDS = 1.0
+ANSWER_ALONE = "ANSWER_ALONE"
+# How long a caller's batch may be in flight before its next batch goes anyway.
+BATCH_OVERLAP_SECONDS = 0.05
 
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -108,6 +118,29 @@ async def retry_unavailable(
             log.warning("%s unavailable (%s), retrying in %.1fs", name, error.message, delay)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, 2.0)
+
+
+def answer_alone(pending: Pending[Any, Any], call: Callable[[], Awaitable[Any]]) -> None:
+    """Answer ``pending`` (a request its batch call left ANSWER_ALONE) with ``call()``, a
+    call of its own, in the background."""
+
+    async def alone() -> None:
+        try:
+            pending.resolve(await call())
+        except MediaTasksError as error:
+            pending.fail(error)
+
+    task = asyncio.create_task(alone())
+    _alone.add(task)
+    task.add_done_callback(_alone.discard)
+
+
+_alone: set[asyncio.Task[None]] = set()
+
+
+def answered_alone(status: status_pb2.Status) -> bool:
+    """Whether a batch call's answer ``status`` says: send this request alone."""
+    return status.code != 0 and error_from_status(status).reason == ANSWER_ALONE
 
 
 class InternalChannel:

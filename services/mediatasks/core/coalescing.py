@@ -20,11 +20,12 @@ still settled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 RequestT = TypeVar("RequestT")
+T = TypeVar("T")
 AnswerT = TypeVar("AnswerT")
 
 
@@ -48,11 +49,17 @@ Settle = Callable[[list[Pending[RequestT, AnswerT]]], Awaitable[None]]
 
 
 class Coalescer(Generic[RequestT, AnswerT]):
-    def __init__(self, settle: Settle[RequestT, AnswerT], limit: int) -> None:
+    def __init__(self, settle: Settle[RequestT, AnswerT], limit: int, *, overlap_after: float | None = None) -> None:
+        """``overlap_after``: seconds a batch may be in flight before the next one goes
+        anyway (None: never, batches are settled one after another). A call held up by
+        something of its own (another owner's lock, a row locked elsewhere) then delays the
+        requests queued behind it by that long at most, not until it is answered."""
         self._settle = settle
         self.limit = limit
+        self.overlap_after = overlap_after
         self._waiting: list[Pending[RequestT, AnswerT]] = []
         self._settler: asyncio.Task[None] | None = None
+        self._overlapping: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: RequestT) -> AnswerT:
         """``item``'s answer, once its batch was settled."""
@@ -67,21 +74,60 @@ class Coalescer(Generic[RequestT, AnswerT]):
         """Settle ``pending`` (a request of the batch being settled) with the next batch."""
         self._waiting.append(pending)
 
+    async def _settle_batch(self, batch: list[Pending[RequestT, AnswerT]]) -> None:
+        try:
+            await self._settle(batch)
+        except asyncio.CancelledError:
+            for pending in batch:
+                pending.answer.cancel()
+            raise
+        except Exception as error:
+            for pending in batch:
+                pending.fail(error)
+
     async def _settle_all(self) -> None:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[: self.limit], self._waiting[self.limit :]
-                try:
-                    await self._settle(batch)
-                except asyncio.CancelledError:
-                    for pending in batch:
-                        pending.answer.cancel()
-                    raise
-                except Exception as error:
-                    for pending in batch:
-                        pending.fail(error)
+                if self.overlap_after is None:
+                    await self._settle_batch(batch)
+                    continue
+                settling = asyncio.create_task(self._settle_batch(batch))
+                done, _ = await asyncio.wait({settling}, timeout=self.overlap_after)
+                if not done:  # slow: it goes on alone, and the next batch goes now
+                    self._overlapping.add(settling)
+                    settling.add_done_callback(self._overlapping.discard)
         finally:
             self._settler = None
             for pending in self._waiting:  # only when cancelled (shutdown)
                 pending.answer.cancel()
             self._waiting.clear()
+
+
+# Calls answered_within stopped waiting for: referenced until they end.
+_unanswered: set[asyncio.Future[object]] = set()
+
+
+def _forget(future: asyncio.Future[object]) -> None:
+    _unanswered.discard(future)
+    if not future.cancelled():
+        future.exception()  # retrieved: its caller no longer waits for it
+
+
+async def answered_within(calls: Sequence[Awaitable[T]], patience: float) -> list[T | None]:
+    """Each call's answer in order, or None for a call still running after ``patience``
+    seconds: it goes on in the background and its answer is dropped (a batch call answers
+    without waiting for one member held up by something of its own). The exception of a
+    call that ended with one is raised."""
+    futures = [asyncio.ensure_future(call) for call in calls]
+    if futures:
+        await asyncio.wait(futures, timeout=patience)
+    answers: list[T | None] = []
+    for future in futures:
+        if not future.done():
+            _unanswered.add(future)  # type: ignore[arg-type]
+            future.add_done_callback(_forget)  # type: ignore[arg-type]
+            answers.append(None)
+        else:
+            answers.append(future.result())  # raises the call's exception
+    return answers

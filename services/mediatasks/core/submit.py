@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from functools import partial
 
 import grpc
 from google.protobuf.message import Message
@@ -19,7 +20,15 @@ from mediatasks.core import topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.auth import caller
 from mediatasks.core.catalog import kind_for_request
-from mediatasks.core.clients import REGISTRY_BATCH_LIMIT, RegistryClient, error_from_status, retry_unavailable
+from mediatasks.core.clients import (
+    BATCH_OVERLAP_SECONDS,
+    REGISTRY_BATCH_LIMIT,
+    RegistryClient,
+    answer_alone,
+    answered_alone,
+    error_from_status,
+    retry_unavailable,
+)
 from mediatasks.core.coalescing import Coalescer, Pending
 from mediatasks.core.errors import invalid_input
 from mediatasks.core.inputs import check_url, validate_ref
@@ -94,7 +103,7 @@ class Submitter:
         self.artifacts = artifacts
         # Concurrent submits reach the registry as one CreateTasks call.
         self._creates: Coalescer[tasks_pb2.TaskSubmission, tasks_pb2.Task] = Coalescer(
-            self._send_creates, REGISTRY_BATCH_LIMIT
+            self._send_creates, REGISTRY_BATCH_LIMIT, overlap_after=BATCH_OVERLAP_SECONDS
         )
 
     async def _send_creates(self, batch: list[Pending[tasks_pb2.TaskSubmission, tasks_pb2.Task]]) -> None:
@@ -106,10 +115,26 @@ class Submitter:
             retry_for=self.settings.submit_retry_seconds,
         )
         for pending, result in zip(batch, response.results, strict=True):
-            if result.error.code:
+            if answered_alone(result.error):
+                answer_alone(pending, partial(self._create_alone, pending.item))
+            elif result.error.code:
                 pending.fail(error_from_status(result.error, http_status=result.http_status or None))
             else:
                 pending.resolve(result.task)
+
+    async def _create_alone(self, submission: tasks_pb2.TaskSubmission) -> tasks_pb2.Task:
+        """CreateTask for a submit its batch call left to be sent alone (held up by a lock of
+        its own owner's): its idempotency key answers it with the task the first try made."""
+        origin: tuple[tuple[str, str], ...] = ()
+        if submission.origin:
+            proto, _, host = submission.origin.partition("://")
+            origin = (("x-forwarded-proto", proto), ("x-forwarded-host", host))
+        return await self.registry.call(
+            self.registry.stub.CreateTask,
+            submission.task,
+            retry_for=self.settings.submit_retry_seconds,
+            extra_metadata=origin,
+        )
 
     async def check_input(self, ref: str, *, field: str, required: bool = True) -> None:
         """Submit-time check of an input reference: SSRF-safe URL or an owned artifact."""

@@ -324,6 +324,33 @@ async def ensure_job_consumer(js: JetStreamContext, task_type: str, priority: st
     return name
 
 
+async def kv_entries(js: JetStreamContext, bucket: str) -> dict[str, bytes]:
+    """Every key of a KV bucket that holds a value now, with its value.
+
+    Read from the bucket's stream: the subjects it holds (one request), then each one's
+    last message. nats-py's ``KeyValue.keys()`` lists through a consumer that ends its
+    listing when nothing seems pending, and a key written again while it lists (the old
+    revision it was about to deliver is gone, history is 1) ended it early: a live key
+    went missing from one answer now and then (a provider missing from /providers, a task
+    type briefly without live workers).
+    """
+    stream, prefix = f"KV_{bucket}", f"$KV.{bucket}."
+    try:
+        info = await js.stream_info(stream, subjects_filter=prefix + ">")
+    except NotFoundError:
+        return {}
+    entries: dict[str, bytes] = {}
+    for subject in sorted(info.state.subjects or {}):
+        try:
+            message = await js.get_last_msg(stream, subject)
+        except NotFoundError:  # expired or purged since the listing
+            continue
+        if (message.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+            continue
+        entries[subject[len(prefix) :]] = message.data or b""
+    return entries
+
+
 async def ensure_kv(js: JetStreamContext, bucket: str, *, ttl: float | None = None):
     """Open (creating if needed, as replicated as the platform's streams) a KV bucket."""
     from nats.js.api import KeyValueConfig

@@ -28,8 +28,8 @@ class LiveWorkers:
         try:
             if self._kv is None:
                 self._kv = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=topology.WORKERS_TTL_SECONDS)
-            keys = await self._kv.keys()
-        except Exception:  # nats.js.errors.NoKeysError when empty, or NATS down
+            keys = list(await topology.kv_entries(self.js, topology.WORKERS_BUCKET))
+        except Exception:  # NATS down: no worker is known to be live
             keys = []
         for key in keys:
             task_type = key.split(".", 1)[0]

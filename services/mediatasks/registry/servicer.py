@@ -18,7 +18,8 @@ from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.auth import ALL_OWNERS, Principal, caller, current_principal
 from mediatasks.core.catalog import submit_rpc
-from mediatasks.core.clients import REGISTRY_BATCH_LIMIT, InternalChannel
+from mediatasks.core.clients import ANSWER_ALONE, BATCH_PATIENCE_SECONDS, REGISTRY_BATCH_LIMIT, InternalChannel
+from mediatasks.core.coalescing import answered_within
 from mediatasks.core.errors import MediaTasksError, invalid_input
 from mediatasks.core.server import error_status, request_headers, request_origin, set_http_status
 from mediatasks.core.settings import Settings
@@ -45,6 +46,12 @@ def _owner_scope(principal: Principal) -> str | None:
     if principal.internal and principal.owner == ALL_OWNERS:
         return None
     return principal.owner
+
+
+# A batched request still running when its call answers: the caller sends it alone.
+_ALONE_STATUS = error_status(
+    MediaTasksError(grpc.StatusCode.UNAVAILABLE, ANSWER_ALONE, "still running: send this request alone")
+)
 
 
 def _check_batch(size: int, field: str) -> None:
@@ -131,8 +138,11 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
                 return tasks_pb2.TaskSubmissionResult(error=error_status(refusal), http_status=refusal.http_status or 0)
             return tasks_pb2.TaskSubmissionResult(task=task)
 
+        answers = await answered_within([one(submission) for submission in request.submissions], BATCH_PATIENCE_SECONDS)
         return tasks_pb2.CreateTasksResponse(
-            results=await asyncio.gather(*(one(submission) for submission in request.submissions))
+            results=[
+                tasks_pb2.TaskSubmissionResult(error=_ALONE_STATUS) if answer is None else answer for answer in answers
+            ]
         )
 
     async def _create(self, request: tasks_pb2.CreateTaskRequest, base_url: str) -> tasks_pb2.Task:
@@ -349,9 +359,14 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         _require_internal(caller())
         _check_batch(len(request.attempts), "attempts")
         # Each start joins the same shared transactions as single calls do; an outage
-        # raises out of gather and fails the call, which the worker sends again.
-        answers = await asyncio.gather(*(self._start_attempt(one) for one in request.attempts))
-        return tasks_pb2.StartAttemptsResponse(attempts=answers)
+        # raises and fails the call, which the worker sends again.
+        answers = await answered_within([self._start_attempt(one) for one in request.attempts], BATCH_PATIENCE_SECONDS)
+        return tasks_pb2.StartAttemptsResponse(
+            attempts=[
+                tasks_pb2.StartAttemptResponse(proceed=False, reason=ANSWER_ALONE) if answer is None else answer
+                for answer in answers
+            ]
+        )
 
     async def _start_attempt(self, request: tasks_pb2.StartAttemptRequest) -> tasks_pb2.StartAttemptResponse:
         response = await self.store.start_attempt(request)
@@ -389,8 +404,9 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
                 return error_status(refusal)
             return status_pb2.Status()
 
+        answers = await answered_within([one(completion) for completion in request.completions], BATCH_PATIENCE_SECONDS)
         return tasks_pb2.CompleteTasksResponse(
-            results=await asyncio.gather(*(one(completion) for completion in request.completions))
+            results=[_ALONE_STATUS if answer is None else answer for answer in answers]
         )
 
     async def _complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
@@ -439,19 +455,21 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
     async def ListProviders(self, request, context):
         response = tasks_pb2.ListProvidersResponse()
         try:
-            kv = await topology.ensure_kv(self.js, topology.PROVIDERS_BUCKET, ttl=topology.PROVIDERS_TTL_SECONDS)
-            keys = await kv.keys()
-        except Exception:  # nats.js.errors.NoKeysError when no service has reported yet
-            keys = []
-        for key in sorted(keys):
-            try:
-                entry = await kv.get(key)
-            except Exception:  # expired or deleted between keys() and get()
-                continue
-            if not entry.value:
-                continue
-            status = json_format.Parse(entry.value, tasks_pb2.ProviderStatus(), ignore_unknown_fields=True)
-            response.providers.append(status)
+            await topology.ensure_kv(self.js, topology.PROVIDERS_BUCKET, ttl=topology.PROVIDERS_TTL_SECONDS)
+            entries = await topology.kv_entries(self.js, topology.PROVIDERS_BUCKET)
+        except MediaTasksError:
+            raise
+        except Exception as error:  # NATS away: the answer would be wrong, not empty
+            raise MediaTasksError(
+                grpc.StatusCode.UNAVAILABLE,
+                "DEPENDENCY_UNAVAILABLE",
+                f"provider statuses unavailable: {error}",
+                retryable=True,
+            ) from None
+        for key in sorted(entries):
+            if entries[key]:
+                status = json_format.Parse(entries[key], tasks_pb2.ProviderStatus(), ignore_unknown_fields=True)
+                response.providers.append(status)
         return response
 
     async def GetHealth(self, request, context):

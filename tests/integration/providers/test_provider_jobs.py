@@ -344,3 +344,51 @@ async def test_published_status_is_listed_by_the_registry_and_removed_on_stop(
     await wait_listed(lambda f: not f, timeout=5.0)
     await channel.close()
     await nc.close()
+
+
+async def test_every_live_provider_is_listed_while_services_rewrite_their_statuses(nats_url, registry_service, api_key):
+    """Services rewrite every status every few seconds; a listing taken meanwhile still has
+    them all (a listing that ended early left a live provider out of /providers)."""
+    service = f"race{uuid.uuid4().hex[:8]}"
+    names = [f"p{index}" for index in range(8)]
+    nc = await nats.connect(nats_url)
+    kv = await topology.ensure_kv(nc.jetstream(), topology.PROVIDERS_BUCKET, ttl=topology.PROVIDERS_TTL_SECONDS)
+    values = {
+        name: json.dumps({"name": name, "service": service, "configured": True, "health": "healthy"}).encode()
+        for name in names
+    }
+    for name in names:
+        await kv.put(status_key(service, name), values[name])
+    stopping = asyncio.Event()
+
+    async def rewrite() -> None:
+        while not stopping.is_set():
+            for name in names:
+                await kv.put(status_key(service, name), values[name])
+            await asyncio.sleep(0)
+
+    writer = asyncio.create_task(rewrite())
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{registry_service.port}")
+    stub = tasks_pb2_grpc.TaskRegistryStub(channel)
+    try:
+        for _ in range(60):
+            response = await stub.ListProviders(
+                tasks_pb2.ListProvidersRequest(), metadata=(("x-api-key", api_key),), timeout=10
+            )
+            listed = sorted(p.name for p in response.providers if p.service == service)
+            assert listed == names
+        # A deleted status is not listed.
+        stopping.set()
+        await writer
+        await kv.delete(status_key(service, "p0"))
+        response = await stub.ListProviders(
+            tasks_pb2.ListProvidersRequest(), metadata=(("x-api-key", api_key),), timeout=10
+        )
+        assert sorted(p.name for p in response.providers if p.service == service) == names[1:]
+    finally:
+        stopping.set()
+        await writer
+        for name in names:
+            await kv.delete(status_key(service, name))
+        await channel.close()
+        await nc.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from mediatasks.core.coalescing import Coalescer, Pending
+from mediatasks.core.coalescing import Coalescer, Pending, answered_within
 
 
 class Recorder:
@@ -105,3 +105,65 @@ async def test_a_deferred_request_is_settled_with_the_next_batch() -> None:
     await holder
     assert batches == [[0], [7, 7], [7]]
     assert twins == [2, 3]
+
+
+async def test_a_slow_batch_holds_up_the_next_one_only_as_long_as_the_overlap() -> None:
+    release = asyncio.Event()
+    batches: list[list[int]] = []
+
+    async def settle(batch: list[Pending[int, int]]) -> None:
+        batches.append([pending.item for pending in batch])
+        if batch[0].item == 0:
+            await release.wait()  # held up by something of its own
+        for pending in batch:
+            pending.resolve(pending.item)
+
+    coalescer = Coalescer(settle, limit=8, overlap_after=0.05)
+    slow = asyncio.create_task(coalescer.submit(0))
+    await asyncio.sleep(0.01)
+    assert await asyncio.wait_for(asyncio.gather(coalescer.submit(1), coalescer.submit(2)), timeout=2) == [1, 2]
+    assert not slow.done()
+    release.set()
+    assert await slow == 0
+    assert batches == [[0], [1, 2]]
+
+
+async def test_without_overlap_batches_wait_for_each_other() -> None:
+    release = asyncio.Event()
+
+    async def settle(batch: list[Pending[int, int]]) -> None:
+        if batch[0].item == 0:
+            await release.wait()
+        for pending in batch:
+            pending.resolve(pending.item)
+
+    coalescer = Coalescer(settle, limit=8)
+    slow = asyncio.create_task(coalescer.submit(0))
+    await asyncio.sleep(0.01)
+    later = asyncio.create_task(coalescer.submit(1))
+    await asyncio.sleep(0.1)
+    assert not later.done()
+    release.set()
+    assert await asyncio.gather(slow, later) == [0, 1]
+
+
+async def test_answered_within_leaves_a_slow_call_running_and_raises_a_failed_one() -> None:
+    finished = asyncio.Event()
+
+    async def quick(value: int) -> int:
+        return value
+
+    async def slow() -> int:
+        await asyncio.sleep(0.2)
+        finished.set()
+        return -1
+
+    assert await answered_within([quick(1), slow(), quick(3)], patience=0.05) == [1, None, 3]
+    await asyncio.wait_for(finished.wait(), timeout=2)  # it went on in the background
+
+    async def broken() -> int:
+        raise ConnectionError("database gone")
+
+    with pytest.raises(ConnectionError):
+        await answered_within([quick(1), broken()], patience=0.05)
+    assert await answered_within([], patience=0.05) == []

@@ -27,7 +27,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import grpc
 import nats.errors
@@ -39,7 +41,15 @@ from nats.js.kv import KeyValue
 
 from mediatasks.core import metrics, topology
 from mediatasks.core.artifacts import ArtifactStore
-from mediatasks.core.clients import REGISTRY_BATCH_LIMIT, RegistryClient, error_from_status
+from mediatasks.core.clients import (
+    ANSWER_ALONE,
+    BATCH_OVERLAP_SECONDS,
+    REGISTRY_BATCH_LIMIT,
+    RegistryClient,
+    answer_alone,
+    answered_alone,
+    error_from_status,
+)
 from mediatasks.core.coalescing import Coalescer, Pending
 from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, dependency_outage
 from mediatasks.core.limits import retry_allowed
@@ -171,10 +181,10 @@ class Worker:
         # Starts and completions that happen together (the jobs of one fetch, jobs ending
         # in the same moment) go to the registry as one call each.
         self._starts: Coalescer[tasks_pb2.StartAttemptRequest, tasks_pb2.StartAttemptResponse] = Coalescer(
-            self._send_starts, REGISTRY_BATCH_LIMIT
+            self._send_starts, REGISTRY_BATCH_LIMIT, overlap_after=BATCH_OVERLAP_SECONDS
         )
         self._completions: Coalescer[tasks_pb2.CompleteTaskRequest, None] = Coalescer(
-            self._send_completions, REGISTRY_BATCH_LIMIT
+            self._send_completions, REGISTRY_BATCH_LIMIT, overlap_after=BATCH_OVERLAP_SECONDS
         )
 
     # --- fetching -------------------------------------------------------------------
@@ -598,7 +608,10 @@ class Worker:
             retry_for=self.settings.registry_retry_seconds,
         )
         for pending, started in zip(batch, response.attempts, strict=True):
-            pending.resolve(started)
+            if not started.proceed and started.reason == ANSWER_ALONE:
+                answer_alone(pending, partial(self._call_registry, self.registry.stub.StartAttempt, pending.item))
+            else:
+                pending.resolve(started)
 
     async def _send_completions(self, batch: list[Pending[tasks_pb2.CompleteTaskRequest, None]]) -> None:
         """One CompleteTasks call for ``batch``: each completion recorded, or refused with
@@ -611,8 +624,13 @@ class Worker:
         for pending, status in zip(batch, response.results, strict=True):
             if status.code == 0:
                 pending.resolve(None)
+            elif answered_alone(status):
+                answer_alone(pending, partial(self._call_registry, self.registry.stub.CompleteTask, pending.item))
             else:
                 pending.fail(error_from_status(status))
+
+    async def _call_registry(self, method: Callable[..., Any], request: Any) -> Any:
+        return await self.registry.call(method, request, retry_for=self.settings.registry_retry_seconds)
 
     async def _record_cancelled(self, job: tasks_pb2.Job, attempt: int, state: AttemptState) -> Outcome:
         error = common_pb2.TaskError(code="CANCELLED", reason="CANCELLED", message="cancelled by the client")
