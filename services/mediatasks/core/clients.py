@@ -138,6 +138,12 @@ def answer_alone(pending: Pending[Any, Any], call: Callable[[], Awaitable[Any]])
 _alone: set[asyncio.Task[None]] = set()
 
 
+def too_old_for_batches(error: MediaTasksError) -> bool:
+    """Whether a batch call failed because the registry predates it (UNIMPLEMENTED: a
+    rolling upgrade that has not reached the registry yet): its requests then go alone."""
+    return error.code == grpc.StatusCode.UNIMPLEMENTED
+
+
 def answered_alone(status: status_pb2.Status) -> bool:
     """Whether a batch call's answer ``status`` says: send this request alone."""
     return status.code != 0 and error_from_status(status).reason == ANSWER_ALONE

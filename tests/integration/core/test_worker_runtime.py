@@ -281,3 +281,51 @@ async def test_one_owners_backlog_does_not_starve_another_owner(harness):
         for task in backlog:
             await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED, timeout=30)
     assert order.index(b) <= 5, order
+
+
+class RegistryBeforeBatches(tasks_pb2_grpc.TaskRegistryServicer):
+    """The real registry seen through a registry of the version before the batch calls:
+    the single calls reach it, StartAttempts and CompleteTasks answer UNIMPLEMENTED (the
+    base servicer's answer), as during a rolling upgrade that has not reached it."""
+
+    def __init__(self, registry) -> None:
+        self.registry = registry
+
+    async def _forward(self, method, request, context):
+        try:
+            return await method(request, metadata=context.invocation_metadata(), timeout=10)
+        except grpc.aio.AioRpcError as error:
+            await context.abort(error.code(), error.details() or "", trailing_metadata=error.trailing_metadata())
+
+    async def StartAttempt(self, request, context):
+        return await self._forward(self.registry.StartAttempt, request, context)
+
+    async def ReportProgress(self, request, context):
+        return await self._forward(self.registry.ReportProgress, request, context)
+
+    async def CompleteTask(self, request, context):
+        return await self._forward(self.registry.CompleteTask, request, context)
+
+    async def FailTask(self, request, context):
+        return await self._forward(self.registry.FailTask, request, context)
+
+
+async def test_a_worker_runs_its_jobs_on_a_registry_that_predates_the_batch_calls(harness):
+    registry, nc, settings = harness
+    server = grpc.aio.server()
+    tasks_pb2_grpc.add_TaskRegistryServicer_to_server(RegistryBeforeBatches(registry), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        older = settings.model_copy(update={"registry_addr": f"127.0.0.1:{port}"})
+        tasks = [await create(registry, "image_generation") for _ in range(6)]
+
+        async def finish(ctx: JobContext) -> JobResult:
+            return done(ctx)
+
+        async with Running(nc, older, {"image_generation": finish}, concurrency=4):
+            for task in tasks:
+                finished = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED)
+                assert finished.attempt == 1
+    finally:
+        await server.stop(None)
