@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import grpc
@@ -138,12 +139,6 @@ def answer_alone(pending: Pending[Any, Any], call: Callable[[], Awaitable[Any]])
 _alone: set[asyncio.Task[None]] = set()
 
 
-def too_old_for_batches(error: MediaTasksError) -> bool:
-    """Whether a batch call failed because the registry predates it (UNIMPLEMENTED: a
-    rolling upgrade that has not reached the registry yet): its requests then go alone."""
-    return error.code == grpc.StatusCode.UNIMPLEMENTED
-
-
 def answered_alone(status: status_pb2.Status) -> bool:
     """Whether a batch call's answer ``status`` says: send this request alone."""
     return status.code != 0 and error_from_status(status).reason == ANSWER_ALONE
@@ -188,6 +183,27 @@ class InternalChannel:
                 raise error_from_rpc(exc) from exc
 
         return await retry_unavailable(once, _name(method), retries=retries, retry_for=retry_for)
+
+    async def call_batch(
+        self,
+        method: Callable[..., Any],
+        request: Any,
+        batch: list[Pending[Any, Any]],
+        alone: Callable[[Any], Awaitable[Any]],
+        *,
+        retry_for: float,
+    ) -> Any | None:
+        """The batch call ``method(request)`` carrying the requests of ``batch``; None when
+        the callee predates it (UNIMPLEMENTED: a rolling upgrade that has not reached it
+        yet), each request of ``batch`` then answered by ``alone(request)``."""
+        try:
+            return await self.call(method, request, retry_for=retry_for)
+        except MediaTasksError as error:
+            if error.code != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+        for pending in batch:
+            answer_alone(pending, partial(alone, pending.item))
+        return None
 
     async def close(self) -> None:
         await self.channel.close()

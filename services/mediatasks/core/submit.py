@@ -28,10 +28,9 @@ from mediatasks.core.clients import (
     answered_alone,
     error_from_status,
     retry_unavailable,
-    too_old_for_batches,
 )
 from mediatasks.core.coalescing import Coalescer, Pending
-from mediatasks.core.errors import MediaTasksError, invalid_input
+from mediatasks.core.errors import invalid_input
 from mediatasks.core.inputs import check_url, validate_ref
 from mediatasks.core.limits import count_submitted_input
 from mediatasks.core.options import check_webhook_events
@@ -110,17 +109,14 @@ class Submitter:
     async def _send_creates(self, batch: list[Pending[tasks_pb2.TaskSubmission, tasks_pb2.Task]]) -> None:
         """One CreateTasks call for ``batch``, sent again while the registry is away (each
         submission's idempotency key makes that safe); each answer its submit's."""
-        try:
-            response = await self.registry.call(
-                self.registry.stub.CreateTasks,
-                tasks_pb2.CreateTasksRequest(submissions=[pending.item for pending in batch]),
-                retry_for=self.settings.submit_retry_seconds,
-            )
-        except MediaTasksError as error:
-            if not too_old_for_batches(error):
-                raise
-            for pending in batch:
-                answer_alone(pending, partial(self._create_alone, pending.item))
+        response = await self.registry.call_batch(
+            self.registry.stub.CreateTasks,
+            tasks_pb2.CreateTasksRequest(submissions=[pending.item for pending in batch]),
+            batch,
+            self._create_alone,
+            retry_for=self.settings.submit_retry_seconds,
+        )
+        if response is None:
             return
         for pending, result in zip(batch, response.results, strict=True):
             if answered_alone(result.error):

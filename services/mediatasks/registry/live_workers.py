@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 from nats.js import JetStreamContext
-from nats.js.kv import KeyValue
 
 from mediatasks.core import topology
 
@@ -16,7 +15,6 @@ class LiveWorkers:
 
     def __init__(self, js: JetStreamContext) -> None:
         self.js = js
-        self._kv: KeyValue | None = None
         self._cached_at = 0.0
         self._counts: dict[str, int] = {}
 
@@ -26,8 +24,6 @@ class LiveWorkers:
             return self._counts
         counts: dict[str, int] = {}
         try:
-            if self._kv is None:
-                self._kv = await topology.ensure_kv(self.js, topology.WORKERS_BUCKET, ttl=topology.WORKERS_TTL_SECONDS)
             keys = list(await topology.kv_entries(self.js, topology.WORKERS_BUCKET))
         except Exception:  # NATS down: no worker is known to be live
             keys = []

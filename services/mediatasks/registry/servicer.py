@@ -455,10 +455,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
     async def ListProviders(self, request, context):
         response = tasks_pb2.ListProvidersResponse()
         try:
-            await topology.ensure_kv(self.js, topology.PROVIDERS_BUCKET, ttl=topology.PROVIDERS_TTL_SECONDS)
             entries = await topology.kv_entries(self.js, topology.PROVIDERS_BUCKET)
-        except MediaTasksError:
-            raise
         except Exception as error:  # NATS away: the answer would be wrong, not empty
             raise MediaTasksError(
                 grpc.StatusCode.UNAVAILABLE,

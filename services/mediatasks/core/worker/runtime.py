@@ -49,7 +49,6 @@ from mediatasks.core.clients import (
     answer_alone,
     answered_alone,
     error_from_status,
-    too_old_for_batches,
 )
 from mediatasks.core.coalescing import Coalescer, Pending
 from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, dependency_outage
@@ -603,17 +602,14 @@ class Worker:
     ) -> None:
         """One StartAttempts call for ``batch``; retried while the registry is away (each
         start is idempotent per delivery), its error every start's once it gives up."""
-        try:
-            response = await self.registry.call(
-                self.registry.stub.StartAttempts,
-                tasks_pb2.StartAttemptsRequest(attempts=[pending.item for pending in batch]),
-                retry_for=self.settings.registry_retry_seconds,
-            )
-        except MediaTasksError as error:
-            if not too_old_for_batches(error):
-                raise
-            for pending in batch:
-                answer_alone(pending, partial(self._call_registry, self.registry.stub.StartAttempt, pending.item))
+        response = await self.registry.call_batch(
+            self.registry.stub.StartAttempts,
+            tasks_pb2.StartAttemptsRequest(attempts=[pending.item for pending in batch]),
+            batch,
+            partial(self._call_registry, self.registry.stub.StartAttempt),
+            retry_for=self.settings.registry_retry_seconds,
+        )
+        if response is None:
             return
         for pending, started in zip(batch, response.attempts, strict=True):
             if not started.proceed and started.reason == ANSWER_ALONE:
@@ -624,17 +620,14 @@ class Worker:
     async def _send_completions(self, batch: list[Pending[tasks_pb2.CompleteTaskRequest, None]]) -> None:
         """One CompleteTasks call for ``batch``: each completion recorded, or refused with
         the error CompleteTask would have raised."""
-        try:
-            response = await self.registry.call(
-                self.registry.stub.CompleteTasks,
-                tasks_pb2.CompleteTasksRequest(completions=[pending.item for pending in batch]),
-                retry_for=self.settings.registry_retry_seconds,
-            )
-        except MediaTasksError as error:
-            if not too_old_for_batches(error):
-                raise
-            for pending in batch:
-                answer_alone(pending, partial(self._call_registry, self.registry.stub.CompleteTask, pending.item))
+        response = await self.registry.call_batch(
+            self.registry.stub.CompleteTasks,
+            tasks_pb2.CompleteTasksRequest(completions=[pending.item for pending in batch]),
+            batch,
+            partial(self._call_registry, self.registry.stub.CompleteTask),
+            retry_for=self.settings.registry_retry_seconds,
+        )
+        if response is None:
             return
         for pending, status in zip(batch, response.results, strict=True):
             if status.code == 0:
