@@ -272,6 +272,24 @@ class _Claim:
     lease: dt.datetime
 
 
+async def _ack_in_order(msgs: list) -> int:
+    """Ack a fetched batch; how many acks may not have reached the server.
+
+    The ack floor that orders sending must include the batch when this returns. The acks
+    travel in order on one connection and the server applies a consumer's acks in order,
+    so confirming the last one confirms the batch: one round trip per batch, not per event.
+    """
+    if not msgs:
+        return 0
+    try:
+        for msg in msgs[:-1]:
+            await msg.ack()
+        await msgs[-1].ack_sync()
+    except Exception:
+        return len(msgs)
+    return 0
+
+
 class WebhookDispatcher:
     """Turns task events into stored, signed, retried webhook deliveries.
 
@@ -411,9 +429,7 @@ class WebhookDispatcher:
                     await msg.nak(delay=1.0)
             await asyncio.sleep(1.0)
             return
-        # Acked synchronously: the ack floor that orders sending must include them.
-        results = await asyncio.gather(*(msg.ack_sync() for msg in msgs), return_exceptions=True)
-        failed_acks = sum(isinstance(result, BaseException) for result in results)
+        failed_acks = await _ack_in_order(msgs)
         if failed_acks:
             # Harmless: the redelivered event maps to the same delivery id.
             log.warning("%d task event acks failed; they will be redelivered", failed_acks)

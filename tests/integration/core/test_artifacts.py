@@ -215,6 +215,37 @@ async def test_delete_is_idempotent(store, js, s3_client):
     assert (await store.get(kept.artifact_id))[1] == b"kept"
 
 
+async def _one(data: bytes):
+    yield data
+
+
+async def test_writing_an_id_again_replaces_it_and_leaves_no_old_chunks(store, js):
+    """A name's first write asserts it is new (no lookup); a second write, and a write
+    after a delete, replace what was there and, on JetStream, purge the older chunks."""
+    artifact_id = uuid.uuid4().hex
+    bucket = store.settings.artifact_bucket
+    nuids: list[str] = []
+
+    async def put(data: bytes) -> None:
+        put_artifact = await store.put_stream(
+            _one(data), owner="alice", filename="a.srt", content_type="text/plain", artifact_id=artifact_id
+        )
+        assert (put_artifact.size_bytes, put_artifact.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        assert (await store.get(artifact_id, owner="alice"))[1] == data
+        if store.settings.artifact_store == "nats":
+            nuids.append((await (await js.object_store(bucket)).get_info(artifact_id)).nuid)
+
+    for data in (b"first", os.urandom(300 * 1024), b"third"):
+        await put(data)
+    await store.delete_many([artifact_id])
+    await put(b"after a delete")
+    if store.settings.artifact_store == "nats":
+        assert len(set(nuids)) == 4
+        state = (await js.stream_info(f"OBJ_{bucket}", subjects_filter=f"$O.{bucket}.C.>")).state
+        held = {subject.rsplit(".", 1)[-1] for subject in state.subjects or {}}
+        assert [nuid in held for nuid in nuids] == [False, False, False, True]
+
+
 async def test_five_megabyte_file_streams_in_and_out(store, tmp_path):
     data = os.urandom(5 * 1024 * 1024 + 123)
     source = tmp_path / "big.bin"

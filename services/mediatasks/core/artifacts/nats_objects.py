@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from nats.js.kv import MSG_ROLLUP_SUBJECT
 from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TEMPLATE, OBJ_META_PRE_TEMPLATE
 
@@ -48,6 +48,8 @@ INDEX_HEADER = "Mediatasks-Chunk-Index"
 # Chunks fetched per pull request while reading, and how long one pull may wait.
 READ_BATCH = 32
 READ_TIMEOUT_SECONDS = 30.0
+# JetStream's refusal of a publish whose expected last sequence on the subject is wrong.
+_WRONG_LAST_SEQUENCE = 10071
 
 
 def stream_name(bucket: str) -> str:
@@ -121,12 +123,7 @@ async def write_object(
             headers={INDEX_HEADER: [",".join(map(str, index))]},
             options=api.ObjectMetaOptions(max_chunk_size=CHUNK_SIZE),
         )
-        previous = await _info(js, bucket, name)
-        await js.publish(
-            _meta_subject(bucket, name),
-            json.dumps(info.as_dict()).encode(),
-            headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT},
-        )
+        previous = await _publish_info(js, bucket, name, json.dumps(info.as_dict()).encode())
     except BaseException:
         for _, future in in_flight:
             future.cancel()
@@ -135,6 +132,29 @@ async def write_object(
     if previous is not None and previous.nuid and previous.nuid != nuid:
         await _purge(js, bucket, OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=previous.nuid))
     return WrittenObject(size=size, sha256=digest.hexdigest())
+
+
+async def _publish_info(js, bucket: str, name: str, info: bytes) -> api.ObjectInfo | None:
+    """Publish an object's info, replacing any older one; the older one's info, if any.
+
+    Most names are new (a job's outputs, uploads): the first publish asserts the name has
+    no info yet, which saves looking for one. Only when that is refused is the older info
+    read, for its chunks to be purged after the rollup replaces it.
+    """
+    subject = _meta_subject(bucket, name)
+    try:
+        await js.publish(
+            subject,
+            info,
+            headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT, api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"},
+        )
+        return None
+    except APIError as exc:
+        if exc.err_code != _WRONG_LAST_SEQUENCE:
+            raise
+    previous = await _info(js, bucket, name)
+    await js.publish(subject, info, headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT})
+    return previous
 
 
 async def _purge(js, bucket: str, subject: str) -> None:
