@@ -40,6 +40,14 @@ _BATCH = 500
 # One text for any number of rows: an IN list was a statement compiled (and never
 # prepared) afresh for every batch size.
 _DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
+# Built once: constructing the statement was a tenth of the relay's time.
+_CLAIM_BATCH = (
+    select(OUTBOX.c.id, OUTBOX.c.subject, OUTBOX.c.msg_id, OUTBOX.c.payload)
+    .where(OUTBOX.c.parked_at.is_(None))
+    .order_by(OUTBOX.c.id)
+    .limit(_BATCH)
+    .with_for_update(skip_locked=True)
+)
 JOB_PREFIX = "mediatasks.jobs."
 
 # Told a task id and why its job can never be published.
@@ -108,15 +116,7 @@ class OutboxRelay:
         """Publish one batch; returns how many rows were published or parked."""
         parked: list[tuple[Any, str]] = []
         async with self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(OUTBOX.c.id, OUTBOX.c.subject, OUTBOX.c.msg_id, OUTBOX.c.payload)
-                    .where(OUTBOX.c.parked_at.is_(None))
-                    .order_by(OUTBOX.c.id)
-                    .limit(_BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await conn.execute(_CLAIM_BATCH)).all()
             if not rows:
                 return 0
             # Publish concurrently; JetStream orders by arrival, and per-task event order
