@@ -25,11 +25,12 @@ from typing import Any
 
 import nats.errors
 import nats.js.errors
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core import metrics
+from mediatasks.core.batch_publish import BatchPublisher
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.models import OutboxRow
 from mediatasks.v1 import tasks_pb2
@@ -49,6 +50,8 @@ _CLAIM_BATCH = (
     .with_for_update(skip_locked=True)
 )
 JOB_PREFIX = "mediatasks.jobs."
+# How long a batch's acknowledgements may take (a NATS node failing over loses them).
+PUBLISH_TIMEOUT_SECONDS = 10.0
 
 # Told a task id and why its job can never be published.
 UnpublishableJob = Callable[[str, str], Awaitable[Any]]
@@ -75,13 +78,13 @@ class OutboxRelay:
     def __init__(
         self,
         engine: AsyncEngine,
-        js: JetStreamContext,
+        nc: NATS,
         *,
         poll_seconds: float,
         on_unpublishable_job: UnpublishableJob | None = None,
     ) -> None:
         self.engine = engine
-        self.js = js
+        self.publisher = BatchPublisher(nc)
         self.poll_seconds = poll_seconds
         self.on_unpublishable_job = on_unpublishable_job
         self._wake = asyncio.Event()
@@ -119,12 +122,7 @@ class OutboxRelay:
             rows = (await conn.execute(_CLAIM_BATCH)).all()
             if not rows:
                 return 0
-            # Publish concurrently; JetStream orders by arrival, and per-task event order
-            # only matters within one task, whose rows come from serialised transactions.
-            outcomes = await asyncio.gather(
-                *(self.js.publish(row.subject, row.payload, headers={"Nats-Msg-Id": row.msg_id}) for row in rows),
-                return_exceptions=True,
-            )
+            outcomes = await self._publish(rows)
             published = [
                 row for row, outcome in zip(rows, outcomes, strict=True) if not isinstance(outcome, BaseException)
             ]
@@ -151,6 +149,12 @@ class OutboxRelay:
             if not published and not parked:
                 raise RuntimeError(f"nothing published: {failed[0][1]!r}")
         return len(published) + len(parked)
+
+    async def _publish(self, rows: Sequence[Any]) -> list[object]:
+        # JetStream stores them in the order sent; per-task order only matters within a
+        # task, whose rows come from serialised transactions.
+        messages = [(row.subject, row.payload, {"Nats-Msg-Id": row.msg_id}) for row in rows]
+        return list(await self.publisher.publish(messages, PUBLISH_TIMEOUT_SECONDS))
 
     async def _after_parking(self, parked: Sequence[tuple[Any, str]]) -> None:
         for row, reason in parked:

@@ -36,7 +36,7 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     engine = create_engine(settings)
     store = TaskStore(engine, settings)
     relay = OutboxRelay(
-        engine, runtime.js, poll_seconds=settings.outbox_poll_seconds, on_unpublishable_job=store.fail_unpublishable
+        engine, runtime.nc, poll_seconds=settings.outbox_poll_seconds, on_unpublishable_job=store.fail_unpublishable
     )
     artifact_store = ArtifactStore(runtime.js, settings)
     signer = UrlSigner(url_signing_key(settings))

@@ -182,7 +182,7 @@ async def test_reconciler_gives_a_declared_types_lost_job_back(stack_settings, c
                 .values(updated_at=long_ago)
             )
         store = TaskStore(engine, stack_settings)
-        relay = OutboxRelay(engine, js, poll_seconds=1.0)
+        relay = OutboxRelay(engine, nc, poll_seconds=1.0)
         reconciler = Reconciler(store, js, LiveWorkers(js), relay, stack_settings)
         assert (await reconciler.reconcile_once())["missing_jobs"] >= 1
         async with engine.connect() as conn:

@@ -34,7 +34,7 @@ async def test_a_poison_row_is_parked_and_never_blocks_the_others(registry_servi
 
     # A relay of its own over the same table; the registry's relay competes for the rows
     # (SKIP LOCKED), which is how replicas share them.
-    relay = OutboxRelay(engine, js, poll_seconds=0.2, on_unpublishable_job=record)
+    relay = OutboxRelay(engine, nc, poll_seconds=0.2, on_unpublishable_job=record)
     marker = uuid.uuid4().hex
     too_big = b"x" * (2 * 1024 * 1024)  # over NATS's default max_payload of 1 MiB
     poison_job = tasks_pb2.Job(task_id=str(uuid.uuid4()), task_type="video_caption", owner="o" * len(too_big))
