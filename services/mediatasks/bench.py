@@ -43,7 +43,7 @@ from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import Settings
 from mediatasks.devstack.embedded import free_port
 from mediatasks.devstack.stack import Stack
-from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2
+from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 
 _BALANCED = [("grpc.lb_policy_name", "round_robin")]
 
@@ -484,6 +484,21 @@ async def _timed_gets(client: aiohttp.ClientSession, paths: list[str]) -> dict:
     return _percentiles(latencies)
 
 
+async def _timed_grpc_gets(stack: Stack, task_ids: list[str]) -> dict:
+    """GetTask over gRPC straight to the registry, one call at a time, after 20 untimed
+    calls (the channel's connection)."""
+    async with grpc.aio.insecure_channel(channel_target(stack.replica_addresses("registry"))) as channel:
+        stub = tasks_pb2_grpc.TaskRegistryStub(channel)
+        metadata = (("x-api-key", stack.api_key),)
+        latencies = []
+        for index, task_id in enumerate([*task_ids[:20], *task_ids]):
+            began = time.perf_counter()
+            await stub.GetTask(tasks_pb2.GetTaskRequest(task_id=task_id), metadata=metadata, timeout=10)
+            if index >= 20:
+                latencies.append(time.perf_counter() - began)
+    return _percentiles(latencies)
+
+
 async def _get_json(client: aiohttp.ClientSession, path: str, **params: Any) -> tuple[Any, Any]:
     async with client.get(path, params=params or None) as response:
         response.raise_for_status()
@@ -543,6 +558,8 @@ async def _at_scale(stack: Stack, args: argparse.Namespace) -> dict:
             # and a PostgreSQL ping that reads no task (GET /health).
             "health_floor": await _timed_gets(client, ["/api/v1/media/health"] * samples),
             "get_task": await _timed_gets(client, gets),
+            # The same calls over gRPC (the target names the RPC): no Envoy, no JSON.
+            "get_task_grpc": await _timed_grpc_gets(stack, [queued[index % len(queued)] for index in range(samples)]),
             "list_tasks_filtered_first_page": await _timed_gets(
                 client, ["/api/v1/media/tasks?status=failed&limit=50"] * samples
             ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime
 import logging
 import math
@@ -214,9 +215,23 @@ async def _each_decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield _decoded(request)
 
 
+# The headers of the call being served, read once: over REST they are every header the
+# client sent, and building the dict three times a call (credentials, idempotency key,
+# origin) was a tenth of a media service's time per submit.
+_call_headers: contextvars.ContextVar[tuple[object, dict[str, str]] | None] = contextvars.ContextVar(
+    "call_headers", default=None
+)
+
+
 def request_headers(context: grpc.aio.ServicerContext) -> dict[str, str]:
-    """The call's text metadata: over REST, the request's headers (lower-case names)."""
-    return {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    """The call's text metadata: over REST, the request's headers (lower-case names).
+    The same dict for every caller during one call: read it, do not change it."""
+    cached = _call_headers.get()
+    if cached is not None and cached[0] is context:
+        return cached[1]
+    headers = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    _call_headers.set((context, headers))
+    return headers
 
 
 def request_origin(context: grpc.aio.ServicerContext) -> str:
