@@ -480,7 +480,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
     async def _health(self) -> tasks_pb2.Health:
         health = tasks_pb2.Health(status="ok", version="0.1.0")
         try:
-            async with self.store.engine.connect() as conn:
+            async with self.store.reads.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=3.0)
             health.dependencies["postgresql"] = "ok"
         except Exception as exc:
