@@ -8,6 +8,7 @@ task's current one is refused with ``STALE_ATTEMPT``.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import datetime as dt
 import hashlib
@@ -320,6 +321,8 @@ class TaskStore:
         # Per task type: when its running tasks were last counted, plus the starts admitted
         # here since (see _below_capacity).
         self._running_cache: dict[str, tuple[float, int]] = {}
+        # The admission counts being refreshed, per (owner, type) (see _admits_from_counts).
+        self._refreshing: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     # --- helpers ------------------------------------------------------------------
 
@@ -384,7 +387,7 @@ class TaskStore:
         now = utcnow()
         cache_key = owner_cache_key(owner, request.cache_key) if request.cache_key else ""
         row = _NewRow(request, priority, max_attempts, metadata, input_bytes, request_hash, cache_key, now)
-        if request.task_type in topology.TASK_TYPES and self._admits_uncounted(owner, request.task_type):
+        if request.task_type in topology.TASK_TYPES and await self._admits_from_counts(owner, request.task_type):
             # Nothing to decide in a transaction: the submit joins a group commit (see
             # .submits), unless its result is cached. A taken idempotency key writes
             # nothing and is answered below, with the earlier task.
@@ -589,6 +592,51 @@ class TaskStore:
         if queued is None or time.monotonic() - queued[0] >= 1.0 or queued[1] >= self.settings.queue_bound:
             return False
         return self._far_below_limit(owner)
+
+    async def _admits_from_counts(self, owner: str, task_type: str) -> bool:
+        """:meth:`_admits_uncounted`, after bringing counts older than a second up to date.
+
+        When the counts expire, every submit in flight would otherwise find them stale and
+        take the counting transaction of its own (in a burst, dozens of them each second,
+        each counting the same rows: two fifths of a submit's time in the registry). One
+        refresh per owner and type runs; the submits meanwhile wait for it.
+        """
+        if self._admits_uncounted(owner, task_type):
+            return True
+        if not self._counts_stale(owner, task_type):
+            return False  # fresh, and near a limit: count in a transaction, with the lock
+        key = (owner, task_type)
+        refresh = self._refreshing.get(key)
+        if refresh is None:
+            refresh = self._refreshing[key] = asyncio.ensure_future(self._refresh_counts(owner, task_type))
+            refresh.add_done_callback(lambda _: self._refreshing.pop(key, None))
+        try:
+            await asyncio.shield(refresh)
+        except Exception:  # the database is away: the transaction below says so
+            return False
+        return self._admits_uncounted(owner, task_type)
+
+    def _counts_stale(self, owner: str, task_type: str) -> bool:
+        now = time.monotonic()
+        queued = self._queued_cache.get(task_type)
+        active = self._active_cache.get(owner)
+        return queued is None or now - queued[0] >= 1.0 or active is None or now - active[0] >= _ACTIVE_CACHE_SECONDS
+
+    async def _refresh_counts(self, owner: str, task_type: str) -> None:
+        """Count a type's queued tasks and an owner's active ones for admission, outside a
+        transaction: both are advisory far from the limits (see _admission)."""
+        async with self.reads.connect() as conn:
+            await self._queued_count(conn, task_type)
+            recent = self._active_cache.get(owner)
+            if recent is not None and time.monotonic() - recent[0] < _ACTIVE_CACHE_SECONDS:
+                return
+            counted_at = time.monotonic()
+            active = await self._active_count(conn, owner)
+        if len(self._active_cache) > 10_000:  # many owners: start over rather than grow
+            self._active_cache.clear()
+        # Kept near the limit too: _far_below_limit then says no (count, with the lock),
+        # and the next second's submits do not refresh again first.
+        self._active_cache[owner] = (counted_at, active)
 
     async def _active_count(self, conn: AsyncConnection, owner: str) -> int:
         """The owner's queued (not held) and running tasks, counted up to the limit: only

@@ -116,6 +116,36 @@ async def test_a_burst_is_written_in_groups_each_task_whole(store, monkeypatch) 
     assert all(subject.startswith("mediatasks.events.") for subject in firsts.values())
 
 
+async def test_expired_counts_are_refreshed_once_for_a_whole_burst(store, monkeypatch) -> None:
+    """When the last second's counts expire, the submits in flight wait for one refresh
+    and still join groups: no submit counts in a transaction of its own."""
+    owner = f"herd-{uuid.uuid4().hex[:6]}"
+    await counted(store, owner)
+    await asyncio.sleep(1.1)  # the counts are now stale
+    counts: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "count(" in statement and owner in str(parameters):
+            counts.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", before)
+    sizes: list[int] = []
+    original = submits.group_parameters
+
+    def measured(group):
+        sizes.append(len(group))
+        return original(group)
+
+    monkeypatch.setattr(submits, "group_parameters", measured)
+    try:
+        answers = await asyncio.gather(*(store.create(request(owner)) for _ in range(60)))
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", before)
+    assert len({task.task_id for task, _ in answers}) == 60
+    assert len(counts) == 1  # one count of the owner's active tasks for the 60 submits
+    assert sum(sizes) == 60  # and every one of them went in a group
+
+
 async def test_a_repeated_key_answers_with_the_first_task(store) -> None:
     owner = f"groups-{uuid.uuid4().hex[:6]}"
     await counted(store, owner)
