@@ -41,14 +41,18 @@ _BATCH = 500
 # One text for any number of rows: an IN list was a statement compiled (and never
 # prepared) afresh for every batch size.
 _DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
-# Built once: constructing the statement was a tenth of the relay's time.
-_CLAIM_BATCH = (
-    select(OUTBOX.c.id, OUTBOX.c.subject, OUTBOX.c.msg_id, OUTBOX.c.payload)
-    .where(OUTBOX.c.parked_at.is_(None))
-    .order_by(OUTBOX.c.id)
-    .limit(_BATCH)
-    .with_for_update(skip_locked=True)
+# The oldest rows still to publish, deleted (and so locked) by this transaction.
+# RETURNING keeps no order: the caller sorts by id.
+_CLAIM_BATCH = text(
+    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE parked_at IS NULL ORDER BY id"
+    f" LIMIT {_BATCH} FOR UPDATE SKIP LOCKED) RETURNING id, subject, msg_id, payload"
 )
+
+
+class _NotAllStored(Exception):
+    """Rolls the claiming delete back: some rows must stay."""
+
+
 JOB_PREFIX = "mediatasks.jobs."
 # How long a batch's acknowledgements may take (a NATS node failing over loses them).
 PUBLISH_TIMEOUT_SECONDS = 10.0
@@ -116,29 +120,43 @@ class OutboxRelay:
         self._wake.set()
 
     async def relay_once(self) -> int:
-        """Publish one batch; returns how many rows were published or parked."""
+        """Publish one batch; returns how many rows were published or parked.
+
+        The batch is claimed by deleting it (locked until the commit, so other replicas
+        skip it), published, and the delete committed: three round trips a round, and no
+        list of ids sent back. When any message was not stored, the delete is rolled back
+        and the rows settled one by one: the published ones deleted, the refused ones
+        parked, the others left for the next round.
+        """
         parked: list[tuple[Any, str]] = []
-        async with self.engine.begin() as conn:
-            rows = (await conn.execute(_CLAIM_BATCH)).all()
-            if not rows:
-                return 0
-            outcomes = await self._publish(rows)
-            published = [
-                row for row, outcome in zip(rows, outcomes, strict=True) if not isinstance(outcome, BaseException)
-            ]
-            failed = [(row, o) for row, o in zip(rows, outcomes, strict=True) if isinstance(o, BaseException)]
-            if published:
-                await conn.execute(_DELETE_PUBLISHED, {"ids": [row.id for row in published]})
-            for row, error in failed:
-                if isinstance(error, asyncio.CancelledError):
-                    raise error
-                reason = refused_for_good(error)
-                if reason is None:
-                    continue  # left for the next round; the others are not held back
-                await conn.execute(
-                    update(OUTBOX).where(OUTBOX.c.id == row.id).values(parked_at=utcnow(), park_reason=reason[:2000])
-                )
-                parked.append((row, reason))
+        try:
+            async with self.engine.begin() as conn:
+                rows = sorted((await conn.execute(_CLAIM_BATCH)).all(), key=lambda row: row.id)
+                if not rows:
+                    return 0
+                outcomes = await self._publish(rows)
+                failed = [(row, o) for row, o in zip(rows, outcomes, strict=True) if isinstance(o, BaseException)]
+                if failed:
+                    raise _NotAllStored
+        except _NotAllStored:
+            pass
+        published = [row for row, outcome in zip(rows, outcomes, strict=True) if not isinstance(outcome, BaseException)]
+        if failed:
+            async with self.engine.begin() as conn:
+                if published:
+                    await conn.execute(_DELETE_PUBLISHED, {"ids": [row.id for row in published]})
+                for row, error in failed:
+                    if isinstance(error, asyncio.CancelledError):
+                        raise error
+                    reason = refused_for_good(error)
+                    if reason is None:
+                        continue  # left for the next round; the others are not held back
+                    await conn.execute(
+                        update(OUTBOX)
+                        .where(OUTBOX.c.id == row.id)
+                        .values(parked_at=utcnow(), park_reason=reason[:2000])
+                    )
+                    parked.append((row, reason))
         for row in published:
             metrics.OUTBOX_PUBLISHED.labels(kind_of(row.subject)).inc()
         await self._after_parking(parked)
