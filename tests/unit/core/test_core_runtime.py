@@ -22,6 +22,7 @@ from mediatasks.core.worker import LOW_PRIORITY_SHARE, Worker
 from mediatasks.registry.paging import decode_token, encode_token, sort_spec
 from mediatasks.registry.store import TaskStore
 from mediatasks.v1 import subtitle_pb2
+from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def test_options_come_from_the_request_top_level():
@@ -76,7 +77,9 @@ def test_page_token_round_trip_and_tampering():
 
 
 def test_backoff_follows_the_schedule_with_jitter():
-    store = TaskStore(engine=None, settings=Settings(retry_schedule_seconds="30,300,1800"))
+    # An engine that is never connected: backoff reads no database.
+    engine = create_async_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    store = TaskStore(engine=engine, settings=Settings(retry_schedule_seconds="30,300,1800"))
     for attempt, base in ((1, 30), (2, 300), (3, 1800), (7, 1800)):
         delays = [store.backoff(attempt) for _ in range(200)]
         assert all(0.8 * base <= d <= 1.2 * base for d in delays)

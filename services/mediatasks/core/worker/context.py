@@ -56,13 +56,15 @@ class JobContext:
         task: tasks_pb2.Task,
         *,
         attempt: int,
-        workdir: Path,
+        workdir: Path | Callable[[], Path],
         settings: Settings,
         artifacts: ArtifactStore,
         state: AttemptState | None = None,
     ) -> None:
         """``state`` is the runner's side of the attempt (the worker passes the one its
-        reporter reads); without it the context keeps a fresh one nobody reads."""
+        reporter reads); without it the context keeps a fresh one nobody reads.
+        ``workdir`` may be a function making the directory, called when a handler first
+        asks for it (most jobs never write a file)."""
         self._task = task
         self._attempt = attempt
         self._workdir = workdir
@@ -101,6 +103,8 @@ class JobContext:
     @property
     def workdir(self) -> Path:
         """A directory of this attempt's own, removed when the attempt ends."""
+        if not isinstance(self._workdir, Path):
+            self._workdir = self._workdir()
         return self._workdir
 
     @property

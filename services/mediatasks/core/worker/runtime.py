@@ -424,11 +424,16 @@ class Worker:
         """Run the handler with its supervisors (heartbeat, progress, cancellation) around it."""
         attempt = started.attempt
         state = AttemptState()
-        workdir = self._workdirs.take()
+        workdirs: list[Path] = []
+
+        def take_workdir() -> Path:
+            workdirs.append(self._workdirs.take())
+            return workdirs[0]
+
         ctx = JobContext(
             started.task,
             attempt=attempt,
-            workdir=workdir,
+            workdir=take_workdir,
             settings=self.settings,
             artifacts=self.artifacts,
             state=state,
@@ -446,18 +451,28 @@ class Worker:
 
         t0 = time.perf_counter()
         supervisors: list[asyncio.Task[None]] = []
+
+        def supervise() -> None:
+            # Both would sleep this long before doing anything: most jobs end sooner, and
+            # then the two tasks (made, scheduled and cancelled per job) are never made.
+            supervisors.append(asyncio.create_task(self._keep_alive(msg, waited=_PROGRESS_MIN_INTERVAL)))
+            supervisors.append(
+                asyncio.create_task(self._report_progress(state, job.task_id, attempt, cancel_job, waited=True))
+            )
+
         self._cancellers[job.task_id] = cancel_job
+        supervising = asyncio.get_running_loop().call_later(_PROGRESS_MIN_INTERVAL, supervise)
         try:
-            supervisors.append(asyncio.create_task(self._keep_alive(msg)))
-            supervisors.append(asyncio.create_task(self._report_progress(state, job.task_id, attempt, cancel_job)))
             return await self._finish(job, attempt, state, run)
         finally:
             run.cancel()  # a no-op once it ended; stops it when the runtime itself failed
+            supervising.cancel()
             for supervisor in supervisors:
                 supervisor.cancel()
             if self._cancellers.get(job.task_id) is cancel_job:
                 del self._cancellers[job.task_id]
-            self._workdirs.give_back(workdir)
+            for workdir in workdirs:
+                self._workdirs.give_back(workdir)
             metrics.JOB_DURATION.labels(job.task_type).observe(time.perf_counter() - t0)
 
     async def _finish(
@@ -677,16 +692,19 @@ class Worker:
     # --- supervising one job -------------------------------------------------------------
 
     async def _report_progress(
-        self, state: AttemptState, task_id: str, attempt: int, cancel_job: Callable[[], None]
+        self, state: AttemptState, task_id: str, attempt: int, cancel_job: Callable[[], None], *, waited: bool = False
     ) -> None:
         """Send the job's latest progress and logs, at most every _PROGRESS_MIN_INTERVAL,
         and at least every AckWait even when nothing changed: that report is the attempt's
-        sign of life to the registry's reconciler."""
+        sign of life to the registry's reconciler. ``waited``: started that interval after
+        the attempt, so the first round goes at once."""
         sent: Progress = STARTING
         beat = max(1.0, self.settings.ack_wait_seconds)
-        last_report = time.monotonic()
+        last_report = time.monotonic() - (_PROGRESS_MIN_INTERVAL if waited else 0.0)
+        pause = 0.0 if waited else _PROGRESS_MIN_INTERVAL
         while True:
-            await asyncio.sleep(_PROGRESS_MIN_INTERVAL)
+            await asyncio.sleep(pause)
+            pause = _PROGRESS_MIN_INTERVAL
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.changed.wait(), timeout=max(0.0, last_report + beat - time.monotonic()))
             state.changed.clear()
@@ -716,10 +734,14 @@ class Worker:
                 cancel_job()
                 return
 
-    async def _keep_alive(self, msg: Msg) -> None:
+    async def _keep_alive(self, msg: Msg, *, waited: float = 0.0) -> None:
+        """Tell JetStream the job is still being worked on, every third of AckWait;
+        ``waited``: seconds since the attempt started."""
         interval = max(0.5, self.settings.ack_wait_seconds / 3)
+        pause = max(0.0, interval - waited)
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(pause)
+            pause = interval
             try:
                 await msg.in_progress()
             except Exception as exc:
