@@ -246,6 +246,23 @@ async def test_writing_an_id_again_replaces_it_and_leaves_no_old_chunks(store, j
         assert [nuid in held for nuid in nuids] == [False, False, False, True]
 
 
+async def test_only_objects_past_the_first_index_slot_carry_a_chunk_index(stores, js):
+    """An object of up to 32 chunks (8 MiB) is read from its first chunk whatever the
+    range, so its info goes out without waiting for the chunks' sequences; a larger one
+    carries the index, and ranged reads of both return the right bytes."""
+    store = stores["nats"]
+    for size, indexed in ((3 * 256 * 1024 + 5, False), (33 * 256 * 1024 + 7, True)):
+        data = os.urandom(size)
+        put = await store.put_stream(
+            _one(data), owner="alice", filename="x.bin", content_type="application/octet-stream"
+        )
+        info = await (await js.object_store(store.settings.artifact_bucket)).get_info(put.artifact_id)
+        assert ("Mediatasks-Chunk-Index" in (info.headers or {})) is indexed
+        for start, end in ((0, 10), (size // 2, size // 2 + 300_000), (size - 3, size)):
+            _, chunks = await store.open(put.artifact_id, owner="alice", start=start, end=end)
+            assert b"".join([chunk async for chunk in chunks]) == data[start:end]
+
+
 async def test_five_megabyte_file_streams_in_and_out(store, tmp_path):
     data = os.urandom(5 * 1024 * 1024 + 123)
     source = tmp_path / "big.bin"

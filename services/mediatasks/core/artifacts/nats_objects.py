@@ -50,6 +50,9 @@ READ_BATCH = 32
 READ_TIMEOUT_SECONDS = 30.0
 # JetStream's refusal of a publish whose expected last sequence on the subject is wrong.
 _WRONG_LAST_SEQUENCE = 10071
+# An object's info replaces the older ones of its name; the second header asserts there is none.
+_ROLLUP = {api.Header.ROLLUP: MSG_ROLLUP_SUBJECT}
+_NEW_NAME = api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE
 
 
 def stream_name(bucket: str) -> str:
@@ -103,6 +106,8 @@ async def write_object(
             if position % INDEX_EVERY == 0:
                 index.append(ack.seq)
 
+    meta_subject = _meta_subject(bucket, name)
+    meta: asyncio.Future[api.PubAck] | None = None
     try:
         async for piece in rechunk(chunks):
             digest.update(piece)
@@ -110,7 +115,9 @@ async def write_object(
             size += len(piece)
             count += 1
             await settle(WINDOW - 1)
-        await settle(0)
+        indexed = count > INDEX_EVERY  # smaller objects are read from their first chunk anyway
+        if indexed:
+            await settle(0)  # the index names the indexed chunks' stream sequences
         info = api.ObjectInfo(
             name=name,
             bucket=bucket,
@@ -120,13 +127,33 @@ async def write_object(
             mtime=datetime.now(UTC).isoformat(),
             digest=OBJ_DIGEST_TEMPLATE.format(digest=base64.urlsafe_b64encode(digest.digest()).decode()),
             description=description(),
-            headers={INDEX_HEADER: [",".join(map(str, index))]},
+            headers={INDEX_HEADER: [",".join(map(str, index))]} if indexed else None,
             options=api.ObjectMetaOptions(max_chunk_size=CHUNK_SIZE),
         )
-        previous = await _publish_info(js, bucket, name, json.dumps(info.as_dict()).encode())
+        encoded = json.dumps(info.as_dict()).encode()
+        # Most names are new (a job's outputs, uploads): the info goes right behind the
+        # chunks, asserting the name has none yet, and all acknowledgements are awaited
+        # together. Only when that is refused is the older info read (its chunks are
+        # purged once the rollup replaced it) and the info published again.
+        # (A task around JetStreamContext.publish, not publish_async: nats.py's async
+        # publish never settles a future whose publish JetStream refused.)
+        meta = asyncio.ensure_future(js.publish(meta_subject, encoded, headers={**_ROLLUP, _NEW_NAME: "0"}))
+        await settle(0)
+        try:
+            await asyncio.wait_for(asyncio.shield(meta), timeout=ACK_TIMEOUT_SECONDS)
+            previous = None
+        except APIError as exc:
+            if exc.err_code != _WRONG_LAST_SEQUENCE:
+                raise
+            meta = None  # refused: nothing of ours to take back
+            previous = await _info(js, bucket, name)
+            await js.publish(meta_subject, encoded, headers=_ROLLUP)
+        meta = None
     except BaseException:
         for _, future in in_flight:
             future.cancel()
+        if meta is not None:
+            await asyncio.shield(_take_back_new_info(js, bucket, meta_subject, meta))
         await asyncio.shield(_purge(js, bucket, chunk_subject))
         raise
     if previous is not None and previous.nuid and previous.nuid != nuid:
@@ -134,27 +161,14 @@ async def write_object(
     return WrittenObject(size=size, sha256=digest.hexdigest())
 
 
-async def _publish_info(js, bucket: str, name: str, info: bytes) -> api.ObjectInfo | None:
-    """Publish an object's info, replacing any older one; the older one's info, if any.
-
-    Most names are new (a job's outputs, uploads): the first publish asserts the name has
-    no info yet, which saves looking for one. Only when that is refused is the older info
-    read, for its chunks to be purged after the rollup replaces it.
-    """
-    subject = _meta_subject(bucket, name)
+async def _take_back_new_info(js, bucket: str, meta_subject: str, meta: asyncio.Future[api.PubAck]) -> None:
+    """A write failed after its info went out asserting the name was new: once that info
+    is stored, remove it (it named nothing else), so no object without its chunks is seen."""
     try:
-        await js.publish(
-            subject,
-            info,
-            headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT, api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"},
-        )
-        return None
-    except APIError as exc:
-        if exc.err_code != _WRONG_LAST_SEQUENCE:
-            raise
-    previous = await _info(js, bucket, name)
-    await js.publish(subject, info, headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT})
-    return previous
+        await asyncio.wait_for(meta, timeout=ACK_TIMEOUT_SECONDS)
+    except BaseException:
+        return  # not stored
+    await _purge(js, bucket, meta_subject)
 
 
 async def _purge(js, bucket: str, subject: str) -> None:
