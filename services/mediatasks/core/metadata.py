@@ -45,6 +45,8 @@ def _limit_error(message: str, limit_name: str, limit: int) -> MediaTasksError:
 def check_metadata(metadata: struct_pb2.Struct, settings: Settings) -> dict:
     """The metadata as a plain JSON object, or INVALID_ARGUMENT naming the limit it breaks
     (``metadata_max_bytes``, ``metadata_max_depth`` or ``metadata_max_keys``)."""
+    if not metadata.fields:  # nearly every submit: nothing to measure
+        return {}
     as_json = json_format.MessageToDict(metadata)
     size = len(json.dumps(as_json, separators=(",", ":"), ensure_ascii=False).encode())
     if size > settings.metadata_max_bytes:

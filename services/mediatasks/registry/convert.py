@@ -34,8 +34,19 @@ def timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
     ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
+    set_time(ts, value)
     return ts
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def set_time(ts: timestamp_pb2.Timestamp, value: dt.datetime) -> None:
+    """``ts.FromDatetime(value)`` in integer arithmetic (a naive value is UTC, as there):
+    protobuf's own goes through a time tuple and timegm, several times per task built."""
+    delta = (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)) - _EPOCH
+    ts.seconds = delta.days * 86400 + delta.seconds
+    ts.nanos = delta.microseconds * 1000
 
 
 def error_to_json(error: common_pb2.TaskError) -> dict:
@@ -71,7 +82,7 @@ def task_to_proto(row, *, include_input: bool = True) -> tasks_pb2.Task:
     if row.error:
         task.error.CopyFrom(common_pb2.TaskError(**row.error))
     for field in ("created_at", "started_at", "updated_at", "completed_at", "expires_at", "next_attempt_at"):
-        value = timestamp(getattr(row, field))
+        value = getattr(row, field)
         if value is not None:
-            getattr(task, field).CopyFrom(value)
+            set_time(getattr(task, field), value)
     return task

@@ -63,6 +63,7 @@ from mediatasks.registry.convert import (
     QUEUED,
     TERMINAL,
     error_to_json,
+    set_time,
     task_to_proto,
     utcnow,
 )
@@ -160,7 +161,7 @@ def _event_row(
 ) -> dict:
     event_id = uuid.uuid4().hex
     event = tasks_pb2.TaskEvent(event_id=event_id, event_type=event_type, task_id=task.task_id, task=task)
-    event.timestamp.FromDatetime(now)
+    set_time(event.timestamp, now)
     event.log_entries.extend(logs[-EVENT_LOG_LINES:])
     return {
         "subject": topology.event_subject(task.task_id),
