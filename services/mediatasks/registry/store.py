@@ -131,14 +131,19 @@ def _task_key(task_id: str) -> uuid.UUID | None:
 # One text for any number of ids (an IN list would be a new statement, compiled and
 # prepared again, for every group size), typed as the table's columns.
 _LOCKED_COLUMNS = ", ".join(f'tasks."{column.name}"' for column in TASKS.c)
+# set_config(…, true) is SET LOCAL as a function: in the WHERE clause it runs as each row
+# is read, before the row is locked, so the lock timeout holds for every lock taken here.
 _LOCK_TASKS = text(
-    f"SELECT {_LOCKED_COLUMNS} FROM tasks WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
+    f"SELECT {_LOCKED_COLUMNS} FROM tasks WHERE id = ANY(CAST(:ids AS uuid[]))"
+    " AND set_config('lock_timeout', :lock_timeout, true) IS NOT NULL ORDER BY id FOR UPDATE"
 ).columns(*TASKS.c)
 
 
-async def _lock_tasks(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
-    """The task rows of ``ids``, locked in id order, by id (a shared transaction's rows)."""
-    return {row.id: row for row in (await conn.execute(_LOCK_TASKS, {"ids": ids})).all()}
+async def _lock_tasks(conn: AsyncConnection, ids: list[uuid.UUID], lock_timeout: str) -> dict[uuid.UUID, Row[Any]]:
+    """The task rows of ``ids``, locked in id order, by id (a shared transaction's rows),
+    the transaction's lock timeout set first (see transactions.LockRows)."""
+    rows = await conn.execute(_LOCK_TASKS, {"ids": ids, "lock_timeout": lock_timeout})
+    return {row.id: row for row in rows.all()}
 
 
 @dataclass

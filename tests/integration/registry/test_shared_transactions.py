@@ -105,18 +105,63 @@ async def test_a_row_locked_elsewhere_holds_up_only_its_change(shared, monkeypat
     assert await asyncio.wait_for(blocked, timeout=5) == 0
 
 
+async def locked_rows_of(table: str, conn, keys: list[int], lock_timeout: str) -> dict[int, object]:
+    """The probe table's rows of ``keys``, locked, the lock timeout set in the same
+    statement (as the registry's own lock statement does)."""
+    rows = await conn.execute(
+        text(
+            f"SELECT * FROM {table} WHERE id = ANY(:ids) AND set_config('lock_timeout', :timeout, true) IS NOT NULL"
+            " ORDER BY id FOR UPDATE"
+        ),
+        {"ids": keys, "timeout": lock_timeout},
+    )
+    return {row.id: row for row in rows}
+
+
+async def test_rows_locked_up_front_wait_no_longer_than_the_lock_timeout(shared, monkeypatch) -> None:
+    """The timeout the lock statement sets holds for its own locks: a row locked
+    elsewhere stalls the shared transaction 0.3 s, then its changes run alone."""
+    monkeypatch.setattr(shared_transactions, "SHARED_LOCK_TIMEOUT_SECONDS", 0.3)
+    transactions, table = shared
+    async with transactions.engine.begin() as conn:
+        await conn.execute(text(f"INSERT INTO {table} VALUES (1, 10), (2, 20)"))
+
+    async def lock_rows(conn, keys: list[int], lock_timeout: str) -> dict[int, object]:
+        return await locked_rows_of(table, conn, keys, lock_timeout)
+
+    locking = SharedTransactions(transactions.engine, lock_rows)
+
+    def bumps(key: int):
+        async def change(conn) -> int:
+            await conn.execute(text(f"UPDATE {table} SET tx = tx + 1 WHERE id = :id"), {"id": key})
+            return key
+
+        return change
+
+    await locking.run(bumps(2), lock=2)  # the next ones share a transaction
+    async with transactions.engine.connect() as holder:
+        await holder.execute(text(f"SELECT * FROM {table} WHERE id = 1 FOR UPDATE"))  # held until rollback
+        first = asyncio.ensure_future(locking.run(bumps(2), lock=2))
+        blocked = asyncio.ensure_future(locking.run(bumps(1), lock=1))
+        began = asyncio.get_running_loop().time()
+        # Shared with the blocked one, the first is answered once the group gave up
+        # (0.3 s) and it ran alone: not held until the holder lets go.
+        assert await asyncio.wait_for(first, timeout=5) == 2
+        assert asyncio.get_running_loop().time() - began < 3
+        assert not blocked.done()
+        await holder.rollback()
+    assert await asyncio.wait_for(blocked, timeout=5) == 1
+
+
 async def test_changes_take_their_rows_locked_up_front_once(shared) -> None:
     transactions, table = shared
     async with transactions.engine.begin() as conn:
         await conn.execute(text(f"INSERT INTO {table} VALUES (1, 10), (2, 20), (3, 30)"))
     asked: list[list[int]] = []
 
-    async def lock_rows(conn, keys: list[int]) -> dict[int, object]:
+    async def lock_rows(conn, keys: list[int], lock_timeout: str) -> dict[int, object]:
         asked.append(keys)
-        rows = await conn.execute(
-            text(f"SELECT * FROM {table} WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": keys}
-        )
-        return {row.id: row for row in rows}
+        return await locked_rows_of(table, conn, keys, lock_timeout)
 
     locking = SharedTransactions(transactions.engine, lock_rows)
 
