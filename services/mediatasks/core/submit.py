@@ -39,6 +39,7 @@ from mediatasks.core.settings import Settings
 from mediatasks.v1 import common_pb2, tasks_pb2
 
 OPTION_FIELDS = tuple(common_pb2.SubmitOptions.DESCRIPTOR.fields_by_name)
+_OPTION_NAMES = frozenset(OPTION_FIELDS)
 _PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+(?:\.\d+)?)")
 MAX_SYNC_WAIT = 60.0
 _UNFINISHED = (tasks_pb2.Task.QUEUED, tasks_pb2.Task.PROCESSING)
@@ -53,16 +54,18 @@ MAX_IDEMPOTENCY_KEY = 200
 def options_of(request: Message) -> common_pb2.SubmitOptions:
     """The SubmitOptions carried at the top level of a media request (fields 100+)."""
     options = common_pb2.SubmitOptions()
-    fields = request.DESCRIPTOR.fields_by_name
-    for name in OPTION_FIELDS:
-        if name not in fields:
+    if "metadata" in request.DESCRIPTOR.fields_by_name:
+        # Always present, even empty: the registry hashes the options' bytes for
+        # idempotency, and a request must hash the same whichever replica served it.
+        options.metadata.CopyFrom(request.metadata)  # type: ignore[attr-defined]
+    # Only the other fields the request set: copying a default leaves a default (none of
+    # them has presence), and most submits set one or two of the options.
+    for field, value in request.ListFields():
+        name = field.name
+        if name not in _OPTION_NAMES or name == "metadata":
             continue
-        value = getattr(request, name)
-        target = getattr(options, name)
-        if name == "metadata":
-            target.CopyFrom(value)
-        elif name == "webhook_events":
-            target.extend(value)
+        if name == "webhook_events":
+            options.webhook_events.extend(value)
         else:
             setattr(options, name, value)
     return options

@@ -21,7 +21,7 @@ from mediatasks.core.submit import cache_key, options_of, prefer_wait
 from mediatasks.core.worker import LOW_PRIORITY_SHARE, Worker
 from mediatasks.registry.paging import decode_token, encode_token, sort_spec
 from mediatasks.registry.store import TaskStore
-from mediatasks.v1 import subtitle_pb2
+from mediatasks.v1 import common_pb2, subtitle_pb2
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
@@ -39,6 +39,21 @@ def test_options_come_from_the_request_top_level():
     assert options.priority == "high" and options.webhook_url == "https://example.com/h"
     assert dict(options.metadata) == {"a": "1"} and list(options.webhook_events) == ["task.completed"]
     assert options.max_attempts == 2 and options.no_cache
+
+
+def test_options_bytes_do_not_depend_on_which_defaults_a_request_spelled_out():
+    """The registry hashes the options' bytes for idempotency: a request that spells out
+    defaults, and one with no options at all, give the bytes of one without them (metadata
+    always present, empty), as every version of options_of has."""
+    bare = options_of(subtitle_pb2.GenerateSubtitlesRequest(text="x"))
+    spelled = options_of(
+        subtitle_pb2.GenerateSubtitlesRequest(text="x", priority="", max_attempts=0, no_cache=False, metadata={})
+    )
+    assert bare.HasField("metadata") and spelled.HasField("metadata")
+    assert bare.SerializeToString(deterministic=True) == spelled.SerializeToString(deterministic=True)
+    assert bare.SerializeToString(deterministic=True) == common_pb2.SubmitOptions(metadata={}).SerializeToString(
+        deterministic=True
+    )
 
 
 def test_cache_key_ignores_options_but_not_content_provider_or_model():
