@@ -26,6 +26,7 @@ from typing import Any
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
+from nats.js.api import PubAck
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -168,11 +169,11 @@ class OutboxRelay:
                 raise RuntimeError(f"nothing published: {failed[0][1]!r}")
         return len(published) + len(parked)
 
-    async def _publish(self, rows: Sequence[Any]) -> list[object]:
+    async def _publish(self, rows: Sequence[Any]) -> list[PubAck | BaseException]:
         # JetStream stores them in the order sent; per-task order only matters within a
         # task, whose rows come from serialised transactions.
         messages = [(row.subject, row.payload, {"Nats-Msg-Id": row.msg_id}) for row in rows]
-        return list(await self.publisher.publish(messages, PUBLISH_TIMEOUT_SECONDS))
+        return await self.publisher.publish(messages, PUBLISH_TIMEOUT_SECONDS)
 
     async def _after_parking(self, parked: Sequence[tuple[Any, str]]) -> None:
         for row, reason in parked:

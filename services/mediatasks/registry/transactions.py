@@ -134,10 +134,11 @@ class SharedTransactions:
             async with self.engine.begin() as conn:
                 lock_timeout = f"{int(SHARED_LOCK_TIMEOUT_SECONDS * 1000)}ms"
                 keys = sorted({waiting.item.lock for waiting in group if waiting.item.lock is not None})
+                rows: dict[Any, Any] = {}
                 if keys and self.lock_rows is not None:
                     rows = await self.lock_rows(conn, keys, lock_timeout)
                     conn.info[_LOCKED] = {key: rows.get(key) for key in keys}
-                if not (keys and self.lock_rows is not None and rows):  # no row read: not set there
+                if not rows:  # no lock statement, or it read no row: the timeout is not set yet
                     await conn.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
                 shared: Any = conn if self.write_deferred is None else SharedConnection(conn, self.write_deferred)
                 try:

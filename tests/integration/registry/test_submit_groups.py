@@ -60,9 +60,8 @@ async def counted(store: TaskStore, owner: str) -> None:
     await store.create(request(owner))
 
 
-async def test_a_burst_is_written_in_groups_each_task_whole(store, monkeypatch) -> None:
-    owner = f"groups-{uuid.uuid4().hex[:6]}"
-    await counted(store, owner)
+def measure_groups(monkeypatch) -> list[int]:
+    """The size of every submit group written from now on, in order."""
     sizes: list[int] = []
     original = submits.group_parameters
 
@@ -71,8 +70,15 @@ async def test_a_burst_is_written_in_groups_each_task_whole(store, monkeypatch) 
         return original(group)
 
     monkeypatch.setattr(submits, "group_parameters", measured)
+    return sizes
+
+
+async def test_a_burst_is_written_in_groups_each_task_whole(store, monkeypatch) -> None:
+    owner = f"groups-{uuid.uuid4().hex[:6]}"
+    await counted(store, owner)
+    group_sizes = measure_groups(monkeypatch)
     answers = await asyncio.gather(*(store.create(request(owner)) for _ in range(120)))
-    assert max(sizes) > 1 and sum(sizes) == 120  # grouped, and every submit in exactly one group
+    assert max(group_sizes) > 1 and sum(group_sizes) == 120  # grouped, and every submit in exactly one group
     ids = [uuid.UUID(task.task_id) for task, _ in answers]
     assert all(outgoing.jobs == 1 and outgoing.events == 1 for _, outgoing in answers)
     async with store.engine.connect() as conn:
@@ -129,21 +135,14 @@ async def test_expired_counts_are_refreshed_once_for_a_whole_burst(store, monkey
             counts.append(statement)
 
     event.listen(store.engine.sync_engine, "before_cursor_execute", before)
-    sizes: list[int] = []
-    original = submits.group_parameters
-
-    def measured(group):
-        sizes.append(len(group))
-        return original(group)
-
-    monkeypatch.setattr(submits, "group_parameters", measured)
+    group_sizes = measure_groups(monkeypatch)
     try:
         answers = await asyncio.gather(*(store.create(request(owner)) for _ in range(60)))
     finally:
         event.remove(store.engine.sync_engine, "before_cursor_execute", before)
     assert len({task.task_id for task, _ in answers}) == 60
     assert len(counts) == 1  # one count of the owner's active tasks for the 60 submits
-    assert sum(sizes) == 60  # and every one of them went in a group
+    assert sum(group_sizes) == 60  # and every one of them went in a group
 
 
 async def test_a_repeated_key_answers_with_the_first_task(store) -> None:

@@ -145,7 +145,6 @@ async def write_object(
         except APIError as exc:
             if exc.err_code != _WRONG_LAST_SEQUENCE:
                 raise
-            meta = None  # refused: nothing of ours to take back
             previous = await _info(js, bucket, name)
             await js.publish(meta_subject, encoded, headers=_ROLLUP)
         meta = None
