@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -17,6 +18,10 @@ from mediatasks.cli.worker_command import add_worker_command
 from mediatasks.core.logs import setup_logging
 from mediatasks.core.settings import SERVICES, get_settings
 
+# Allocations (less deallocations) between two collections of the young generation;
+# Python's default is 700.
+GC_YOUNG_THRESHOLD = 10_000
+
 
 def _run_service(main: Coroutine[Any, Any, None]) -> None:
     """Run a service on uvloop: a service is one event loop carrying every call, and in
@@ -24,7 +29,19 @@ def _run_service(main: Coroutine[Any, Any, None]) -> None:
     (fewer system calls per wake-up than the selector loop)."""
     import uvloop  # lazy: only the services run on it
 
+    _settle_garbage_collector()
     uvloop.run(main)
+
+
+def _settle_garbage_collector() -> None:
+    """Hide what the service imported from the cyclic garbage collector, and collect
+    the young generation less often. The modules (protobuf descriptors, SQLAlchemy,
+    grpc) live as long as the process, yet every full collection walked them all; and a
+    job's objects (rows, protos, futures) are short-lived and mostly freed by reference
+    counting, so a young collection every 700 allocations mostly found nothing to free."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -179,6 +179,47 @@ async def test_a_refused_group_fails_only_its_bad_submit(store) -> None:
     assert stored == 1 + 6
 
 
+async def test_a_key_held_by_another_transaction_holds_its_group_two_seconds_at_most(store, monkeypatch) -> None:
+    owner = f"groups-{uuid.uuid4().hex[:6]}"
+    await counted(store, owner)
+    key = uuid.uuid4().hex
+    async with store.engine.connect() as conn:
+        template = dict((await conn.execute(select(TASKS).where(TASKS.c.owner == owner))).mappings().one())
+    group_sizes = measure_groups(monkeypatch)
+    answered: list[str] = []
+
+    async def submit(created: tasks_pb2.CreateTaskRequest, name: str):
+        task, _ = await store.create(created)
+        answered.append(name)
+        return task
+
+    holder = await store.engine.connect()
+    transaction = await holder.begin()
+    try:
+        # Another transaction inserts the key and does not commit yet.
+        await holder.execute(TASKS.insert().values({**template, "id": uuid.uuid4(), "idempotency_key": key}))
+        submitted = [asyncio.create_task(submit(request(owner, key), "held"))]
+        submitted += [asyncio.create_task(submit(request(owner), f"free{n}")) for n in range(6)]
+        # The free submits of the held one's group give up on it and go alone, while the
+        # key is still held: none waits for the other transaction.
+        async with asyncio.timeout(15):
+            while len(answered) < 6:
+                await asyncio.sleep(0.05)
+        assert "held" not in answered
+    finally:
+        await transaction.rollback()
+        await holder.close()
+    tasks = await asyncio.gather(*submitted)
+    assert answered[-1] == "held"
+    assert sum(group_sizes) >= 7
+    async with store.engine.connect() as conn:
+        # Its own task, written once the key was free.
+        keyed = (
+            await conn.execute(select(TASKS.c.id).where(TASKS.c.owner == owner, TASKS.c.idempotency_key == key))
+        ).all()
+    assert [str(row.id) for row in keyed] == [tasks[0].task_id]
+
+
 def running_counts(engine) -> list[str]:
     """Collects the statements that count a type's running tasks (the capacity check)."""
     seen: list[str] = []
