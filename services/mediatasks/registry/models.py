@@ -133,6 +133,8 @@ class OutboxRow(Base):
     __table_args__ = (
         Index("ix_outbox_pending", "id", postgresql_where=text("parked_at IS NULL")),
         Index("ix_outbox_parked", "parked_at", postgresql_where=text("parked_at IS NOT NULL")),
+        # The relay deletes rows handed to it by message id.
+        Index("ix_outbox_msg_id", "msg_id"),
     )
 
 

@@ -1,8 +1,10 @@
 """Relays outbox rows to JetStream.
 
-Woken right after every commit that wrote rows (so a new job reaches its worker within a
-round trip) and on a slow timer (so rows left by a crashed replica are never stranded).
-Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several registry replicas share the
+Two ways. The rows a task store's transaction wrote are handed to the relay once it
+committed (see .handoff): published at once and deleted with one statement, so a new job
+reaches its worker within a round trip. And rounds over the table, woken by the rest of
+the registry's writes, by a handed row that was not published, and on a slow timer (so
+rows left by a crashed replica are never stranded). Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several registry replicas share the
 work without waiting on each other, and published with ``Nats-Msg-Id`` so a relay that
 publishes and then dies before deleting its rows never duplicates a job.
 
@@ -44,6 +46,11 @@ _BATCH = 500
 _DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 # The oldest rows still to publish, deleted (and so locked) by this transaction.
 # RETURNING keeps no order: the caller sorts by id.
+# Rows handed off and published (msg_id is indexed; see migration 0011).
+_DELETE_HANDED = text("DELETE FROM outbox WHERE msg_id = ANY(CAST(:msg_ids AS text[]))")
+# Handed rows waiting for their publish at most; more are left to the rounds (a NATS
+# outage must not grow the registry's memory with its backlog).
+HANDED_LIMIT = 10_000
 _CLAIM_BATCH = text(
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE parked_at IS NULL ORDER BY id"
     f" LIMIT {_BATCH} FOR UPDATE SKIP LOCKED) RETURNING id, subject, msg_id, payload"
@@ -89,17 +96,66 @@ class OutboxRelay:
         on_unpublishable_job: UnpublishableJob | None = None,
     ) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.publisher = BatchPublisher(nc)
         self.poll_seconds = poll_seconds
         self.on_unpublishable_job = on_unpublishable_job
         self._wake = asyncio.Event()
+        self._handed: list[dict] = []
+        self._handed_wake = asyncio.Event()
         self._stopping = False
         self._last_lag_check = 0.0
 
     def kick(self) -> None:
+        """Run a round over the table soon."""
         self._wake.set()
 
+    def hand_off(self, rows: list[dict]) -> None:
+        """Publish these committed outbox rows (subject, msg_id, payload) soon, in order."""
+        if len(self._handed) + len(rows) > HANDED_LIMIT:
+            self.kick()  # they are in the table: the round takes them
+            return
+        self._handed.extend(rows)
+        self._handed_wake.set()
+
     async def run(self) -> None:
+        await asyncio.gather(self._run_rounds(), self._run_handed())
+
+    async def _run_handed(self) -> None:
+        while not self._stopping:
+            await self._handed_wake.wait()
+            self._handed_wake.clear()
+            # Everything handed while the last batch was out goes in the next.
+            rows, self._handed = self._handed, []
+            if not rows:
+                continue
+            try:
+                await self.relay_handed(rows)
+            except Exception as exc:  # NATS or the database down: the rows are in the table
+                log.warning("outbox: %d handed rows left to the relay's round (%s)", len(rows), exc)
+                metrics.ERRORS.labels("outbox", "HANDED").inc()
+                self.kick()
+
+    async def relay_handed(self, rows: Sequence[dict]) -> None:
+        """Publish ``rows`` and delete the stored ones with one statement. One that was not
+        stored stays in the table, for the round the relay then runs, which retries it
+        or parks it (and the others already published are not published twice)."""
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            messages = [(row["subject"], row["payload"], {"Nats-Msg-Id": row["msg_id"]}) for row in batch]
+            outcomes = await self.publisher.publish(messages, PUBLISH_TIMEOUT_SECONDS)
+            stored = [
+                row for row, outcome in zip(batch, outcomes, strict=True) if not isinstance(outcome, BaseException)
+            ]
+            if stored:
+                async with self._autocommit.connect() as conn:
+                    await conn.execute(_DELETE_HANDED, {"msg_ids": [row["msg_id"] for row in stored]})
+            for row in stored:
+                metrics.OUTBOX_PUBLISHED.labels(kind_of(row["subject"])).inc()
+            if len(stored) < len(batch):
+                self.kick()
+
+    async def _run_rounds(self) -> None:
         while not self._stopping:
             self._wake.clear()
             try:
@@ -119,6 +175,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        self._handed_wake.set()
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were published or parked.

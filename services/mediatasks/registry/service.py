@@ -38,6 +38,7 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     relay = OutboxRelay(
         engine, runtime.nc, poll_seconds=settings.outbox_poll_seconds, on_unpublishable_job=store.fail_unpublishable
     )
+    store.hand_off = relay.hand_off
     artifact_store = ArtifactStore(runtime.js, settings)
     signer = UrlSigner(url_signing_key(settings))
     links = DownloadLinks(signer, artifact_store)

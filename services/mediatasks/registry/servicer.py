@@ -96,10 +96,6 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         origin the request came through (forwarded by Envoy, or by a media service)."""
         return self.links.base_url(request_origin(context))
 
-    def _after_commit(self, outgoing) -> None:
-        if outgoing.jobs or outgoing.events:
-            self.relay.kick()
-
     async def _decorate(self, task: tasks_pb2.Task) -> tasks_pb2.Task:
         """Honest waiting: the stage of a queued task whose type has no live worker, and
         an estimated completion from recent durations."""
@@ -146,8 +142,8 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         )
 
     async def _create(self, request: tasks_pb2.CreateTaskRequest, base_url: str) -> tasks_pb2.Task:
-        task, outgoing = await self.store.create(request)
-        self._after_commit(outgoing)
+        # The store hands each commit's outbox rows to the relay (see .handoff).
+        task, _ = await self.store.create(request)
         metrics.TASK_TRANSITIONS.labels(task.task_type, tasks_pb2.Task.Status.Name(task.status), task.provider).inc()
         # A cache hit answers with its output at once.
         return await self.links.fill_task(task, base_url)
@@ -310,7 +306,6 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def CancelTask(self, request, context):
         task, running = await self.store.cancel(request.task_id, _owner_scope(caller()), request.reason)
-        self.relay.kick()
         if running:
             # Core NATS: only the worker running the task listens; ReportProgress also
             # answers cancel_requested, in case this message is missed.
@@ -330,7 +325,6 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def RetryTask(self, request, context):
         task = await self.store.retry(request.task_id, _owner_scope(caller()))
-        self.relay.kick()
         return task
 
     # --- dead letters ---------------------------------------------------------------
@@ -371,7 +365,6 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
     async def _start_attempt(self, request: tasks_pb2.StartAttemptRequest) -> tasks_pb2.StartAttemptResponse:
         response = await self.store.start_attempt(request)
         if response.proceed:
-            self.relay.kick()
             metrics.TASK_TRANSITIONS.labels(response.task.task_type, "PROCESSING", response.task.provider).inc()
         return response
 
@@ -380,11 +373,9 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         now = time.monotonic()
         last = self._last_progress_event.get(request.task_id, 0.0)
         emit = now - last >= _PROGRESS_EVENT_INTERVAL
-        cancel, evented, any_event = await self.store.report_progress(request, emit_event=emit)
+        cancel, evented = await self.store.report_progress(request, emit_event=emit)
         if evented is not None:
             self._last_progress_event[request.task_id] = now
-        if any_event:
-            self.relay.kick()
         return tasks_pb2.ReportProgressResponse(cancel_requested=cancel)
 
     async def CompleteTask(self, request, context):
@@ -415,7 +406,6 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
             kept = [artifact.artifact_id for artifact in request.output.artifacts]
             self._sweep_outputs(request.task_id, range(1, request.attempt), kept)
         self._last_progress_event.pop(request.task_id, None)
-        self.relay.kick()
         metrics.TASK_TRANSITIONS.labels(task.task_type, "COMPLETED", task.provider).inc()
         if request.cost_usd:
             metrics.PROVIDER_COST.labels(task.provider).inc(request.cost_usd)
@@ -429,7 +419,6 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
         first = request.attempt if response.requeued else 1
         self._sweep_outputs(request.task_id, range(first, request.attempt + 1), ())
         self._last_progress_event.pop(request.task_id, None)
-        self.relay.kick()
         status = "QUEUED" if response.requeued else tasks_pb2.Task.Status.Name(response.task.status)
         metrics.TASK_TRANSITIONS.labels(response.task.task_type, status, response.task.provider).inc()
         return response

@@ -16,6 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -67,6 +68,7 @@ from mediatasks.registry.convert import (
     task_to_proto,
     utcnow,
 )
+from mediatasks.registry.handoff import HandOff, remember, transaction
 from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow, TaskLogRow, TaskRow, TaskTypeRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
 from mediatasks.registry.secrets import SecretBox
@@ -317,7 +319,9 @@ class TaskStore:
         self.settings = settings
         self.secrets = SecretBox(settings)
         self._submits = SubmitGroups(engine)
-        self._shared = SharedTransactions(engine, _lock_tasks, self._write_group_changes)
+        self._shared = SharedTransactions(engine, _lock_tasks, self._write_group_changes, self._transaction)
+        # Given the outbox rows of each commit (the relay's hand_off; see .handoff).
+        self.hand_off: HandOff | None = None
         # Approximate figures read on hot paths, refreshed at most every few seconds.
         self._queued_cache: dict[str, tuple[float, int]] = {}
         # Per owner: when its active tasks were last counted, and that count plus the
@@ -342,15 +346,21 @@ class TaskStore:
             query = query.with_for_update()
         return (await conn.execute(query)).first()
 
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction whose outbox rows go to the relay once it committed."""
+        return transaction(self.engine, self.hand_off)
+
     async def _emit(self, conn: AsyncConnection, rows: list[dict]) -> None:
         if rows:
             await conn.execute(insert(OUTBOX), rows)
+            remember(conn, rows)
 
     async def _write(self, conn: AsyncConnection, change: Change) -> uuid.UUID | None:
         """Write ``change`` (in the caller's transaction) with one statement; with a
         ``held_owner``, the id of that owner's next held task (locked), if any. In a
         shared transaction the change joins its group's writes instead (one statement
         for them all, see _write_group_changes), which let the held tasks in."""
+        remember(conn, change.outbox)  # forgotten if the transaction rolls back
         if isinstance(conn, SharedConnection):
             conn.defer(change)
             return None
@@ -401,11 +411,13 @@ class TaskStore:
             if cached is None:
                 new = self._new_task(row, held=False, cached=None)
                 if await self._submits.insert(new.rows):
+                    if self.hand_off is not None:
+                        self.hand_off(new.rows.outbox)  # committed with its group
                     return new.task, new.outgoing
         # The idempotency key (the client's, or one the media service made up for its own
         # retries) is looked up only when the insert finds it taken or admission refuses:
         # nearly every submit is a first try, and the lookup up front cost a round trip each.
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             await self._check_task_type(conn, request.task_type)
             cached = None
             if cache_key and not options.no_cache:
@@ -436,6 +448,7 @@ class TaskStore:
                 existing = await self._by_idempotency_key(conn, owner, request.idempotency_key, request_hash)
                 assert existing is not None
                 return existing, Outgoing()
+            remember(conn, new.rows.outbox)
             if cached is not None:
                 await conn.execute(update(CACHE).where(CACHE.c.cache_key == cache_key).values(hits=CACHE.c.hits + 1))
         return new.task, new.outgoing
@@ -825,7 +838,7 @@ class TaskStore:
     async def cancel(self, task_id: str, owner: str | None, reason: str) -> tuple[tasks_pb2.Task, bool]:
         """Cancel; returns the task and whether a worker is running it (must be told)."""
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             row = await self._load(conn, parse_task_id(task_id), lock=True)
             self._check_owner(row, task_id, owner)
             self._check_expired(row)
@@ -873,7 +886,7 @@ class TaskStore:
 
     async def retry(self, task_id: str, owner: str | None) -> tasks_pb2.Task:
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             row = await self._load(conn, parse_task_id(task_id), lock=True)
             self._check_owner(row, task_id, owner)
             self._check_expired(row)
@@ -926,7 +939,7 @@ class TaskStore:
     # ``builtins.list``: in this class ``list`` names the method above.
     async def delete(self, task_id: str, owner: str | None) -> tuple[tasks_pb2.Task, builtins.list[str]]:
         """Delete a finished task; returns it and the artifact ids to remove."""
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             row = await self._load(conn, parse_task_id(task_id), lock=True)
             self._check_owner(row, task_id, owner)
             task = task_to_proto(row)
@@ -1088,9 +1101,8 @@ class TaskStore:
 
     async def report_progress(
         self, request: tasks_pb2.ReportProgressRequest, *, emit_event: bool
-    ) -> tuple[bool, tasks_pb2.Task | None, bool]:
-        """Returns (cancel_requested, the task if a progress event was emitted, whether
-        any event was)."""
+    ) -> tuple[bool, tasks_pb2.Task | None]:
+        """Returns (cancel_requested, the task if a progress event was emitted)."""
         now = utcnow()
 
         async def change(conn: AsyncConnection):
@@ -1098,7 +1110,7 @@ class TaskStore:
                 row = await self._fenced_row(conn, request.task_id, request.attempt)
             except MediaTasksError as error:
                 if error.reason == "TASK_CANCELLED":
-                    return True, None, False
+                    return True, None
                 raise
             values = {
                 "progress": max(0, min(100, request.progress)),
@@ -1119,9 +1131,7 @@ class TaskStore:
                 task = _event_task(task_to_proto(updated, include_input=False))
                 outbox.append(_event_row(task, "task.progress" if progressed else LOG_EVENT, now, logged))
             await self._write(conn, Change(row.id, values, logs, outbox))
-            if task is not None and not progressed:
-                return False, None, True
-            return False, task, task is not None
+            return False, task if progressed else None
 
         return await self._shared.run(change, lock=_task_key(request.task_id))
 
@@ -1182,7 +1192,7 @@ class TaskStore:
             message=f"the job could not be queued: {reason}",
             retryable=False,
         )
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             row = await self._load(conn, parse_task_id(task_id), lock=True)
             if row is None or row.status != QUEUED:
                 return False
@@ -1201,7 +1211,7 @@ class TaskStore:
         if not types:
             return 0
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             rows = (
                 await conn.execute(
                     select(TASKS)
@@ -1270,7 +1280,7 @@ class TaskStore:
             .where(OUTBOX.c.parked_at.is_(None), OUTBOX.c.msg_id.startswith(cast(TASKS.c.id, Text)))
             .exists()
         )
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             rows = (
                 await conn.execute(
                     select(TASKS)
@@ -1320,7 +1330,7 @@ class TaskStore:
     async def fail(self, request: tasks_pb2.FailTaskRequest) -> tasks_pb2.FailTaskResponse:
         now = utcnow()
         error = error_to_json(request.error)
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             if request.attempt == 0:
                 # The runtime dead-lettering a job: no attempt holds the task any more.
                 row = await self._load(conn, parse_task_id(request.task_id), lock=True)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -48,6 +49,8 @@ Change = Callable[[AsyncConnection], Awaitable[T]]
 # argument, a value for ``set_config('lock_timeout', …, true)``) before it takes a lock:
 # a SET LOCAL of its own was one round trip of the transaction's four.
 LockRows = Callable[[AsyncConnection, list[Any], str], Awaitable[dict[Any, Any]]]
+# Opens a transaction: a context manager of its connection, committed at its end.
+Begin = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 # Writes the changes a shared transaction deferred (see SharedConnection), together.
 WriteDeferred = Callable[[AsyncConnection, list[Any]], Awaitable[None]]
 # Where a shared transaction keeps the rows it locked for its changes (conn.info).
@@ -109,11 +112,17 @@ class _Request(Generic[T]):
 
 class SharedTransactions:
     def __init__(
-        self, engine: AsyncEngine, lock_rows: LockRows | None = None, write_deferred: WriteDeferred | None = None
+        self,
+        engine: AsyncEngine,
+        lock_rows: LockRows | None = None,
+        write_deferred: WriteDeferred | None = None,
+        begin: Begin | None = None,
     ) -> None:
         """``write_deferred``: how the writes changes deferred go in (None: changes get
-        the plain connection and cannot defer)."""
+        the plain connection and cannot defer); ``begin``: opens a transaction (by
+        default ``engine.begin``)."""
         self.engine = engine
+        self.begin: Begin = begin or engine.begin
         self.lock_rows = lock_rows
         self.write_deferred = write_deferred
         self._groups: Coalescer[_Request[Any], Any] = Coalescer(self._settle_shared, SHARED_LIMIT)
@@ -125,13 +134,13 @@ class SharedTransactions:
         return await self._groups.submit(_Request(change, lock))
 
     async def alone(self, change: Change[T]) -> T:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             return await change(conn)
 
     async def _settle_shared(self, group: list[Pending[_Request[Any], Any]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            async with self.engine.begin() as conn:
+            async with self.begin() as conn:
                 lock_timeout = f"{int(SHARED_LOCK_TIMEOUT_SECONDS * 1000)}ms"
                 keys = sorted({waiting.item.lock for waiting in group if waiting.item.lock is not None})
                 rows: dict[Any, Any] = {}
