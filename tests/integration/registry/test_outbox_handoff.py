@@ -1,6 +1,6 @@
 """The outbox rows of a commit handed straight to the relay (real PostgreSQL and
 JetStream): a submit's and a start's messages reach JetStream and leave the table without
-a relay round; a rolled-back transaction hands nothing; a handed row JetStream refuses
+a relay round, the deletes of many commits' rows grouped; a rolled-back transaction hands nothing; a handed row JetStream refuses
 stays in the table for the round, which parks it, while the others are published once."""
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ def settings(stack_settings, own_database_url):
     return stack_settings.model_copy(update={"owner_concurrency_limit": 1_000_000, "database_url": own_database_url})
 
 
-def claims(engine) -> list[str]:
-    """The relay rounds' claiming statements run on ``engine`` from now on."""
+def statements(engine, marker: str) -> list[str]:
+    """The statements containing ``marker`` run on ``engine`` from now on."""
     seen: list[str] = []
 
     def before(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "FOR UPDATE SKIP LOCKED" in statement:
+        if marker in statement:
             seen.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
@@ -86,11 +86,18 @@ async def test_committed_rows_are_published_and_deleted_without_a_relay_round(
     store = TaskStore(engine, settings)
     # Rounds only on a timer that never comes within the test, after the first.
     relay = OutboxRelay(engine, nc, poll_seconds=3600)
-    store.hand_off = relay.hand_off
+    handed: list[int] = []
+
+    def hand_off(rows: list[dict]) -> None:
+        handed.append(len(rows))
+        relay.hand_off(rows)
+
+    store.hand_off = hand_off
     running = asyncio.create_task(relay.run())
     try:
         await asyncio.sleep(0.2)  # the first round, over an empty table
-        rounds = claims(engine)
+        rounds = statements(engine, "FOR UPDATE SKIP LOCKED")
+        deletes = statements(engine, "DELETE FROM outbox WHERE msg_id")
         owner = f"handoff-{uuid.uuid4().hex[:6]}"
         # Workers of other tests may take the jobs from the stream: a plain subscription
         # sees each one published.
@@ -117,6 +124,8 @@ async def test_committed_rows_are_published_and_deleted_without_a_relay_round(
                 await asyncio.sleep(0.05)
         await watching.unsubscribe()
         assert rounds == []  # none of it waited for a round
+        assert sum(handed) == 40 * 2 + 1  # each task's job and event, and the start's event
+        assert 1 <= len(deletes) < len(handed)  # the deletes of many commits' rows grouped
     finally:
         await relay.stop()
         await running
@@ -159,6 +168,7 @@ async def test_a_handed_row_jetstream_refuses_waits_for_the_round_which_parks_it
             handoff.remember(conn, rows)
         assert not relay._wake.is_set()
         await relay.relay_handed(relay._handed)
+        await relay.delete_published()
         async with engine.connect() as conn:
             left = (await conn.execute(select(OUTBOX.c.msg_id).where(OUTBOX.c.msg_id.like(f"{marker}%")))).all()
         assert [row.msg_id for row in left] == [f"{marker}-big"]
