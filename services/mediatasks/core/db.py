@@ -72,6 +72,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # backend (a fork and its catalog warm-up) per transaction.
         pool_size=settings.db_pool_size + settings.db_pool_size // 2,
         max_overflow=0,
+        # The most recently used connection first: a steady load keeps reusing a few warm
+        # backends (their plans and psycopg's prepared statements made), where the
+        # default's rotation through the whole pool spread it over all of them (and left
+        # each idle long enough to be pinged). PostgreSQL's CPU per job at a steady
+        # 100 submits/s: 2.0-2.3 ms against 2.3-2.6.
+        pool_use_lifo=True,
         pool_timeout=10,
         connect_args={"connect_timeout": 10},
     )
