@@ -3,8 +3,8 @@
 The relay's own round (claim rows, publish, commit) is three statements, and at a steady
 100 submits a second it ran about twice per job: a third of the registry's statements.
 The transaction that wrote the rows already has them in memory, so once it has committed
-they go straight to the relay (:meth:`OutboxRelay.hand_off`), which publishes them and
-deletes them with one statement. The rows are in the table all along: a registry that
+they go straight to the relay (:meth:`OutboxRelay.hand_off`), which publishes them at once
+and deletes them with one statement for all it published within 50 ms. The rows are in the table all along: a registry that
 dies before its relay deletes them, or a publish that fails, leaves them to the relay's
 round, and ``Nats-Msg-Id`` makes a row published by both ways one message.
 

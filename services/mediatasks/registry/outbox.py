@@ -1,12 +1,13 @@
 """Relays outbox rows to JetStream.
 
 Two ways. The rows a task store's transaction wrote are handed to the relay once it
-committed (see .handoff): published at once and deleted with one statement, so a new job
-reaches its worker within a round trip. And rounds over the table, woken by the rest of
-the registry's writes, by a handed row that was not published, and on a slow timer (so
-rows left by a crashed replica are never stranded). Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several registry replicas share the
-work without waiting on each other, and published with ``Nats-Msg-Id`` so a relay that
-publishes and then dies before deleting its rows never duplicates a job.
+committed (see .handoff): published at once, so a new job reaches its worker within a
+round trip, and deleted in groups. And rounds over the table, woken by the rest of the
+registry's writes, by a handed row that was not published, and on a slow timer (so rows
+left by a crashed replica are never stranded). A round's rows are claimed with ``FOR
+UPDATE SKIP LOCKED``, so several registry replicas share the work without waiting on each
+other. Every row is published with ``Nats-Msg-Id``, so a relay that publishes and then
+dies before deleting its rows, or a row published both ways, never duplicates a job.
 
 Each row is published on its own: a row that fails affects only itself. A failure that
 may pass (NATS restarting, a timeout) leaves the row for the next round; a refusal that
@@ -44,8 +45,6 @@ _BATCH = 500
 # One text for any number of rows: an IN list was a statement compiled (and never
 # prepared) afresh for every batch size.
 _DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
-# The oldest rows still to publish, deleted (and so locked) by this transaction.
-# RETURNING keeps no order: the caller sorts by id.
 # Rows handed off and published (msg_id is indexed; see migration 0011).
 _DELETE_HANDED = text("DELETE FROM outbox WHERE msg_id = ANY(CAST(:msg_ids AS text[]))")
 # Handed rows waiting for their publish, and published rows waiting for their delete, at
@@ -56,6 +55,8 @@ HANDED_LIMIT = 10_000
 # much longer costs nothing: a round that meets it publishes it again and JetStream drops
 # the copy (Nats-Msg-Id).
 DELETE_GROUP_SECONDS = 0.05
+# The oldest rows still to publish, deleted (and so locked) by this transaction.
+# RETURNING keeps no order: the caller sorts by id.
 _CLAIM_BATCH = text(
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE parked_at IS NULL ORDER BY id"
     f" LIMIT {_BATCH} FOR UPDATE SKIP LOCKED) RETURNING id, subject, msg_id, payload"
@@ -173,6 +174,7 @@ class OutboxRelay:
                 log.warning("outbox: published rows not deleted yet (%s)", exc)
                 metrics.ERRORS.labels("outbox", "DELETE").inc()
                 await asyncio.sleep(min(self.poll_seconds, 1.0))
+                self._published_wake.set()  # and again, with what was published meanwhile
         with contextlib.suppress(Exception):  # stopping: what is left, the next rounds take
             await self.delete_published()
 

@@ -1,18 +1,20 @@
 """The outbox rows of a commit handed straight to the relay (real PostgreSQL and
 JetStream): a submit's and a start's messages reach JetStream and leave the table without
 a relay round, the deletes of many commits' rows grouped; a rolled-back transaction hands nothing; a handed row JetStream refuses
-stays in the table for the round, which parks it, while the others are published once."""
+stays in the table for the round, which parks it, while the others are published once;
+rows whose delete PostgreSQL could not take are deleted once it is back."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import nats
 import pytest
 from mediatasks.core import topology
 from mediatasks.core.db import create_engine
-from mediatasks.devstack.embedded import create_database, drop_database
+from mediatasks.devstack.embedded import EmbeddedPostgres, create_database, drop_database
 from mediatasks.registry import handoff, migrate
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.outbox import OUTBOX, OutboxRelay
@@ -184,3 +186,51 @@ async def test_a_handed_row_jetstream_refuses_waits_for_the_round_which_parks_it
     finally:
         await nc.close()
         await engine.dispose()
+
+
+async def test_published_rows_are_deleted_once_postgresql_is_back(
+    registry_service, stack_settings, nats_url, postgres_state_dir
+) -> None:
+    database = EmbeddedPostgres(postgres_state_dir)
+    url = database.start()
+    settings = stack_settings.model_copy(update={"database_url": url})
+    migrate.upgrade(settings)
+    engine = create_engine(settings)
+    nc = await nats.connect(nats_url)
+    relay = OutboxRelay(engine, nc, poll_seconds=3600)
+    running = asyncio.create_task(relay.run())
+    restarted = None
+    marker = uuid.uuid4().hex
+    rows = [
+        {"subject": f"mediatasks.events.{marker}", "msg_id": f"{marker}-{n}", "payload": b"ok", "created_at": utcnow()}
+        for n in range(3)
+    ]
+    try:
+        await asyncio.sleep(0.2)  # the first round, over an empty table
+        async with engine.begin() as conn:
+            await conn.execute(OUTBOX.insert(), rows)
+        database.stop()
+        relay.hand_off(rows)  # as if committed just before PostgreSQL went away
+        js = nc.jetstream()
+        async with asyncio.timeout(10):  # published, though their delete fails
+            while not (
+                await js.stream_info(topology.EVENTS_STREAM, subjects_filter=f"mediatasks.events.{marker}")
+            ).state.subjects:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.5)  # a failed delete or two
+        restarted = EmbeddedPostgres(postgres_state_dir, port=database.port)
+        restarted.start()
+        async with asyncio.timeout(15):
+            while True:
+                with contextlib.suppress(Exception):  # the pool's connections died with the server
+                    if not await outbox_rows(engine):
+                        break
+                await asyncio.sleep(0.1)
+        info = await js.stream_info(topology.EVENTS_STREAM, subjects_filter=f"mediatasks.events.{marker}")
+        assert info.state.subjects == {f"mediatasks.events.{marker}": 3}  # each once
+    finally:
+        await relay.stop()
+        await running
+        await nc.close()
+        await engine.dispose()
+        (restarted or database).stop()
