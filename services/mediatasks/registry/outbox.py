@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -55,10 +56,16 @@ HANDED_LIMIT = 10_000
 # much longer costs nothing: a round that meets it publishes it again and JetStream drops
 # the copy (Nats-Msg-Id).
 DELETE_GROUP_SECONDS = 0.05
-# The oldest rows still to publish, deleted (and so locked) by this transaction.
-# RETURNING keeps no order: the caller sorts by id.
+# How old a row must be for a round on the timer to take it: younger ones are still on
+# their way through a relay's hand-off (published, their delete grouped), and a round
+# every MEDIATASKS_OUTBOX_POLL_SECONDS published them a second time for JetStream to drop.
+# A round woken for a reason (a failed publish, the reconciler, a start) takes them all.
+SWEEP_AFTER_SECONDS = 2.0
+# The oldest rows still to publish (written before :before, if given), deleted (and so
+# locked) by this transaction. RETURNING keeps no order: the caller sorts by id.
 _CLAIM_BATCH = text(
-    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE parked_at IS NULL ORDER BY id"
+    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE parked_at IS NULL"
+    " AND (CAST(:before AS timestamptz) IS NULL OR created_at < CAST(:before AS timestamptz)) ORDER BY id"
     f" LIMIT {_BATCH} FOR UPDATE SKIP LOCKED) RETURNING id, subject, msg_id, payload"
 )
 
@@ -190,10 +197,11 @@ class OutboxRelay:
                 raise
 
     async def _run_rounds(self) -> None:
+        on_timer = False  # the first round takes every row: they may be a dead replica's
         while not self._stopping:
             self._wake.clear()
             try:
-                published = await self.relay_once()
+                published = await self.relay_once(settled_only=on_timer)
             except Exception as exc:  # DB or NATS down: keep the rows, try again shortly
                 log.warning("outbox relay failed: %s", exc)
                 metrics.ERRORS.labels("outbox", "RELAY").inc()
@@ -202,9 +210,12 @@ class OutboxRelay:
             if published >= _BATCH:
                 continue  # more waiting: keep draining
             await self._update_lag()
+            on_timer = False
             if not self._wake.is_set():
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    on_timer = True
 
     async def stop(self) -> None:
         self._stopping = True
@@ -212,8 +223,9 @@ class OutboxRelay:
         self._handed_wake.set()
         self._published_wake.set()
 
-    async def relay_once(self) -> int:
-        """Publish one batch; returns how many rows were published or parked.
+    async def relay_once(self, *, settled_only: bool = False) -> int:
+        """Publish one batch (of rows older than SWEEP_AFTER_SECONDS only, when
+        ``settled_only``); returns how many rows were published or parked.
 
         The batch is claimed by deleting it (locked until the commit, so other replicas
         skip it), published, and the delete committed: three round trips a round, and no
@@ -224,7 +236,9 @@ class OutboxRelay:
         parked: list[tuple[Any, str]] = []
         try:
             async with self.engine.begin() as conn:
-                rows = sorted((await conn.execute(_CLAIM_BATCH)).all(), key=lambda row: row.id)
+                before = utcnow() - dt.timedelta(seconds=SWEEP_AFTER_SECONDS) if settled_only else None
+                claimed = await conn.execute(_CLAIM_BATCH, {"before": before})
+                rows = sorted(claimed.all(), key=lambda row: row.id)
                 if not rows:
                     return 0
                 outcomes = await self._publish(rows)

@@ -2,12 +2,14 @@
 JetStream): a submit's and a start's messages reach JetStream and leave the table without
 a relay round, the deletes of many commits' rows grouped; a rolled-back transaction hands nothing; a handed row JetStream refuses
 stays in the table for the round, which parks it, while the others are published once;
-rows whose delete PostgreSQL could not take are deleted once it is back."""
+rows whose delete PostgreSQL could not take are deleted once it is back; a round on the
+timer leaves the rows still on their way through a hand-off."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import uuid
 
 import nats
@@ -74,9 +76,11 @@ async def last_event(js, task_id: str) -> tasks_pb2.TaskEvent | None:
     return tasks_pb2.TaskEvent.FromString(message.data)
 
 
-async def outbox_rows(engine) -> int:
+async def outbox_rows(engine, marker: str = "") -> int:
+    """Rows in the outbox (whose msg_id starts with ``marker``)."""
     async with engine.connect() as conn:
-        return (await conn.execute(select(func.count()).select_from(OUTBOX))).scalar_one()
+        query = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.msg_id.startswith(marker))
+        return (await conn.execute(query)).scalar_one()
 
 
 async def test_committed_rows_are_published_and_deleted_without_a_relay_round(
@@ -234,3 +238,47 @@ async def test_published_rows_are_deleted_once_postgresql_is_back(
         await nc.close()
         await engine.dispose()
         (restarted or database).stop()
+
+
+async def test_a_round_on_the_timer_leaves_rows_still_on_their_way(registry_service, settings, nats_url) -> None:
+    engine = create_engine(settings)
+    nc = await nats.connect(nats_url)
+    relay = OutboxRelay(engine, nc, poll_seconds=0.1)
+    running = asyncio.create_task(relay.run())
+    marker = uuid.uuid4().hex
+
+    def rows(kind: str, created_at) -> list[dict]:
+        subject = f"mediatasks.events.{marker}-{kind}"
+        return [
+            {"subject": subject, "msg_id": f"{marker}-{kind}-{n}", "payload": b"ok", "created_at": created_at}
+            for n in range(2)
+        ]
+
+    try:
+        await asyncio.sleep(0.3)  # the first round, which takes every row, is over
+        now = utcnow()
+        # Rows a relay's hand-off holds (just committed), and rows left by a dead replica.
+        on_their_way = rows("young", now)
+        left = rows("old", now - dt.timedelta(minutes=5))
+        async with engine.begin() as conn:
+            await conn.execute(OUTBOX.insert(), on_their_way + left)
+        async with asyncio.timeout(10):
+            while True:
+                async with engine.connect() as conn:
+                    kept = (await conn.execute(select(OUTBOX.c.msg_id).where(OUTBOX.c.msg_id.like(f"{marker}%")))).all()
+                if {row.msg_id for row in kept} == {row["msg_id"] for row in on_their_way}:
+                    break
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # five more rounds on the timer
+        async with engine.connect() as conn:
+            kept = (await conn.execute(select(OUTBOX.c.msg_id).where(OUTBOX.c.msg_id.like(f"{marker}%")))).all()
+        assert {row.msg_id for row in kept} == {row["msg_id"] for row in on_their_way}
+        relay.kick()  # a round woken for a reason takes them too
+        async with asyncio.timeout(10):
+            while await outbox_rows(engine, marker):
+                await asyncio.sleep(0.05)
+    finally:
+        await relay.stop()
+        await running
+        await nc.close()
+        await engine.dispose()
