@@ -86,6 +86,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` whose connections run each statement as its own transaction: no BEGIN,
+    no COMMIT, and no ROLLBACK at check-in (round trips a single statement need not pay)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def create_sync_engine(settings: Settings) -> sqlalchemy.Engine:
     """A synchronous engine, for Alembic migrations."""
     return sqlalchemy.create_engine(async_url(settings.database_url), connect_args={"connect_timeout": 10})

@@ -4,9 +4,10 @@ The relay's own round (claim rows, publish, commit) is three statements, and at 
 100 submits a second it ran about twice per job: a third of the registry's statements.
 The transaction that wrote the rows already has them in memory, so once it has committed
 they go straight to the relay (:meth:`OutboxRelay.hand_off`), which publishes them at once
-and deletes them with one statement for all it published within 50 ms. The rows are in the table all along: a registry that
-dies before its relay deletes them, or a publish that fails, leaves them to the relay's
-round, and ``Nats-Msg-Id`` makes a row published by both ways one message.
+and deletes them with one statement for all it published within 50 ms. The rows are in
+the table all along: a registry that dies before its relay deletes them, or a publish
+that fails, leaves them to the relay's rounds, and ``Nats-Msg-Id`` makes a row published
+both ways one message.
 
 A write remembers its rows on its connection (:func:`remember`, in the connection's
 ``info``); :func:`transaction` hands them off after its commit and forgets them on a

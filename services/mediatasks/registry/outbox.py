@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core import metrics
 from mediatasks.core.batch_publish import BatchPublisher
+from mediatasks.core.db import autocommit
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.models import OutboxRow
 from mediatasks.v1 import tasks_pb2
@@ -109,7 +110,7 @@ class OutboxRelay:
         on_unpublishable_job: UnpublishableJob | None = None,
     ) -> None:
         self.engine = engine
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = autocommit(engine)
         self.publisher = BatchPublisher(nc)
         self.poll_seconds = poll_seconds
         self.on_unpublishable_job = on_unpublishable_job

@@ -47,6 +47,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from mediatasks.core import topology
 from mediatasks.core.catalog import KINDS
+from mediatasks.core.db import autocommit
 from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, invalid_input
 from mediatasks.core.metadata import check_metadata
 from mediatasks.core.options import check_webhook_events
@@ -150,7 +151,7 @@ async def _lock_tasks(conn: AsyncConnection, ids: list[uuid.UUID], lock_timeout:
 
 @dataclass
 class Outgoing:
-    """What a transaction wrote to the outbox, so the relay can be woken."""
+    """How many jobs and events a submit wrote to the outbox."""
 
     jobs: int = 0
     events: int = 0
@@ -315,7 +316,7 @@ class TaskStore:
         # Reads outside a transaction: each statement on its own, without the BEGIN and
         # the ROLLBACK at check-in that a transaction's connection pays (two round trips
         # of a GetTask's four).
-        self.reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reads = autocommit(engine)
         self.settings = settings
         self.secrets = SecretBox(settings)
         self._submits = SubmitGroups(engine)

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core.coalescing import Coalescer, Pending
+from mediatasks.core.db import autocommit
 from mediatasks.registry.models import TaskRow
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class SubmitGroups:
     def __init__(self, engine: AsyncEngine) -> None:
         # One statement, committed on its own: no BEGIN, SET LOCAL and COMMIT around it
         # (three round trips of a group's four).
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = autocommit(engine)
         self._groups: Coalescer[NewTask, bool] = Coalescer(self._write_group, GROUP_LIMIT)
 
     async def insert(self, new: NewTask) -> bool:

@@ -16,7 +16,7 @@ import nats
 import pytest
 from mediatasks.core import topology
 from mediatasks.core.db import create_engine
-from mediatasks.devstack.embedded import EmbeddedPostgres, create_database, drop_database
+from mediatasks.devstack.embedded import EmbeddedPostgres
 from mediatasks.registry import handoff, migrate
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.outbox import OUTBOX, OutboxRelay
@@ -25,19 +25,6 @@ from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2
 from sqlalchemy import event, func, select
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest.fixture(scope="module")
-def own_database_url(postgres_server, stack_settings):
-    """A migrated database of this module's own: the session registry's relay never
-    sees its rows, so only the relay under test moves them."""
-    name = f"handoff_{uuid.uuid4().hex[:8]}"
-    url = create_database(postgres_server.server_url, name)
-    try:
-        migrate.upgrade(stack_settings.model_copy(update={"database_url": url}))
-        yield url
-    finally:
-        drop_database(postgres_server.server_url, name)
 
 
 @pytest.fixture

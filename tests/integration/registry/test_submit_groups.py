@@ -11,8 +11,7 @@ import uuid
 
 import pytest
 from mediatasks.core.db import create_engine
-from mediatasks.devstack.embedded import create_database, drop_database
-from mediatasks.registry import migrate, submits
+from mediatasks.registry import submits
 from mediatasks.registry.store import LOGS, OUTBOX, TASKS, TaskStore
 from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2
 from sqlalchemy import event, func, select
@@ -29,19 +28,6 @@ def request(owner: str, key: str | None = None, text: str | None = None) -> task
     )
     created.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text=text or uuid.uuid4().hex))
     return created
-
-
-@pytest.fixture(scope="module")
-def own_database_url(postgres_server, stack_settings):
-    """A migrated database of this module's own: no registry's outbox relay runs on it, so
-    the outbox rows a group wrote are still there when the test reads them."""
-    name = f"submit_groups_{uuid.uuid4().hex[:8]}"
-    url = create_database(postgres_server.server_url, name)
-    try:
-        migrate.upgrade(stack_settings.model_copy(update={"database_url": url}))
-        yield url
-    finally:
-        drop_database(postgres_server.server_url, name)
 
 
 @pytest.fixture
