@@ -3,7 +3,7 @@
 ffmpeg comes from the ``imageio-ffmpeg`` wheel (a static build with libass, x264, aac and
 opus); the wheel has no ffprobe, so :func:`probe` reads containers with PyAV instead.
 
-:func:`run_ffmpeg` runs one ffmpeg process as an asyncio subprocess in its own process
+:func:`run_ffmpeg` runs one ffmpeg process (see :mod:`mediatasks.media.processes`) in its own process
 group, turns ``-progress pipe:1`` output into throttled percent callbacks, and makes sure
 the process is gone when the call ends for any reason: success, failure, timeout or the
 awaiting task being cancelled (the job's cancel signal).
@@ -21,8 +21,6 @@ import inspect
 import logging
 import os
 import re
-import resource
-import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +34,7 @@ import grpc
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, transient, unsupported_media
 from mediatasks.core.inputs import refuse_reference_formats
+from mediatasks.media.processes import ChildProcess, spawn
 
 if TYPE_CHECKING:
     from av.audio.stream import AudioStream
@@ -177,11 +176,6 @@ def configure_limits(*, memory_bytes: int) -> None:
     _memory_limit_bytes = max(0, int(memory_bytes))
 
 
-def _limit_memory() -> None:  # runs in the child, between fork and exec
-    if _memory_limit_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (_memory_limit_bytes, _memory_limit_bytes))
-
-
 def _error_reason(stderr_tail: Sequence[str]) -> str:
     """A short human reason for an ffmpeg failure, picked from its last stderr lines."""
     text = "\n".join(stderr_tail)
@@ -201,23 +195,10 @@ def _error_reason(stderr_tail: Sequence[str]) -> str:
     return "ffmpeg failed without a message"
 
 
-def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL ffmpeg's whole process group (it was started as a session leader)."""
-    if process.returncode is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    except PermissionError:  # the group is gone and the id reused: kill just the child
-        process.kill()
-
-
-async def _reap(process: asyncio.subprocess.Process) -> None:
+async def _reap(process: ChildProcess) -> None:
     """Wait (bounded) for a killed process so no zombie is left behind."""
     try:
-        # shield: a second cancellation arriving now must not abandon the wait itself
-        await asyncio.wait_for(asyncio.shield(process.wait()), _REAP_TIMEOUT_SECONDS)
+        await asyncio.wait_for(process.wait(), _REAP_TIMEOUT_SECONDS)
     except TimeoutError:
         logger.warning("ffmpeg pid %s not reaped within %.1fs", process.pid, _REAP_TIMEOUT_SECONDS)
 
@@ -261,14 +242,8 @@ async def run_ffmpeg_capture(
     matched: list[str] = []
     logger.debug("running %s", " ".join(command))
 
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # own process group, so a kill reaches anything it spawns
-        preexec_fn=_limit_memory if _memory_limit_bytes else None,
-    )
+    # Its own process group, so a kill reaches anything it starts.
+    process = await spawn(command, new_session=True, memory_limit_bytes=_memory_limit_bytes)
 
     totals: dict[str, str] = {}
 
@@ -300,16 +275,17 @@ async def run_ffmpeg_capture(
     try:
         returncode = await asyncio.wait_for(run_to_exit(), timeout)
     except TimeoutError:
-        _kill_group(process)
+        process.kill_group()
         await _reap(process)
         raise transient("FFMPEG_TIMEOUT", f"ffmpeg ({stage}) did not finish within {timeout:g} s") from None
     except BaseException:  # cancellation (the job was cancelled) or a failing callback
-        _kill_group(process)
+        process.kill_group()
         await _reap(process)
         raise
     finally:
         # Whatever happened, never leave the process running.
-        _kill_group(process)
+        process.kill_group()
+        process.close()
 
     elapsed = time.monotonic() - started
     if returncode != 0:

@@ -6,11 +6,11 @@ PocketSphinx is no longer a transcription provider (Whisper is the offline one,
 baseline ``make bench-media`` measures Whisper against, and the decoder does the forced
 alignment of :mod:`mediatasks.subtitle.align`.
 
-Any audio or video input is decoded by ffmpeg (``imageio_ffmpeg``'s binary, run as an
-asyncio subprocess) to 16 kHz mono signed 16-bit PCM. The PCM is cut into speech regions
-by PocketSphinx's voice-activity endpointer and each region is decoded as one utterance,
-so memory stays flat on long inputs and word times come straight from ``seg()`` (10 ms
-frames) offset by the region's start.
+Any audio or video input is decoded by ffmpeg (``imageio_ffmpeg``'s binary, started by
+:mod:`mediatasks.media.processes`) to 16 kHz mono signed 16-bit PCM. The PCM is cut into
+speech regions by PocketSphinx's voice-activity endpointer and each region is decoded as
+one utterance, so memory stays flat on long inputs and word times come straight from
+``seg()`` (10 ms frames) offset by the region's start.
 
 Decoding is CPU-bound and runs in worker threads, one chunk of audio at a time, so
 progress is reported and cancellation honoured between chunks: on cancellation ffmpeg is
@@ -37,6 +37,7 @@ import grpc
 
 from mediatasks.core.errors import MediaTasksError, invalid_input, unsupported_media
 from mediatasks.media.ffmpeg import input_args, probe
+from mediatasks.media.processes import ChildProcess, spawn
 from mediatasks.media.transcript import Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class PcmStream:
         self.chunk_bytes = chunk_bytes
         self.duration: float | None = None
         self.bytes_read = 0
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: ChildProcess | None = None
         self._stderr_tail: deque[bytes] = deque()
         self._stderr_size = 0
         self._stderr_task: asyncio.Task[None] | None = None
@@ -229,12 +230,7 @@ class PcmStream:
             "pcm_s16le",
             "pipe:1",
         ]
-        self._process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        self._process = await spawn(command)
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         return self
 
@@ -279,12 +275,8 @@ class PcmStream:
         process = self._process
         if process is None:
             return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-        # asyncio's Process.wait() also waits for the pipes to close, so they are read to
-        # EOF first (a killed ffmpeg closes them at once); this also lets the subprocess
-        # transport close now instead of warning when the event loop closes.
+        process.kill()
+        # The pipes are read to EOF (a killed ffmpeg closes them at once), then closed.
         if process.stdout is not None:
             with contextlib.suppress(TimeoutError, OSError, ValueError):
                 while await asyncio.wait_for(process.stdout.read(1 << 16), _KILL_WAIT_SECONDS):
@@ -294,8 +286,9 @@ class PcmStream:
                 await asyncio.wait_for(asyncio.shield(self._stderr_task), _KILL_WAIT_SECONDS)
             except TimeoutError:
                 self._stderr_task.cancel()
+        process.close()
         try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), _KILL_WAIT_SECONDS)
+            await asyncio.wait_for(process.wait(), _KILL_WAIT_SECONDS)
         except TimeoutError:
             log.warning("ffmpeg pid %s was not reaped after SIGKILL", process.pid)
 
