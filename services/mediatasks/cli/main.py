@@ -16,6 +16,7 @@ from typing import Any
 from mediatasks.cli.tasks_commands import add_task_commands
 from mediatasks.cli.worker_command import add_worker_command
 from mediatasks.core.logs import setup_logging
+from mediatasks.core.loop_watch import watch_event_loop
 from mediatasks.core.settings import SERVICES, get_settings
 
 # Allocations (less deallocations) between two collections of the young generation;
@@ -23,14 +24,22 @@ from mediatasks.core.settings import SERVICES, get_settings
 GC_YOUNG_THRESHOLD = 10_000
 
 
-def _run_service(main: Coroutine[Any, Any, None]) -> None:
+def _run_service(main: Coroutine[Any, Any, None], stall_seconds: float) -> None:
     """Run a service on uvloop: a service is one event loop carrying every call, and in
     ``make bench`` uvloop took 5-10 % off the CPU per job of the registry and the workers
-    (fewer system calls per wake-up than the selector loop)."""
+    (fewer system calls per wake-up than the selector loop). A loop that stalls for
+    ``stall_seconds`` gets every thread's stack written to the log."""
     import uvloop  # lazy: only the services run on it
 
+    async def watched() -> None:
+        watch = asyncio.create_task(watch_event_loop(stall_seconds))
+        try:
+            await main
+        finally:
+            watch.cancel()
+
     _settle_garbage_collector()
-    uvloop.run(main)
+    uvloop.run(watched())
 
 
 def _settle_garbage_collector() -> None:
@@ -50,12 +59,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.service == "registry":
         from mediatasks.registry.service import serve_registry
 
-        _run_service(serve_registry(settings))
+        _run_service(serve_registry(settings), settings.loop_stall_report_seconds)
     else:
         from mediatasks.cli.services import media_service
         from mediatasks.media_service import serve_media_service
 
-        _run_service(serve_media_service(media_service(args.service), settings))
+        _run_service(serve_media_service(media_service(args.service), settings), settings.loop_stall_report_seconds)
     return 0
 
 

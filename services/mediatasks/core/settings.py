@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = Field(True, description="Structured JSON logs (false: human-readable lines).")
     shutdown_grace_seconds: float = Field(20.0, description="How long SIGTERM waits for running jobs.")
+    loop_stall_report_seconds: float = Field(
+        30.0,
+        description="A service whose event loop has not run for this long writes every thread's stack "
+        "to its log (0: never).",
+    )
 
     # --- where the other services are -----------------------------------------------
     registry_addr: str = "registry:50051"
