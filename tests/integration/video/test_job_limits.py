@@ -19,8 +19,6 @@ from mediatasks.testing.jobs import JobEnvironment
 from mediatasks.v1 import video_pb2
 from mediatasks.video.handlers import caption, slideshow
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 @pytest.fixture(scope="module")
 def base_settings(nats_url: str) -> Settings:
