@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from mediatasks.media.transcript import Transcript, Word
@@ -283,7 +284,9 @@ class VideoAnalyzer(Protocol):
 class VideoGenerationRequest:
     """Text (and optionally a starting image) to video. ``size`` is ``WIDTHxHEIGHT``;
     vendors snap to what they support. ``image_path`` is a local image the video starts
-    from: only offerings with the ``image_input`` capability take one."""
+    from: only offerings with the ``image_input`` capability take one. ``output_path`` is
+    the local file the video is written to as it downloads (a generated video is never
+    held in memory); empty: a temporary file of the caller's."""
 
     prompt: str
     seconds: int = 4
@@ -291,6 +294,7 @@ class VideoGenerationRequest:
     model: str | None = None
     negative_prompt: str | None = None
     image_path: str | None = None
+    output_path: str = ""
 
     def requirements(self) -> dict[str, Any]:
         return {"seconds": self.seconds, **self.routing_requirements()}
@@ -302,7 +306,8 @@ class VideoGenerationRequest:
 
 @dataclass
 class GeneratedVideo:
-    data: bytes
+    # The video file (the request's output_path, or a temporary file the caller removes).
+    path: Path
     content_type: str
     seconds: float
     size: str

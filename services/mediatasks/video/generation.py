@@ -214,7 +214,9 @@ async def generate(providers: ProviderRouter, ctx: JobContext) -> JobResult:
     """The ``video_generation`` job (the service binds ``providers``)."""
     request = ctx.input(video_pb2.GenerateVideoRequest)
     image = await fetch_input(ctx, request.image_url, "input_image") if request.image_url else None
-    wanted = _wanted(request, str(image) if image else None)
+    # The provider streams the video into the job's directory as it downloads.
+    path = ctx.workdir / "generated.mp4"
+    wanted = replace(_wanted(request, str(image) if image else None), output_path=str(path))
     video = await run_provider_call(
         ctx,
         lambda call: generate_fitted_video(
@@ -227,8 +229,7 @@ async def generate(providers: ProviderRouter, ctx: JobContext) -> JobResult:
     )
     if video.seconds != wanted.seconds:
         ctx.log(f"{wanted.seconds} s asked; {video.provider} made {video.seconds:g} s")
-    path = ctx.workdir / "generated.mp4"
-    path.write_bytes(video.data)
+    path = video.path
     info = probe(path)  # a vendor answer that is not a video fails the job here, with a reason
     if request.fps and abs((info.fps or 0.0) - request.fps) > FPS_TOLERANCE:
         ctx.log(f"{video.provider} made {info.fps or 0:g} fps; re-timed to the {request.fps} fps asked")

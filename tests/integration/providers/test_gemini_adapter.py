@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -175,7 +176,13 @@ async def test_image_generation_through_response_modalities(gemini: GeminiProvid
 async def test_veo_video_generation(gemini: GeminiProvider, fakes: FakeVendors, tmp_path: Path) -> None:
     ctx = CallContext()
     video = await gemini.generate_video(
-        VideoGenerationRequest("waves at dusk", seconds=6, size="720x1280", negative_prompt="people"),
+        VideoGenerationRequest(
+            "waves at dusk",
+            seconds=6,
+            size="720x1280",
+            negative_prompt="people",
+            output_path=str(tmp_path / "veo.mp4"),
+        ),
         ctx,
     )
     assert video.provider == "gemini" and video.content_type == "video/mp4"
@@ -186,12 +193,26 @@ async def test_veo_video_generation(gemini: GeminiProvider, fakes: FakeVendors, 
         "instances": [{"prompt": "waves at dusk"}],
         "parameters": {"aspectRatio": "9:16", "durationSeconds": 6, "negativePrompt": "people"},
     }
-    out = tmp_path / "veo.mp4"
-    out.write_bytes(video.data)
-    with av.open(str(out)) as container:
+    with av.open(str(video.path)) as container:
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (72, 128)  # the fake renders at 1/10 size
         assert float(container.duration) / 1_000_000 == pytest.approx(6.0, abs=0.2)
+
+
+async def test_a_generated_video_bigger_than_memory_streams_to_its_file(
+    gemini: GeminiProvider, fakes: FakeVendors, tmp_path: Path
+) -> None:
+    padding = 256 * 1024 * 1024
+    fakes.gemini.video_padding_bytes = padding
+    dest = tmp_path / "big.mp4"
+    tracemalloc.start()
+    try:
+        video = await gemini.generate_video(VideoGenerationRequest("a long take", seconds=4, output_path=str(dest)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert video.path == dest and dest.stat().st_size > padding
+    assert peak < 32 * 1024 * 1024  # the download passed through a chunk at a time
 
 
 async def test_veo_filtered_output_is_a_content_policy_error(gemini: GeminiProvider, fakes: FakeVendors) -> None:

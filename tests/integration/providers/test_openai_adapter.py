@@ -233,14 +233,13 @@ async def test_video_generation_polls_and_downloads_an_mp4(
     progress: list[float] = []
     ctx = CallContext(on_progress=lambda percent, stage: progress.append(percent))
     video = await openai_provider.generate_video(
-        VideoGenerationRequest("a dog on a beach", seconds=4, size="1280x720"), ctx
+        VideoGenerationRequest("a dog on a beach", seconds=4, size="1280x720", output_path=str(tmp_path / "out.mp4")),
+        ctx,
     )
     assert video.provider == "openai" and video.model == "sora-2"
     assert video.cost_usd == pytest.approx(0.4)
     assert ctx.vendor_job_id == video.vendor_job_id and video.vendor_job_id.startswith("video_")
-    path = tmp_path / "out.mp4"
-    path.write_bytes(video.data)
-    with av.open(str(path)) as container:
+    with av.open(str(video.path)) as container:
         assert float(container.duration) / 1_000_000 == pytest.approx(4.0, abs=0.2)
     assert fakes.openai.count("videos.retrieve") == fakes.openai.video_polls
     assert progress == sorted(progress) and progress[-1] >= 90

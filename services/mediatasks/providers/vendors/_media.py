@@ -1,14 +1,19 @@
-"""Small media helpers adapters need: stills from a video, sniffing image types."""
+"""Small media helpers adapters need: stills from a video, sniffing image types, a
+vendor's generated video streamed to its file."""
 
 from __future__ import annotations
 
 import io
 import logging
 import mimetypes
+import os
+import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mediatasks.core.errors import invalid_input, unsupported_media
+from mediatasks.providers.vendors import errors
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -33,6 +38,43 @@ def sniff_image_type(data: bytes, default: str = "application/octet-stream") -> 
                 continue
             return mime
     return default
+
+
+# A generated video larger than this is refused (minutes of 4K are under it).
+MAX_GENERATED_VIDEO_BYTES = 4 * 1024**3
+# How much of a download is read at a time.
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
+
+def video_destination(output_path: str) -> Path:
+    """Where a generated video goes: ``output_path``, or a new temporary file."""
+    if output_path:
+        return Path(output_path)
+    handle, name = tempfile.mkstemp(prefix="mediatasks-video-", suffix=".mp4")
+    os.close(handle)
+    return Path(name)
+
+
+async def write_video(
+    provider: str, chunks: AsyncIterator[bytes], dest: Path, limit: int = MAX_GENERATED_VIDEO_BYTES
+) -> int:
+    """Write a vendor's video download to ``dest`` as it arrives (memory stays one chunk
+    whatever the video's size); its size. An empty or oversized download is the vendor's
+    bad answer."""
+    size = 0
+    try:
+        with dest.open("wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise errors.bad_response(provider, f"the generated video is over {limit} bytes")
+                out.write(chunk)
+        if not size:
+            raise errors.bad_response(provider, "the generated video is empty")
+    except BaseException:
+        dest.unlink(missing_ok=True)  # a part of a video is of no use to anyone
+        raise
+    return size
 
 
 def guess_mime(path: str, default: str = "application/octet-stream") -> str:

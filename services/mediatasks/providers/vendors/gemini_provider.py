@@ -71,7 +71,13 @@ from mediatasks.providers.contracts import (
 )
 from mediatasks.providers.vendors import errors
 from mediatasks.providers.vendors._calls import guarded
-from mediatasks.providers.vendors._media import guess_mime, sniff_image_type
+from mediatasks.providers.vendors._media import (
+    DOWNLOAD_CHUNK_BYTES,
+    guess_mime,
+    sniff_image_type,
+    video_destination,
+    write_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -452,14 +458,16 @@ class GeminiProvider(Provider):
                 state = _json_or_raise(await self.http.get(f"/v1beta/{name}"))
             uri = _video_uri(state)
             await ctx.progress(92.0, "downloading")
-            download = await self.http.get(uri, timeout=120.0)
-            if download.status_code != 200:
-                _json_or_raise(download)
-            if not download.content:
-                raise errors.bad_response(NAME, "the generated video is empty")
+            dest = video_destination(request.output_path)
+            async with self.http.stream("GET", uri, timeout=120.0) as download:
+                if download.status_code != 200:
+                    await download.aread()  # an error's JSON body: small
+                    _json_or_raise(download)
+                await write_video(NAME, download.aiter_bytes(DOWNLOAD_CHUNK_BYTES), dest)
+                content_type = download.headers.get("content-type", "video/mp4").split(";")[0]
             return GeneratedVideo(
-                data=download.content,
-                content_type=download.headers.get("content-type", "video/mp4").split(";")[0],
+                path=dest,
+                content_type=content_type,
                 seconds=float(seconds),
                 size=request.size,
                 provider=NAME,

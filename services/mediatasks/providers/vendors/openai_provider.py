@@ -21,7 +21,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,7 +65,12 @@ from mediatasks.providers.contracts import (
 )
 from mediatasks.providers.vendors import errors
 from mediatasks.providers.vendors._calls import guarded
-from mediatasks.providers.vendors._media import extract_jpeg_frames
+from mediatasks.providers.vendors._media import (
+    DOWNLOAD_CHUNK_BYTES,
+    extract_jpeg_frames,
+    video_destination,
+    write_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -485,12 +490,12 @@ class OpenAIProvider(Provider):
             if video.status != "completed":
                 raise _video_failure(video)
             await ctx.progress(96.0, "downloading")
-            content = await _sora(self.client.videos.download_content, video.id, timeout=120.0)
-            data = content.read()
-            if not data:
-                raise errors.bad_response(NAME, "the finished video has no content")
+            dest = video_destination(request.output_path)
+            streamed = self.client.videos.with_streaming_response.download_content
+            async with _sora(streamed, video.id, timeout=120.0) as content:
+                await write_video(NAME, content.iter_bytes(DOWNLOAD_CHUNK_BYTES), dest)
             return GeneratedVideo(
-                data=data,
+                path=dest,
                 content_type="video/mp4",
                 seconds=float(video.seconds),
                 size=str(video.size),
@@ -513,9 +518,10 @@ class OpenAIProvider(Provider):
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _sora(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> Awaitable[T]:
-    """Start a Sora call without the SDK's deprecation warning: the adapter knows (see
-    the offering's ``available_until``) and the warning would repeat it on every poll.
+def _sora(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Start a Sora call (its coroutine, or a streamed response's context manager) without
+    the SDK's deprecation warning: the adapter knows (see the offering's
+    ``available_until``) and the warning would repeat it on every poll.
     The warning is raised when the coroutine is created, so the filter spans no await."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The Sora API", category=DeprecationWarning)

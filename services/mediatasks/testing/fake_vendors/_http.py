@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from mediatasks.testing.fake_vendors._faults import Fault, RecordedCall, ScriptedFake
 
 log = logging.getLogger(__name__)
+_ZEROS = memoryview(bytes(1024 * 1024))
 
 
 @dataclass
@@ -80,6 +81,9 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    # Zero bytes sent after the body, a chunk at a time from one buffer: a download of
+    # gigabytes that costs the fake no memory.
+    zero_tail: int = 0
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -261,11 +265,15 @@ class FakeHTTPVendor(ScriptedFake):
         try:
             handler.send_response(response.status)
             handler.send_header("Content-Type", response.content_type)
-            handler.send_header("Content-Length", str(len(response.body)))
+            handler.send_header("Content-Length", str(len(response.body) + response.zero_tail))
             for key, value in response.headers.items():
                 handler.send_header(key, value)
             handler.end_headers()
             handler.wfile.write(response.body)
+            left = response.zero_tail
+            while left > 0:
+                handler.wfile.write(_ZEROS[: min(left, len(_ZEROS))])
+                left -= len(_ZEROS)
             handler.wfile.flush()
         except OSError as error:
             log.debug("%s: client went away: %s", self.name, error)

@@ -85,6 +85,8 @@ class FakeGemini(FakeHTTPVendor):
         self.files: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.videos: dict[str, bytes] = {}
+        # Bytes each video download carries after the MP4 (a video far bigger than memory).
+        self.video_padding_bytes = 0
         self._uploads: dict[str, dict[str, Any]] = {}
         self._blocked = {"generate": 0, "predict": 0}
 
@@ -289,7 +291,7 @@ class FakeGemini(FakeHTTPVendor):
         data = self.videos.get(request.match["id"])
         if data is None:
             return self._not_found("File")
-        return Response(200, data, "video/mp4")
+        return Response(200, data, "video/mp4", zero_tail=self.video_padding_bytes)
 
     # -- generateContent ----------------------------------------------------------------
 
