@@ -6,9 +6,10 @@ once at start; tests and ``mediatasks up`` build :class:`Settings` with explicit
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mediatasks.core.catalog import MEDIA_SERVICES
@@ -25,6 +26,23 @@ SERVICES = ("registry", *MEDIA_SERVICES)
 
 class ConfigurationError(RuntimeError):
     """A required setting is missing or still a placeholder."""
+
+
+@lru_cache(maxsize=16)
+def parse_job_timeouts(value: str) -> dict[str, float]:
+    """MEDIATASKS_JOB_TIMEOUTS (``type=seconds,...``) by task type."""
+    timeouts: dict[str, float] = {}
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        task_type, _, seconds = entry.partition("=")
+        task_type = task_type.strip()
+        try:
+            limit = float(seconds)
+        except ValueError:
+            limit = math.nan
+        if not task_type or not math.isfinite(limit) or limit <= 0:
+            raise ValueError(f"MEDIATASKS_JOB_TIMEOUTS entry {entry!r} is not task_type=seconds (a positive number)")
+        timeouts[task_type] = limit
+    return timeouts
 
 
 class Settings(BaseSettings):
@@ -113,6 +131,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, description="Default attempts per task (retryable failures).")
     retry_schedule_seconds: str = Field("30,300,1800", description="Backoff before attempt 2, 3, ... (jittered).")
     job_timeout_seconds: float = Field(3600.0, description="Upper bound on one attempt of one job.")
+    job_timeouts: str = Field(
+        "",
+        description="Upper bounds of one attempt per task type, 'type=seconds,...' (for example "
+        "audio_transcription=14400,video_caption=7200 for hours of media); other types have job_timeout_seconds.",
+    )
     dedupe_window_seconds: float = 120.0
     task_ttl_seconds: float = Field(7 * 86400, description="Tasks expire (410 TASK_EXPIRED) this long after creation.")
     tombstone_ttl_seconds: float = Field(
@@ -247,6 +270,19 @@ class Settings(BaseSettings):
 
     def retry_schedule(self) -> list[float]:
         return [float(part) for part in self.retry_schedule_seconds.split(",") if part.strip()]
+
+    @field_validator("job_timeouts")
+    @classmethod
+    def _readable_job_timeouts(cls, value: str) -> str:
+        parse_job_timeouts(value)  # a typo fails the service at start, naming the setting
+        return value
+
+    def job_timeout_for(self, task_type: str) -> float:
+        """How long one attempt of a ``task_type`` job may run (see job_timeouts)."""
+        return parse_job_timeouts(self.job_timeouts).get(task_type, self.job_timeout_seconds)
+
+    def longest_job_timeout(self) -> float:
+        return max([self.job_timeout_seconds, *parse_job_timeouts(self.job_timeouts).values()])
 
     def webhook_retry_schedule(self) -> list[float]:
         return [float(part) for part in self.webhook_retry_schedule_seconds.split(",") if part.strip()]

@@ -52,7 +52,7 @@ async def run_provider_call(
     vendor confirmed a cancellation when the job is cancelled."""
     call_context = CallContext(
         on_progress=stage_progress(ctx, low, high),
-        timeout_seconds=ctx.settings.job_timeout_seconds,
+        timeout_seconds=ctx.job_timeout_seconds,
     )
     try:
         return await call(call_context)

@@ -44,7 +44,7 @@ async def generate_subtitles(providers: ProviderRouter, ctx: JobContext) -> JobR
     request = ctx.input(subtitle_pb2.GenerateSubtitlesRequest)
     fmt = normalize_format(request.format or "srt")
     rules = rules_of(request)
-    timeout = ctx.settings.job_timeout_seconds
+    timeout = ctx.job_timeout_seconds
     result = subtitle_pb2.SubtitleResult(format=fmt, language=(request.source_language or "en").lower())
     target = target_language(request)
     # Each provider call's (provider, model, cost), in the order they ran.

@@ -198,7 +198,7 @@ async def analyze(providers: ProviderRouter, ctx: JobContext) -> JobResult:
     async def transcribe_speech(wav: Path) -> dict[str, Any]:
         # The analysis reports its own combined progress; this call only has to honour
         # the job's deadline and record whether a cancelled vendor call was confirmed.
-        call = CallContext(timeout_seconds=ctx.settings.job_timeout_seconds)
+        call = CallContext(timeout_seconds=ctx.job_timeout_seconds)
         try:
             outcome = await transcribe(
                 providers,

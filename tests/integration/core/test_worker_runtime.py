@@ -191,6 +191,29 @@ async def test_a_job_past_its_time_limit_is_stopped_and_runs_once_more_at_most(h
     assert failed.error.reason == "JOB_TIMEOUT" and calls == 2 and failed.attempt == 2, failed.error
 
 
+async def test_a_task_types_own_time_limit_stops_its_jobs_and_no_others(harness):
+    registry, nc, settings = harness
+    settings = settings.model_copy(
+        update={"retry_schedule_seconds": "0.05", "job_timeout_seconds": 3600.0, "job_timeouts": "image_generation=0.5"}
+    )
+    ran: list[str] = []
+
+    async def takes_two_seconds(ctx: JobContext) -> JobResult:
+        ran.append(ctx.task_type)
+        await asyncio.sleep(2.0)
+        return done(ctx)
+
+    limited = await create(registry, "image_generation", max_attempts=4)
+    unlimited = await create(registry, "image_transform", max_attempts=1)
+    handlers = {"image_generation": takes_two_seconds, "image_transform": takes_two_seconds}
+    async with Running(nc, settings, handlers, concurrency=2):
+        failed = await until(registry, limited.task_id, lambda t: t.status == tasks_pb2.Task.FAILED)
+        finished = await until(registry, unlimited.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED)
+    assert failed.error.reason == "JOB_TIMEOUT" and failed.attempt == 2, failed.error
+    assert "image_generation job" in failed.error.message
+    assert finished.attempt == 1 and ran.count("image_transform") == 1
+
+
 async def test_a_job_the_registry_dead_lettered_goes_to_the_dlq_stream(harness):
     registry, nc, settings = harness
     task = await create(registry, "image_generation")

@@ -113,6 +113,12 @@ class JobContext:
         return self._settings
 
     @property
+    def job_timeout_seconds(self) -> float:
+        """How long this attempt may run (MEDIATASKS_JOB_TIMEOUTS for its type, else
+        MEDIATASKS_JOB_TIMEOUT_SECONDS): a deadline for the calls it makes."""
+        return self._settings.job_timeout_for(self.task_type)
+
+    @property
     def artifacts(self) -> ArtifactStore:
         """Where inputs are read from and outputs are stored."""
         return self._artifacts

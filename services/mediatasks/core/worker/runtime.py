@@ -85,7 +85,7 @@ WORKDIR_PREFIX = "mt-"
 def remove_stale_workdirs(settings: Settings) -> int:
     """Delete attempt directories older than twice the job timeout; how many went."""
     root = Path(settings.work_dir or tempfile.gettempdir())
-    cutoff = time.time() - 2 * settings.job_timeout_seconds
+    cutoff = time.time() - 2 * settings.longest_job_timeout()
     removed = 0
     for entry in root.glob(f"{WORKDIR_PREFIX}*"):
         try:
@@ -480,7 +480,7 @@ class Worker:
     ) -> Outcome:
         """Wait for the handler and record how it ended with the registry."""
         try:
-            result = await self._with_last_logs(self._result_of(run, state), job.task_id, attempt, state)
+            result = await self._with_last_logs(self._result_of(run, state, job.task_type), job.task_id, attempt, state)
         except JobCancelled:
             if state.superseded:
                 return Outcome(OutcomeKind.SUPERSEDED)
@@ -552,14 +552,15 @@ class Worker:
         except Exception as exc:  # includes TimeoutError: the registry is gone too
             log.warning("could not hand %s back on shutdown: %s", job.task_id, exc)
 
-    async def _result_of(self, run: asyncio.Task[JobResult], state: AttemptState) -> JobResult:
+    async def _result_of(self, run: asyncio.Task[JobResult], state: AttemptState, task_type: str) -> JobResult:
         """The handler's result, within the job timeout; :class:`JobCancelled` when it was
         cancelled; ``CancelledError`` (propagated) when the worker is shutting down."""
         try:
             # asyncio.wait, not wait_for: wait_for raises TimeoutError for a TimeoutError the
             # handler itself raised (a NATS or HTTP call timing out), which would pass for
             # the job's own time limit, and that one is retried once at most.
-            finished, _ = await asyncio.wait({run}, timeout=self.settings.job_timeout_seconds)
+            limit = self.settings.job_timeout_for(task_type)
+            finished, _ = await asyncio.wait({run}, timeout=limit)
             if not finished:
                 run.cancel()
                 with contextlib.suppress(BaseException):
@@ -567,7 +568,7 @@ class Worker:
                 raise MediaTasksError(
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                     "JOB_TIMEOUT",
-                    f"the job ran longer than {self.settings.job_timeout_seconds:.0f}s",
+                    f"the job ran longer than {limit:g}s (the limit of a {task_type} job)",
                     retryable=True,
                 )
             return run.result()
