@@ -8,7 +8,8 @@ ordinary gRPC call of ArtifactService: the tus headers arrive as metadata, the a
 headers leave as initial metadata, the gateway's Lua filter sets 201/204.
 
 Each PATCH is stored as a part of its own (``ArtifactStore.write_part``); the last byte
-turns the parts into one composite artifact whose id is the upload's id. A PATCH cut off
+turns the parts into one artifact whose id is the upload's id (on S3 one object joined
+inside S3, elsewhere a composite listing its parts: ``ArtifactStore.finish_parts``). A PATCH cut off
 mid-way leaves no part behind and the offset where it was: the client asks (HEAD) and
 sends that chunk again. Two PATCHes racing for one offset: the offset is advanced with a
 compare-and-set, the loser's part is deleted and it gets 409.
@@ -39,6 +40,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core.artifacts import ArtifactStore, guess_content_type, looks_like_artifact_id
+from mediatasks.core.artifacts.backend import S3_MIN_PART_BYTES
 from mediatasks.core.artifacts.store import Meter
 from mediatasks.core.auth import caller
 from mediatasks.core.errors import MediaTasksError, invalid_input, too_large
@@ -51,8 +53,6 @@ log = logging.getLogger(__name__)
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,checksum,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
-# S3 refuses multipart parts under 5 MiB (all but the last one).
-S3_MIN_PART_BYTES = 5 * 1024 * 1024
 DEFAULT_PRESIGNED_PART_BYTES = 64 * 1024 * 1024
 MAX_PRESIGNED_PARTS = 10_000
 # Running SHA-256 states kept between the chunks of uploads in progress.
@@ -353,12 +353,6 @@ class UploadSessions:
             problem = _checksum_mismatch("Upload-Checksum does not match the chunk's bytes; send it again")
         if problem is None and size == 0:
             problem = invalid_input("the chunk is empty", field="body")
-        if problem is None and self.store.settings.artifact_store == "s3" and end < int(row["length"]):
-            if size < S3_MIN_PART_BYTES:
-                problem = invalid_input(
-                    f"chunks before the last must be at least {S3_MIN_PART_BYTES} bytes on the S3 store",
-                    field="body",
-                )
         if problem is None:
             advanced = await self._advance(upload_id, offset, end, part)
             if not advanced:

@@ -482,6 +482,46 @@ async def test_direct_to_s3_presigned_upload_and_download(s3_registry, s3_client
         assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_a_tus_upload_in_small_chunks_on_s3_becomes_one_presignable_object(s3_registry, s3_client):
+    runtime, settings = s3_registry
+    alice = await runtime.api_keys.create(f"alice-{uuid.uuid4().hex[:6]}", name="tus-s3")
+    mib = 1024 * 1024
+    data = os.urandom(7 * mib + 100)  # 1 MiB chunks: S3 takes none of them as a part alone
+    as_alice = (("x-api-key", alice), ("tus-resumable", "1.0.0"))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.port}") as channel:
+        artifacts = artifacts_pb2_grpc.ArtifactServiceStub(channel)
+        created = artifacts.CreateUpload(
+            artifacts_pb2.CreateUploadRequest(
+                length=len(data), filename="talk.mp4", content_type="video/mp4", sha256=hashlib.sha256(data).hexdigest()
+            ),
+            metadata=as_alice,
+            timeout=10,
+        )
+        await created
+        upload_id = {key: value for key, value in await created.initial_metadata()}["x-upload-id"]
+        for offset in range(0, len(data), mib):
+            chunk = artifacts_pb2.WriteUploadRequest(
+                upload_id=upload_id, body=httpbody_pb2.HttpBody(data=data[offset : offset + mib])
+            )
+            written = artifacts.WriteUpload(
+                iter([chunk]), metadata=(*as_alice, ("upload-offset", str(offset))), timeout=30
+            )
+            await written
+        answer = {key: value for key, value in await written.initial_metadata()}
+        assert answer["x-artifact-id"] == upload_id and answer["x-checksum-sha256"] == hashlib.sha256(data).hexdigest()
+        head = s3_client.head_object(Bucket=settings.artifact_bucket, Key=upload_id, PartNumber=1)
+        assert head["PartsCount"] == 2  # 5 chunks joined into the first part, 3 into the last
+        link = await artifacts.GetArtifactUrl(
+            artifacts_pb2.GetArtifactUrlRequest(artifact_id=upload_id, expires_in_seconds=120),
+            metadata=as_alice,
+            timeout=10,
+        )
+        assert "X-Amz-Signature" in link.url or "Signature=" in link.url  # presigned by S3
+        async with httpx.AsyncClient(timeout=30) as plain:
+            fetched = await plain.get(link.url)
+        assert fetched.status_code == 200 and fetched.content == data
+
+
 async def test_presigned_uploads_on_the_jetstream_store_are_refused_naming_the_setting(registry_service, api_key):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{registry_service.port}") as channel:
         artifacts = artifacts_pb2_grpc.ArtifactServiceStub(channel)
@@ -524,6 +564,34 @@ async def test_parts_become_one_composite_artifact_read_by_range(store: Artifact
     for part in parts:
         with pytest.raises(MediaTasksError):
             await store.backend.describe(part["name"])
+
+
+async def test_on_s3_parts_of_any_size_become_one_object(stores, s3_client):
+    store = stores["s3"]
+    upload_id = uuid.uuid4().hex
+    mib = 1024 * 1024
+    # S3 takes parts of 5 MiB or more (but the last): the 6 MiB part is copied inside S3,
+    # the 1+2+3 MiB ones are joined into one part, the last 1 MiB is the last part.
+    pieces = [os.urandom(size) for size in (6 * mib, mib, 2 * mib, 3 * mib, mib)]
+    parts = [await store.write_part(upload_id, number, _chunks(piece)) for number, piece in enumerate(pieces)]
+    whole = b"".join(pieces)
+    artifact = await store.finish_parts(
+        upload_id, parts, owner="alice", filename="joined.bin", content_type="application/octet-stream",
+        sha256=hashlib.sha256(whole).hexdigest(),
+    )  # fmt: skip
+    assert artifact.size_bytes == len(whole)
+    head = s3_client.head_object(Bucket=store.backend.bucket, Key=upload_id, PartNumber=1)
+    assert head["PartsCount"] == 3 and head["ContentLength"] == 6 * mib
+    description, size = await store.backend.describe(upload_id)
+    assert size == len(whole) and not description.get("composite") and description["owner"] == "alice"
+    _, chunks = await store.open(upload_id, owner="alice", start=6 * mib - 10, end=6 * mib + 10)
+    assert b"".join([c async for c in chunks]) == whole[6 * mib - 10 : 6 * mib + 10]
+    _, everything = await store.open(upload_id, owner="alice")
+    assert hashlib.sha256(b"".join([c async for c in everything])).hexdigest() == artifact.sha256
+    for part in parts:  # joined, then removed
+        with pytest.raises(MediaTasksError):
+            await store.backend.describe(part["name"])
+    await store.delete_many([upload_id])
 
 
 async def test_a_stream_over_its_limit_leaves_nothing_behind(store: ArtifactStore):

@@ -1,7 +1,7 @@
 """Download links on task outputs (issue 12 item 2), on both artifact stores: S3 (moto's
 server speaking the S3 wire protocol on loopback) answers real presigned URLs that work
-with no credentials at all; the JetStream store, and a composite (resumable-upload)
-artifact on S3, get the gateway's signed, expiring link."""
+with no credentials at all (a finished resumable upload too: its parts became one
+object); the JetStream store gets the gateway's signed, expiring link."""
 
 from __future__ import annotations
 
@@ -105,31 +105,41 @@ async def test_s3_artifacts_get_presigned_urls_that_need_no_credentials(stores):
     assert images_of(task.output).revised_prompt == "p"  # the rest of the result is kept
 
 
-async def test_jetstream_and_composite_artifacts_get_the_signed_gateway_link(stores):
+async def test_jetstream_artifacts_get_the_signed_gateway_link(stores):
     signer = UrlSigner(b"s" * 32)
-    for kind in ("nats", "s3"):
-        store = stores[kind]
-        links = DownloadLinks(signer, store)
-        if kind == "nats":
-            artifact = await store.put_bytes(b"plain", content_type="text/plain", filename="a.txt", owner="bob")
-        else:  # a finished resumable upload: parts behind one manifest, not one S3 object
-            upload_id = uuid.uuid4().hex
-            part = await store.write_part(upload_id, 1, _chunks(b"composite bytes"))
-            artifact = await store.finish_parts(
-                upload_id, [part], owner="bob", filename="c.bin", content_type="application/octet-stream", sha256=""
-            )
-        output = tasks_pb2.TaskOutput(artifacts=[artifact])
-        await links.fill_output(output, BASE)
-        link = output.artifacts[0].download_url
-        parts = urlsplit(link)
-        assert (
-            f"{parts.scheme}://{parts.netloc}" == BASE and parts.path == f"/api/v1/media/files/{artifact.artifact_id}"
-        )
-        query = {key: values[0] for key, values in parse_qs(parts.query).items()}
-        assert int(query["expires"]) == output.artifacts[0].download_url_expires_at.seconds
-        signer.check(artifact.artifact_id, int(query["expires"]), query["signature"])  # accepted as is
-        with pytest.raises(MediaTasksError):
-            signer.check(artifact.artifact_id, int(query["expires"]) + 1, query["signature"])
+    store = stores["nats"]
+    links = DownloadLinks(signer, store)
+    artifact = await store.put_bytes(b"plain", content_type="text/plain", filename="a.txt", owner="bob")
+    output = tasks_pb2.TaskOutput(artifacts=[artifact])
+    await links.fill_output(output, BASE)
+    link = output.artifacts[0].download_url
+    parts = urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}" == BASE and parts.path == f"/api/v1/media/files/{artifact.artifact_id}"
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    assert int(query["expires"]) == output.artifacts[0].download_url_expires_at.seconds
+    signer.check(artifact.artifact_id, int(query["expires"]), query["signature"])  # accepted as is
+    with pytest.raises(MediaTasksError):
+        signer.check(artifact.artifact_id, int(query["expires"]) + 1, query["signature"])
+
+
+async def test_a_finished_resumable_upload_on_s3_is_presigned_as_one_object(stores):
+    store = stores["s3"]
+    links = DownloadLinks(UrlSigner(b"s" * 32), store)
+    upload_id = uuid.uuid4().hex
+    parts = [
+        await store.write_part(upload_id, number, _chunks(piece))
+        for number, piece in enumerate((b"resumable ", b"bytes"))
+    ]
+    artifact = await store.finish_parts(
+        upload_id, parts, owner="bob", filename="c.bin", content_type="application/octet-stream", sha256=""
+    )
+    output = tasks_pb2.TaskOutput(artifacts=[artifact])
+    await links.fill_output(output, BASE)
+    link = output.artifacts[0].download_url
+    assert link.startswith(store.settings.s3_endpoint_url) and "Signature=" in link, link
+    async with httpx.AsyncClient(timeout=10) as plain:  # no key, no AWS credentials
+        response = await plain.get(link)
+    assert response.status_code == 200 and response.content == b"resumable bytes"
 
 
 async def test_a_configured_public_base_url_wins_over_the_request_origin(stores):

@@ -14,6 +14,9 @@ from mediatasks.core.errors import MediaTasksError
 
 ARTIFACT_STORES = ("nats", "s3")
 
+# S3 refuses multipart parts under 5 MiB (all but the last one).
+S3_MIN_PART_BYTES = 5 * 1024 * 1024
+
 # The keys of an artifact's description (all values are strings).
 DESCRIPTION_KEYS = ("content_type", "filename", "owner", "role", "sha256", "composite", "folder")
 

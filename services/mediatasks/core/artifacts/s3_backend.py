@@ -26,7 +26,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediatasks.core import metrics
-from mediatasks.core.artifacts.backend import DESCRIPTION_KEYS, artifact_not_found
+from mediatasks.core.artifacts.backend import DESCRIPTION_KEYS, S3_MIN_PART_BYTES, artifact_not_found
 from mediatasks.core.errors import MediaTasksError, transient
 from mediatasks.core.settings import ConfigurationError, Settings
 
@@ -44,6 +44,7 @@ _TRANSFER = TransferConfig(
 )
 # Bytes read from a GET's body at a time.
 READ_CHUNK_BYTES = 1024 * 1024
+
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _REQUIRED = ("s3_access_key_id", "s3_secret_access_key")
 # Buckets known to exist, by (endpoint, bucket): checked once per process, not per store.
@@ -233,6 +234,54 @@ class S3Artifacts:
         finally:
             body.close()
 
+    # --- joining objects into one -------------------------------------------------------
+
+    async def join(self, name: str, parts: list[tuple[str, int]], description: dict[str, str]) -> None:
+        """Make objects ``parts`` (name, size; in order) one object ``name`` with a
+        multipart upload: a part of 5 MiB or more is copied inside S3 (UploadPartCopy, no
+        byte passes through here); smaller ones, which S3 refuses as parts, are joined
+        into parts of at least 5 MiB through a spool file on disk. The parts are left for
+        the caller to delete. On a failure nothing is left behind."""
+        upload_id = await self.begin_multipart(name, description)
+        try:
+            done: list[dict] = []
+            for number, run in enumerate(_runs(parts), start=1):
+                if len(run) == 1:  # 5 MiB or more, or the last (which may be smaller)
+                    source = {"Bucket": self.bucket, "Key": run[0][0]}
+                    answer = await self._part_call("upload_part_copy", name, upload_id, number, CopySource=source)
+                    etag = answer["CopyPartResult"]["ETag"]
+                else:
+                    etag = await self._upload_joined(name, upload_id, number, run)
+                done.append({"PartNumber": number, "ETag": etag})
+            await self.complete_multipart(name, upload_id, done)
+        except BaseException:
+            await asyncio.shield(self.abort_multipart(name, upload_id))
+            raise
+
+    async def _upload_joined(self, name: str, upload_id: str, number: int, run: list[tuple[str, int]]) -> str:
+        spool = await asyncio.to_thread(tempfile.TemporaryFile, "w+b", dir=self.spool_dir)
+        try:
+            for part_name, _ in run:
+                async for chunk in self.read(part_name):
+                    await asyncio.to_thread(spool.write, chunk)
+            size = await asyncio.to_thread(spool.tell)
+            await asyncio.to_thread(spool.seek, 0)
+            answer = await self._part_call("upload_part", name, upload_id, number, Body=spool, ContentLength=size)
+            return str(answer["ETag"])
+        finally:
+            spool.close()
+
+    async def _part_call(self, method: str, name: str, upload_id: str, number: int, **request):
+        return await self._call(
+            f"{method} {number} of {name}",
+            method,
+            Bucket=self.bucket,
+            Key=name,
+            UploadId=upload_id,
+            PartNumber=number,
+            **request,
+        )
+
     # --- direct to S3: presigned URLs (the bytes bypass the gateway) --------------------
 
     async def _call(self, action: str, method: str, **request):
@@ -340,3 +389,24 @@ class S3Artifacts:
                     metrics.ERRORS.labels("artifacts", "DELETE").inc()
 
         await asyncio.to_thread(remove)
+
+
+def _runs(parts: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+    """``parts`` in runs of consecutive parts that are each one multipart part: a part of
+    at least S3_MIN_PART_BYTES alone, smaller ones together until the run reaches it (the
+    last run may stay smaller: S3 takes a small last part)."""
+    runs: list[list[tuple[str, int]]] = []
+    current: list[tuple[str, int]] = []
+    size = 0
+    for part in parts:
+        if not current and part[1] >= S3_MIN_PART_BYTES:
+            runs.append([part])
+            continue
+        current.append(part)
+        size += part[1]
+        if size >= S3_MIN_PART_BYTES:
+            runs.append(current)
+            current, size = [], 0
+    if current:
+        runs.append(current)
+    return runs

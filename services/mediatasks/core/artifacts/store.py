@@ -240,11 +240,19 @@ class ArtifactStore:
     async def finish_parts(
         self, upload_id: str, parts: list[dict], *, owner: str, filename: str, content_type: str, sha256: str
     ) -> common_pb2.Artifact:
-        """Make the parts one artifact with the upload's id (no bytes are copied)."""
+        """Make the parts one artifact with the upload's id. In S3 the parts become one
+        object (joined inside S3: it can be presigned, and reads are one GET), and are
+        deleted; elsewhere the artifact is composite, a list of its parts (no byte copied)."""
         size = sum(int(part["size"]) for part in parts)
-        manifest = json.dumps([{"name": part["name"], "size": int(part["size"])} for part in parts]).encode()
         description = _description(content_type, filename, owner, "upload")
-        description.update(sha256=sha256, composite=str(size))
+        description.update(sha256=sha256)
+        join = getattr(self.backend, "join", None)
+        if join is not None:
+            await join(upload_id, [(part["name"], int(part["size"])) for part in parts], description)
+            await self.delete_parts(parts)
+            return self._artifact(upload_id, description, size)
+        manifest = json.dumps([{"name": part["name"], "size": int(part["size"])} for part in parts]).encode()
+        description.update(composite=str(size))
         await self.backend.write(upload_id, _one(manifest), lambda: description)
         return self._artifact(upload_id, description, size)
 
