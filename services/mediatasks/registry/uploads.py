@@ -280,12 +280,22 @@ class UploadSessions:
     async def offset(self, upload_id: str, context) -> httpbody_pb2.HttpBody:
         self._check_version(context)
         row = await self._row(upload_id)
+        finished: list[tuple[str, str]] = []
+        if row["state"] == "open" and int(row["received"]) == int(row["length"]):
+            # Every byte arrived but the artifact was not made (the store, or this
+            # registry, failed right after the last chunk): it is made now, so a client that
+            # sees the whole offset (and so takes the upload for done) finds its artifact.
+            artifact = await self._finish(upload_id)
+            finished = [("x-artifact-id", artifact.artifact_id), ("x-checksum-sha256", artifact.sha256)]
+        elif row["state"] == "complete":
+            finished = [("x-artifact-id", upload_id), ("x-checksum-sha256", row["sha256"] or "")]
         await context.send_initial_metadata(
             self._tus_headers(
                 ("upload-offset", str(row["received"])),
                 ("upload-length", str(row["length"])),
                 ("upload-expires", _http_date(row["expires_at"])),
                 ("cache-control", "no-store"),
+                *finished,
             )
         )
         return httpbody_pb2.HttpBody()
@@ -387,6 +397,15 @@ class UploadSessions:
 
     async def _finish(self, upload_id: str) -> common_pb2.Artifact:
         row = await self._row(upload_id)
+        try:
+            # Made already by a finish whose end was lost (its state not recorded).
+            made = await self.store.get_info(upload_id)
+        except MediaTasksError as error:
+            if error.reason != "ARTIFACT_NOT_FOUND":
+                raise
+        else:
+            await self._set_state(upload_id, "complete", sha256=made.sha256)
+            return made
         parts = list(row["parts"])
         cached = self._hashes.pop(upload_id, None)
         if cached is not None and cached[0] == row["received"]:

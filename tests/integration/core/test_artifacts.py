@@ -26,8 +26,10 @@ from google.api import httpbody_pb2
 from google.rpc import error_details_pb2, status_pb2
 from mediatasks.core.artifacts import ArtifactStore, looks_like_artifact_id
 from mediatasks.core.artifacts.s3_backend import S3Artifacts
+from mediatasks.core.db import create_engine
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.settings import ConfigurationError, Settings
+from mediatasks.registry.uploads import UploadSessions
 from mediatasks.v1 import artifacts_pb2, artifacts_pb2_grpc
 from moto.server import ThreadedMotoServer
 from nats.js.errors import NotFoundError
@@ -520,6 +522,46 @@ async def test_a_tus_upload_in_small_chunks_on_s3_becomes_one_presignable_object
         async with httpx.AsyncClient(timeout=30) as plain:
             fetched = await plain.get(link.url)
         assert fetched.status_code == 200 and fetched.content == data
+
+
+async def test_an_upload_whose_last_chunk_landed_but_whose_artifact_was_not_made_is_finished_by_head(s3_registry, js):
+    runtime, settings = s3_registry
+    alice = await runtime.api_keys.create(f"alice-{uuid.uuid4().hex[:6]}", name="tus-finish")
+    data = os.urandom(3000)
+    as_alice = (("x-api-key", alice), ("tus-resumable", "1.0.0"))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.port}") as channel:
+        artifacts = artifacts_pb2_grpc.ArtifactServiceStub(channel)
+        created = artifacts.CreateUpload(
+            artifacts_pb2.CreateUploadRequest(
+                length=len(data), filename="a.bin", content_type="application/octet-stream"
+            ),
+            metadata=as_alice,
+            timeout=10,
+        )
+        await created
+        upload_id = {key: value for key, value in await created.initial_metadata()}["x-upload-id"]
+        first = artifacts_pb2.WriteUploadRequest(upload_id=upload_id, body=httpbody_pb2.HttpBody(data=data[:1000]))
+        await artifacts.WriteUpload(iter([first]), metadata=(*as_alice, ("upload-offset", "0")), timeout=10)
+        # The state a registry leaves that stored the last chunk and advanced the offset,
+        # then died (or lost its store) before making the artifact.
+        engine = create_engine(settings)
+        try:
+            sessions = UploadSessions(engine, ArtifactStore(js, settings))
+            part = await sessions.store.write_part(upload_id, 1, _chunks(data[1000:]))
+            assert await sessions._advance(upload_id, 1000, len(data), part)
+        finally:
+            await engine.dispose()
+        ref = artifacts_pb2.UploadRef(upload_id=upload_id)
+        for _ in range(2):  # the HEAD that finishes it, then one on the finished upload
+            head = artifacts.GetUploadOffset(ref, metadata=as_alice, timeout=10)
+            await head
+            headers = {key: value for key, value in await head.initial_metadata()}
+            assert headers["upload-offset"] == str(len(data)) and headers["x-artifact-id"] == upload_id
+            assert headers["x-checksum-sha256"] == hashlib.sha256(data).hexdigest()
+        call = artifacts.GetArtifact(
+            artifacts_pb2.GetArtifactRequest(artifact_id=upload_id), metadata=(("x-api-key", alice),), timeout=10
+        )
+        assert b"".join([message.data async for message in call]) == data
 
 
 async def test_presigned_uploads_on_the_jetstream_store_are_refused_naming_the_setting(registry_service, api_key):
