@@ -1,7 +1,7 @@
 """Shared fixtures: a real NATS JetStream and a real PostgreSQL for the whole session.
 
 By default both are embedded servers started from their PyPI wheels on free ports in
-temporary directories (see :mod:`mediatasks.devstack.embedded`). Set
+temporary directories (see :mod:`mediatasks.devstack.servers`). Set
 ``MEDIATASKS_TEST_NATS_URL`` and/or ``MEDIATASKS_TEST_DATABASE_URL`` to run the same tests
 against existing servers instead (a fresh database is created on that PostgreSQL server
 and dropped at the end).
@@ -18,12 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mediatasks.devstack.embedded import (
-    EmbeddedNats,
-    EmbeddedPostgres,
-    create_database,
-    drop_database,
-)
+from mediatasks.devstack.embedded_nats import EmbeddedNats
+from mediatasks.devstack.embedded_postgres import EmbeddedPostgres, create_database, drop_database
 
 # Tests are not services: reading these two variables here is the documented exception.
 EXTERNAL_NATS_URL = os.environ.get("MEDIATASKS_TEST_NATS_URL", "")

@@ -41,7 +41,7 @@ import grpc
 from mediatasks.core.clients import channel_target
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import Settings
-from mediatasks.devstack.embedded import free_port
+from mediatasks.devstack.servers import free_port
 from mediatasks.devstack.stack import Stack
 from mediatasks.v1 import subtitle_pb2, subtitle_pb2_grpc, tasks_pb2, tasks_pb2_grpc
 

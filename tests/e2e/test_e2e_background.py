@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from helpers.stacks import error_reason, isolated_stack
 from mediatasks.core.settings import child_environment
 from mediatasks.core.webhook_sender import standard_signature
-from mediatasks.devstack.embedded import ChildProcess, free_port
+from mediatasks.devstack.servers import ChildProcess, free_port
 from mediatasks.testing.fake_vendors.embeddings_api import FakeEmbeddings, fake_vector
 from mediatasks.worker.submit import BackgroundClient, BackgroundError
 

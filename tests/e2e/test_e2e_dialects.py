@@ -30,7 +30,7 @@ import pytest
 from helpers.media import image_bytes, make_solid_video, make_srt, make_tone
 from helpers.stacks import upload, wait_for
 from mediatasks.core.settings import Settings
-from mediatasks.devstack.embedded import create_database, drop_database
+from mediatasks.devstack.embedded_postgres import create_database, drop_database
 from mediatasks.devstack.stack import Stack
 from mediatasks.testing.fake_vendors import FakeVendors, running_fakes
 

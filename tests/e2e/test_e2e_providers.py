@@ -25,7 +25,7 @@ import pytest
 from helpers.media import make_video
 from helpers.stacks import error_reason, upload, wait_for
 from mediatasks.core.settings import Settings
-from mediatasks.devstack.embedded import create_database, drop_database
+from mediatasks.devstack.embedded_postgres import create_database, drop_database
 from mediatasks.devstack.stack import Stack
 from mediatasks.testing.fake_vendors import FakeVendors, running_fakes
 from PIL import Image

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 from mediatasks.core.settings import Settings
-from mediatasks.devstack.embedded import EmbeddedNats, create_database, drop_database
+from mediatasks.devstack.embedded_nats import EmbeddedNats
+from mediatasks.devstack.embedded_postgres import create_database, drop_database
 from mediatasks.devstack.stack import Stack
 
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED")

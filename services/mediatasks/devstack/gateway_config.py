@@ -6,7 +6,7 @@ set at ``/etc/mediatasks/mediatasks.pb``). ``mediatasks up`` and the tests run t
 same file through :func:`render_envoy_config`, which parses it as YAML and changes only
 the addresses, the descriptor path, the paths of the files Envoy serves itself and the
 access log, so that what is tested is what is deployed. Run the result with
-:class:`mediatasks.devstack.embedded.EmbeddedEnvoy`.
+:class:`mediatasks.devstack.embedded_envoy.EmbeddedEnvoy`.
 
 The gateway files live in ``gateway/`` at the top of the repository; the container image
 copies that directory beside the code. :func:`gateway_dir` finds it by walking up from this

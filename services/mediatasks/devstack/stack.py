@@ -25,15 +25,11 @@ from mediatasks.core.auth import ApiKeyStore
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import MEDIA_SERVICES, Settings, child_environment
 from mediatasks.devstack import gateway_config
-from mediatasks.devstack.embedded import (
-    ChildProcess,
-    EmbeddedEnvoy,
-    EmbeddedNats,
-    EmbeddedPostgres,
-    free_port,
-    port_accepts,
-)
+from mediatasks.devstack.embedded_envoy import EmbeddedEnvoy
+from mediatasks.devstack.embedded_nats import EmbeddedNats
+from mediatasks.devstack.embedded_postgres import EmbeddedPostgres
 from mediatasks.devstack.nats_cluster import NatsCluster
+from mediatasks.devstack.servers import ChildProcess, free_port, port_accepts
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from mediatasks.background.builtin.email import send
 from mediatasks.background.settings import BackgroundSettings
-from mediatasks.devstack.embedded import free_port
+from mediatasks.devstack.servers import free_port
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ from mediatasks.core.auth import ApiKeyStore
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import Settings
-from mediatasks.devstack.embedded import EmbeddedNats
+from mediatasks.devstack.embedded_nats import EmbeddedNats
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

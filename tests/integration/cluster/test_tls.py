@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from mediatasks.core import topology
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import ConfigurationError, Settings
-from mediatasks.devstack.embedded import EmbeddedNats
+from mediatasks.devstack.embedded_nats import EmbeddedNats
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

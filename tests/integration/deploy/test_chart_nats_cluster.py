@@ -26,7 +26,7 @@ import httpx
 import nats
 import pytest
 import yaml
-from mediatasks.devstack.embedded import nats_server_binary
+from mediatasks.devstack.embedded_nats import nats_server_binary
 from nats.js.api import ConsumerConfig, StreamConfig
 
 REPO = Path(__file__).resolve().parents[3]

@@ -17,18 +17,10 @@ import httpx
 import nats
 import pytest
 import sqlalchemy as sa
-from mediatasks.devstack.embedded import (
-    RESERVED_PORTS,
-    EmbeddedEnvoy,
-    EmbeddedNats,
-    EmbeddedPostgres,
-    EmbeddedServerError,
-    EnvoyConfigError,
-    create_database,
-    drop_database,
-    free_port,
-    port_accepts,
-)
+from mediatasks.devstack.embedded_envoy import EmbeddedEnvoy, EnvoyConfigError
+from mediatasks.devstack.embedded_nats import EmbeddedNats
+from mediatasks.devstack.embedded_postgres import EmbeddedPostgres, create_database, drop_database
+from mediatasks.devstack.servers import RESERVED_PORTS, EmbeddedServerError, free_port, port_accepts
 from nats.js.api import StorageType
 
 if TYPE_CHECKING:  # the fixture's other shape, when tests target an existing server
@@ -344,7 +336,7 @@ def test_envoy_start_failure_reports_its_log(tmp_path: Path) -> None:
 
 _PARENT_SCRIPT = """
 import sys, threading, time
-from mediatasks.devstack.embedded import EmbeddedNats
+from mediatasks.devstack.embedded_nats import EmbeddedNats
 server = EmbeddedNats(sys.argv[1])
 if sys.argv[2] == "hang":
     server.start()

@@ -26,8 +26,9 @@ from google.api import httpbody_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from mediatasks.devstack.embedded import EmbeddedEnvoy, free_port, port_accepts
+from mediatasks.devstack.embedded_envoy import EmbeddedEnvoy
 from mediatasks.devstack.gateway_config import descriptor_path, write_envoy_config
+from mediatasks.devstack.servers import free_port, port_accepts
 from mediatasks.v1 import artifacts_pb2_grpc, common_pb2, tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.timeout(120)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from mediatasks.devstack.embedded import create_database, drop_database
+from mediatasks.devstack.embedded_postgres import create_database, drop_database
 from mediatasks.registry import migrate
 
 

@@ -16,7 +16,7 @@ import nats
 import pytest
 from mediatasks.core import topology
 from mediatasks.core.db import create_engine
-from mediatasks.devstack.embedded import EmbeddedPostgres
+from mediatasks.devstack.embedded_postgres import EmbeddedPostgres
 from mediatasks.registry import handoff, migrate
 from mediatasks.registry.convert import utcnow
 from mediatasks.registry.outbox import OUTBOX, OutboxRelay

@@ -18,7 +18,7 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 from mediatasks.core.settings import SERVICES
 from mediatasks.devstack import gateway_config as gateway
-from mediatasks.devstack.embedded import EmbeddedEnvoy, EnvoyConfigError
+from mediatasks.devstack.embedded_envoy import EmbeddedEnvoy, EnvoyConfigError
 
 pytestmark = pytest.mark.timeout(120)
 
