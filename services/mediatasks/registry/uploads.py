@@ -9,9 +9,9 @@ headers leave as initial metadata, the gateway's Lua filter sets 201/204.
 
 Each PATCH is stored as a part of its own (``ArtifactStore.write_part``); the last byte
 turns the parts into one artifact whose id is the upload's id (on S3 one object joined
-inside S3, elsewhere a composite listing its parts: ``ArtifactStore.finish_parts``). A PATCH cut off
-mid-way leaves no part behind and the offset where it was: the client asks (HEAD) and
-sends that chunk again. Two PATCHes racing for one offset: the offset is advanced with a
+inside S3, elsewhere a composite listing its parts: ``ArtifactStore.finish_parts``); should
+that fail, the next HEAD makes it. A PATCH cut off mid-way leaves no part behind and the
+offset where it was: the client asks (HEAD) and sends that chunk again. Two PATCHes racing for one offset: the offset is advanced with a
 compare-and-set, the loser's part is deleted and it gets 409.
 
 The SHA-256 of the whole file is kept in memory between the chunks of an upload (a

@@ -246,6 +246,7 @@ class ArtifactStore:
         size = sum(int(part["size"]) for part in parts)
         description = _description(content_type, filename, owner, "upload")
         description.update(sha256=sha256)
+        # A backend that can make one object of others does (S3: ``S3Artifacts.join``).
         join = getattr(self.backend, "join", None)
         if join is not None:
             await join(upload_id, [(part["name"], int(part["size"])) for part in parts], description)
