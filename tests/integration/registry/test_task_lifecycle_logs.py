@@ -11,7 +11,6 @@ import uuid
 import grpc
 import pytest
 from google.protobuf import json_format
-from mediatasks.registry.webhooks import wants_event
 from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2, tasks_pb2_grpc
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -170,12 +169,6 @@ async def test_progress_with_log_lines_is_never_throttled_out_of_the_stream(regi
     # Progress events keep their one-a-second rate; the lines between them are task.log.
     assert sum(event.event_type == "task.progress" for event in live) <= 1
     assert sum(event.event_type == "task.log" for event in live) >= 4
-
-
-def test_webhooks_get_task_log_events_only_when_asked() -> None:
-    assert not wants_event([], "task.log") and wants_event([], "task.progress")
-    assert wants_event(["log"], "task.log") and wants_event(["task.log", "completed"], "task.log")
-    assert not wants_event(["completed"], "task.log")
 
 
 async def test_metadata_is_any_json_object_within_limits(registry) -> None:

@@ -142,6 +142,12 @@ def test_event_filter():
     assert wants_event(["completed"], "task.completed")
 
 
+def test_webhooks_get_task_log_events_only_when_asked() -> None:
+    assert not wants_event([], "task.log") and wants_event([], "task.progress")
+    assert wants_event(["log"], "task.log") and wants_event(["task.log", "completed"], "task.log")
+    assert not wants_event(["completed"], "task.log")
+
+
 def test_delivery_ids_are_stable_per_consumer_and_event():
     assert delivery_id("webhooks", "e1") == delivery_id("webhooks", "e1")
     assert delivery_id("webhooks", "e1") != delivery_id("webhooks", "e2")
