@@ -62,6 +62,9 @@ class TaskRow(Base):
     webhook_url: Mapped[str] = mapped_column(Text, default="")
     webhook_secret: Mapped[str] = mapped_column(Text, default="")
     webhook_events: Mapped[list] = mapped_column(JSONB, default=list)
+    # The origin the submit came to ("https://host"): the webhook payload's download links
+    # point there when MEDIATASKS_PUBLIC_BASE_URL is not set. Kept for webhook tasks only.
+    webhook_origin: Mapped[str] = mapped_column(String(255), default="", server_default="")
     task_metadata: Mapped[dict] = mapped_column("metadata", JSONB, default=dict)
     queued_reason: Mapped[str] = mapped_column(String(64), default="")
     # "<worker id>/<delivery count>" of the current attempt: a worker retrying its own

@@ -291,6 +291,7 @@ class _NewRow:
     request_hash: str
     cache_key: str
     now: dt.datetime
+    origin: str = ""
 
 
 @dataclass
@@ -386,7 +387,9 @@ class TaskStore:
 
     # --- create -------------------------------------------------------------------
 
-    async def create(self, request: tasks_pb2.CreateTaskRequest) -> tuple[tasks_pb2.Task, Outgoing]:
+    async def create(self, request: tasks_pb2.CreateTaskRequest, origin: str = "") -> tuple[tasks_pb2.Task, Outgoing]:
+        """Create the task ``request`` asks for; ``origin``: where its submit came to (the
+        webhook's download links point there when no public base URL is set)."""
         options = request.options
         priority = topology.priority_of(options.priority)
         if priority is None:
@@ -403,7 +406,7 @@ class TaskStore:
         owner = request.owner
         now = utcnow()
         cache_key = owner_cache_key(owner, request.cache_key) if request.cache_key else ""
-        row = _NewRow(request, priority, max_attempts, metadata, input_bytes, request_hash, cache_key, now)
+        row = _NewRow(request, priority, max_attempts, metadata, input_bytes, request_hash, cache_key, now, origin)
         if request.task_type in topology.TASK_TYPES and await self._admits_from_counts(owner, request.task_type):
             # Nothing to decide in a transaction: the submit joins a group commit (see
             # .submits), unless its result is cached. A taken idempotency key writes
@@ -483,6 +486,7 @@ class TaskStore:
             "webhook_url": options.webhook_url,
             "webhook_secret": self.secrets.seal(options.webhook_secret),
             "webhook_events": list(options.webhook_events),
+            "webhook_origin": row.origin[:255] if options.webhook_url else "",
             "metadata": row.metadata,
             "queued_reason": OWNER_LIMIT_REASON if held else "",
             "claim": "",

@@ -458,7 +458,7 @@ class WebhookDispatcher:
                 row.id: row
                 for row in (
                     await conn.execute(
-                        select(TASKS.c.id, TASKS.c.webhook_url, TASKS.c.webhook_events).where(
+                        select(TASKS.c.id, TASKS.c.webhook_url, TASKS.c.webhook_events, TASKS.c.webhook_origin).where(
                             TASKS.c.id.in_({task_id for _, _, task_id in candidates})
                         )
                     )
@@ -472,7 +472,7 @@ class WebhookDispatcher:
                 if not wants_event(task.webhook_events, event.event_type):
                     continue
                 if self.links is not None:
-                    await self.links.fill_task(event.task, self.links.base_url())
+                    await self.links.fill_task(event.task, self.links.base_url(task.webhook_origin))
                 rows.append(
                     {
                         "id": delivery_id(self.durable, event.event_id),

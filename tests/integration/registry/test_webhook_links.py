@@ -1,6 +1,7 @@
 """Webhooks carry download links too (issue 12 item 2): the completed event's payload has
 an absolute ``download_url`` on MEDIATASKS_PUBLIC_BASE_URL for every artifact, and that
-link downloads the bytes through the registry with no credentials at all."""
+link downloads the bytes through the registry with no credentials at all. Without the
+setting, the links point at the origin the task's submit came to."""
 
 from __future__ import annotations
 
@@ -66,11 +67,11 @@ def receiver():
     server.server.server_close()
 
 
-@pytest.fixture(scope="module")
-async def running(stack_settings, registry_service):
+@contextlib.asynccontextmanager
+async def dispatching(stack_settings, public_base_url: str):
     """A dispatcher with download links, on its own consumer, engine and connection."""
     settings = stack_settings.model_copy(
-        update={"allow_private_urls": True, "public_base_url": PUBLIC, "webhook_timeout_seconds": 5.0}
+        update={"allow_private_urls": True, "public_base_url": public_base_url, "webhook_timeout_seconds": 5.0}
     )
     durable = f"webhook_links_{uuid.uuid4().hex[:8]}"
     engine = create_engine(settings)
@@ -87,13 +88,21 @@ async def running(stack_settings, registry_service):
             break
         assert time.monotonic() < deadline and not task.done(), "the webhook consumer was never created"
         await asyncio.sleep(0.05)
-    yield store
-    await asyncio.wait_for(dispatcher.stop(), timeout=10)
-    await asyncio.wait_for(task, timeout=10)
-    with contextlib.suppress(Exception):
-        await js.delete_consumer(EVENTS_STREAM, durable)
-    await nc.close()
-    await engine.dispose()
+    try:
+        yield store
+    finally:
+        await asyncio.wait_for(dispatcher.stop(), timeout=10)
+        await asyncio.wait_for(task, timeout=10)
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(EVENTS_STREAM, durable)
+        await nc.close()
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+async def running(stack_settings, registry_service):
+    async with dispatching(stack_settings, PUBLIC) as store:
+        yield store
 
 
 def internal(owner: str = "anonymous") -> tuple[tuple[str, str], ...]:
@@ -154,3 +163,56 @@ async def test_the_completed_webhook_carries_links_that_download_without_credent
         assert b"".join([chunk.data async for chunk in chunks]) == data
     finally:
         await channel.close()
+
+
+async def test_without_a_public_base_url_the_webhook_links_point_at_the_submits_origin(
+    stack_settings, receiver, registry_service
+) -> None:
+    origin = "https://api.example.org"
+    owner = f"hookorigin-{uuid.uuid4().hex[:6]}"
+    async with dispatching(stack_settings, "") as store:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{registry_service.port}")
+        registry = tasks_pb2_grpc.TaskRegistryStub(channel)
+        try:
+            options = common_pb2.SubmitOptions(webhook_url=receiver.url, webhook_events=["completed"])
+            request = tasks_pb2.CreateTaskRequest(
+                task_type=UNSERVED_TYPE, owner=owner, options=options, idempotency_key=uuid.uuid4().hex
+            )
+            request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text="Origin."))
+            # A media service's submit: the origin is the gateway's forwarded Host.
+            answer = await registry.CreateTasks(
+                tasks_pb2.CreateTasksRequest(submissions=[tasks_pb2.TaskSubmission(task=request, origin=origin)]),
+                metadata=internal(owner),
+                timeout=10,
+            )
+            task = answer.results[0].task
+            stored = await store.put_bytes(b"origin bytes", content_type="text/plain", filename="o.txt", owner=owner)
+            started = await registry.StartAttempt(
+                tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=1, worker_id="w"),
+                metadata=internal(),
+                timeout=10,
+            )
+            await registry.CompleteTask(
+                tasks_pb2.CompleteTaskRequest(
+                    task_id=task.task_id, attempt=started.attempt, output=tasks_pb2.TaskOutput(artifacts=[stored])
+                ),
+                metadata=internal(),
+                timeout=10,
+            )
+            # The module's other dispatcher (on PUBLIC) delivers the event too: this one's
+            # delivery is the one whose links are not on PUBLIC.
+            deadline = time.monotonic() + 20
+            while not (links := [url for url in links_of(receiver, task.task_id) if not url.startswith(PUBLIC)]):
+                assert time.monotonic() < deadline, "no webhook arrived from the dispatcher without a base URL"
+                await asyncio.sleep(0.05)
+        finally:
+            await channel.close()
+    link = urlsplit(links[0])
+    assert f"{link.scheme}://{link.netloc}" == origin and link.path == f"/api/v1/media/files/{stored.artifact_id}"
+
+
+def links_of(receiver: Receiver, task_id: str) -> list[str]:
+    """The first artifact's download link of every webhook body received for ``task_id``."""
+    return [
+        body["task"]["output"]["artifacts"][0]["download_url"] for body in receiver.bodies if body["task_id"] == task_id
+    ]
