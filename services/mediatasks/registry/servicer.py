@@ -119,7 +119,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def CreateTask(self, request, context):
         _require_internal(caller())
-        return await self._create(request, self._base(context), request_origin(context))
+        return await self._create(request, request_origin(context))
 
     async def CreateTasks(self, request, context):
         _require_internal(caller())
@@ -127,7 +127,7 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
         async def one(submission: tasks_pb2.TaskSubmission) -> tasks_pb2.TaskSubmissionResult:
             try:
-                task = await self._create(submission.task, self.links.base_url(submission.origin), submission.origin)
+                task = await self._create(submission.task, submission.origin)
             except MediaTasksError as refusal:
                 # Each refusal is its submit's own (a full owner limit, a full queue); an
                 # outage is not a MediaTasksError here and fails the whole call.
@@ -141,12 +141,14 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
             ]
         )
 
-    async def _create(self, request: tasks_pb2.CreateTaskRequest, base_url: str, origin: str) -> tasks_pb2.Task:
+    async def _create(self, request: tasks_pb2.CreateTaskRequest, origin: str) -> tasks_pb2.Task:
+        """Create the task; ``origin``: where its submit came to (the answer's and the
+        webhook's download links point there unless a public base URL is set)."""
         # The store hands each commit's outbox rows to the relay (see .handoff).
         task, _ = await self.store.create(request, origin)
         metrics.TASK_TRANSITIONS.labels(task.task_type, tasks_pb2.Task.Status.Name(task.status), task.provider).inc()
         # A cache hit answers with its output at once.
-        return await self.links.fill_task(task, base_url)
+        return await self.links.fill_task(task, self.links.base_url(origin))
 
     def _media_channel(self, service: str) -> InternalChannel:
         if service not in self._media_channels:

@@ -285,7 +285,7 @@ class UploadSessions:
             # Every byte arrived but the artifact was not made (the store, or this
             # registry, failed right after the last chunk): it is made now, so a client that
             # sees the whole offset (and so takes the upload for done) finds its artifact.
-            artifact = await self._finish(upload_id)
+            artifact = await self._made(upload_id) or await self._finish(upload_id)
             finished = [("x-artifact-id", artifact.artifact_id), ("x-checksum-sha256", artifact.sha256)]
         elif row["state"] == "complete":
             finished = [("x-artifact-id", upload_id), ("x-checksum-sha256", row["sha256"] or "")]
@@ -395,17 +395,20 @@ class UploadSessions:
         async with self.engine.begin() as conn:
             return (await conn.execute(statement)).rowcount == 1
 
-    async def _finish(self, upload_id: str) -> common_pb2.Artifact:
-        row = await self._row(upload_id)
+    async def _made(self, upload_id: str) -> common_pb2.Artifact | None:
+        """The artifact of an upload a finish made without recording it (its end was
+        lost), now recorded; None when no finish made it."""
         try:
-            # Made already by a finish whose end was lost (its state not recorded).
             made = await self.store.get_info(upload_id)
         except MediaTasksError as error:
             if error.reason != "ARTIFACT_NOT_FOUND":
                 raise
-        else:
-            await self._set_state(upload_id, "complete", sha256=made.sha256)
-            return made
+            return None
+        await self._set_state(upload_id, "complete", sha256=made.sha256)
+        return made
+
+    async def _finish(self, upload_id: str) -> common_pb2.Artifact:
+        row = await self._row(upload_id)
         parts = list(row["parts"])
         cached = self._hashes.pop(upload_id, None)
         if cached is not None and cached[0] == row["received"]:
