@@ -20,8 +20,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import TextClause
 
+from mediatasks.registry.direct_sql import DirectStatement
 from mediatasks.registry.submits import JSON_COLUMNS, TASKS, array_type
 
 # The queued_reason of a task held back by its owner's concurrency limit.
@@ -55,7 +55,7 @@ ORDER BY priority_rank, created_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
 
 
 @functools.cache
-def change_statement(columns: tuple[str, ...], cache_entry: bool = False, next_held: bool = False) -> TextClause:
+def change_statement(columns: tuple[str, ...], cache_entry: bool = False, next_held: bool = False) -> DirectStatement:
     """UPDATE of ``columns`` of one task (``:task_id``), its log lines and its outbox rows,
     as one statement; without columns, only the lines and rows. ``cache_entry`` adds the
     result cache's row (from the new output's columns); ``next_held`` makes the statement
@@ -76,9 +76,11 @@ def change_statement(columns: tuple[str, ...], cache_entry: bool = False, next_h
             output=TASKS.c.output.type, cache_key=TASKS.c.cache_key.type, cache_expires_at=TASKS.c.expires_at.type
         )
         types.update({column: TASKS.c[column].type for column in ("provider", "model", "updated_at")})
-    return statement.bindparams(
-        *(bindparam(column, type_=type_) for column, type_ in types.items()),
-        *([bindparam("task_id", type_=TASKS.c.id.type)] if columns or cache_entry else []),
+    return DirectStatement(
+        statement.bindparams(
+            *(bindparam(column, type_=type_) for column, type_ in types.items()),
+            *([bindparam("task_id", type_=TASKS.c.id.type)] if columns or cache_entry else []),
+        )
     )
 
 
@@ -97,7 +99,7 @@ class Change:
     # Whose next held task the statement should find (see _NEXT_HELD).
     held_owner: str | None = None
 
-    def statement(self) -> TextClause:
+    def statement(self) -> DirectStatement:
         return change_statement(tuple(self.values), self.cache_entry is not None, self.held_owner is not None)
 
     def parameters(self) -> dict[str, Any]:
@@ -143,7 +145,7 @@ _CACHE_ENTRIES = """cached AS (
 
 
 @functools.cache
-def _changes_statement(columns: tuple[str, ...], cache_entries: bool, next_held: bool) -> TextClause:
+def _changes_statement(columns: tuple[str, ...], cache_entries: bool, next_held: bool) -> DirectStatement:
     """The multi-row form of :func:`change_statement` for changes that write ``columns``."""
     parts = []
     if columns:
@@ -159,7 +161,7 @@ def _changes_statement(columns: tuple[str, ...], cache_entries: bool, next_held:
     body = LOGS_AND_OUTBOX
     if next_held:
         body = body.replace("\nINSERT INTO outbox", ", queued AS (INSERT INTO outbox") + ")\n" + _NEXT_HELD_OF_OWNERS
-    return text("WITH " + ", ".join([*parts, body]))
+    return DirectStatement(text("WITH " + ", ".join([*parts, body])))
 
 
 def _column_values(column: str, changes: Sequence[Change]) -> list[Any]:
@@ -204,8 +206,8 @@ async def write_changes(conn: AsyncConnection, changes: Sequence[Change]) -> lis
     for columns, group in by_columns.items():
         cache_entries = any(change.cache_entry is not None for change in group)
         next_held = any(change.held_owner is not None for change in group)
-        result = await conn.execute(
-            _changes_statement(columns, cache_entries, next_held), _changes_parameters(columns, group)
+        result = await _changes_statement(columns, cache_entries, next_held).run(
+            conn, _changes_parameters(columns, group)
         )
         if next_held:
             held.extend(row[0] for row in result)

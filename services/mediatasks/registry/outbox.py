@@ -38,6 +38,7 @@ from mediatasks.core import metrics
 from mediatasks.core.batch_publish import BatchPublisher
 from mediatasks.core.db import autocommit
 from mediatasks.registry.convert import utcnow
+from mediatasks.registry.direct_sql import DirectStatement
 from mediatasks.registry.models import OutboxRow
 from mediatasks.v1 import tasks_pb2
 
@@ -48,7 +49,7 @@ _BATCH = 500
 # prepared) afresh for every batch size.
 _DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 # Rows handed off and published (msg_id is indexed; see migration 0011).
-_DELETE_HANDED = text("DELETE FROM outbox WHERE msg_id = ANY(CAST(:msg_ids AS text[]))")
+_DELETE_HANDED = DirectStatement(text("DELETE FROM outbox WHERE msg_id = ANY(CAST(:msg_ids AS text[]))"))
 # Handed rows waiting for their publish, and published rows waiting for their delete, at
 # most; more are left to the rounds (an outage must not grow the registry's memory).
 HANDED_LIMIT = 10_000
@@ -192,7 +193,7 @@ class OutboxRelay:
             msg_ids, self._published = self._published[:_BATCH], self._published[_BATCH:]
             try:
                 async with self._autocommit.connect() as conn:
-                    await conn.execute(_DELETE_HANDED, {"msg_ids": msg_ids})
+                    await _DELETE_HANDED.run(conn, {"msg_ids": msg_ids})
             except BaseException:
                 self._published[:0] = msg_ids  # tried again with the next group
                 raise

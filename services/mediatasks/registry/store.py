@@ -69,6 +69,7 @@ from mediatasks.registry.convert import (
     task_to_proto,
     utcnow,
 )
+from mediatasks.registry.direct_sql import DirectStatement
 from mediatasks.registry.handoff import HandOff, remember, transaction
 from mediatasks.registry.models import ExpiredTaskRow, OutboxRow, ResultCacheRow, TaskLogRow, TaskRow, TaskTypeRow
 from mediatasks.registry.paging import decode_token, encode_token, page_limit, sort_spec
@@ -136,17 +137,19 @@ def _task_key(task_id: str) -> uuid.UUID | None:
 _LOCKED_COLUMNS = ", ".join(f'tasks."{column.name}"' for column in TASKS.c)
 # set_config(…, true) is SET LOCAL as a function: in the WHERE clause it runs as each row
 # is read, before the row is locked, so the lock timeout holds for every lock taken here.
-_LOCK_TASKS = text(
-    f"SELECT {_LOCKED_COLUMNS} FROM tasks WHERE id = ANY(CAST(:ids AS uuid[]))"
-    " AND set_config('lock_timeout', :lock_timeout, true) IS NOT NULL ORDER BY id FOR UPDATE"
-).columns(*TASKS.c)
+_LOCK_TASKS = DirectStatement(
+    text(
+        f"SELECT {_LOCKED_COLUMNS} FROM tasks WHERE id = ANY(CAST(:ids AS uuid[]))"
+        " AND set_config('lock_timeout', :lock_timeout, true) IS NOT NULL ORDER BY id FOR UPDATE"
+    )
+)
 
 
 async def _lock_tasks(conn: AsyncConnection, ids: list[uuid.UUID], lock_timeout: str) -> dict[uuid.UUID, Row[Any]]:
     """The task rows of ``ids``, locked in id order, by id (a shared transaction's rows),
     the transaction's lock timeout set first (see transactions.LockRows)."""
-    rows = await conn.execute(_LOCK_TASKS, {"ids": ids, "lock_timeout": lock_timeout})
-    return {row.id: row for row in rows.all()}
+    rows = await _LOCK_TASKS.run(conn, {"ids": ids, "lock_timeout": lock_timeout})
+    return {row.id: row for row in rows}
 
 
 @dataclass
@@ -366,8 +369,8 @@ class TaskStore:
         if isinstance(conn, SharedConnection):
             conn.defer(change)
             return None
-        result = await conn.execute(change.statement(), change.parameters())
-        return result.scalar() if change.held_owner is not None else None
+        rows = await change.statement().run(conn, change.parameters())
+        return rows[0][0] if change.held_owner is not None and rows else None
 
     async def _write_group_changes(self, conn: AsyncConnection, changes: list[Change]) -> None:
         """The deferred changes of a shared transaction, and the held tasks they let in."""

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core.coalescing import Coalescer, Pending
 from mediatasks.core.db import autocommit
+from mediatasks.registry.direct_sql import DirectStatement
 from mediatasks.registry.models import TaskRow
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def _group_statement():
     )
 
 
-GROUP_INSERT = _group_statement()
+GROUP_INSERT = DirectStatement(_group_statement())
 JSON_COLUMNS = frozenset(column.name for column in TASKS.c if isinstance(column.type, JSONB))
 
 
@@ -142,7 +143,7 @@ class SubmitGroups:
         tasks = [pending.item for pending in group]
         try:
             async with self._autocommit.connect() as conn:
-                created = {row[0] for row in await conn.execute(GROUP_INSERT, group_parameters(tasks))}
+                created = {row[0] for row in await GROUP_INSERT.run(conn, group_parameters(tasks))}
         except Exception as error:
             log.info("a group of %d submits was refused (%s); each is written alone", len(group), error)
             created = set()

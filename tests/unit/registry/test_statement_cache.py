@@ -28,14 +28,16 @@ def test_a_submit_inserts_every_column_and_its_rows_only_with_the_task(statement
 
 
 def test_a_change_statement_updates_only_its_columns() -> None:
-    sql = str(changes.change_statement(("progress", "stage")).compile(dialect=postgresql.dialect()))
+    sql = str(changes.change_statement(("progress", "stage")).clause.compile(dialect=postgresql.dialect()))
     assert 'UPDATE tasks SET "progress" = %(progress)s, "stage" = %(stage)s WHERE id = %(task_id)s' in sql
     assert "INSERT INTO task_logs" in sql and "INSERT INTO outbox" in sql
-    assert "UPDATE" not in str(changes.change_statement(()))
+    assert "UPDATE" not in str(changes.change_statement(()).clause)
 
 
 def test_the_statement_of_many_changes_updates_only_their_columns_from_arrays() -> None:
-    sql = str(changes._changes_statement(("progress", "stage"), False, False).compile(dialect=postgresql.dialect()))
+    sql = str(
+        changes._changes_statement(("progress", "stage"), False, False).clause.compile(dialect=postgresql.dialect())
+    )
     assert 'UPDATE tasks SET "progress" = new."progress", "stage" = new."stage"' in sql
     assert (
         "FROM unnest(CAST(%(task_ids)s AS uuid[]), CAST(%(c_progress)s AS SMALLINT[]), CAST(%(c_stage)s AS text[]))"
@@ -47,5 +49,5 @@ def test_the_statement_of_many_changes_updates_only_their_columns_from_arrays() 
     assert changes._changes_statement(("progress", "stage"), False, False) is changes._changes_statement(
         ("progress", "stage"), False, False
     )
-    full = str(changes._changes_statement(("status",), True, True))
+    full = str(changes._changes_statement(("status",), True, True).clause)
     assert "INSERT INTO result_cache" in full and "LIMIT wanted.n FOR UPDATE SKIP LOCKED" in full
