@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -14,7 +14,7 @@ from mediatasks.core.logs import setup_logging
 from mediatasks.core.server import ServiceRuntime
 from mediatasks.core.settings import Settings
 from mediatasks.core.submit import Submitter
-from mediatasks.core.worker import JobHandler, Worker
+from mediatasks.core.worker import JobHandler, QuickJob, Worker
 from mediatasks.media import ffmpeg
 from mediatasks.providers.router import ProviderRouter
 from mediatasks.providers.status import ProviderStatusPublisher
@@ -42,6 +42,8 @@ class MediaService:
     add_to_server: Callable[[object, grpc.aio.Server], None]
     make_servicer: Callable[[MediaParts], object]
     make_handlers: Callable[[MediaParts], dict[str, JobHandler]]
+    # Per task type: which of its jobs are quick and local (see Worker's quick_jobs).
+    quick_jobs: dict[str, QuickJob] = field(default_factory=dict)
 
 
 async def start_media_service(
@@ -65,7 +67,7 @@ async def start_media_service(
     servicer = service.make_servicer(parts)
     runtime.add_servicer(service.grpc_service, lambda server: service.add_to_server(servicer, server))
     if run_workers:
-        worker = Worker(settings, runtime.nc, runtime.js, registry, artifacts, handlers)
+        worker = Worker(settings, runtime.nc, runtime.js, registry, artifacts, handlers, quick_jobs=service.quick_jobs)
         runtime.add_background(worker.run, stop=worker.stop)
         # Only processes that run jobs have provider statistics worth showing.
         publisher = ProviderStatusPublisher(runtime.js, providers, service.name)

@@ -404,6 +404,8 @@ class TaskRegistryServicer(tasks_pb2_grpc.TaskRegistryServicer):
 
     async def _complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
         task = await self.store.complete(request)
+        if request.HasField("start"):  # started with its completion (a quick job)
+            metrics.TASK_TRANSITIONS.labels(task.task_type, "PROCESSING", task.provider).inc()
         if request.attempt > 1:  # earlier attempts may have died with outputs stored
             kept = [artifact.artifact_id for artifact in request.output.artifacts]
             self._sweep_outputs(request.task_id, range(1, request.attempt), kept)

@@ -111,6 +111,20 @@ def stale_attempt(task_id: str, attempt: int, current: int) -> MediaTasksError:
     )
 
 
+# CompleteTask's refusal of a completion that carried its start (a quick job run before
+# StartAttempt) when StartAttempt would not have proceeded; metadata "start_reason" says why.
+START_REFUSED = "START_REFUSED"
+
+
+def start_refused(task_id: str, reason: str) -> MediaTasksError:
+    return MediaTasksError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        START_REFUSED,
+        f"task {task_id} did not start: {reason}",
+        metadata={"start_reason": reason},
+    )
+
+
 def owner_cache_key(owner: str, cache_key: str) -> str:
     """The result-cache key of ``cache_key`` for ``owner``: cache entries belong to their
     owner, so another owner's identical input never gets (or learns of) this output."""
@@ -153,6 +167,15 @@ async def _lock_tasks(conn: AsyncConnection, ids: list[uuid.UUID], lock_timeout:
 
 
 @dataclass
+class _Start:
+    """A start StartAttempt decided on: the new attempt, the row's values, the log lines."""
+
+    attempt: int
+    values: dict[str, Any]
+    lines: list[str]
+
+
+@dataclass
 class Outgoing:
     """How many jobs and events a submit wrote to the outbox."""
 
@@ -182,8 +205,15 @@ def _event_row(
     }
 
 
+# A job message carries its task (with the input) up to this size: a worker may then run a
+# quick job before StartAttempt (see CompleteTaskRequest.start); a bigger one it fetches.
+JOB_TASK_LIMIT_BYTES = 16 * 1024
+
+
 def _job_row(task: tasks_pb2.Task, msg_id: str, now: dt.datetime) -> dict:
     job = tasks_pb2.Job(task_id=task.task_id, task_type=task.task_type, owner=task.owner, priority=task.priority)
+    if task.HasField("input") and task.ByteSize() <= JOB_TASK_LIMIT_BYTES:
+        job.task.CopyFrom(task)
     return {
         "subject": topology.job_subject(task.task_type, task.priority),
         "msg_id": msg_id,
@@ -246,10 +276,12 @@ def _log_lines(
     return [(task_id, now, level, message, attempt) for message in messages], entries
 
 
-def _updated(row: Row, values: dict[str, Any]) -> SimpleNamespace:
-    """``row`` as it is after ``values`` are written: the caller holds its lock, so this is
-    exactly what an UPDATE … RETURNING would answer, without asking."""
-    return SimpleNamespace(**{**row._mapping, **values})
+def _updated(row: Row | SimpleNamespace, values: dict[str, Any]) -> SimpleNamespace:
+    """``row`` (or an earlier ``_updated`` of it) as it is after ``values`` are written: the
+    caller holds its lock, so this is exactly what an UPDATE … RETURNING would answer,
+    without asking."""
+    current = vars(row) if isinstance(row, SimpleNamespace) else row._mapping
+    return SimpleNamespace(**{**current, **values})
 
 
 def _column_param(column: Column) -> BindParameter:
@@ -966,56 +998,67 @@ class TaskStore:
 
         async def change(conn: AsyncConnection):
             row = await self._load(conn, task_id, lock=True)
-            if row is None:
-                return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
-            if row.status in TERMINAL:
-                return tasks_pb2.StartAttemptResponse(proceed=False, reason=row.status)
-            if row.status == QUEUED and not await self._below_capacity(conn, row.task_type):
-                # Global capacity: the job waits in JetStream (the worker naks it).
-                return tasks_pb2.StartAttemptResponse(proceed=False, reason="CAPACITY")
-            claim = f"{request.worker_id}/{request.delivery_count}"
-            if row.status == PROCESSING and request.worker_id and row.claim == claim:
-                # The same worker asking again for the same delivery: its first call
-                # committed but the answer was lost (a registry replica died).
-                return tasks_pb2.StartAttemptResponse(proceed=True, attempt=row.attempt, task=task_to_proto(row))
-            if row.status == PROCESSING and request.delivery_count <= 1:
-                # A job message the relay published twice (dedupe window passed): the first
-                # delivery's attempt is alive; this copy must not start a second one.
-                return tasks_pb2.StartAttemptResponse(proceed=False, reason="ALREADY_RUNNING")
-            lost_attempts = row.lost_attempts
-            if row.status == PROCESSING:
-                # JetStream redelivered a job whose attempt never ended: that attempt is lost.
-                lost_attempts += 1
-                if lost_attempts >= self.settings.max_deliver:
-                    await self._dead_letter(conn, row, lost_attempts, now)
-                    return tasks_pb2.StartAttemptResponse(proceed=False, reason="DEAD_LETTERED")
-            attempt = row.attempt + 1
-            values = {
-                "status": PROCESSING,
-                "attempt": attempt,
-                "stage": "starting",
-                "progress": 0,
-                "started_at": now,
-                "updated_at": now,
-                "next_attempt_at": None,
-                "queued_reason": "",
-                "claim": claim,
-                "lost_attempts": lost_attempts,
-            }
-            task = task_to_proto(_updated(row, values))
-            lines = []
-            if row.status == PROCESSING:
-                lines.append(f"attempt {row.attempt} was lost (its worker stopped answering)")
-            lines.append(
-                f"started attempt {attempt} of {row.max_attempts} on worker {request.worker_id or 'unknown'}"
-                f" (delivery {request.delivery_count})"
-            )
-            logs, logged = _log_lines(task_id, attempt, now, lines)
+            decided = await self._decide_start(conn, row, request, now)
+            if isinstance(decided, tasks_pb2.StartAttemptResponse):
+                return decided
+            task = task_to_proto(_updated(row, decided.values))
+            logs, logged = _log_lines(task_id, decided.attempt, now, decided.lines)
             started = _event_row(_event_task(task), "task.started", now, logged)
-            await self._write(conn, Change(task_id, values, logs, [started]))
-            return tasks_pb2.StartAttemptResponse(proceed=True, attempt=attempt, task=task)
+            await self._write(conn, Change(task_id, decided.values, logs, [started]))
+            return tasks_pb2.StartAttemptResponse(proceed=True, attempt=decided.attempt, task=task)
 
         return await self._shared.run(change, lock=task_id)
+
+    async def _decide_start(
+        self, conn: AsyncConnection, row: Any, request: tasks_pb2.StartAttemptRequest, now: dt.datetime
+    ) -> tasks_pb2.StartAttemptResponse | _Start:
+        """What StartAttempt does with ``row`` (locked): the answer when it does not start
+        a new attempt (a refusal, or the same delivery asking again), else the start's
+        values and log lines, for the caller to write."""
+        if row is None:
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
+        if row.status in TERMINAL:
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason=row.status)
+        if row.status == QUEUED and not await self._below_capacity(conn, row.task_type):
+            # Global capacity: the job waits in JetStream (the worker naks it).
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason="CAPACITY")
+        claim = f"{request.worker_id}/{request.delivery_count}"
+        if row.status == PROCESSING and request.worker_id and row.claim == claim:
+            # The same worker asking again for the same delivery: its first call
+            # committed but the answer was lost (a registry replica died).
+            return tasks_pb2.StartAttemptResponse(proceed=True, attempt=row.attempt, task=task_to_proto(row))
+        if row.status == PROCESSING and request.delivery_count <= 1:
+            # A job message the relay published twice (dedupe window passed): the first
+            # delivery's attempt is alive; this copy must not start a second one.
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason="ALREADY_RUNNING")
+        lost_attempts = row.lost_attempts
+        if row.status == PROCESSING:
+            # JetStream redelivered a job whose attempt never ended: that attempt is lost.
+            lost_attempts += 1
+            if lost_attempts >= self.settings.max_deliver:
+                await self._dead_letter(conn, row, lost_attempts, now)
+                return tasks_pb2.StartAttemptResponse(proceed=False, reason="DEAD_LETTERED")
+        attempt = row.attempt + 1
+        values = {
+            "status": PROCESSING,
+            "attempt": attempt,
+            "stage": "starting",
+            "progress": 0,
+            "started_at": now,
+            "updated_at": now,
+            "next_attempt_at": None,
+            "queued_reason": "",
+            "claim": claim,
+            "lost_attempts": lost_attempts,
+        }
+        lines = []
+        if row.status == PROCESSING:
+            lines.append(f"attempt {row.attempt} was lost (its worker stopped answering)")
+        lines.append(
+            f"started attempt {attempt} of {row.max_attempts} on worker {request.worker_id or 'unknown'}"
+            f" (delivery {request.delivery_count})"
+        )
+        return _Start(attempt, values, lines)
 
     async def _below_capacity(self, conn: AsyncConnection, task_type: str) -> bool:
         """Whether one more ``task_type`` job may start. Far below ``capacity_per_type`` the
@@ -1145,14 +1188,34 @@ class TaskStore:
 
     async def complete(self, request: tasks_pb2.CompleteTaskRequest) -> tasks_pb2.Task:
         now = utcnow()
+        starting = request.HasField("start")
+        if starting and (request.start.delivery_count != 1 or request.start.task_id != request.task_id):
+            raise invalid_input("a completion carries its start only for the first delivery of its own task")
 
         async def change(conn: AsyncConnection):
             row = await self._load(conn, parse_task_id(request.task_id), lock=True)
             if row is not None and row.status == COMPLETED and row.attempt == request.attempt:
                 return task_to_proto(row)  # the same attempt completing again (a retried RPC)
-            row = self._fence(row, request.task_id, request.attempt)
+            values: dict[str, Any] = {}
+            logs: list[Any] = []
+            outbox: list[dict] = []
+            if starting:
+                # A quick job run before StartAttempt: started here, with StartAttempt's
+                # checks, and completed in the same write.
+                decided = await self._decide_start(conn, row, request.start, now)
+                if isinstance(decided, tasks_pb2.StartAttemptResponse):
+                    raise start_refused(request.task_id, decided.reason if not decided.proceed else "ALREADY_RUNNING")
+                if decided.attempt != request.attempt:
+                    raise stale_attempt(request.task_id, request.attempt, decided.attempt)
+                decided.values["started_at"] = now - dt.timedelta(seconds=min(max(request.run_seconds, 0.0), 3600.0))
+                row = _updated(row, decided.values)
+                logs, logged = _log_lines(row.id, decided.attempt, now, decided.lines)
+                outbox.append(_event_row(_event_task(task_to_proto(row)), "task.started", now, logged))
+                values.update(decided.values)
+            else:
+                row = self._fence(row, request.task_id, request.attempt)
             output = request.output.SerializeToString()
-            values = {
+            completion = {
                 "status": COMPLETED,
                 "progress": 100,
                 "stage": "completed",
@@ -1164,10 +1227,11 @@ class TaskStore:
                 "updated_at": now,
                 "completed_at": now,
             }
+            values.update(completion)
             cache_entry = None
             if row.cache_key:
                 cache_entry = (row.cache_key, now + dt.timedelta(seconds=self.settings.result_cache_ttl_seconds))
-            task = task_to_proto(_updated(row, values))
+            task = task_to_proto(_updated(row, completion))
             took = (now - row.started_at).total_seconds() if row.started_at else 0.0
             line = f"completed attempt {request.attempt} in {took:.1f}s with provider {task.provider or 'local'}"
             if request.model:
@@ -1177,11 +1241,12 @@ class TaskStore:
             produced = len(request.output.artifacts)
             line += f"; {produced} file{'s' if produced != 1 else ''} produced"
             # The handler's last lines ride on the completion (one call, one event fewer).
-            logs, logged = _log_lines(row.id, request.attempt, now, [*request.log_lines, line])
-            completed = _event_row(_event_task(task), "task.completed", now, logged)
-            # One statement: the row, its cache entry, lines and event, and whether the
+            completed_logs, logged = _log_lines(row.id, request.attempt, now, [*request.log_lines, line])
+            logs = [*logs, *completed_logs]
+            outbox.append(_event_row(_event_task(task), "task.completed", now, logged))
+            # One statement: the row, its cache entry, lines and events, and whether the
             # owner has a task held back for its turn (rarely: only at its limit).
-            change = Change(row.id, values, logs, [completed], cache_entry=cache_entry, held_owner=row.owner)
+            change = Change(row.id, values, logs, outbox, cache_entry=cache_entry, held_owner=row.owner)
             held = await self._write(conn, change)
             if held is not None:
                 await self._release_held_task(conn, held, now)

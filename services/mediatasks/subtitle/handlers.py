@@ -17,7 +17,7 @@ from mediatasks.subtitle import align
 from mediatasks.subtitle.rules import manual_timing, rules_of
 from mediatasks.subtitle.speech import transcribe_media
 from mediatasks.subtitle.translation import target_language, translate_job_cues, translate_paragraphs
-from mediatasks.v1 import subtitle_pb2
+from mediatasks.v1 import subtitle_pb2, tasks_pb2
 
 # A subtitle file is text; 64 MiB is days of dialogue. Anything bigger is not subtitles.
 MAX_SUBTITLE_FILE_BYTES = 64 * 1024 * 1024
@@ -36,6 +36,16 @@ def _subtitle_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")
+
+
+def times_text_alone(task: tasks_pb2.Task) -> bool:
+    """Whether the job only times a given text (no media, no file, no translation): a few
+    milliseconds of local work that calls no provider, so the worker may run it before
+    StartAttempt and start it with its completion."""
+    request = subtitle_pb2.GenerateSubtitlesRequest()
+    if not task.input.Unpack(request):
+        return False
+    return bool(request.text) and not request.media_url and not request.subtitles_url and not target_language(request)
 
 
 async def generate_subtitles(providers: ProviderRouter, ctx: JobContext) -> JobResult:

@@ -6,7 +6,7 @@ from functools import partial
 
 from mediatasks.core.worker import JobHandler
 from mediatasks.media_service import MediaParts, MediaService
-from mediatasks.subtitle.handlers import generate_subtitles
+from mediatasks.subtitle.handlers import generate_subtitles, times_text_alone
 from mediatasks.subtitle.servicer import SubtitleServicer
 from mediatasks.v1 import subtitle_pb2_grpc
 
@@ -21,4 +21,5 @@ SERVICE = MediaService(
     add_to_server=subtitle_pb2_grpc.add_SubtitleServiceServicer_to_server,
     make_servicer=SubtitleServicer,
     make_handlers=_handlers,
+    quick_jobs={"subtitle_generation": times_text_alone},
 )

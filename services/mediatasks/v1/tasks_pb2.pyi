@@ -580,7 +580,7 @@ class ReportProgressResponse(_message.Message):
     def __init__(self, cancel_requested: bool = ...) -> None: ...
 
 class CompleteTaskRequest(_message.Message):
-    __slots__ = ("task_id", "attempt", "output", "provider", "model", "cost_usd", "log_lines")
+    __slots__ = ("task_id", "attempt", "output", "provider", "model", "cost_usd", "log_lines", "start", "run_seconds")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
@@ -588,6 +588,8 @@ class CompleteTaskRequest(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     LOG_LINES_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    RUN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     output: TaskOutput
@@ -595,7 +597,9 @@ class CompleteTaskRequest(_message.Message):
     model: str
     cost_usd: float
     log_lines: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[TaskOutput, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., log_lines: _Optional[_Iterable[str]] = ...) -> None: ...
+    start: StartAttemptRequest
+    run_seconds: float
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[TaskOutput, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., cost_usd: _Optional[float] = ..., log_lines: _Optional[_Iterable[str]] = ..., start: _Optional[_Union[StartAttemptRequest, _Mapping]] = ..., run_seconds: _Optional[float] = ...) -> None: ...
 
 class StartAttemptsRequest(_message.Message):
     __slots__ = ("attempts",)
@@ -648,13 +652,15 @@ class FailTaskResponse(_message.Message):
     def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ..., requeued: bool = ..., retry_delay_seconds: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("task_id", "task_type", "owner", "priority")
+    __slots__ = ("task_id", "task_type", "owner", "priority", "task")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     task_type: str
     owner: str
     priority: str
-    def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., owner: _Optional[str] = ..., priority: _Optional[str] = ...) -> None: ...
+    task: Task
+    def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., owner: _Optional[str] = ..., priority: _Optional[str] = ..., task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...

@@ -56,11 +56,18 @@ async def until(registry, task_id: str, predicate, timeout: float = 20.0) -> tas
 class Running:
     """A Worker with test handlers, on the real registry and JetStream."""
 
-    def __init__(self, nc, settings, handlers, concurrency=1):
+    def __init__(self, nc, settings, handlers, concurrency=1, quick_jobs=None):
         self.client = RegistryClient(settings)
         js = nc.jetstream()
         self.worker = Worker(
-            settings, nc, js, self.client, ArtifactStore(js, settings), handlers, concurrency=concurrency
+            settings,
+            nc,
+            js,
+            self.client,
+            ArtifactStore(js, settings),
+            handlers,
+            concurrency=concurrency,
+            quick_jobs=quick_jobs,
         )
 
     async def __aenter__(self):
@@ -352,3 +359,212 @@ async def test_a_worker_runs_its_jobs_on_a_registry_that_predates_the_batch_call
                 assert finished.attempt == 1
     finally:
         await server.stop(None)
+
+
+# --- quick jobs: the start rides on the completion ----------------------------------------
+
+
+def quick(_task: tasks_pb2.Task) -> bool:
+    return True
+
+
+def count_calls(worker: Worker, name: str) -> list[int]:
+    """How many times the worker calls the registry's ``name`` (the real call is made)."""
+    calls = [0]
+    real = getattr(worker.registry.stub, name)
+
+    def counted(request, **kwargs):
+        calls[0] += 1
+        return real(request, **kwargs)
+
+    setattr(worker.registry.stub, name, counted)
+    return calls
+
+
+async def events_of(nc, task_id: str) -> tuple[list[str], object]:
+    seen: list[str] = []
+
+    async def on_event(msg) -> None:
+        event = tasks_pb2.TaskEvent.FromString(msg.data)
+        if event.task_id == task_id:
+            seen.append(event.event_type)
+
+    return seen, await nc.subscribe("mediatasks.events.>", cb=on_event)
+
+
+async def test_a_quick_job_is_started_by_its_completion(harness):
+    registry, nc, settings = harness
+    seen: dict[str, object] = {}
+
+    async def finish(ctx: JobContext) -> JobResult:
+        seen.update(attempt=ctx.attempt, text=ctx.input(subtitle_pb2.GenerateSubtitlesRequest).text)
+        return done(ctx)
+
+    running = Running(nc, settings, {"video_analysis": finish}, quick_jobs={"video_analysis": quick})
+    starts = count_calls(running.worker, "StartAttempts")
+    task = await create(registry, "video_analysis")
+    events, sub = await events_of(nc, task.task_id)
+    try:
+        async with running:
+            final = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED)
+            async with asyncio.timeout(10):
+                while "task.completed" not in events:
+                    await asyncio.sleep(0.02)
+    finally:
+        await sub.unsubscribe()
+    assert starts[0] == 0  # no StartAttempt: the completion carried the start
+    given = subtitle_pb2.GenerateSubtitlesRequest()
+    task.input.Unpack(given)
+    assert seen == {"attempt": 1, "text": given.text}  # the job message's task, as StartAttempt gives it
+    assert final.attempt == 1 and final.output.result.Unpack(subtitle_pb2.SubtitleResult())
+    created, started, completed = (t.ToDatetime() for t in (final.created_at, final.started_at, final.completed_at))
+    assert created <= started <= completed
+    assert events[-2:] == ["task.started", "task.completed"]
+    logs = await registry.GetTaskLogs(tasks_pb2.GetTaskLogsRequest(task_id=task.task_id), metadata=INTERNAL)
+    assert any("started attempt 1" in entry.message for entry in logs.entries)
+    info = await nc.jetstream().consumer_info(topology.JOBS_STREAM, topology.job_consumer("video_analysis", "medium"))
+    assert info.num_ack_pending == 0  # acked, not left for a redelivery
+
+
+async def test_a_quick_job_still_running_after_the_window_starts_like_any_other(harness):
+    registry, nc, settings = harness
+    release = asyncio.Event()
+
+    async def slower(ctx: JobContext) -> JobResult:
+        await release.wait()
+        return done(ctx)
+
+    running = Running(nc, settings, {"video_analysis": slower}, quick_jobs={"video_analysis": quick})
+    starts = count_calls(running.worker, "StartAttempts")
+    task = await create(registry, "video_analysis")
+    async with running:
+        # Recorded as running while the handler still runs: the start did not wait for it.
+        processing = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.PROCESSING)
+        release.set()
+        final = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.COMPLETED)
+    assert starts[0] == 1
+    assert processing.attempt == final.attempt == 1
+
+
+async def test_a_failing_quick_job_is_started_then_failed(harness):
+    registry, nc, settings = harness
+
+    async def broken(ctx: JobContext) -> JobResult:
+        raise transient("FLAKY", "not this time")
+
+    task = await create(registry, "video_analysis", max_attempts=1)
+    async with Running(nc, settings, {"video_analysis": broken}, quick_jobs={"video_analysis": quick}):
+        final = await until(registry, task.task_id, lambda t: t.status == tasks_pb2.Task.FAILED)
+    assert final.attempt == 1 and final.error.reason == "FLAKY"
+
+
+async def test_a_quick_job_cancelled_while_it_runs_is_never_completed(harness):
+    """Whichever comes first (the cancel, the window's StartAttempt, the completion that
+    carries the start), the task ends CANCELLED without the handler's output."""
+    registry, nc, settings = harness
+    for pause in (0.0, 0.05, 0.3):
+        began = asyncio.Event()
+        cancelled = asyncio.Event()
+
+        async def waits_for_the_cancel(ctx: JobContext, pause=pause, began=began, cancelled=cancelled) -> JobResult:
+            began.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cancelled.wait()
+            await asyncio.sleep(pause)
+            return done(ctx)
+
+        task = await create(registry, "video_analysis")
+        quick_jobs = {"video_analysis": quick}
+        async with Running(nc, settings, {"video_analysis": waits_for_the_cancel}, quick_jobs=quick_jobs):
+            await asyncio.wait_for(began.wait(), 20)
+            await registry.CancelTask(tasks_pb2.CancelTaskRequest(task_id=task.task_id), metadata=INTERNAL)
+            cancelled.set()
+            await asyncio.sleep(0.5)
+            final = await until(registry, task.task_id, lambda t: t.status != tasks_pb2.Task.PROCESSING)
+            consumer = topology.job_consumer("video_analysis", "medium")
+            async with asyncio.timeout(10):
+                while (await nc.jetstream().consumer_info(topology.JOBS_STREAM, consumer)).num_ack_pending:
+                    await asyncio.sleep(0.05)
+        assert final.status == tasks_pb2.Task.CANCELLED, pause
+        assert not final.HasField("output"), pause
+
+
+async def complete_with_start(registry, task: tasks_pb2.Task, *, attempt=1, delivery_count=1):
+    request = tasks_pb2.CompleteTaskRequest(
+        task_id=task.task_id,
+        attempt=attempt,
+        start=tasks_pb2.StartAttemptRequest(task_id=task.task_id, delivery_count=delivery_count, worker_id="w"),
+        run_seconds=0.25,
+    )
+    request.output.result.Pack(subtitle_pb2.SubtitleResult(content="quick"))
+    return await registry.CompleteTask(request, metadata=INTERNAL, timeout=10)
+
+
+async def refusal(call) -> tuple[grpc.StatusCode, str, dict]:
+    from grpc_status import rpc_status
+    from mediatasks.core.clients import error_from_status
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call
+    error = error_from_status(rpc_status.from_call(refused.value))
+    return refused.value.code(), error.reason, error.metadata
+
+
+async def test_the_registry_starts_and_completes_in_one_call_once(harness):
+    registry, _nc, _settings = harness
+    task = await create(registry, "image_transform")  # no worker runs this type here
+    completed = await complete_with_start(registry, task)
+    assert completed.status == tasks_pb2.Task.COMPLETED and completed.attempt == 1
+    started_at, completed_at = completed.started_at.ToDatetime(), completed.completed_at.ToDatetime()
+    assert 0.2 <= (completed_at - started_at).total_seconds() < 5  # started when the handler began
+    again = await complete_with_start(registry, task)  # a retried call: the same answer
+    assert again.status == tasks_pb2.Task.COMPLETED and again.completed_at == completed.completed_at
+
+
+async def test_the_registry_refuses_a_start_with_the_completion_as_start_attempt_would(harness):
+    registry, _nc, _settings = harness
+    running = await create(registry, "image_transform")
+    started = await registry.StartAttempt(
+        tasks_pb2.StartAttemptRequest(task_id=running.task_id, delivery_count=1, worker_id="other"),
+        metadata=INTERNAL,
+    )
+    assert started.proceed
+    assert await refusal(complete_with_start(registry, running)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "START_REFUSED",
+        {"start_reason": "ALREADY_RUNNING"},
+    )
+    cancelled = await create(registry, "image_transform")
+    await registry.CancelTask(tasks_pb2.CancelTaskRequest(task_id=cancelled.task_id), metadata=INTERNAL)
+    code, reason, metadata = await refusal(complete_with_start(registry, cancelled))
+    assert (reason, metadata) == ("START_REFUSED", {"start_reason": "CANCELLED"})
+    queued = await create(registry, "image_transform")
+    code, reason, _ = await refusal(complete_with_start(registry, queued, attempt=2))
+    assert reason == "STALE_ATTEMPT"  # the start would give attempt 1
+    code, reason, _ = await refusal(complete_with_start(registry, queued, delivery_count=2))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT  # only a first delivery runs before its start
+    left = await registry.GetTask(tasks_pb2.GetTaskRequest(task_id=queued.task_id), metadata=INTERNAL)
+    assert left.status == tasks_pb2.Task.QUEUED and left.attempt == 0  # refusals wrote nothing
+
+
+async def test_a_job_message_carries_its_task_only_when_small(harness):
+    registry, nc, _settings = harness
+    jobs: dict[str, tasks_pb2.Job] = {}
+
+    async def on_job(msg) -> None:
+        job = tasks_pb2.Job.FromString(msg.data)
+        jobs[job.task_id] = job
+
+    sub = await nc.subscribe(topology.job_subject("image_transform", "medium"), cb=on_job)
+    try:
+        small = await create(registry, "image_transform")
+        request = tasks_pb2.CreateTaskRequest(task_type="image_transform", owner=f"big-{uuid.uuid4().hex[:6]}")
+        request.input.Pack(subtitle_pb2.GenerateSubtitlesRequest(text="x" * 40_000))
+        big = await registry.CreateTask(request, metadata=INTERNAL, timeout=10)
+        async with asyncio.timeout(10):
+            while small.task_id not in jobs or big.task_id not in jobs:
+                await asyncio.sleep(0.02)
+    finally:
+        await sub.unsubscribe()
+    assert jobs[small.task_id].task.input == small.input and jobs[small.task_id].task.attempt == 0
+    assert not jobs[big.task_id].HasField("task")

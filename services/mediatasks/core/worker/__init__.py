@@ -7,7 +7,7 @@ Handlers import from here: ``from mediatasks.core.worker import JobContext, JobR
 
 from mediatasks.core.worker.context import JobCancelled, JobContext, JobHandler, JobResult
 from mediatasks.core.worker.helpers import fetch_input, percent_progress, stage_progress, store_output
-from mediatasks.core.worker.runtime import LOW_PRIORITY_SHARE, Worker
+from mediatasks.core.worker.runtime import LOW_PRIORITY_SHARE, QuickJob, Worker
 
 __all__ = [
     "LOW_PRIORITY_SHARE",
@@ -15,6 +15,7 @@ __all__ = [
     "JobContext",
     "JobHandler",
     "JobResult",
+    "QuickJob",
     "Worker",
     "fetch_input",
     "percent_progress",

@@ -9,6 +9,11 @@ published, so an idle worker costs nothing and a new job starts within a round t
 
 For each job: StartAttempt (fencing number), run the handler while heart-beating the
 message with ``in_progress()``, listen for cancellation, then CompleteTask or FailTask.
+A quick job (one its service declares quick, first delivery, its task in the job message)
+runs at once instead, and its start rides on its completion: one registry call and one
+transaction fewer per job. One that is still running after ``QUICK_START_SECONDS``, or
+that fails, starts as any other (and is stopped if the start is refused), so limits and
+fencing hold from then on as for every job.
 How that ended is an :class:`~.settlement.Outcome`, and :mod:`.settlement` alone decides
 from it whether the message is acked, naked (with the registry's backoff), terminated or
 left alone. A job delivered more than ``max_deliver`` times goes to MEDIATASKS_DLQ and its
@@ -58,7 +63,7 @@ from mediatasks.core.settings import Settings
 from mediatasks.core.worker._attempt import STARTING, AttemptState, Progress
 from mediatasks.core.worker.context import JobCancelled, JobContext, JobHandler, JobResult
 from mediatasks.core.worker.outputs import keep_inline_small
-from mediatasks.core.worker.settlement import STALE_ATTEMPT, Outcome, OutcomeKind, settle
+from mediatasks.core.worker.settlement import STALE_ATTEMPT, START_REFUSED, Outcome, OutcomeKind, settle
 from mediatasks.core.worker.task_log import current_attempt, install_task_log_bridge
 from mediatasks.v1 import common_pb2, tasks_pb2
 
@@ -74,6 +79,13 @@ _EMPTY_FOR_SECONDS = 0.25
 _PROGRESS_MIN_INTERVAL = 0.25
 # Jobs one pull request asks for at most (as many as there are free slots).
 _FETCH_LIMIT = REGISTRY_BATCH_LIMIT
+# How long a quick job runs before StartAttempt at most: past it, the attempt starts as
+# any other does (the registry may still refuse it: capacity, a cancel, another copy).
+QUICK_START_SECONDS = 0.1
+
+# Whether a job of a type is quick: local work of milliseconds, no provider called, so it
+# may run before its start is recorded (see Worker's quick_jobs).
+QuickJob = Callable[[tasks_pb2.Task], bool]
 
 
 # Each attempt works in a directory of its own, emptied when it ends (see Workdirs). One
@@ -149,15 +161,18 @@ class Worker:
         *,
         concurrency: int | None = None,
         priorities: tuple[str, ...] = topology.PRIORITIES,
+        quick_jobs: dict[str, QuickJob] | None = None,
     ) -> None:
         """``priorities``: the queues this worker takes jobs from (all by default; a
-        worker limited to ``("urgent",)`` leaves lower ones to other workers)."""
+        worker limited to ``("urgent",)`` leaves lower ones to other workers);
+        ``quick_jobs``: per task type, which of its jobs may run before StartAttempt."""
         self.settings = settings
         self.nc = nc
         self.js = js
         self.registry = registry
         self.artifacts = artifacts
         self.handlers = handlers
+        self.quick_jobs = quick_jobs or {}
         self.concurrency = concurrency or settings.worker_concurrency
         self.priorities = tuple(p for p in topology.PRIORITIES if p in priorities) or topology.PRIORITIES
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -397,15 +412,27 @@ class Worker:
 
     async def _outcome_of(self, msg: Msg, job: tasks_pb2.Job) -> Outcome:
         deliveries = msg.metadata.num_delivered or 0
-        started = await self._starts.submit(
-            tasks_pb2.StartAttemptRequest(task_id=job.task_id, delivery_count=deliveries, worker_id=self.worker_id)
-        )
+        if deliveries == 1 and self._is_quick(job):
+            return await self._attempt(msg, job, job.task, job.task.attempt + 1, unstarted=True)
+        started = await self._starts.submit(self._start_request(job, deliveries))
         if not started.proceed:
             outcome = Outcome.not_started(started.reason)
             if outcome.kind is OutcomeKind.DEAD_LETTERED:
                 await self._dead_letter(msg, job, deliveries)
             return outcome
-        return await self._attempt(msg, job, started)
+        return await self._attempt(msg, job, started.task, started.attempt)
+
+    def _start_request(self, job: tasks_pb2.Job, deliveries: int) -> tasks_pb2.StartAttemptRequest:
+        return tasks_pb2.StartAttemptRequest(task_id=job.task_id, delivery_count=deliveries, worker_id=self.worker_id)
+
+    def _is_quick(self, job: tasks_pb2.Job) -> bool:
+        quick = self.quick_jobs.get(job.task_type)
+        if quick is None or not job.HasField("task") or job.task.task_id != job.task_id:
+            return False
+        try:
+            return quick(job.task)
+        except Exception:  # a malformed input: the normal path reports it
+            return False
 
     async def _dead_letter(self, msg: Msg, job: tasks_pb2.Job, deliveries: int) -> None:
         """Copy the job to the dead-letter stream (the registry already failed its task,
@@ -420,9 +447,14 @@ class Worker:
         await self.js.publish(topology.dlq_subject(job.task_type), msg.data, headers=headers)
         log.error("job %s dead-lettered: %s", job.task_id, reason)
 
-    async def _attempt(self, msg: Msg, job: tasks_pb2.Job, started: tasks_pb2.StartAttemptResponse) -> Outcome:
-        """Run the handler with its supervisors (heartbeat, progress, cancellation) around it."""
-        attempt = started.attempt
+    async def _attempt(
+        self, msg: Msg, job: tasks_pb2.Job, task: tasks_pb2.Task, attempt: int, *, unstarted: bool = False
+    ) -> Outcome:
+        """Run the handler with its supervisors (heartbeat, progress, cancellation) around
+        it. ``unstarted``: a quick job whose attempt StartAttempt has not recorded (``task``
+        is the job message's, ``attempt`` the number its start will give)."""
+        if unstarted:
+            task = self._as_started(task, attempt)
         state = AttemptState()
         workdirs: list[Path] = []
 
@@ -431,7 +463,7 @@ class Worker:
             return workdirs[0]
 
         ctx = JobContext(
-            started.task,
+            task,
             attempt=attempt,
             workdir=take_workdir,
             settings=self.settings,
@@ -461,12 +493,19 @@ class Worker:
             )
 
         self._cancellers[job.task_id] = cancel_job
-        supervising = asyncio.get_running_loop().call_later(_PROGRESS_MIN_INTERVAL, supervise)
+        supervising: asyncio.TimerHandle | None = None
         try:
+            if unstarted:
+                ended = await self._start_late(msg, job, attempt, state, run)
+                if ended is not None:
+                    return ended
+            # Progress reports and heartbeats only for an attempt the registry knows.
+            supervising = asyncio.get_running_loop().call_later(_PROGRESS_MIN_INTERVAL, supervise)
             return await self._finish(job, attempt, state, run)
         finally:
             run.cancel()  # a no-op once it ended; stops it when the runtime itself failed
-            supervising.cancel()
+            if supervising is not None:
+                supervising.cancel()
             for supervisor in supervisors:
                 supervisor.cancel()
             if self._cancellers.get(job.task_id) is cancel_job:
@@ -474,6 +513,42 @@ class Worker:
             for workdir in workdirs:
                 self._workdirs.give_back(workdir)
             metrics.JOB_DURATION.labels(job.task_type).observe(time.perf_counter() - t0)
+
+    @staticmethod
+    def _as_started(queued: tasks_pb2.Task, attempt: int) -> tasks_pb2.Task:
+        """The job message's task as StartAttempt would answer it."""
+        task = tasks_pb2.Task()
+        task.CopyFrom(queued)
+        task.status = tasks_pb2.Task.PROCESSING
+        task.attempt = attempt
+        task.stage, task.progress, task.queued_reason = "starting", 0, ""
+        task.started_at.GetCurrentTime()
+        task.ClearField("next_attempt_at")
+        return task
+
+    async def _start_late(
+        self, msg: Msg, job: tasks_pb2.Job, attempt: int, state: AttemptState, run: asyncio.Task[JobResult]
+    ) -> Outcome | None:
+        """A quick job's run before its start: its outcome when it completed within
+        QUICK_START_SECONDS (its completion carries the start); otherwise (still running,
+        failed, cancelled) StartAttempt now, and None when the attempt goes on as any
+        started one. A refused start stops the handler."""
+        began = time.perf_counter()
+        done, _ = await asyncio.wait({run}, timeout=QUICK_START_SECONDS)
+        if done and not run.cancelled() and run.exception() is None:
+            start = self._start_request(job, 1)
+            return await self._complete(job, attempt, run.result(), state, start, time.perf_counter() - began)
+        started = await self._starts.submit(self._start_request(job, 1))
+        if started.proceed and started.attempt == attempt:
+            return None
+        run.cancel()
+        with contextlib.suppress(BaseException):
+            await run
+        if not started.proceed:
+            return Outcome.not_started(started.reason)
+        # The task moved on since its job was queued (another attempt number): run it
+        # afresh as StartAttempt gave it.
+        return await self._attempt(msg, job, started.task, started.attempt)
 
     async def _finish(
         self, job: tasks_pb2.Job, attempt: int, state: AttemptState, run: asyncio.Task[JobResult]
@@ -581,7 +656,17 @@ class Worker:
             state.cancel_requested = True
             raise
 
-    async def _complete(self, job: tasks_pb2.Job, attempt: int, result: JobResult, state: AttemptState) -> Outcome:
+    async def _complete(
+        self,
+        job: tasks_pb2.Job,
+        attempt: int,
+        result: JobResult,
+        state: AttemptState,
+        start: tasks_pb2.StartAttemptRequest | None = None,
+        run_seconds: float = 0.0,
+    ) -> Outcome:
+        """Record the result; ``start``: the attempt was never started (a quick job), the
+        registry starts it with this completion (``run_seconds``: how long it ran)."""
         inline, whole = await keep_inline_small(result.result, self.artifacts, job.owner)
         if whole is not None:
             result.artifacts.append(whole)
@@ -596,10 +681,19 @@ class Worker:
             cost_usd=result.cost_usd,
             log_lines=state.take_logs(),
         )
+        if start is not None:
+            request.start.CopyFrom(start)
+            request.run_seconds = run_seconds
         try:
             await self._completions.submit(request)
         except MediaTasksError as error:
-            refused = Outcome.complete_refused(error.reason)
+            refused: Outcome | None
+            if error.reason == START_REFUSED:
+                # StartAttempt would not have let it run (cancelled, already running
+                # elsewhere, capacity): settled as that refusal, the result dropped.
+                refused = Outcome.not_started(error.metadata.get("start_reason", ""))
+            else:
+                refused = Outcome.complete_refused(error.reason)
             if refused is None:
                 # The registry stayed unreachable: the message is left, AckWait redelivers
                 # it and the job runs again; this attempt's outputs are nobody's.

@@ -45,6 +45,9 @@ CAPACITY_RETRY_SECONDS = 1.0
 # Registry refusal reasons that mean "this attempt no longer owns the task".
 STALE_ATTEMPT = "STALE_ATTEMPT"
 TASK_CANCELLED = "TASK_CANCELLED"
+# CompleteTask's refusal of a quick job's completion that carried its start, when the start
+# would have been refused (its ErrorInfo metadata "start_reason" has StartAttempt's reason).
+START_REFUSED = "START_REFUSED"
 # StartAttempt's reason when the registry dead-lettered the task instead of starting it.
 DEAD_LETTERED = "DEAD_LETTERED"
 
