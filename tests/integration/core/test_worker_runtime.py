@@ -568,3 +568,19 @@ async def test_a_job_message_carries_its_task_only_when_small(harness):
         await sub.unsubscribe()
     assert jobs[small.task_id].task.input == small.input and jobs[small.task_id].task.attempt == 0
     assert not jobs[big.task_id].HasField("task")
+
+
+async def test_a_stopped_worker_is_not_counted_live(harness):
+    registry, nc, settings = harness
+
+    def live_keys(entries: dict) -> set[str]:
+        return {key for key in entries if key.startswith("video_add_audio.")}
+
+    running = Running(nc, settings, {"video_add_audio": lambda ctx: done(ctx)})
+    key = f"video_add_audio.{running.worker.worker_id}"
+    async with running:
+        async with asyncio.timeout(10):
+            while key not in live_keys(await topology.kv_entries(nc.jetstream(), topology.WORKERS_BUCKET)):
+                await asyncio.sleep(0.05)
+    # Gone at once, not when its entry would have expired (WORKERS_TTL_SECONDS).
+    assert key not in live_keys(await topology.kv_entries(nc.jetstream(), topology.WORKERS_BUCKET))

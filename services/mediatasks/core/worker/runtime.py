@@ -354,6 +354,18 @@ class Worker:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+            await self._forget_liveness()
+
+    async def _forget_liveness(self) -> None:
+        """A worker that stops says so at once: its types are not shown as served (and their
+        queued tasks not as merely waiting for a slot) until its entries would expire."""
+        if self._liveness is None:
+            return
+        for task_type in self.handlers:
+            try:
+                await asyncio.wait_for(self._liveness.delete(f"{task_type}.{self.worker_id}"), timeout=2.0)
+            except Exception as exc:  # NATS away: the entry expires on its own
+                log.info("liveness entry of %s not removed: %s", task_type, exc)
 
     def _start(self, msg: Msg) -> None:
         """Run one job in the background; its slot is freed when it ends."""
