@@ -79,6 +79,11 @@ USER_APP = textwrap.dedent(
     @tasks.task("prio_probe")
     async def prio_probe(task: BackgroundTask) -> dict:
         return {"ok": True}
+
+
+    @tasks.task("quick_sum", quick=True)
+    async def quick_sum(task: BackgroundTask) -> dict:
+        return {"sum": sum(task.payload["numbers"])}
     '''
 )
 
@@ -230,6 +235,26 @@ def test_user_type_progress_and_logs_live_then_completes(bg) -> None:
     assert [entry["message"] for entry in logs if entry["message"].startswith("step")][:6] == [
         f"step {n}" for n in range(1, 7)
     ]
+
+
+def test_a_type_declared_quick_starts_with_its_completion(bg) -> None:
+    _stack, client = bg
+    _wait_types(client, {"quick_sum", "prio_probe"})
+    quick = _submit(client, "quick_sum", {"numbers": [1, 2, 3]})
+    plain = _submit(client, "prio_probe", {})
+    logs = {}
+    for task in (quick, plain):
+        done = _wait(client, task["task_id"], {"completed"})
+        logs[task["task_id"]] = [
+            entry["message"]
+            for entry in client.get(f"/api/background/tasks/{task['task_id']}/logs").json()["logs"]
+            if entry["message"].startswith("started attempt 1")
+        ]
+        if task is quick:
+            assert done["result"] == {"sum": 6}
+    # The quick type's start was recorded by its completion; the other's by StartAttempt.
+    assert len(logs[quick["task_id"]]) == 1 and logs[quick["task_id"]][0].endswith("(a quick job)")
+    assert len(logs[plain["task_id"]]) == 1 and "quick" not in logs[plain["task_id"]][0]
 
 
 def test_stream_carries_progress_until_the_end(bg) -> None:

@@ -1208,6 +1208,7 @@ class TaskStore:
                 if decided.attempt != request.attempt:
                     raise stale_attempt(request.task_id, request.attempt, decided.attempt)
                 decided.values["started_at"] = now - dt.timedelta(seconds=min(max(request.run_seconds, 0.0), 3600.0))
+                decided.lines[-1] += ", recorded with its completion (a quick job)"
                 row = _updated(row, decided.values)
                 logs, logged = _log_lines(row.id, decided.attempt, now, decided.lines)
                 outbox.append(_event_row(_event_task(task_to_proto(row)), "task.started", now, logged))

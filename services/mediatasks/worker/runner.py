@@ -66,6 +66,7 @@ async def start_worker(
         app.job_handlers(),
         concurrency=concurrency,
         priorities=priorities,
+        quick_jobs=app.quick_jobs(),
     )
     runtime.add_background(worker.run, stop=worker.stop)
     runtime.add_cleanup(registry.close)

@@ -421,7 +421,9 @@ async def test_a_quick_job_is_started_by_its_completion(harness):
     assert created <= started <= completed
     assert events[-2:] == ["task.started", "task.completed"]
     logs = await registry.GetTaskLogs(tasks_pb2.GetTaskLogsRequest(task_id=task.task_id), metadata=INTERNAL)
-    assert any("started attempt 1" in entry.message for entry in logs.entries)
+    assert [entry.message for entry in logs.entries if "started attempt 1" in entry.message][0].endswith(
+        "recorded with its completion (a quick job)"
+    )
     info = await nc.jetstream().consumer_info(topology.JOBS_STREAM, topology.job_consumer("video_analysis", "medium"))
     assert info.num_ack_pending == 0  # acked, not left for a redelivery
 
