@@ -21,6 +21,18 @@ DOMAIN = "mediatasks"
 # queues it again at once, using none of its attempt budget.
 WORKER_SHUTDOWN = "WORKER_SHUTDOWN"
 
+# The registry's answers a worker acts on: StartAttempt's refusal reasons (besides a
+# terminal status's name) and the FAILED_PRECONDITION reasons of CompleteTask and FailTask.
+UNKNOWN_TASK = "UNKNOWN_TASK"
+CAPACITY = "CAPACITY"  # the type is at its global capacity: offered again shortly
+ALREADY_RUNNING = "ALREADY_RUNNING"  # a duplicate job message while its attempt is alive
+DEAD_LETTERED = "DEAD_LETTERED"  # the registry dead-lettered the task instead of starting it
+STALE_ATTEMPT = "STALE_ATTEMPT"  # this attempt no longer owns the task
+TASK_CANCELLED = "TASK_CANCELLED"
+# CompleteTask's refusal of a quick job's completion that carried its start, when the start
+# would have been refused (its ErrorInfo metadata "start_reason" has StartAttempt's reason).
+START_REFUSED = "START_REFUSED"
+
 
 class MediaTasksError(Exception):
     """An error with a gRPC code, an UPPER_SNAKE reason and a human message.

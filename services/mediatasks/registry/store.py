@@ -48,7 +48,18 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from mediatasks.core import topology
 from mediatasks.core.catalog import KINDS
 from mediatasks.core.db import autocommit
-from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, invalid_input
+from mediatasks.core.errors import (
+    ALREADY_RUNNING,
+    CAPACITY,
+    DEAD_LETTERED,
+    STALE_ATTEMPT,
+    START_REFUSED,
+    TASK_CANCELLED,
+    UNKNOWN_TASK,
+    WORKER_SHUTDOWN,
+    MediaTasksError,
+    invalid_input,
+)
 from mediatasks.core.metadata import check_metadata
 from mediatasks.core.options import check_webhook_events
 from mediatasks.core.settings import Settings
@@ -106,14 +117,9 @@ def task_expired(task_id: str) -> MediaTasksError:
 def stale_attempt(task_id: str, attempt: int, current: int) -> MediaTasksError:
     return MediaTasksError(
         grpc.StatusCode.FAILED_PRECONDITION,
-        "STALE_ATTEMPT",
+        STALE_ATTEMPT,
         f"attempt {attempt} of task {task_id} is not the current attempt ({current})",
     )
-
-
-# CompleteTask's refusal of a completion that carried its start (a quick job run before
-# StartAttempt) when StartAttempt would not have proceeded; metadata "start_reason" says why.
-START_REFUSED = "START_REFUSED"
 
 
 def start_refused(task_id: str, reason: str) -> MediaTasksError:
@@ -994,7 +1000,7 @@ class TaskStore:
         now = utcnow()
         task_id = _task_key(request.task_id)
         if task_id is None:
-            return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason=UNKNOWN_TASK)
 
         async def change(conn: AsyncConnection):
             row = await self._load(conn, task_id, lock=True)
@@ -1010,18 +1016,27 @@ class TaskStore:
         return await self._shared.run(change, lock=task_id)
 
     async def _decide_start(
-        self, conn: AsyncConnection, row: Any, request: tasks_pb2.StartAttemptRequest, now: dt.datetime
+        self,
+        conn: AsyncConnection,
+        row: Any,
+        request: tasks_pb2.StartAttemptRequest,
+        now: dt.datetime,
+        *,
+        started_at: dt.datetime | None = None,
+        recorded: str = "",
     ) -> tasks_pb2.StartAttemptResponse | _Start:
         """What StartAttempt does with ``row`` (locked): the answer when it does not start
         a new attempt (a refusal, or the same delivery asking again), else the start's
-        values and log lines, for the caller to write."""
+        values and log lines, for the caller to write. ``started_at`` (default ``now``) and
+        ``recorded`` (appended to the start's log line) are for a start recorded later
+        than it happened."""
         if row is None:
-            return tasks_pb2.StartAttemptResponse(proceed=False, reason="UNKNOWN_TASK")
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason=UNKNOWN_TASK)
         if row.status in TERMINAL:
             return tasks_pb2.StartAttemptResponse(proceed=False, reason=row.status)
         if row.status == QUEUED and not await self._below_capacity(conn, row.task_type):
             # Global capacity: the job waits in JetStream (the worker naks it).
-            return tasks_pb2.StartAttemptResponse(proceed=False, reason="CAPACITY")
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason=CAPACITY)
         claim = f"{request.worker_id}/{request.delivery_count}"
         if row.status == PROCESSING and request.worker_id and row.claim == claim:
             # The same worker asking again for the same delivery: its first call
@@ -1030,21 +1045,21 @@ class TaskStore:
         if row.status == PROCESSING and request.delivery_count <= 1:
             # A job message the relay published twice (dedupe window passed): the first
             # delivery's attempt is alive; this copy must not start a second one.
-            return tasks_pb2.StartAttemptResponse(proceed=False, reason="ALREADY_RUNNING")
+            return tasks_pb2.StartAttemptResponse(proceed=False, reason=ALREADY_RUNNING)
         lost_attempts = row.lost_attempts
         if row.status == PROCESSING:
             # JetStream redelivered a job whose attempt never ended: that attempt is lost.
             lost_attempts += 1
             if lost_attempts >= self.settings.max_deliver:
                 await self._dead_letter(conn, row, lost_attempts, now)
-                return tasks_pb2.StartAttemptResponse(proceed=False, reason="DEAD_LETTERED")
+                return tasks_pb2.StartAttemptResponse(proceed=False, reason=DEAD_LETTERED)
         attempt = row.attempt + 1
         values = {
             "status": PROCESSING,
             "attempt": attempt,
             "stage": "starting",
             "progress": 0,
-            "started_at": now,
+            "started_at": started_at or now,
             "updated_at": now,
             "next_attempt_at": None,
             "queued_reason": "",
@@ -1056,7 +1071,7 @@ class TaskStore:
             lines.append(f"attempt {row.attempt} was lost (its worker stopped answering)")
         lines.append(
             f"started attempt {attempt} of {row.max_attempts} on worker {request.worker_id or 'unknown'}"
-            f" (delivery {request.delivery_count})"
+            f" (delivery {request.delivery_count}){recorded}"
         )
         return _Start(attempt, values, lines)
 
@@ -1143,9 +1158,7 @@ class TaskStore:
         if row is None:
             raise task_not_found(task_id)
         if row.status == CANCELLED:
-            raise MediaTasksError(
-                grpc.StatusCode.FAILED_PRECONDITION, "TASK_CANCELLED", f"task {task_id} was cancelled"
-            )
+            raise MediaTasksError(grpc.StatusCode.FAILED_PRECONDITION, TASK_CANCELLED, f"task {task_id} was cancelled")
         if row.attempt != attempt or row.status != PROCESSING:
             raise stale_attempt(task_id, attempt, row.attempt)
         return row
@@ -1160,7 +1173,7 @@ class TaskStore:
             try:
                 row = await self._fenced_row(conn, request.task_id, request.attempt)
             except MediaTasksError as error:
-                if error.reason == "TASK_CANCELLED":
+                if error.reason == TASK_CANCELLED:
                     return True, None
                 raise
             values = {
@@ -1202,13 +1215,19 @@ class TaskStore:
             if starting:
                 # A quick job run before StartAttempt: started here, with StartAttempt's
                 # checks, and completed in the same write.
-                decided = await self._decide_start(conn, row, request.start, now)
+                ran = dt.timedelta(seconds=min(max(request.run_seconds, 0.0), 3600.0))
+                decided = await self._decide_start(
+                    conn,
+                    row,
+                    request.start,
+                    now,
+                    started_at=now - ran,
+                    recorded=", recorded with its completion (a quick job)",
+                )
                 if isinstance(decided, tasks_pb2.StartAttemptResponse):
-                    raise start_refused(request.task_id, decided.reason if not decided.proceed else "ALREADY_RUNNING")
+                    raise start_refused(request.task_id, decided.reason if not decided.proceed else ALREADY_RUNNING)
                 if decided.attempt != request.attempt:
                     raise stale_attempt(request.task_id, request.attempt, decided.attempt)
-                decided.values["started_at"] = now - dt.timedelta(seconds=min(max(request.run_seconds, 0.0), 3600.0))
-                decided.lines[-1] += ", recorded with its completion (a quick job)"
                 row = _updated(row, decided.values)
                 logs, logged = _log_lines(row.id, decided.attempt, now, decided.lines)
                 outbox.append(_event_row(_event_task(task_to_proto(row)), "task.started", now, logged))

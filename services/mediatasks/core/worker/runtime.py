@@ -56,14 +56,20 @@ from mediatasks.core.clients import (
     error_from_status,
 )
 from mediatasks.core.coalescing import Coalescer, Pending
-from mediatasks.core.errors import WORKER_SHUTDOWN, MediaTasksError, dependency_outage
+from mediatasks.core.errors import (
+    STALE_ATTEMPT,
+    START_REFUSED,
+    WORKER_SHUTDOWN,
+    MediaTasksError,
+    dependency_outage,
+)
 from mediatasks.core.limits import retry_allowed
 from mediatasks.core.logs import current_task_id
 from mediatasks.core.settings import Settings
 from mediatasks.core.worker._attempt import STARTING, AttemptState, Progress
 from mediatasks.core.worker.context import JobCancelled, JobContext, JobHandler, JobResult
 from mediatasks.core.worker.outputs import keep_inline_small
-from mediatasks.core.worker.settlement import STALE_ATTEMPT, START_REFUSED, Outcome, OutcomeKind, settle
+from mediatasks.core.worker.settlement import Outcome, OutcomeKind, settle
 from mediatasks.core.worker.task_log import current_attempt, install_task_log_bridge
 from mediatasks.v1 import common_pb2, tasks_pb2
 
@@ -546,11 +552,11 @@ class Worker:
         failed, cancelled) StartAttempt now, and None when the attempt goes on as any
         started one. A refused start stops the handler."""
         began = time.perf_counter()
+        start = self._start_request(job, 1)
         done, _ = await asyncio.wait({run}, timeout=QUICK_START_SECONDS)
         if done and not run.cancelled() and run.exception() is None:
-            start = self._start_request(job, 1)
             return await self._complete(job, attempt, run.result(), state, start, time.perf_counter() - began)
-        started = await self._starts.submit(self._start_request(job, 1))
+        started = await self._starts.submit(start)
         if started.proceed and started.attempt == attempt:
             return None
         run.cancel()

@@ -39,17 +39,10 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
+from mediatasks.core.errors import CAPACITY, DEAD_LETTERED, STALE_ATTEMPT, TASK_CANCELLED
+
 # A StartAttempt refused for CAPACITY is offered again after this long.
 CAPACITY_RETRY_SECONDS = 1.0
-
-# Registry refusal reasons that mean "this attempt no longer owns the task".
-STALE_ATTEMPT = "STALE_ATTEMPT"
-TASK_CANCELLED = "TASK_CANCELLED"
-# CompleteTask's refusal of a quick job's completion that carried its start, when the start
-# would have been refused (its ErrorInfo metadata "start_reason" has StartAttempt's reason).
-START_REFUSED = "START_REFUSED"
-# StartAttempt's reason when the registry dead-lettered the task instead of starting it.
-DEAD_LETTERED = "DEAD_LETTERED"
 
 
 class Action(enum.Enum):
@@ -121,7 +114,7 @@ class Outcome:
     @classmethod
     def not_started(cls, reason: str) -> Outcome:
         """StartAttempt answered ``proceed=false`` with ``reason``."""
-        if reason == "CAPACITY":
+        if reason == CAPACITY:
             return cls(OutcomeKind.NOT_STARTED_CAPACITY, CAPACITY_RETRY_SECONDS)
         if reason == DEAD_LETTERED:
             return cls(OutcomeKind.DEAD_LETTERED)
