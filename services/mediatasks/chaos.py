@@ -363,7 +363,7 @@ async def restarts_scenario(stack: Stack, args: argparse.Namespace) -> dict[str,
 
 CLUSTER_FAULTS = ("node", "leader", "partition")
 # The streams whose copies a node returning from a fault must catch up on.
-_REPLICATED = [topology.JOBS_STREAM, topology.EVENTS_STREAM]
+_REPLICATED = [topology.JOBS_STREAM, topology.EVENTS_STREAM, topology.HOOKS_STREAM]
 
 
 async def _bring_back(cluster: NatsCluster, js: Any, index: int, faults: FaultLog) -> None:

@@ -4,6 +4,9 @@ Jobs:   stream MEDIATASKS_JOBS, subjects ``mediatasks.jobs.<task_type>.<priority
         work-queue retention, one durable pull consumer per (task type, priority) named
         ``jobs_<task_type>_<priority>`` shared by every replica of the service.
 Events: stream MEDIATASKS_EVENTS, subjects ``mediatasks.events.<task_id>``, limits.
+Hooks:  stream MEDIATASKS_HOOKS, subjects ``mediatasks.hooks.<task_id>``, limits: the events
+        of tasks that have a webhook once more, for the webhook dispatcher's durable
+        consumer, which so never reads the events of the many tasks that have none.
 DLQ:    stream MEDIATASKS_DLQ, subjects ``mediatasks.dlq.<task_type>``, limits.
 Cancel: core NATS ``mediatasks.control.cancel.<task_id>`` (no stream: only the live
         worker running the task cares).
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 JOBS_STREAM = "MEDIATASKS_JOBS"
 EVENTS_STREAM = "MEDIATASKS_EVENTS"
+HOOKS_STREAM = "MEDIATASKS_HOOKS"
 DLQ_STREAM = "MEDIATASKS_DLQ"
 WORKERS_BUCKET = "mediatasks-workers"
 PROVIDERS_BUCKET = "mediatasks-providers"
@@ -89,6 +93,10 @@ def job_consumer(task_type: str, priority: str) -> str:
 
 def event_subject(task_id: str) -> str:
     return f"mediatasks.events.{task_id}"
+
+
+def hook_subject(task_id: str) -> str:
+    return f"mediatasks.hooks.{task_id}"
 
 
 def dlq_subject(task_type: str) -> str:
@@ -273,21 +281,23 @@ async def _declare(js: JetStreamContext, settings: Settings) -> None:
         ),
         settings,
     )
-    await _ensure_stream(
-        js,
-        StreamConfig(
-            name=EVENTS_STREAM,
-            subjects=["mediatasks.events.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            max_age=settings.events_max_age_seconds,
-            # Bounded in bytes too: the oldest events go first, never a new one refused.
-            max_bytes=settings.events_max_bytes,
-            discard=DiscardPolicy.OLD,
-            duplicate_window=settings.dedupe_window_seconds,
-        ),
-        settings,
-    )
+    # The hooks stream holds a subset of the events, so it keeps them as long and as many.
+    for name, subjects in ((EVENTS_STREAM, "mediatasks.events.>"), (HOOKS_STREAM, "mediatasks.hooks.>")):
+        await _ensure_stream(
+            js,
+            StreamConfig(
+                name=name,
+                subjects=[subjects],
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                max_age=settings.events_max_age_seconds,
+                # Bounded in bytes too: the oldest events go first, never a new one refused.
+                max_bytes=settings.events_max_bytes,
+                discard=DiscardPolicy.OLD,
+                duplicate_window=settings.dedupe_window_seconds,
+            ),
+            settings,
+        )
     await _ensure_stream(
         js,
         StreamConfig(

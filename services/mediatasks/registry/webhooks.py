@@ -1,8 +1,10 @@
 """Signed webhook delivery of task events, with retries that survive restarts.
 
 Path of one event
-    The registry publishes every task change as a ``TaskEvent`` on ``MEDIATASKS_EVENTS``.
-    A :class:`WebhookDispatcher` reads that stream through ONE durable pull consumer
+    The registry publishes every task change as a ``TaskEvent`` on ``MEDIATASKS_EVENTS``,
+    and the events of a task that has a ``webhook_url`` once more on ``MEDIATASKS_HOOKS``
+    (the same message, from the same outbox transaction). A :class:`WebhookDispatcher`
+    reads the hooks stream through ONE durable pull consumer
     (``webhooks`` by default) shared by every registry replica, so each event is handled
     once. For an event whose task has a ``webhook_url`` and whose type passes the task's
     ``webhook_events`` filter (empty: every type), it stores a ``webhook_deliveries`` row
@@ -111,7 +113,8 @@ DELIVERIES = WebhookDeliveryRow.__table__
 TASKS = TaskRow.__table__
 
 DEFAULT_DURABLE = "webhooks"
-EVENTS_FILTER = "mediatasks.events.>"
+# The dispatcher's consumer reads the hooks stream: the events of tasks with a webhook.
+HOOKS_FILTER = "mediatasks.hooks.>"
 
 PENDING, RETRYING, DELIVERED, FAILED = "pending", "retrying", "delivered", "failed"
 OPEN_STATES = (PENDING, RETRYING)
@@ -126,6 +129,10 @@ _FETCH_WAIT_SECONDS = 1.0
 # A delivery is stored (and sent) at most this much later.
 GATHER_EVENTS_SECONDS = 0.05
 _SWEEP_SECONDS = 1.0
+# Rows stored from an older version's consumer of the events stream (drained once, at an
+# upgrade) get their stream sequence plus this: below every hooks-stream sequence, so they
+# are sent first and in their own order, and at or below any ordering gate.
+LEGACY_SEQUENCE_OFFSET = -(1 << 62)
 _MAX_IN_FLIGHT = 32
 _ACK_WAIT_SECONDS = 15.0
 # Extra lease beyond the attempt's own deadline before another replica may take a row.
@@ -367,7 +374,7 @@ class WebhookDispatcher:
     async def _ensure_consumer(self) -> None:
         config = ConsumerConfig(
             durable_name=self.durable,
-            filter_subject=EVENTS_FILTER,
+            filter_subject=HOOKS_FILTER,
             ack_policy=AckPolicy.EXPLICIT,
             # A new consumer starts at new events: its first start must not replay a week
             # of history to every webhook. The durable then remembers where it was, so
@@ -377,34 +384,70 @@ class WebhookDispatcher:
             max_deliver=-1,
         )
         try:
-            await self.js.consumer_info(topology.EVENTS_STREAM, self.durable)
+            await self.js.consumer_info(topology.HOOKS_STREAM, self.durable)
         except NotFoundError:
             try:
-                await self.js.add_consumer(topology.EVENTS_STREAM, config)
+                await self.js.add_consumer(topology.HOOKS_STREAM, config)
             except BadRequestError as exc:  # created concurrently by another replica
                 log.debug("consumer %s: %s", self.durable, exc)
 
-    async def _subscribe(self):
+    async def _subscribe(self, stream: str):
         while not self._stopping:
             try:
-                await self._ensure_consumer()
-                return await self.js.pull_subscribe_bind(durable=self.durable, stream=topology.EVENTS_STREAM)
+                if stream == topology.HOOKS_STREAM:
+                    await self._ensure_consumer()
+                return await self.js.pull_subscribe_bind(durable=self.durable, stream=stream)
+            except NotFoundError:
+                if stream == topology.HOOKS_STREAM:
+                    raise
+                return None  # the legacy consumer is gone: another replica drained it
             except Exception as exc:  # NATS not reachable yet: keep trying
                 log.warning("webhook consumer %s not ready: %s", self.durable, exc)
                 metrics.ERRORS.labels("registry", "WEBHOOK_CONSUMER").inc()
                 await asyncio.sleep(1.0)
         return None
 
+    async def _drain_legacy(self) -> None:
+        """Store the deliveries of events an older version's consumer (the same name, on
+        the events stream) had not read yet, then delete that consumer. Their rows sort
+        before every hooks-stream row of their task (see LEGACY_SEQUENCE_OFFSET)."""
+        while not self._stopping:
+            try:
+                info = await self.js.consumer_info(topology.EVENTS_STREAM, self.durable)
+            except NotFoundError:
+                return
+            except Exception as exc:  # NATS away: try again shortly
+                log.debug("legacy webhook consumer unknown yet: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if not info.num_pending and not info.num_ack_pending:
+                with contextlib.suppress(NotFoundError):
+                    await self.js.delete_consumer(topology.EVENTS_STREAM, self.durable)
+                log.info(
+                    "drained and deleted the legacy webhook consumer %s on %s", self.durable, topology.EVENTS_STREAM
+                )
+                return
+            await self._consume(topology.EVENTS_STREAM, until_idle=True)
+
     async def _consume_loop(self) -> None:
-        sub = await self._subscribe()
+        await self._drain_legacy()
+        await self._consume(topology.HOOKS_STREAM)
+
+    async def _consume(self, stream: str, *, until_idle: bool = False) -> None:
+        """Fetch and store events of ``stream`` until stopped (``until_idle``: until a fetch
+        finds none)."""
+        sub = await self._subscribe(stream)
         if sub is None:
             return
-        log.info("webhook dispatcher consuming %s as %s", topology.EVENTS_STREAM, self.durable)
+        offset = LEGACY_SEQUENCE_OFFSET if stream == topology.EVENTS_STREAM else 0
+        log.info("webhook dispatcher consuming %s as %s", stream, self.durable)
         try:
             while not self._stopping:
                 try:
                     msgs = await sub.fetch(_FETCH_BATCH, timeout=_FETCH_WAIT_SECONDS)
                 except TimeoutError:  # nats.errors.TimeoutError is one too
+                    if until_idle:
+                        return
                     continue
                 except Exception as exc:
                     # NATS restarting, or the consumer deleted: bind (or create) it again.
@@ -413,11 +456,13 @@ class WebhookDispatcher:
                     await asyncio.sleep(1.0)
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()
-                    sub = await self._subscribe()
+                    if until_idle:
+                        return
+                    sub = await self._subscribe(stream)
                     if sub is None:
                         return
                     continue
-                await self._handle(msgs)
+                await self._handle(msgs, offset)
                 if len(msgs) < _FETCH_BATCH:
                     await asyncio.sleep(GATHER_EVENTS_SECONDS)
         finally:
@@ -425,9 +470,9 @@ class WebhookDispatcher:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
 
-    async def _handle(self, msgs: list) -> None:
+    async def _handle(self, msgs: list, offset: int = 0) -> None:
         try:
-            stored = await self._store_events(msgs)
+            stored = await self._store_events(msgs, offset)
         except Exception as exc:  # the database is down: JetStream redelivers them
             log.warning("storing webhook deliveries failed: %s", exc)
             metrics.ERRORS.labels("registry", "WEBHOOK_STORE").inc()
@@ -443,8 +488,9 @@ class WebhookDispatcher:
         if stored:
             self.kick()
 
-    async def _store_events(self, msgs: list) -> int:
-        """Store a delivery row for each event that needs one; returns how many."""
+    async def _store_events(self, msgs: list, offset: int = 0) -> int:
+        """Store a delivery row for each event that needs one; returns how many. A row's
+        sequence is its message's stream sequence plus ``offset``."""
         candidates: list[tuple[int, tasks_pb2.TaskEvent, uuid.UUID]] = []
         for msg in msgs:
             try:
@@ -456,7 +502,7 @@ class WebhookDispatcher:
                 continue
             # Most tasks have no webhook: the event itself says so, no query needed.
             if event.task.webhook_url:
-                candidates.append((msg.metadata.sequence.stream, event, task_id))
+                candidates.append((msg.metadata.sequence.stream + offset, event, task_id))
         if not candidates:
             return 0
         now = utcnow()
@@ -520,7 +566,7 @@ class WebhookDispatcher:
     async def _ordering_gate(self) -> int:
         """The stream sequence up to which every event has been stored (ack floor)."""
         try:
-            info = await self.js.consumer_info(topology.EVENTS_STREAM, self.durable)
+            info = await self.js.consumer_info(topology.HOOKS_STREAM, self.durable)
             self._gate = max(self._gate, int(info.ack_floor.stream_seq or 0))
         except Exception as exc:  # NATS away: the last floor seen is still true
             log.debug("webhook consumer info unavailable: %s", exc)

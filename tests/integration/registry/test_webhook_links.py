@@ -19,7 +19,7 @@ import pytest
 from mediatasks.core.artifacts import ArtifactStore
 from mediatasks.core.db import create_engine
 from mediatasks.core.nats_conn import connect
-from mediatasks.core.topology import EVENTS_STREAM
+from mediatasks.core.topology import HOOKS_STREAM
 from mediatasks.registry.artifacts_servicer import UrlSigner, url_signing_key
 from mediatasks.registry.links import DownloadLinks
 from mediatasks.registry.webhooks import WebhookDispatcher
@@ -84,7 +84,7 @@ async def dispatching(stack_settings, public_base_url: str):
     deadline = time.monotonic() + 15
     while True:
         with contextlib.suppress(Exception):
-            await js.consumer_info(EVENTS_STREAM, durable)
+            await js.consumer_info(HOOKS_STREAM, durable)
             break
         assert time.monotonic() < deadline and not task.done(), "the webhook consumer was never created"
         await asyncio.sleep(0.05)
@@ -94,7 +94,7 @@ async def dispatching(stack_settings, public_base_url: str):
         await asyncio.wait_for(dispatcher.stop(), timeout=10)
         await asyncio.wait_for(task, timeout=10)
         with contextlib.suppress(Exception):
-            await js.delete_consumer(EVENTS_STREAM, durable)
+            await js.delete_consumer(HOOKS_STREAM, durable)
         await nc.close()
         await engine.dispose()
 

@@ -27,10 +27,12 @@ import pytest
 from mediatasks.core.db import create_engine
 from mediatasks.core.errors import MediaTasksError
 from mediatasks.core.nats_conn import connect
-from mediatasks.core.topology import EVENTS_STREAM
+from mediatasks.core.topology import EVENTS_STREAM, HOOKS_STREAM, event_subject, hook_subject
 from mediatasks.registry.models import WebhookDeliveryRow
-from mediatasks.registry.webhooks import WebhookDispatcher
+from mediatasks.registry.webhooks import LEGACY_SEQUENCE_OFFSET, WebhookDispatcher
 from mediatasks.v1 import common_pb2, subtitle_pb2, tasks_pb2, tasks_pb2_grpc
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from sqlalchemy import select
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -199,7 +201,7 @@ class Running:
         deadline = time.monotonic() + 15
         while True:
             with contextlib.suppress(Exception):
-                await self.js.consumer_info(EVENTS_STREAM, self.durable)
+                await self.js.consumer_info(HOOKS_STREAM, self.durable)
                 break
             assert time.monotonic() < deadline, "the webhook consumer was never created"
             assert not self.task.done(), self.task
@@ -210,7 +212,7 @@ class Running:
         await self.stop()
         if not self.keep_consumer:
             with contextlib.suppress(Exception):
-                await self.js.delete_consumer(EVENTS_STREAM, self.durable)
+                await self.js.delete_consumer(HOOKS_STREAM, self.durable)
         await self.nc.close()
         await self.engine.dispose()
 
@@ -583,3 +585,81 @@ async def test_replicas_share_one_durable_and_keep_each_task_in_order(registry, 
         # Exactly once each (no replica sent a delivery the other had sent), in order.
         assert [r.headers["webhook-id"] for r in answered] == ids
         assert all(len(d.attempts) == 2 for d in listed)
+
+
+async def _messages_on(js, stream: str, subject: str) -> int:
+    try:
+        info = await js.stream_info(stream, subjects_filter=subject)
+    except NotFoundError:
+        return 0
+    return (info.state.subjects or {}).get(subject, 0)
+
+
+async def test_only_the_events_of_tasks_with_a_webhook_reach_the_hooks_stream(
+    dispatcher, registry, receiver, stack_settings
+):
+    """The dispatcher's consumer reads the hooks stream alone: a task without a webhook
+    puts its events on the events stream only; one with a webhook on both, the same
+    message (its event id is the delivery's)."""
+    owner = new_owner()
+    hooked = await create_task(registry, stack_settings, owner, receiver.url(f"/hooked/{uuid.uuid4().hex[:8]}"))
+    plain = await create_task(registry, stack_settings, owner, "")
+    await eventually(deliveries_in(dispatcher, hooked.task_id, "delivered"), timeout=20, what="the delivery")
+    js = dispatcher.js
+
+    async def published():
+        counts = [
+            await _messages_on(js, EVENTS_STREAM, event_subject(hooked.task_id)),
+            await _messages_on(js, HOOKS_STREAM, hook_subject(hooked.task_id)),
+            await _messages_on(js, EVENTS_STREAM, event_subject(plain.task_id)),
+        ]
+        return counts if all(counts) else None
+
+    assert await eventually(published, timeout=10, what="the events") == [1, 1, 1]
+    assert await _messages_on(js, HOOKS_STREAM, hook_subject(plain.task_id)) == 0
+    event = await js.get_last_msg(EVENTS_STREAM, event_subject(hooked.task_id))
+    hook = await js.get_last_msg(HOOKS_STREAM, hook_subject(hooked.task_id))
+    assert hook.data == event.data
+
+
+async def test_an_older_versions_consumer_is_drained_then_deleted(registry, receiver, stack_settings):
+    """A deployment upgraded from a version whose dispatcher read the events stream: the
+    events its consumer had not read yet are still delivered (sorted before any new event
+    of their task), and that consumer is then deleted."""
+    durable = new_durable()
+    nc = await connect(stack_settings, name="test-legacy-consumer")
+    js = nc.jetstream(timeout=5.0)
+    config = ConsumerConfig(
+        durable_name=durable,
+        filter_subject="mediatasks.events.>",
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.NEW,
+    )
+    await js.add_consumer(EVENTS_STREAM, config)
+    try:
+        path = f"/legacy/{uuid.uuid4().hex[:8]}"
+        # Published while the old consumer is behind (no dispatcher runs).
+        task = await create_task(registry, stack_settings, new_owner(), receiver.url(path))
+        pending = await js.consumer_info(EVENTS_STREAM, durable)
+        assert pending.num_pending >= 1
+        async with Running(webhook_settings(stack_settings), durable) as running:
+            (delivered,) = await eventually(
+                deliveries_in(running, task.task_id, "delivered"), timeout=20, what="the legacy event"
+            )
+            async with running.engine.connect() as conn:
+                sequence = (
+                    await conn.execute(
+                        select(WebhookDeliveryRow.sequence).where(
+                            WebhookDeliveryRow.task_id == uuid.UUID(task.task_id),
+                            WebhookDeliveryRow.consumer == durable,
+                        )
+                    )
+                ).scalar_one()
+        assert sequence < 0 and sequence - LEGACY_SEQUENCE_OFFSET > 0
+        assert len(receiver.requests(path, {delivered.delivery_id})) == 1
+        with pytest.raises(NotFoundError):
+            await js.consumer_info(EVENTS_STREAM, durable)
+    finally:
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(EVENTS_STREAM, durable)
+        await nc.close()
