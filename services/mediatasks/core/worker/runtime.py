@@ -249,8 +249,9 @@ class Worker:
         types = types[shift:] + types[:shift]
         return [(t, p) for p in priorities for t in types]
 
-    async def _pull(self, task_type: str, priority: str, batch: int) -> list[Msg]:
-        """Up to ``batch`` jobs from one consumer without waiting (none when it has none).
+    async def _pull(self, task_type: str, priority: str, batch: int) -> tuple[list[Msg], bool]:
+        """Up to ``batch`` jobs from one consumer without waiting (none when it has none),
+        and whether the consumer said it had no more (the answer ended short of ``batch``).
 
         Pull requests carry this worker's own inbox as reply subject: JetStream delivers
         a pulled message with its original subject, which the client's request/reply
@@ -271,9 +272,9 @@ class Worker:
             if status == "100":
                 continue  # idle heartbeat
             if status:
-                break  # 404 No Messages, 408 Request Timeout, 409 ...
+                return msgs, True  # 404 No Messages, 408 Request Timeout, 409 ...
             msgs.append(msg)
-        return msgs
+        return msgs, False
 
     async def _next_jobs(self, most: int) -> list[Msg]:
         """The next jobs, at most ``most``, from the first queue in pick order that has any.
@@ -287,11 +288,14 @@ class Worker:
                 if self._empty_until.get(queue, 0.0) > time.monotonic():
                     continue
                 rings = self._rings.get(queue, 0)
-                msgs = await self._pull(*queue, batch)
+                msgs, exhausted = await self._pull(*queue, batch)
+                # A queue that answered all it had is empty as one that had nothing: at a
+                # steady rate each job came alone, and the next pick's pull of its queue
+                # was a round trip of its own to hear "no messages".
+                if (exhausted or not msgs) and self._rings.get(queue, 0) == rings:  # no job arrived while asking
+                    self._empty_until[queue] = time.monotonic() + _EMPTY_FOR_SECONDS
                 if msgs:
                     return msgs
-                if self._rings.get(queue, 0) == rings:  # no job arrived while asking
-                    self._empty_until[queue] = time.monotonic() + _EMPTY_FOR_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._doorbell.wait(), timeout=_IDLE_POLL_SECONDS)
         return []
