@@ -640,8 +640,11 @@ async def test_an_older_versions_consumer_is_drained_then_deleted(registry, rece
         path = f"/legacy/{uuid.uuid4().hex[:8]}"
         # Published while the old consumer is behind (no dispatcher runs).
         task = await create_task(registry, stack_settings, new_owner(), receiver.url(path))
-        pending = await js.consumer_info(EVENTS_STREAM, durable)
-        assert pending.num_pending >= 1
+
+        async def behind() -> bool:  # the relay publishes the committed event a moment later
+            return (await js.consumer_info(EVENTS_STREAM, durable)).num_pending >= 1
+
+        await eventually(behind, timeout=10, what="the event on the old consumer")
         async with Running(webhook_settings(stack_settings), durable) as running:
             (delivered,) = await eventually(
                 deliveries_in(running, task.task_id, "delivered"), timeout=20, what="the legacy event"

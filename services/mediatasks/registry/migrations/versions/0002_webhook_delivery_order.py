@@ -7,6 +7,7 @@ Create Date: 2026-11-24
 
 import sqlalchemy as sa
 from alembic import op
+from mediatasks.registry.online_ddl import create_index_online, drop_index_online
 
 revision = "0002_webhooks"
 down_revision = "0001"
@@ -38,17 +39,12 @@ def upgrade() -> None:
         sa.Column("series_attempts", sa.Integer(), nullable=False, server_default="0"),
     )
     op.add_column("webhook_deliveries", sa.Column("updated_at", TZ, nullable=True))
-    op.create_index(
-        "ix_webhook_deliveries_due",
-        "webhook_deliveries",
-        ["consumer", "next_attempt_at"],
-        postgresql_where=sa.text(_OPEN),
-    )
-    op.create_index("ix_webhook_deliveries_task_sequence", "webhook_deliveries", ["task_id", "sequence"])
+    create_index_online("ix_webhook_deliveries_due", "webhook_deliveries", ["consumer", "next_attempt_at"], where=_OPEN)
+    create_index_online("ix_webhook_deliveries_task_sequence", "webhook_deliveries", ["task_id", "sequence"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_webhook_deliveries_task_sequence", table_name="webhook_deliveries")
-    op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
+    drop_index_online("ix_webhook_deliveries_task_sequence", "webhook_deliveries")
+    drop_index_online("ix_webhook_deliveries_due", "webhook_deliveries")
     for column in ("updated_at", "series_attempts", "series", "sequence", "consumer"):
         op.drop_column("webhook_deliveries", column)

@@ -15,6 +15,7 @@ Create Date: 2026-12-01
 
 import sqlalchemy as sa
 from alembic import op
+from mediatasks.registry.online_ddl import create_index_online, drop_index_online
 
 revision = "0003_faults"
 down_revision = "0002_webhooks"
@@ -35,11 +36,11 @@ def upgrade() -> None:
     # Before this revision every attempt of an active task but the running one had failed.
     op.execute("UPDATE tasks SET failures = attempt WHERE status = 'QUEUED'")
     op.execute("UPDATE tasks SET failures = GREATEST(attempt - 1, 0) WHERE status = 'PROCESSING'")
-    op.create_index("ix_tasks_active_updated", "tasks", ["status", "updated_at"], postgresql_where=sa.text(_ACTIVE))
+    create_index_online("ix_tasks_active_updated", "tasks", ["status", "updated_at"], where=_ACTIVE)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tasks_active_updated", table_name="tasks")
+    drop_index_online("ix_tasks_active_updated", "tasks")
     op.drop_column("tasks", "lost_attempts")
     op.drop_column("tasks", "failures")
     op.drop_index("ix_outbox_parked", table_name="outbox")

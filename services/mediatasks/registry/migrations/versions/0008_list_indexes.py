@@ -7,7 +7,7 @@ Revises: 0006_task_types
 Create Date: 2026-12-01
 """
 
-from alembic import op
+from mediatasks.registry.online_ddl import create_index_online, drop_index_online
 
 revision = "0008_list_indexes"
 down_revision = "0006_task_types"
@@ -16,10 +16,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_tasks_owner_status_created", "tasks", ["owner", "status", "created_at"])
-    op.create_index("ix_tasks_owner_type_created", "tasks", ["owner", "task_type", "created_at"])
+    # Built concurrently: submits and completions go on while they are built.
+    create_index_online("ix_tasks_owner_status_created", "tasks", ["owner", "status", "created_at"])
+    create_index_online("ix_tasks_owner_type_created", "tasks", ["owner", "task_type", "created_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tasks_owner_type_created", table_name="tasks")
-    op.drop_index("ix_tasks_owner_status_created", table_name="tasks")
+    drop_index_online("ix_tasks_owner_type_created", "tasks")
+    drop_index_online("ix_tasks_owner_status_created", "tasks")

@@ -12,6 +12,7 @@ Create Date: 2026-12-01
 
 import sqlalchemy as sa
 from alembic import op
+from mediatasks.registry.online_ddl import create_index_online, drop_index_online
 from sqlalchemy.dialects import postgresql
 
 revision = "0010_task_rollups"
@@ -44,16 +45,11 @@ def upgrade() -> None:
         sa.CheckConstraint("id = 1", name="ck_rollup_watermark_one_row"),
     )
     op.execute("INSERT INTO rollup_watermark (id, watermark) VALUES (1, '1970-01-01 00:00:00+00')")
-    op.create_index(
-        "ix_tasks_completed_at",
-        "tasks",
-        ["completed_at"],
-        postgresql_where=sa.text("completed_at IS NOT NULL"),
-    )
+    create_index_online("ix_tasks_completed_at", "tasks", ["completed_at"], where="completed_at IS NOT NULL")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tasks_completed_at", table_name="tasks")
+    drop_index_online("ix_tasks_completed_at", "tasks")
     op.drop_table("rollup_watermark")
     op.drop_index("ix_task_rollups_bucket_start", table_name="task_rollups")
     op.drop_table("task_rollups")
