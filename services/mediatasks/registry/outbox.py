@@ -77,6 +77,7 @@ class _NotAllStored(Exception):
 
 
 JOB_PREFIX = "mediatasks.jobs."
+HOOK_PREFIX = "mediatasks.hooks."
 # How long a batch's acknowledgements may take (a NATS node failing over loses them).
 PUBLISH_TIMEOUT_SECONDS = 10.0
 
@@ -98,7 +99,10 @@ def refused_for_good(error: BaseException) -> str | None:
 
 
 def kind_of(subject: str) -> str:
-    return "job" if subject.startswith(JOB_PREFIX) else "event"
+    """The ``kind`` label of a row: a job, an event, or an event's copy for webhooks."""
+    if subject.startswith(JOB_PREFIX):
+        return "job"
+    return "hook" if subject.startswith(HOOK_PREFIX) else "event"
 
 
 class OutboxRelay:
