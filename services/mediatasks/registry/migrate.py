@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection, text
 
 from mediatasks.core.db import create_sync_engine
 from mediatasks.core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MIGRATION_LOCK_ID = 0x6D656469  # "medi": the advisory lock replicas migrate under
+MIGRATION_LOCK_WAIT_SECONDS = 900.0
+
+
+def take_migration_lock(connection: Connection, wait_seconds: float = MIGRATION_LOCK_WAIT_SECONDS) -> None:
+    """Take the replicas' migration lock (session level), waiting without a transaction.
+
+    A replica blocked in ``pg_advisory_lock`` sits in an open transaction, and the
+    migrating replica's ``CREATE INDEX CONCURRENTLY`` waits for every open transaction
+    while that one waits for its lock: PostgreSQL ends the deadlock by killing one (three
+    registries starting together did). So the lock is tried, each try its own transaction
+    at once over, until it is free.
+    """
+    level = connection.default_isolation_level
+    connection.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        deadline = time.monotonic() + wait_seconds
+        lock = text("SELECT pg_try_advisory_lock(:id)")
+        while not connection.execute(lock, {"id": MIGRATION_LOCK_ID}).scalar():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"another registry held the migration lock for over {wait_seconds:.0f} s")
+            time.sleep(0.2)
+    finally:
+        connection.commit()  # SQLAlchemy's own begun transaction (PostgreSQL had none)
+        connection.execution_options(isolation_level=level)
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:

@@ -6,6 +6,9 @@ left behind) is rebuilt by the next run."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -107,3 +110,28 @@ def test_an_index_a_broken_build_left_invalid_is_built_again(fresh_database):
         definition = index_definition(conn, "ix_tasks_owner_status_created")
         assert definition is not None
         assert "UNIQUE" not in definition and "(owner, status, created_at)" in definition
+
+
+def test_replicas_starting_together_migrate_once_without_a_deadlock(fresh_database):
+    """Three registries start at once: one migrates, the others wait for its lock without
+    an open transaction, which its CREATE INDEX CONCURRENTLY would otherwise wait for
+    while they wait for it (PostgreSQL then killed one of them)."""
+    url, settings = fresh_database
+    migrate.upgrade(settings, BEFORE_TASK_INDEXES)
+    fill_tasks(url, 100_000, 0, owner="many")
+    # Processes, as replicas are (Alembic's context is one per process).
+    environment = {**os.environ, "MEDIATASKS_DATABASE_URL": url}
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mediatasks.cli.main", "migrate"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    outputs = [replica.communicate(timeout=120)[0].decode(errors="replace") for replica in replicas]
+    assert [replica.returncode for replica in replicas] == [0, 0, 0], outputs
+    with connect(url) as conn:
+        assert invalid_indexes(conn) == []
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0012_webhook_origin",)]
