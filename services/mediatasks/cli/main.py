@@ -68,12 +68,15 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrate(_args: argparse.Namespace) -> int:
+def _migrate(args: argparse.Namespace) -> int:
     from mediatasks.registry import migrate  # lazy: loads Alembic, which only this command needs
 
     settings = get_settings()
     setup_logging("migrate", level=settings.log_level, json_lines=settings.log_json)
-    migrate.upgrade(settings)
+    if args.down_to:
+        migrate.downgrade(settings, args.down_to)
+    else:
+        migrate.upgrade(settings)
     return 0
 
 
@@ -167,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.add_argument(
+        "--down-to",
+        metavar="REVISION",
+        help="undo the migrations after REVISION instead (e.g. 0011_outbox_msg_id; base: all), dropping what they added",
+    )
     migrate.set_defaults(run=_migrate)
 
     up = commands.add_parser("up", help="run the whole platform locally (embedded NATS, PostgreSQL, Envoy)")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from mediatasks.core.db import create_sync_engine
@@ -42,16 +44,43 @@ def take_migration_lock(connection: Connection, wait_seconds: float = MIGRATION_
         connection.execution_options(isolation_level=level)
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def newer_revisions(current: Iterable[str], script: ScriptDirectory) -> list[str]:
+    """The revisions of ``current`` (the database's) that ``script`` does not know: a newer
+    version of mediatasks wrote them."""
+    known = {revision.revision for revision in script.walk_revisions()}
+    return sorted(revision for revision in current if revision not in known)
+
+
+def upgrade(settings: Settings, revision: str = "head") -> list[str]:
     """Migrate the database to ``revision`` (the newest by default); safe to run from
-    several replicas."""
+    several replicas. Answers the database's revisions this version does not know (a
+    newer one migrated it; nothing was done, see migrations/env.py), empty otherwise."""
+    newer = _run(settings, command.upgrade, revision)
+    if not newer:
+        log.info("database migrated to %s", revision)
+    return newer
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    """Undo the migrations after ``revision`` ("base": all of them), for a rollback that
+    must leave no trace of the newer schema (an older version runs on a newer one as it
+    is: see migrations/env.py). Columns and tables the undone migrations added are
+    dropped with their data."""
+    newer = _run(settings, command.downgrade, revision)
+    if newer:
+        raise RuntimeError(f"the database is at {', '.join(newer)}, which only a newer version can downgrade")
+    log.info("database downgraded to %s", revision)
+
+
+def _run(settings: Settings, action: Callable[[Config, str], None], revision: str) -> list[str]:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     engine = create_sync_engine(settings)
     try:
         with engine.connect() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            action(config, revision)
     finally:
         engine.dispose()
-    log.info("database migrated to %s", revision)
+    newer: list[str] = config.attributes.get("newer_revisions", [])
+    return newer

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
+from mediatasks.core.settings import Settings
 from mediatasks.devstack.embedded_postgres import create_database, drop_database
 from mediatasks.registry import migrate
 
@@ -18,5 +20,16 @@ def own_database_url(postgres_server, stack_settings, request):
     try:
         migrate.upgrade(stack_settings.model_copy(update={"database_url": url}))
         yield url
+    finally:
+        drop_database(postgres_server.server_url, name)
+
+
+@pytest.fixture
+def fresh_database(postgres_server, stack_settings) -> Iterator[tuple[str, Settings]]:
+    """An empty database of the test's own (nothing migrated): its URL and settings."""
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    url = create_database(postgres_server.server_url, name)
+    try:
+        yield url, stack_settings.model_copy(update={"database_url": url})
     finally:
         drop_database(postgres_server.server_url, name)

@@ -10,28 +10,15 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from mediatasks.bench import fill_tasks
-from mediatasks.devstack.embedded_postgres import create_database, drop_database
 from mediatasks.registry import migrate
 
 # The last revision before the list indexes (0008) and the rollups' index (0010) on tasks.
 BEFORE_TASK_INDEXES = "0006_task_types"
 TASK_INDEXES = ("ix_tasks_owner_status_created", "ix_tasks_owner_type_created", "ix_tasks_completed_at")
-
-
-@pytest.fixture
-def fresh_database(postgres_server, stack_settings) -> Iterator[tuple[str, object]]:
-    name = f"online_ddl_{uuid.uuid4().hex[:8]}"
-    url = create_database(postgres_server.server_url, name)
-    try:
-        yield url, stack_settings.model_copy(update={"database_url": url})
-    finally:
-        drop_database(postgres_server.server_url, name)
 
 
 def connect(url: str) -> psycopg.Connection:
