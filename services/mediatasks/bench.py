@@ -38,6 +38,7 @@ from typing import Any
 import aiohttp
 import grpc
 
+from mediatasks.bench_operations import read_counters
 from mediatasks.core.clients import channel_target
 from mediatasks.core.nats_conn import connect
 from mediatasks.core.settings import Settings
@@ -347,6 +348,7 @@ async def _throughput(
 
     kinds = stack_processes(stack)
     retried_before = retried_submits
+    counters_before = await read_counters(stack)
     cpu_before = cpu_by_kind(kinds)
     began = time.perf_counter()
     await asyncio.gather(*(submit(index) for index in range(jobs)))
@@ -370,6 +372,7 @@ async def _throughput(
     await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     elapsed = time.perf_counter() - began
     cpu_after = cpu_by_kind(kinds)
+    counters_after = await read_counters(stack)
     for pending in (watcher, *waits):
         pending.cancel()
     await sub.unsubscribe()
@@ -392,6 +395,8 @@ async def _throughput(
         # Ends the registry reports that this subscriber's events missed (counted as completed).
         "events_missed": events_missed,
         "cpu_ms_per_job": per_job,
+        # Why: PostgreSQL's write transactions and WAL, NATS messages (see bench_operations).
+        "operations_per_job": counters_after.per_job(counters_before, completed),
         "processes": {kind: len(pids) for kind, pids in kinds.items()},
         # What one core of each kind would carry if it did nothing else.
         "jobs_per_s_per_core": {
