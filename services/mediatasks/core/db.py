@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy
 from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import event, exc
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mediatasks.core.settings import Settings
 
@@ -95,3 +98,66 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
 def create_sync_engine(settings: Settings) -> sqlalchemy.Engine:
     """A synchronous engine, for Alembic migrations."""
     return sqlalchemy.create_engine(async_url(settings.database_url), connect_args={"connect_timeout": 10})
+
+
+class HeldConnection:
+    """One pooled connection kept checked out by a writer that runs one statement or
+    transaction at a time (the registry's group commit of submits, its shared
+    transactions): a checkout and check-in per use (the pool's bookkeeping, the ping check,
+    an autocommit engine's isolation level set and reset) were about a twentieth of the
+    registry's CPU at a steady 100 submits/s, where every use is alone.
+
+    The connection goes back to the pool once it sat unused for ``idle_seconds`` (the
+    pool then pings it before its next use, as any idle one), and is dropped after a use
+    that raised: the next use checks out a sound one. Uses must not overlap.
+    """
+
+    def __init__(self, engine: AsyncEngine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
+        self._engine = engine
+        self._idle_seconds = idle_seconds
+        self._conn: AsyncConnection | None = None
+        self._in_use = False
+        self._release_timer: asyncio.TimerHandle | None = None
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        if self._in_use:
+            raise RuntimeError("a held connection's uses must not overlap")
+        self._in_use = True
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+        try:
+            if self._conn is None:
+                self._conn = await self._engine.connect()
+            conn = self._conn
+            try:
+                yield conn
+            except BaseException:
+                self._conn = None
+                await asyncio.shield(conn.close())
+                raise
+        finally:
+            self._in_use = False
+            if self._conn is not None:
+                self._release_timer = asyncio.get_running_loop().call_later(self._idle_seconds, self._release)
+
+    def _release(self) -> None:
+        self._release_timer = None
+        conn, self._conn = self._conn, None
+        if conn is not None and not self._in_use:
+            closing = asyncio.ensure_future(conn.close())
+            self._releasing.add(closing)
+            closing.add_done_callback(self._releasing.discard)
+
+    async def close(self) -> None:
+        """Give the connection back now (a store shutting down)."""
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+        self._release_timer = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)

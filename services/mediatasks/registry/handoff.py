@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 # Outbox rows (subject, msg_id, payload, created_at) that committed.
 HandOff = Callable[[list[dict]], None]
+Connect = Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
 _PENDING = "mediatasks.outbox.pending"
 
 
@@ -35,10 +36,13 @@ def remember(conn, rows: Iterable[dict]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def transaction(engine: AsyncEngine, hand_off: HandOff | None) -> AsyncIterator[AsyncConnection]:
+async def transaction(
+    engine: AsyncEngine, hand_off: HandOff | None, connect: Connect | None = None
+) -> AsyncIterator[AsyncConnection]:
     """``engine.begin()`` that hands the rows its writes remembered to ``hand_off`` once
-    it committed (None: they wait for the relay's round)."""
-    async with engine.connect() as conn:
+    it committed (None: they wait for the relay's round); ``connect``: where its
+    connection comes from (by default ``engine.connect``)."""
+    async with (connect or engine.connect)() as conn:
         try:
             async with conn.begin():
                 yield conn

@@ -73,6 +73,7 @@ async def start_registry(settings: Settings, *, migrate_first: bool = True) -> S
     roller = RollupLoop(engine, settings)
     runtime.add_background(roller.run, stop=roller.stop)
     runtime.add_background(webhooks.run, stop=webhooks.stop)
+    runtime.add_cleanup(store.close)
     runtime.add_cleanup(engine.dispose)
     await runtime.start()
     return runtime

@@ -47,7 +47,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from mediatasks.core import topology
 from mediatasks.core.catalog import KINDS
-from mediatasks.core.db import autocommit
+from mediatasks.core.db import HeldConnection, autocommit
 from mediatasks.core.errors import (
     ALREADY_RUNNING,
     CAPACITY,
@@ -369,7 +369,11 @@ class TaskStore:
         self.settings = settings
         self.secrets = SecretBox(settings)
         self._submits = SubmitGroups(engine)
-        self._shared = SharedTransactions(engine, _lock_tasks, self._write_group_changes, self._transaction)
+        # Shared transactions run one at a time: they keep one connection.
+        self._shared_connection = HeldConnection(engine)
+        self._shared = SharedTransactions(
+            engine, _lock_tasks, self._write_group_changes, self._transaction, begin_shared=self._shared_transaction
+        )
         # Given the outbox rows of each commit (the relay's hand_off; see .handoff).
         self.hand_off: HandOff | None = None
         # Approximate figures read on hot paths, refreshed at most every few seconds.
@@ -399,6 +403,14 @@ class TaskStore:
     def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction whose outbox rows go to the relay once it committed."""
         return transaction(self.engine, self.hand_off)
+
+    def _shared_transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return transaction(self.engine, self.hand_off, connect=self._shared_connection.connect)
+
+    async def close(self) -> None:
+        """Give back the connections the store's serial writers keep."""
+        await self._shared_connection.close()
+        await self._submits.close()
 
     async def _emit(self, conn: AsyncConnection, rows: list[dict]) -> None:
         if rows:

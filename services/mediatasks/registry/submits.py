@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediatasks.core.coalescing import Coalescer, Pending
-from mediatasks.core.db import autocommit
+from mediatasks.core.db import HeldConnection, autocommit
 from mediatasks.registry.direct_sql import DirectStatement
 from mediatasks.registry.models import TaskRow
 
@@ -126,8 +126,9 @@ class SubmitGroups:
 
     def __init__(self, engine: AsyncEngine) -> None:
         # One statement, committed on its own: no BEGIN, SET LOCAL and COMMIT around it
-        # (three round trips of a group's four).
-        self._autocommit = autocommit(engine)
+        # (three round trips of a group's four). Groups are written one at a time: on one
+        # connection, kept.
+        self._connection = HeldConnection(autocommit(engine))
         self._groups: Coalescer[NewTask, bool] = Coalescer(self._write_group, GROUP_LIMIT)
 
     async def insert(self, new: NewTask) -> bool:
@@ -142,13 +143,16 @@ class SubmitGroups:
         group = self._one_per_key(group)
         tasks = [pending.item for pending in group]
         try:
-            async with self._autocommit.connect() as conn:
+            async with self._connection.connect() as conn:
                 created = {row[0] for row in await GROUP_INSERT.run(conn, group_parameters(tasks))}
         except Exception as error:
             log.info("a group of %d submits was refused (%s); each is written alone", len(group), error)
             created = set()
         for pending in group:
             pending.resolve(pending.item.values["id"] in created)
+
+    async def close(self) -> None:
+        await self._connection.close()
 
     def _one_per_key(self, group: list[Pending[NewTask, bool]]) -> list[Pending[NewTask, bool]]:
         """``group`` with at most one submit per (owner, idempotency key): the others wait

@@ -117,12 +117,16 @@ class SharedTransactions:
         lock_rows: LockRows | None = None,
         write_deferred: WriteDeferred | None = None,
         begin: Begin | None = None,
+        begin_shared: Begin | None = None,
     ) -> None:
         """``write_deferred``: how the writes changes deferred go in (None: changes get
         the plain connection and cannot defer); ``begin``: opens a transaction (by
-        default ``engine.begin``)."""
+        default ``engine.begin``); ``begin_shared``: opens a shared transaction (by
+        default ``begin``; they run one at a time, so it may keep one connection, while
+        changes retried alone run beside them on ``begin``'s)."""
         self.engine = engine
         self.begin: Begin = begin or engine.begin
+        self.begin_shared: Begin = begin_shared or self.begin
         self.lock_rows = lock_rows
         self.write_deferred = write_deferred
         self._groups: Coalescer[_Request[Any], Any] = Coalescer(self._settle_shared, SHARED_LIMIT)
@@ -140,7 +144,7 @@ class SharedTransactions:
     async def _settle_shared(self, group: list[Pending[_Request[Any], Any]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            async with self.begin() as conn:
+            async with self.begin_shared() as conn:
                 lock_timeout = f"{int(SHARED_LOCK_TIMEOUT_SECONDS * 1000)}ms"
                 keys = sorted({waiting.item.lock for waiting in group if waiting.item.lock is not None})
                 rows: dict[Any, Any] = {}
