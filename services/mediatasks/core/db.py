@@ -108,8 +108,9 @@ class HeldConnection:
     registry's CPU at a steady 100 submits/s, where every use is alone.
 
     The connection goes back to the pool once it sat unused for ``idle_seconds`` (the
-    pool then pings it before its next use, as any idle one), and is dropped after a use
-    that raised: the next use checks out a sound one. Uses must not overlap.
+    pool then pings it before its next use, as any idle one), is dropped after a use that
+    raised (the next use checks out a sound one), and is closed when its engine is
+    disposed. Uses must not overlap.
     """
 
     def __init__(self, engine: AsyncEngine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
@@ -119,6 +120,11 @@ class HeldConnection:
         self._in_use = False
         self._release_timer: asyncio.TimerHandle | None = None
         self._releasing: set[asyncio.Task[None]] = set()
+        # Whoever disposes the engine (a service stopping, a test) need not know of this
+        # connection: a checked-out one outlived its pool and was dropped by the garbage
+        # collector. (An engine with other options shares its parent's pool and disposal.)
+        sync_engine = engine.sync_engine
+        event.listen(getattr(sync_engine, "_proxied", sync_engine), "engine_disposed", self._on_engine_disposed)
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
@@ -150,6 +156,16 @@ class HeldConnection:
             closing = asyncio.ensure_future(conn.close())
             self._releasing.add(closing)
             closing.add_done_callback(self._releasing.discard)
+
+    def _on_engine_disposed(self, _engine: sqlalchemy.Engine) -> None:
+        # Called inside AsyncEngine.dispose's greenlet, where the synchronous close may
+        # wait for the driver.
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+        conn, self._conn = self._conn, None
+        if conn is not None and conn.sync_connection is not None:
+            conn.sync_connection.invalidate()
 
     async def close(self) -> None:
         """Give the connection back now (a store shutting down)."""

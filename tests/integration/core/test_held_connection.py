@@ -71,3 +71,26 @@ async def test_uses_must_not_overlap(database_url):
     finally:
         await held.close()
         await engine.dispose()
+
+
+async def test_disposing_the_engine_closes_the_held_connection(database_url):
+    engine = create_engine(Settings(database_url=database_url, db_pool_size=2))
+    held = HeldConnection(engine.execution_options(isolation_level="AUTOCOMMIT"), idle_seconds=30.0)
+    watcher = create_engine(Settings(database_url=database_url))
+    try:
+        pid = await _pid_on(held)
+        await engine.dispose()  # by its owner, who knows nothing of the held connection
+        # Closed by the client: its backend ends a moment later.
+        for _ in range(50):
+            async with watcher.connect() as conn:
+                alive = (
+                    await conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+                ).scalar_one()
+            if not alive:
+                break
+            await asyncio.sleep(0.1)
+        assert alive == 0
+    finally:
+        await held.close()
+        await engine.dispose()
+        await watcher.dispose()

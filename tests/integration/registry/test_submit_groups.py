@@ -36,7 +36,9 @@ async def store(stack_settings, own_database_url):
         update={"owner_concurrency_limit": 1_000_000, "database_url": own_database_url}
     )
     engine = create_engine(settings)
-    yield TaskStore(engine, settings)
+    store = TaskStore(engine, settings)
+    yield store
+    await store.close()
     await engine.dispose()
 
 
@@ -147,6 +149,33 @@ async def test_a_repeated_key_answers_with_the_first_task(store) -> None:
     async with store.engine.connect() as conn:
         lines = (await conn.execute(select(func.count()).where(LOGS.c.task_id == uuid.UUID(again.task_id)))).scalar()
     assert lines == 2
+
+
+async def test_a_lone_submit_writes_the_row_a_group_writes(store, monkeypatch) -> None:
+    owner = f"groups-{uuid.uuid4().hex[:6]}"
+    await counted(store, owner)
+    group_sizes = measure_groups(monkeypatch)
+    text = uuid.uuid4().hex
+    lone, _ = await store.create(request(owner, text=text))
+    grouped = await asyncio.gather(*(store.create(request(owner, text=text)) for _ in range(6)))
+    assert group_sizes[0] == 1 and max(group_sizes) > 1, group_sizes
+    async with store.engine.connect() as conn:
+        rows = {
+            str(row.id): row._asdict()
+            for row in (await conn.execute(select(TASKS).where(TASKS.c.owner == owner))).all()
+        }
+    differ = {"id", "idempotency_key", "created_at", "updated_at", "expires_at"}
+
+    def same_part(task_id: str) -> dict:
+        return {name: value for name, value in rows[task_id].items() if name not in differ}
+
+    assert all(same_part(lone.task_id) == same_part(task.task_id) for task, _ in grouped)
+    # Too long for its column, alone too: refused, not cut to fit, and nothing written.
+    with pytest.raises(Exception, match="too long"):
+        await store.create(request(owner, key="k" * 300))
+    async with store.engine.connect() as conn:
+        stored = (await conn.execute(select(func.count()).where(TASKS.c.owner == owner))).scalar()
+    assert stored == 1 + 1 + 6
 
 
 async def test_a_refused_group_fails_only_its_bad_submit(store) -> None:
