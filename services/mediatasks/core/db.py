@@ -131,9 +131,7 @@ class HeldConnection:
         if self._in_use:
             raise RuntimeError("a held connection's uses must not overlap")
         self._in_use = True
-        if self._release_timer is not None:
-            self._release_timer.cancel()
-            self._release_timer = None
+        self._cancel_release()
         try:
             if self._conn is None:
                 self._conn = await self._engine.connect()
@@ -149,10 +147,21 @@ class HeldConnection:
             if self._conn is not None:
                 self._release_timer = asyncio.get_running_loop().call_later(self._idle_seconds, self._release)
 
-    def _release(self) -> None:
-        self._release_timer = None
+    def _cancel_release(self) -> None:
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+
+    def _take(self) -> AsyncConnection | None:
+        """The kept connection, no longer kept."""
+        self._cancel_release()
         conn, self._conn = self._conn, None
-        if conn is not None and not self._in_use:
+        return conn
+
+    def _release(self) -> None:
+        # The timer runs only between uses: a use cancels it first.
+        conn = self._take()
+        if conn is not None:
             closing = asyncio.ensure_future(conn.close())
             self._releasing.add(closing)
             closing.add_done_callback(self._releasing.discard)
@@ -160,19 +169,13 @@ class HeldConnection:
     def _on_engine_disposed(self, _engine: sqlalchemy.Engine) -> None:
         # Called inside AsyncEngine.dispose's greenlet, where the synchronous close may
         # wait for the driver.
-        if self._release_timer is not None:
-            self._release_timer.cancel()
-            self._release_timer = None
-        conn, self._conn = self._conn, None
+        conn = self._take()
         if conn is not None and conn.sync_connection is not None:
             conn.sync_connection.invalidate()
 
     async def close(self) -> None:
         """Give the connection back now (a store shutting down)."""
-        if self._release_timer is not None:
-            self._release_timer.cancel()
-        self._release_timer = None
-        conn, self._conn = self._conn, None
+        conn = self._take()
         if conn is not None:
             await conn.close()
         if self._releasing:

@@ -82,5 +82,4 @@ def _run(settings: Settings, action: Callable[[Config, str], None], revision: st
             action(config, revision)
     finally:
         engine.dispose()
-    newer: list[str] = config.attributes.get("newer_revisions", [])
-    return newer
+    return list(config.attributes.get("newer_revisions", []))
